@@ -1,0 +1,56 @@
+# Courseware exchange node: the two commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= var
+export EXCHANGE_DATA_DIR ?= $(abspath $(DATA))
+SAMPLE_N ?= 3000
+SAMPLE_SEED ?= 20240901
+PYTEST_ARGS ?=
+
+.PHONY: venv run serve setup test test-sqlite test-postgres lint bench clean demo-federation help
+
+help:
+	@echo "make run    - set up and start a node with sample data on http://127.0.0.1:8000"
+	@echo "make test   - set up and run the whole suite (SQLite lane, PostgreSQL lane, lint)"
+	@echo "make bench  - run the benchmarks, figures go to bench/results/"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+setup: venv
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_vocabularies
+	$(PY) manage.py seed_demo > /dev/null
+	@test -s $(EXCHANGE_DATA_DIR)/sample.jsonl || \
+	  $(PY) -m catalog.sampledata --n $(SAMPLE_N) --seed $(SAMPLE_SEED) --out $(EXCHANGE_DATA_DIR)/sample.jsonl
+	$(PY) manage.py import_corpus $(EXCHANGE_DATA_DIR)/sample.jsonl --free-for rural,remote,poor,ethnic_minority
+
+run: setup
+	@$(PY) manage.py seed_demo
+	@echo "Serving on http://127.0.0.1:8000  (API docs: /api/docs/, health: /readyz)"
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: venv lint test-sqlite test-postgres
+
+test-sqlite: venv
+	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: venv
+	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m tests.servers postgres -- $(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+bench: venv
+	mkdir -p bench/results
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) var

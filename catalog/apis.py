@@ -1,0 +1,218 @@
+"""Catalog API: deposit, read, edit and review resources; vocabularies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import permissions, serializers, status
+from rest_framework.response import Response
+
+from catalog import selectors, services
+from catalog.models import Resource, Term
+from catalog.serializers import ResourceFileSerializer, ResourceSerializer
+from exchange.api import ExchangeAPIView, HasRole
+from exchange.errors import InvalidInputError
+from exchange.pagination import paginate
+from exchange.roles import Role
+
+IsPublisher = HasRole.of(Role.PUBLISHER)
+IsReviewer = HasRole.of(Role.REVIEWER)
+
+
+def _json_field(request, name: str) -> Any:
+    """A JSON object sent either as a JSON body key or as a multipart form field holding JSON."""
+    raw = request.data.get(name)
+    if raw is None or isinstance(raw, dict):
+        return raw
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name} must be a JSON object.", details={name: ["Invalid JSON."]}) from exc
+
+
+def _uploaded_files(request, checksums: dict[str, str] | None) -> list[services.UploadedFile]:
+    checksums = checksums or {}
+    if not isinstance(checksums, dict):
+        raise InvalidInputError(details={"checksums": ["An object mapping file name to sha256."]})
+    return [
+        services.UploadedFile(stream=f, name=f.name, sha256=checksums.get(f.name))
+        for f in request.FILES.getlist("files")
+    ]
+
+
+DEPOSIT_DOC = (
+    "multipart/form-data: `metadata` (JSON: title, description, keywords, stage, subject, grade, edition, volume, "
+    "chapter, section, resource_type, language, textbook_id), `rights` (JSON: holder, year, license, attribution, "
+    "territory, audience, price, free_for, grant_days, term_end, embargo_until), optional `checksums` (JSON: file "
+    "name → sha256) and one or more `files`."
+)
+
+
+class ResourceListCreateApi(ExchangeAPIView):
+    """GET: published resources (anyone), or with ``mine=1`` the publisher's own resources.
+    POST: deposit a new draft. Permission: GET anyone; POST publisher role."""
+
+    def get_permissions(self):
+        return [permissions.AllowAny()] if self.request.method == "GET" else [IsPublisher()]
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[OpenApiParameter("mine", bool), OpenApiParameter("status", str),
+                               OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+                   responses=ResourceSerializer(many=True))
+    def get(self, request):
+        if request.query_params.get("mine") in ("1", "true"):
+            qs = selectors.resource_list_for_publisher(user=request.user, status=request.query_params.get("status"))
+            qs = qs.order_by("-updated_at")
+        else:
+            qs = selectors.resource_list_public().order_by("-published_at")
+        count, items = paginate(qs, request.query_params)
+        return Response({"count": count, "results": ResourceSerializer(items, many=True).data})
+
+    @extend_schema(description=DEPOSIT_DOC, request=inline_serializer("Deposit", {
+        "metadata": serializers.JSONField(), "rights": serializers.JSONField(),
+        "checksums": serializers.JSONField(required=False),
+        "files": serializers.ListField(child=serializers.FileField(), required=False)}),
+        responses={201: ResourceSerializer})
+    def post(self, request):
+        metadata = _json_field(request, "metadata")
+        if not isinstance(metadata, dict):
+            raise InvalidInputError("metadata is required.", details={"metadata": ["Required JSON object."]})
+        resource = services.resource_create(
+            user=request.user, metadata=metadata, rights=_json_field(request, "rights"),
+            files=_uploaded_files(request, _json_field(request, "checksums")),
+        )
+        resource = selectors.resource_get(user=request.user, resource_id=resource.pk)
+        return Response(ResourceSerializer(resource).data, status=status.HTTP_201_CREATED)
+
+
+class ResourceDetailApi(ExchangeAPIView):
+    """GET one resource (published: anyone; otherwise its publisher's members and reviewers).
+    PATCH metadata/rights. Permission: GET anyone (filtered); PATCH publisher role + object right."""
+
+    def get_permissions(self):
+        return [permissions.AllowAny()] if self.request.method == "GET" else [IsPublisher()]
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses=ResourceSerializer)
+    def get(self, request, resource_id):
+        resource = selectors.resource_get(user=request.user, resource_id=resource_id)
+        return Response(ResourceSerializer(resource).data)
+
+    @extend_schema(request=inline_serializer("ResourcePatch", {
+        "metadata": serializers.JSONField(required=False), "rights": serializers.JSONField(required=False)}),
+        responses=ResourceSerializer)
+    def patch(self, request, resource_id):
+        resource = selectors.resource_get(user=request.user, resource_id=resource_id)
+        services.resource_update(user=request.user, resource=resource,
+                                 metadata=_json_field(request, "metadata"), rights=_json_field(request, "rights"))
+        resource = selectors.resource_get(user=request.user, resource_id=resource_id)
+        return Response(ResourceSerializer(resource).data)
+
+
+class ResourceFilesApi(ExchangeAPIView):
+    """Add files to a draft or rejected resource. Permission: publisher role + object right."""
+
+    permission_classes = [IsPublisher]
+
+    @extend_schema(request=inline_serializer("AddFiles", {
+        "files": serializers.ListField(child=serializers.FileField()),
+        "checksums": serializers.JSONField(required=False)}), responses={201: ResourceFileSerializer(many=True)})
+    def post(self, request, resource_id):
+        resource = selectors.resource_get(user=request.user, resource_id=resource_id)
+        rows = services.resource_add_files(user=request.user, resource=resource,
+                                           files=_uploaded_files(request, _json_field(request, "checksums")))
+        return Response(ResourceFileSerializer(rows, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class _TransitionApi(ExchangeAPIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    act: Any  # each subclass defines act(self, request, resource) -> Resource
+
+    @extend_schema(request=inline_serializer("Transition", {
+        "reason": serializers.CharField(required=False), "note": serializers.CharField(required=False)}),
+        responses=ResourceSerializer)
+    def post(self, request, resource_id):
+        resource = selectors.resource_get(user=request.user, resource_id=resource_id)
+        self.act(request, resource)
+        return Response(ResourceSerializer(selectors.resource_get(user=request.user, resource_id=resource_id)).data)
+
+
+class ResourceSubmitApi(_TransitionApi):
+    """Send to review. Permission: publisher role + object right."""
+
+    permission_classes = [IsPublisher]
+
+    def act(self, request, resource):
+        return services.resource_submit(user=request.user, resource=resource)
+
+
+class ResourceApproveApi(_TransitionApi):
+    """Approve. Permission: reviewer role + review right on the resource's province."""
+
+    permission_classes = [IsReviewer]
+
+    def act(self, request, resource):
+        return services.resource_approve(user=request.user, resource=resource, note=request.data.get("note", ""))
+
+
+class ResourceRejectApi(_TransitionApi):
+    """Reject with a reason. Permission: reviewer role + review right on the resource's province."""
+
+    permission_classes = [IsReviewer]
+
+    def act(self, request, resource):
+        return services.resource_reject(user=request.user, resource=resource, reason=request.data.get("reason", ""))
+
+
+class ResourcePublishApi(_TransitionApi):
+    """Publish an approved resource. Permission: publisher or reviewer role + object right."""
+
+    permission_classes = [HasRole.of(Role.PUBLISHER, Role.REVIEWER)]
+
+    def act(self, request, resource):
+        return services.resource_publish(user=request.user, resource=resource)
+
+
+class ResourceWithdrawApi(_TransitionApi):
+    """Withdraw a published resource. Permission: publisher (own) or reviewer (province) + object right."""
+
+    permission_classes = [HasRole.of(Role.PUBLISHER, Role.REVIEWER)]
+
+    def act(self, request, resource):
+        reason = request.data.get("reason") or (
+            "withdrawn_by_publisher" if services.can_edit(request.user, resource) else "review_revoked")
+        return services.resource_withdraw(user=request.user, resource=resource, reason=reason,
+                                          note=request.data.get("note", ""))
+
+
+class ReviewQueueApi(ExchangeAPIView):
+    """Resources waiting for this reviewer's province. Permission: reviewer role."""
+
+    permission_classes = [IsReviewer]
+
+    @extend_schema(parameters=[OpenApiParameter("status", str)], responses=ResourceSerializer(many=True))
+    def get(self, request):
+        qs = selectors.review_queue(user=request.user,
+                                    status=request.query_params.get("status") or Resource.Status.SUBMITTED)
+        count, items = paginate(qs, request.query_params)
+        return Response({"count": count, "results": ResourceSerializer(items, many=True).data})
+
+
+class VocabularyApi(ExchangeAPIView):
+    """Every controlled vocabulary with Chinese and English labels. Permission: anyone."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses=inline_serializer("Vocabularies", {"vocabularies": serializers.DictField()}))
+    def get(self, request):
+        out: dict[str, list[dict[str, Any]]] = {}
+        for term in Term.objects.all():
+            out.setdefault(term.vocabulary, []).append(
+                {"code": term.code, "label": {"zh-Hans": term.label_zh, "en": term.label_en},
+                 "parent": term.parent or None, "order": term.order})
+        return Response({"vocabularies": out})

@@ -1,0 +1,87 @@
+"""Catalog errors, each with a stable code."""
+
+from exchange.errors import (
+    ConflictError,
+    ExchangeError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+
+
+class ResourceNotFoundError(NotFoundError):
+    code = "resource_not_found"
+    default_message = "No such resource."
+
+
+class ResourceReadOnlyError(ConflictError):
+    code = "resource_read_only"
+    default_message = "This resource was published by another node and is read-only here."
+
+
+class InvalidTransitionError(ConflictError):
+    code = "invalid_transition"
+    default_message = "The resource cannot move to that status from its current status."
+
+
+class NotReviewerError(PermissionDeniedError):
+    code = "not_reviewer"
+    default_message = "Only reviewers of the resource's province may review it."
+
+
+class NotPublisherMemberError(PermissionDeniedError):
+    code = "not_publisher_member"
+    default_message = "Only members of the resource's publisher may change it."
+
+
+class VocabularyError(InvalidInputError):
+    code = "unknown_vocabulary_term"
+    default_message = "A value is not in the controlled vocabulary."
+
+
+class RightsInvalidError(InvalidInputError):
+    code = "rights_invalid"
+    default_message = "The rights statement is not valid."
+
+
+class ApprovalCheckFailedError(ExchangeError):
+    code = "approval_check_failed"
+    http_status = 422
+    default_message = "The resource cannot be approved."
+
+
+class UploadError(ExchangeError):
+    code = "upload_invalid"
+    http_status = 400
+
+
+class FileTooLargeError(UploadError):
+    code = "file_too_large"
+    http_status = 413
+
+
+class EmptyFileError(UploadError):
+    code = "file_empty"
+
+
+class ChecksumMismatchError(UploadError):
+    code = "checksum_mismatch"
+
+
+class FileTypeNotAllowedError(UploadError):
+    code = "file_type_not_allowed"
+    http_status = 415
+
+
+class FileTypeMismatchError(UploadError):
+    code = "file_type_mismatch"
+    http_status = 415
+
+
+class TooManyFilesError(UploadError):
+    code = "too_many_files"
+
+
+class NoFilesError(UploadError):
+    code = "no_files"
+    default_message = "A resource needs at least one file before it can be submitted."

@@ -1,0 +1,202 @@
+"""Bulk import of corpus records (the JSONL format of the sample generator) as published resources.
+
+Each record keeps its ``id``. Publishers named by records are created as organisations in this
+node's province. Running an import twice changes nothing: records whose id exists are skipped.
+Bad lines are reported with their line number and skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from catalog.errors import VocabularyError
+from catalog.files import safe_filename, sniff
+from catalog.models import License, Resource, ResourceFile, RightsStatement
+from catalog.permissions import grant_object_rights
+from catalog.placeholders import placeholder_bytes, placeholder_name
+from catalog.storage import blob_key, get_blob_store
+from catalog.vocab import CHECKED_FIELDS, check_metadata_terms, vocabulary_codes
+from exchange.audit import audit_record
+from exchange.models import Organisation, SchoolCategory
+from exchange.services import organisation_get_or_create
+
+REQUIRED = ("id", "title", "stage", "subject", "resource_type", "publisher", "license", "created_at")
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    skipped_existing: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    created_ids: list[str] = field(default_factory=list)
+
+
+class _Context:
+    def __init__(self, *, free_for: list[str], with_files: bool, actor: Any) -> None:
+        self.known = {vocab: vocabulary_codes(vocab) for vocab, _ in CHECKED_FIELDS.values()}
+        self.licenses = set(License.objects.values_list("id", flat=True))
+        self.publishers: dict[str, Organisation] = {}
+        self.free_for = free_for
+        self.with_files = with_files
+        self.actor = actor
+        self.province = settings.EXCHANGE_NODE_REGION[:2] + "0000"
+
+    def publisher(self, name: str) -> Organisation:
+        if name not in self.publishers:
+            self.publishers[name] = organisation_get_or_create(
+                name=name, kind=Organisation.Kind.PUBLISHER, region=self.province, actor=self.actor)
+        return self.publishers[name]
+
+
+def _parse(line: str, ctx: _Context) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg})") from exc
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    missing = [f for f in REQUIRED if not record.get(f)]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    try:
+        record["id"] = str(uuid.UUID(str(record["id"])))
+    except ValueError as exc:
+        raise ValueError(f"id {record['id']!r} is not a UUID") from exc
+    try:
+        check_metadata_terms({k: record.get(k) or "" for k in CHECKED_FIELDS}, known=ctx.known)
+    except VocabularyError as exc:
+        raise ValueError("; ".join(f"{k}: {v[0]}" for k, v in exc.details.items())) from exc
+    if record["license"] not in ctx.licenses:
+        raise ValueError(f"unknown licence {record['license']!r}")
+    price = record.get("price", 0)
+    if not isinstance(price, int) or price < 0:
+        raise ValueError("price must be a whole number ≥ 0")
+    try:
+        record["_created"] = dt.datetime.fromisoformat(str(record["created_at"]).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"created_at {record['created_at']!r} is not an ISO timestamp") from exc
+    if record["_created"].tzinfo is None:
+        raise ValueError("created_at needs a time zone (e.g. Z)")
+    return record
+
+
+def _store_placeholder(record: dict[str, Any]) -> ResourceFile:
+    declared = record.get("file") or {}
+    name = safe_filename(placeholder_name(declared.get("name") or f"{record['title']}.pdf"))
+    body = placeholder_bytes(name, record["title"])
+    digest = hashlib.sha256(body).hexdigest()
+    fd, tmp = tempfile.mkstemp(prefix="import-", dir=settings.FILE_UPLOAD_TEMP_DIR)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(body)
+        mime = sniff(tmp, os.path.splitext(name)[1].lower()).mime
+        get_blob_store().put_file(blob_key(digest), tmp, content_type=mime)
+    finally:
+        os.unlink(tmp)
+    return ResourceFile(original_name=name, sha256=digest, size=len(body), mime=mime, storage_key=blob_key(digest),
+                        duration_seconds=declared.get("duration_seconds"))
+
+
+@transaction.atomic
+def _import_batch(records: list[dict[str, Any]], ctx: _Context) -> list[str]:
+    existing = set(
+        str(pk) for pk in Resource.objects.filter(pk__in=[r["id"] for r in records]).values_list("pk", flat=True)
+    )
+    fresh = [r for r in records if r["id"] not in existing and not existing.add(r["id"])]
+    if not fresh:
+        return []
+    resources, rights, files = [], [], []
+    for record in fresh:
+        org = ctx.publisher(record["publisher"])
+        created = record["_created"]
+        resource = Resource(
+            id=uuid.UUID(record["id"]), origin_node=settings.EXCHANGE_NODE_ID, status=Resource.Status.PUBLISHED,
+            title=record["title"][:300], description=record.get("description") or "",
+            keywords=[str(k) for k in record.get("keywords") or []][:30],
+            **{f: (record.get(f) or "") for f in ("stage", "subject", "grade", "edition", "volume", "chapter",
+                                                   "section", "resource_type", "textbook_id")},
+            language=record.get("language") or "zh-Hans", publisher=org, publisher_name=org.name,
+            province=ctx.province, created_at=created, updated_at=created, submitted_at=created,
+            published_at=created,
+        )
+        resources.append(resource)
+        price = int(record.get("price") or 0)
+        rights.append(RightsStatement(
+            resource=resource, holder=org.name, year=created.year, license_id=record["license"],
+            attribution=f"© {created.year} {org.name}", territory=[], audience=RightsStatement.Audience.TEACHERS,
+            price=price, free_for=list(ctx.free_for) if price > 0 else [],
+        ))
+        if ctx.with_files:
+            row = _store_placeholder(record)
+            row.resource = resource
+            files.append(row)
+    Resource.objects.bulk_create(resources)
+    RightsStatement.objects.bulk_create(rights)
+    ResourceFile.objects.bulk_create(files)
+    by_publisher: dict[int, list[uuid.UUID]] = {}
+    for resource in resources:
+        by_publisher.setdefault(resource.publisher_id, []).append(resource.pk)
+    for publisher_id, ids in by_publisher.items():
+        grant_object_rights(Resource.objects.filter(pk__in=ids), publisher=ctx.publishers_by_id[publisher_id],
+                            province=ctx.province)
+    ids = [str(r.pk) for r in resources]
+    audit_record(action="resource.import", actor=ctx.actor, object_type="resource", object_id=ids[0],
+                 data={"count": len(ids), "ids_sha256": hashlib.sha256(",".join(ids).encode()).hexdigest()})
+    return ids
+
+
+def import_records(
+    lines: Iterable[str], *, actor: Any = None, free_for: Iterable[str] = (), with_files: bool = True,
+    batch_size: int = 500, progress: Callable[[int], None] | None = None, index: bool = True,
+) -> ImportReport:
+    """Import JSONL lines; return what was created, skipped and refused (with line numbers)."""
+    free = sorted(set(free_for))
+    unknown = [c for c in free if c not in SchoolCategory.values]
+    if unknown:
+        raise ValueError(f"unknown school categories: {', '.join(unknown)}")
+    ctx = _Context(free_for=free, with_files=with_files, actor=actor)
+    report = ImportReport()
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        for record in batch:
+            ctx.publisher(record["publisher"])
+        ctx.publishers_by_id = {org.pk: org for org in ctx.publishers.values()}
+        created = _import_batch(batch, ctx)
+        report.created += len(created)
+        report.skipped_existing += len(batch) - len(created)
+        report.created_ids.extend(created)
+        if index and created:
+            import_string(settings.CATALOG_BULK_INDEXER)(resource_ids=created)
+        if progress:
+            progress(len(batch))
+        batch.clear()
+
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            batch.append(_parse(line, ctx))
+        except ValueError as exc:
+            report.errors.append((number, str(exc)))
+            if progress:
+                progress(1)
+            continue
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return report

@@ -1,0 +1,11 @@
+"""Catalog background jobs. They take ids, load the objects and call a service."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+def index_resource(*, resource_id: str) -> None:
+    """Bring the search index in line with the resource's current state (index or remove)."""
+    import_string(settings.CATALOG_INDEXER)(resource_id=resource_id)

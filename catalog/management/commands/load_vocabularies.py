@@ -1,0 +1,12 @@
+from django.core.management.base import BaseCommand
+
+from catalog.vocab import vocabularies_load
+
+
+class Command(BaseCommand):
+    help = "Load (or refresh) the controlled vocabularies, regions and licences from catalog/data."
+
+    def handle(self, *args, **options):
+        counts = vocabularies_load()
+        self.stdout.write(self.style.SUCCESS(
+            "Loaded " + ", ".join(f"{name}: {count}" for name, count in sorted(counts.items()))))

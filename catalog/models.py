@@ -1,0 +1,166 @@
+"""The catalog: courseware resources, their files, their rights statements and the vocabularies
+that describe them.
+
+A ``Resource`` is identified by a UUID that stays the same on every node; ``origin_node`` says which
+node published it and ``version`` grows with every change the origin makes. Local resources move
+through the review workflow (draft → submitted → approved/rejected → published → withdrawn);
+resources synced from peers are read-only here. Files are stored content-addressed by sha256.
+The rights statement is descriptive data carried with the record (holder, licence, territory,
+audience, price, free-for categories, term, embargo); the rules that interpret it live in
+``licensing``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from exchange.models import Organisation
+
+
+class Term(models.Model):
+    """One term of a controlled vocabulary (stage, subject, grade, edition, volume, …)."""
+
+    vocabulary = models.CharField(max_length=32)
+    code = models.CharField(max_length=64)
+    label_zh = models.CharField(max_length=128)
+    label_en = models.CharField(max_length=128, blank=True)
+    parent = models.CharField(max_length=64, blank=True)
+    order = models.IntegerField(default=0)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["vocabulary", "order", "code"]
+        constraints = [models.UniqueConstraint(fields=["vocabulary", "code"], name="term_unique_code")]
+
+    def __str__(self) -> str:
+        return f"{self.vocabulary}:{self.code}"
+
+
+class License(models.Model):
+    """A licence, by SPDX id where one exists (``CC-BY-4.0``), with the permissions it grants."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    name = models.CharField(max_length=200)
+    name_zh = models.CharField(max_length=200, blank=True)
+    url = models.URLField(blank=True)
+    is_open = models.BooleanField(default=False, help_text=_("Anyone may use it without a grant."))
+    allows_derivatives = models.BooleanField(default=False)
+    allows_commercial = models.BooleanField(default=False)
+    share_alike = models.BooleanField(default=False)
+    attribution_required = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Resource(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("草稿")
+        SUBMITTED = "submitted", _("待审核")
+        APPROVED = "approved", _("已通过")
+        REJECTED = "rejected", _("已退回")
+        PUBLISHED = "published", _("已发布")
+        WITHDRAWN = "withdrawn", _("已撤回")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    origin_node = models.CharField(max_length=32, db_index=True)
+    is_remote = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    keywords = models.JSONField(default=list, blank=True)
+    stage = models.CharField(max_length=16)
+    subject = models.CharField(max_length=32)
+    grade = models.CharField(max_length=32, blank=True)
+    edition = models.CharField(max_length=64, blank=True)
+    volume = models.CharField(max_length=64, blank=True)
+    chapter = models.CharField(max_length=200, blank=True)
+    section = models.CharField(max_length=200, blank=True)
+    resource_type = models.CharField(max_length=16)
+    language = models.CharField(max_length=16, default="zh-Hans")
+    textbook_id = models.CharField(max_length=64, blank=True)
+
+    publisher = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="resources", null=True, blank=True
+    )
+    publisher_name = models.CharField(max_length=200)
+    province = models.CharField(max_length=6, db_index=True, help_text=_("Province whose reviewers review it"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    review_note = models.TextField(blank=True)
+    download_count = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("review_resource", "Can review the resource")]
+        indexes = [
+            models.Index(fields=["status", "-published_at"]),
+            models.Index(fields=["province", "status"]),
+            models.Index(fields=["publisher", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_public(self) -> bool:
+        return self.status == self.Status.PUBLISHED
+
+
+class RightsStatement(models.Model):
+    class Audience(models.TextChoices):
+        TEACHERS = "teachers", _("教师")
+        STUDENTS = "students", _("学生")
+        PUBLIC = "public", _("公众")
+
+    resource = models.OneToOneField(Resource, on_delete=models.CASCADE, related_name="rights", primary_key=True)
+    holder = models.CharField(max_length=200)
+    year = models.PositiveSmallIntegerField()
+    license = models.ForeignKey(License, on_delete=models.PROTECT, related_name="+")
+    attribution = models.CharField(max_length=500, blank=True)
+    territory = models.JSONField(default=list, blank=True, help_text=_("Region codes; empty = nationwide"))
+    audience = models.CharField(max_length=16, choices=Audience.choices, default=Audience.TEACHERS)
+    price = models.PositiveIntegerField(default=0, help_text=_("Price in digital-resource vouchers"))
+    free_for = models.JSONField(default=list, blank=True, help_text=_("School categories that use it free"))
+    grant_days = models.PositiveIntegerField(default=365, help_text=_("Term of a purchased grant"))
+    term_end = models.DateField(null=True, blank=True, help_text=_("The rights end on this date"))
+    embargo_until = models.DateField(null=True, blank=True)
+    derived_from = models.UUIDField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.license_id} © {self.year} {self.holder}"
+
+
+class ResourceFile(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="files")
+    position = models.PositiveSmallIntegerField(default=0)
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.PositiveBigIntegerField()
+    mime = models.CharField(max_length=128)
+    storage_key = models.CharField(max_length=128)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    available_locally = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["resource", "position"]
+
+    def __str__(self) -> str:
+        return self.original_name

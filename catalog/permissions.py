@@ -1,0 +1,47 @@
+"""Who may do what to a resource. Object rights go through django-guardian: a publisher's members
+group holds ``change_resource`` on its resources; a province bureau's members group holds
+``review_resource`` on the resources of its province. Roles (groups) say which of those members act."""
+
+from __future__ import annotations
+
+from guardian.shortcuts import assign_perm
+
+from catalog.models import Resource
+from exchange.models import Organisation
+from exchange.roles import Role, user_has_role
+
+
+def can_edit(user, resource: Resource) -> bool:
+    return (
+        not resource.is_remote
+        and user_has_role(user, Role.PUBLISHER)
+        and user.has_perm("catalog.change_resource", resource)
+    )
+
+
+def can_review(user, resource: Resource) -> bool:
+    return (
+        not resource.is_remote
+        and user_has_role(user, Role.REVIEWER)
+        and user.has_perm("catalog.review_resource", resource)
+    )
+
+
+def can_see_unpublished(user, resource: Resource) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.has_perm("catalog.change_resource", resource) or user.has_perm("catalog.review_resource", resource)
+
+
+def reviewing_bureau(province_code: str) -> Organisation | None:
+    return Organisation.objects.filter(kind=Organisation.Kind.BUREAU, region_id=province_code).first()
+
+
+def grant_object_rights(resources, *, publisher: Organisation | None, province: str) -> None:
+    """Give the publisher's members edit rights and the province bureau's members review rights.
+    ``resources`` may be one resource or a queryset (bulk import)."""
+    if publisher is not None and publisher.members_group_id:
+        assign_perm("catalog.change_resource", publisher.members_group, resources)
+    bureau = reviewing_bureau(province)
+    if bureau is not None and bureau.members_group_id:
+        assign_perm("catalog.review_resource", bureau.members_group, resources)

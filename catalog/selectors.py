@@ -1,0 +1,46 @@
+"""Reads from the catalog, filtered by what the user may see."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from catalog.errors import ResourceNotFoundError
+from catalog.models import Resource
+from catalog.permissions import can_see_unpublished
+from exchange.roles import Role, user_has_role
+
+
+def _base() -> QuerySet[Resource]:
+    return Resource.objects.select_related("rights", "rights__license", "publisher").prefetch_related("files")
+
+
+def resource_get(*, user, resource_id) -> Resource:
+    """A resource the user may see: published ones for everybody, others for their publisher's
+    members and their province's reviewers. Raises ResourceNotFoundError otherwise (no leak of
+    existence)."""
+    try:
+        resource = _base().get(pk=resource_id)
+    except (Resource.DoesNotExist, ValueError, TypeError) as exc:
+        raise ResourceNotFoundError() from exc
+    if resource.status != Resource.Status.PUBLISHED and not can_see_unpublished(user, resource):
+        raise ResourceNotFoundError()
+    return resource
+
+
+def resource_list_public() -> QuerySet[Resource]:
+    return _base().filter(status=Resource.Status.PUBLISHED)
+
+
+def resource_list_for_publisher(*, user, status: str | None = None) -> QuerySet[Resource]:
+    if not user_has_role(user, Role.PUBLISHER):
+        return Resource.objects.none()
+    qs = get_objects_for_user(user, "catalog.change_resource", klass=_base(), accept_global_perms=False)
+    return qs.filter(status=status) if status else qs
+
+
+def review_queue(*, user, status: str = Resource.Status.SUBMITTED) -> QuerySet[Resource]:
+    if not user_has_role(user, Role.REVIEWER):
+        return Resource.objects.none()
+    qs = get_objects_for_user(user, "catalog.review_resource", klass=_base(), accept_global_perms=False)
+    return qs.filter(status=status).order_by("submitted_at")

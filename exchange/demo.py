@@ -1,0 +1,86 @@
+"""Demo organisations and accounts for each role, so a fresh node can be tried at once.
+
+Passwords are random per node, written to ``DATA_DIR/demo_accounts.txt`` (mode 0600) and printed by
+``make run``; nothing secret is committed."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from exchange.models import Organisation, Region, User
+from exchange.roles import Role
+from exchange.services import organisation_get_or_create, roles_ensure, user_create
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    role: str
+    organisation: str
+    password: str
+
+
+def _orgs(region: Region) -> dict[str, Organisation]:
+    name = region.name
+    kinds = Organisation.Kind
+    specs = {
+        "bureau": (f"{name}教育厅" if settings.EXCHANGE_NODE_ROLE == "province" else "教育部国家枢纽", kinds.BUREAU, []),
+        "city_school": (f"{name}实验中学", kinds.SCHOOL, []),
+        "rural_school": (f"{name}山区民族中学", kinds.SCHOOL, ["rural", "remote", "ethnic_minority"]),
+        "publisher": (f"{name}数字教育出版中心", kinds.PUBLISHER, []),
+    }
+    if settings.EXCHANGE_NODE_ROLE == "hub":
+        specs["hub"] = ("国家数字教育资源枢纽", kinds.HUB, [])
+    out = {}
+    for key, (org_name, kind, cats) in specs.items():
+        org = organisation_get_or_create(name=org_name, kind=kind, region=region)
+        if cats and org.categories != cats:
+            org.categories = cats
+            org.save(update_fields=["categories"])
+        out[key] = org
+    return out
+
+
+@transaction.atomic
+def demo_accounts_ensure() -> list[DemoAccount]:
+    """Create the demo organisations and one account per role (idempotent); return credentials."""
+    roles_ensure()
+    region = Region.objects.get(code=settings.EXCHANGE_NODE_REGION)
+    orgs = _orgs(region)
+    path = settings.DATA_DIR / "demo_accounts.txt"
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            user, _, password = line.partition(" ")
+            known[user] = password
+    plan = [
+        ("teacher", Role.TEACHER, "city_school"),
+        ("teacher_rural", Role.TEACHER, "rural_school"),
+        ("publisher", Role.PUBLISHER, "publisher"),
+        ("reviewer", Role.REVIEWER, "bureau"),
+        ("school_admin", Role.SCHOOL_ADMIN, "city_school"),
+        ("province_admin", Role.PROVINCE_ADMIN, "bureau"),
+        ("hub_operator", Role.HUB_OPERATOR, "hub" if "hub" in orgs else "bureau"),
+    ]
+    accounts = []
+    for username, role, org_key in plan:
+        password = known.get(username) or secrets.token_urlsafe(9)
+        if not User.objects.filter(username=username).exists():
+            user_create(username=username, password=password, organisation=orgs[org_key], roles=[role])
+        accounts.append(DemoAccount(username, role, orgs[org_key].name, password))
+    if not User.objects.filter(username="admin").exists():
+        password = known.get("admin") or secrets.token_urlsafe(12)
+        user_create(username="admin", password=password, organisation=orgs["bureau"], roles=[],
+                    is_superuser=True)
+        accounts.append(DemoAccount("admin", "superuser", orgs["bureau"].name, password))
+    elif "admin" in known:
+        accounts.append(DemoAccount("admin", "superuser", orgs["bureau"].name, known["admin"]))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("".join(f"{a.username} {a.password}\n" for a in accounts))
+    return accounts

@@ -1,0 +1,50 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.module_loading import import_string
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+HTTP_REQUESTS = Counter("exchange_http_requests_total", "HTTP requests", ["method", "status"])
+HTTP_LATENCY = Histogram("exchange_http_request_seconds", "HTTP request latency", ["method"])
+
+
+def check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Permission: public. The process is up (no backend is touched)."""
+    return JsonResponse({"status": "ok", "node": settings.EXCHANGE_NODE_ID})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Permission: public. Every backend the node needs answers (database, storage, search, queue)."""
+    checks: dict[str, dict[str, object]] = {}
+    ready = True
+    for name, path in settings.EXCHANGE_READINESS_CHECKS.items():
+        started = time.monotonic()
+        try:
+            import_string(path)()
+            checks[name] = {"ok": True}
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; the class name is enough
+            ready = False
+            checks[name] = {"ok": False, "error": type(exc).__name__}
+        checks[name]["ms"] = round((time.monotonic() - started) * 1000, 1)
+    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks},
+                        status=200 if ready else 503)
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Permission: public on loopback / behind the ingress (exposes counters only, no data)."""
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,99 @@
+"""Writes for accounts and organisations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from exchange.audit import audit_record
+from exchange.errors import InvalidInputError
+from exchange.models import Organisation, Region, SchoolCategory, User
+from exchange.roles import Role
+
+
+def roles_ensure() -> None:
+    """Create the role groups (idempotent)."""
+    for role in Role:
+        Group.objects.get_or_create(name=role.value)
+
+
+@transaction.atomic
+def organisation_create(
+    *, name: str, kind: str, region: Region | str, categories: Iterable[str] = (), student_count: int = 0,
+    actor=None,
+) -> Organisation:
+    """Create an organisation and its members group. Raises InvalidInputError for unknown categories."""
+    region_obj = region if isinstance(region, Region) else Region.objects.filter(code=region).first()
+    if region_obj is None:
+        raise InvalidInputError(f"Unknown region code {region!r}.", details={"region": ["unknown"]})
+    cats = sorted(set(categories))
+    unknown = [c for c in cats if c not in SchoolCategory.values]
+    if unknown:
+        raise InvalidInputError("Unknown school category.", details={"categories": unknown})
+    org = Organisation(name=name, kind=kind, region=region_obj, categories=cats, student_count=student_count)
+    org.full_clean(exclude=["members_group"])
+    org.save()
+    org.members_group = Group.objects.create(name=f"org:{org.pk}")
+    org.save(update_fields=["members_group"])
+    audit_record(action="organisation.create", actor=actor, object_type="organisation", object_id=org.pk,
+                 data={"name": name, "kind": kind, "region": region_obj.code, "categories": cats})
+    return org
+
+
+def organisation_get_or_create(*, name: str, kind: str, region: Region | str, actor=None) -> Organisation:
+    existing = Organisation.objects.filter(name=name).first()
+    if existing is not None:
+        return existing
+    return organisation_create(name=name, kind=kind, region=region, actor=actor)
+
+
+@transaction.atomic
+def organisation_set_categories(*, organisation: Organisation, categories: Iterable[str], actor) -> Organisation:
+    cats = sorted(set(categories))
+    unknown = [c for c in cats if c not in SchoolCategory.values]
+    if unknown:
+        raise InvalidInputError("Unknown school category.", details={"categories": unknown})
+    before = organisation.categories
+    organisation.categories = cats
+    organisation.save(update_fields=["categories"])
+    audit_record(action="organisation.categories", actor=actor, object_type="organisation",
+                 object_id=organisation.pk, data={"before": before, "after": cats})
+    return organisation
+
+
+@transaction.atomic
+def user_create(
+    *, username: str, password: str | None, organisation: Organisation | None, roles: Iterable[str] = (),
+    display_name: str = "", email: str = "", actor=None, is_superuser: bool = False,
+) -> User:
+    """Create a user in an organisation with the given roles."""
+    unknown = [r for r in roles if r not in Role.values]
+    if unknown:
+        raise InvalidInputError("Unknown role.", details={"roles": unknown})
+    user = User(username=username, organisation=organisation, display_name=display_name, email=email,
+                is_superuser=is_superuser, is_staff=is_superuser)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    user.save()
+    roles_ensure()
+    user.groups.add(*Group.objects.filter(name__in=list(roles)))
+    if organisation is not None and organisation.members_group_id:
+        user.groups.add(organisation.members_group)
+    audit_record(action="user.create", actor=actor, object_type="user", object_id=user.pk,
+                 data={"username": username, "roles": sorted(roles),
+                       "organisation": organisation.pk if organisation else None})
+    return user
+
+
+def regions_upsert(rows: Iterable[dict]) -> int:
+    """Create or update regions from ``{"code", "name", "name_en", "short", "federated"}`` rows."""
+    count = 0
+    for row in rows:
+        Region.objects.update_or_create(code=row["code"], defaults={k: v for k, v in row.items() if k != "code"})
+        count += 1
+    return count

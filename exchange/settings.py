@@ -1,0 +1,258 @@
+"""Settings of a node, read from environment variables (see README "Configuration").
+
+This module and ``exchange/urls.py`` form the composition root: the only places that know every app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+from exchange.config import (
+    data_dir_secret_key,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    mandatory_secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+EXCHANGE_ENV = env_str("EXCHANGE_ENV", "development")
+PRODUCTION = EXCHANGE_ENV == "production"
+
+DATA_DIR = Path(env_str("EXCHANGE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = mandatory_secret("SECRET_KEY") if PRODUCTION else (
+    env_str("SECRET_KEY") or data_dir_secret_key(DATA_DIR)
+)
+DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+
+# --- node identity -------------------------------------------------------------------------
+EXCHANGE_NODE_ID = env_str("EXCHANGE_NODE_ID", "cn-44")
+EXCHANGE_NODE_ROLE = env_str("EXCHANGE_NODE_ROLE", "province")
+if EXCHANGE_NODE_ROLE not in {"hub", "province"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("EXCHANGE_NODE_ROLE must be 'hub' or 'province'.")
+EXCHANGE_NODE_REGION = env_str(
+    "EXCHANGE_NODE_REGION",
+    "000000" if EXCHANGE_NODE_ROLE == "hub" else (EXCHANGE_NODE_ID.removeprefix("cn-") + "0000")[:6],
+)
+EXCHANGE_BASE_URL = env_str("EXCHANGE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+EXCHANGE_NODE_NAME = env_str("EXCHANGE_NODE_NAME", "")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "guardian",
+    "exchange",
+    "catalog",
+    "licensing",
+    "federation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "exchange.middleware.RequestMetricsMiddleware",
+]
+
+ROOT_URLCONF = "exchange.urls"
+WSGI_APPLICATION = "exchange.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "exchange.context_processors.node",
+            ],
+        },
+    },
+]
+
+# --- database ------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "exchange.sqlite3"),
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- accounts ------------------------------------------------------------------------------
+AUTH_USER_MODEL = "exchange.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+ANONYMOUS_USER_NAME = None  # guardian: anonymous users hold no object permissions
+GUARDIAN_RAISE_403 = False
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+# --- i18n: Chinese first, English available ------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "exchange" / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- files (catalog blob store) ------------------------------------------------------------
+S3_BUCKET = env_str("S3_BUCKET")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+S3_REGION = env_str("S3_REGION", "us-east-1")
+S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID")
+S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY")
+CATALOG_BLOB_STORE = env_str(
+    "CATALOG_BLOB_STORE",
+    "catalog.storage.S3BlobStore" if S3_BUCKET else "catalog.storage.LocalBlobStore",
+)
+CATALOG_BLOB_ROOT = DATA_DIR / "blobs"
+CATALOG_MAX_UPLOAD_BYTES = env_int("CATALOG_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
+CATALOG_MAX_FILES_PER_RESOURCE = env_int("CATALOG_MAX_FILES_PER_RESOURCE", 20)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+# Checks a resource must pass before a reviewer can approve it (import strings, run in order).
+CATALOG_APPROVAL_CHECKS: list[str] = []
+
+# --- jobs ----------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+EXCHANGE_JOB_QUEUE = env_str(
+    "EXCHANGE_JOB_QUEUE", "exchange.jobs.RQQueue" if REDIS_URL else "exchange.jobs.InProcessQueue"
+)
+RQ_QUEUE_NAME = env_str("RQ_QUEUE_NAME", "exchange")
+
+# --- search --------------------------------------------------------------------------------
+ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL")
+ELASTICSEARCH_INDEX_PREFIX = env_str("ELASTICSEARCH_INDEX_PREFIX", f"exchange-{EXCHANGE_NODE_ID}")
+
+# --- API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "exchange.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"anon": "120/min", "user": "600/min", "login": "10/min"},
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Courseware Exchange Node API",
+    "DESCRIPTION": "Catalog, search, licensing and federation API of a courseware exchange node. "
+    'Errors always have the shape {"error": {"code", "message", "details"}}.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI is served from the node itself (no CDN).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- security ------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+
+# --- logging: structured (one JSON object per line), secrets never logged -----------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "exchange.logging.RedactSecretsFilter"}},
+    "formatters": {"json": {"()": "exchange.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- readiness: each check is an import string raising on failure --------------------------
+EXCHANGE_READINESS_CHECKS = {
+    "database": "exchange.health.check_database",
+    "storage": "catalog.storage.check_storage",
+    "queue": "exchange.jobs.check_queue",
+}
+# Called inside the transaction of every resource change (import strings); see catalog.events.
+CATALOG_CHANGE_HOOKS: list[str] = []
+# Search indexing entry points (catalog.search): one resource after commit, and many after a bulk import.
+CATALOG_INDEXER = "catalog.search.indexing.index_resource"
+CATALOG_BULK_INDEXER = "catalog.search.indexing.index_resources"

@@ -1,0 +1,31 @@
+"""URL map of the node (composition root: the one place that mounts every app)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from exchange import apis, health, views
+
+api_v1 = [
+    path("auth/token", apis.AuthTokenApi.as_view(), name="api-token"),
+    path("me", apis.MeApi.as_view(), name="api-me"),
+    path("", include("catalog.urls")),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics, name="metrics"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("", views.home, name="home"),
+]
+
+handler404 = "exchange.views.handler404"
+handler500 = "exchange.views.handler500"
+handler403 = "exchange.views.handler403"
+handler400 = "exchange.views.handler400"

@@ -1,0 +1,42 @@
+"""Plain-Django views of the node shell: home page and error handlers (JSON under /api/)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from exchange.api import json_error
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(("/api/", "/federation/", "/.well-known/")) or \
+        "application/json" in request.headers.get("Accept", "")
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Permission: public."""
+    return render(request, "exchange/home.html")
+
+
+def handler404(request, exception=None):
+    if _wants_json(request):
+        return json_error("not_found", "Not found.", 404)
+    return render(request, "exchange/error.html", {"status": 404}, status=404)
+
+
+def handler403(request, exception=None):
+    if _wants_json(request):
+        return json_error("permission_denied", "Permission denied.", 403)
+    return render(request, "exchange/error.html", {"status": 403}, status=403)
+
+
+def handler400(request, exception=None):
+    if _wants_json(request):
+        return json_error("bad_request", "Bad request.", 400)
+    return render(request, "exchange/error.html", {"status": 400}, status=400)
+
+
+def handler500(request):
+    if _wants_json(request):
+        return json_error("internal_error", "An internal error occurred; it has been logged.", 500)
+    return render(request, "exchange/error.html", {"status": 500}, status=500)

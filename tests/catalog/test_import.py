@@ -1,0 +1,92 @@
+"""import_corpus: keeps ids, publishes, creates publishers, idempotent, reports bad lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from catalog.models import Resource, ResourceFile
+from catalog.sampledata import generate
+from exchange.models import Organisation
+
+SHARED_GENERATOR = Path(__file__).resolve().parents[3] / "shared" / "data" / "generate_corpus.py"
+
+
+def write_corpus(path: Path, records) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_import_keeps_ids_publishes_and_is_idempotent(db, tmp_path, capsys):
+    records = list(generate(60, seed=7))
+    corpus = write_corpus(tmp_path / "c.jsonl", records)
+    call_command("import_corpus", str(corpus), "--no-progress", "--free-for", "rural,poor")
+    assert "created 60, already present 0, refused 0" in capsys.readouterr().out
+    assert set(map(str, Resource.objects.values_list("id", flat=True))) == {r["id"] for r in records}
+    assert not Resource.objects.exclude(status="published").exists()
+    assert ResourceFile.objects.count() == 60
+    assert set(Organisation.objects.filter(kind="publisher").values_list("name", flat=True)) >= \
+        {r["publisher"] for r in records}
+    priced = Resource.objects.filter(rights__price__gt=0).first()
+    if priced is not None:
+        assert priced.rights.free_for == ["poor", "rural"]
+    snapshot = sorted(Resource.objects.values_list("id", "version", "updated_at"))
+    call_command("import_corpus", str(corpus), "--no-progress")
+    assert "created 0, already present 60, refused 0" in capsys.readouterr().out
+    assert sorted(Resource.objects.values_list("id", "version", "updated_at")) == snapshot
+
+
+def test_bad_lines_are_reported_with_line_numbers_and_skipped(db, tmp_path, capsys):
+    good = list(generate(3, seed=1))
+    lines = [
+        json.dumps(good[0], ensure_ascii=False),
+        "{not json",
+        json.dumps({**good[1], "subject": "炼金术"}, ensure_ascii=False),
+        json.dumps({**good[1], "id": "nope"}, ensure_ascii=False),
+        json.dumps({k: v for k, v in good[2].items() if k != "title"}, ensure_ascii=False),
+        "",
+        json.dumps(good[2], ensure_ascii=False),
+    ]
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    call_command("import_corpus", str(corpus), "--no-progress")
+    out, err = capsys.readouterr()
+    assert "created 2, already present 0, refused 4" in out
+    assert "line 2: not JSON" in err
+    assert "line 3: subject:" in err
+    assert "line 4: id 'nope' is not a UUID" in err
+    assert "line 5: missing title" in err
+
+
+@pytest.mark.skipif(not SHARED_GENERATOR.exists(), reason="../shared/data/generate_corpus.py is not beside the repo")
+def test_imports_the_shared_generator_format(db, tmp_path, capsys):
+    """The importer reads the shared corpus generator's records unchanged (format compatibility)."""
+    out = tmp_path / "shared.jsonl"
+    subprocess.run([sys.executable, str(SHARED_GENERATOR), "--n", "300", "--seed", "3", "--out", str(out)],
+                   check=True)
+    call_command("import_corpus", str(out), "--no-progress", "--metadata-only")
+    assert "created 300, already present 0, refused 0" in capsys.readouterr().out
+    first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    resource = Resource.objects.get(pk=first["id"])
+    assert (resource.title, resource.subject, resource.rights.license_id) == (
+        first["title"], first["subject"], first["license"])
+
+
+def test_missing_file_is_a_clear_error(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("import_corpus", "/nonexistent/corpus.jsonl", "--no-progress")
+
+
+def test_sample_generator_cli_runs_without_shared(tmp_path):
+    """The product's own generator needs nothing outside the repository."""
+    out = tmp_path / "s.jsonl"
+    subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", "10", "--seed", "2", "--out", str(out)],
+                   check=True, cwd=Path(__file__).resolve().parents[2])
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 10

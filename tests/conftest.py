@@ -1,0 +1,92 @@
+"""Fixtures shared by the whole suite: vocabularies loaded once, an isolated blob store per test,
+users of every role, API clients, and real backend servers started once per session."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings as django_settings
+from rest_framework.test import APIClient
+
+from tests import factories, servers
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    from catalog.vocab import vocabularies_load
+    from exchange.services import roles_ensure
+
+    with django_db_blocker.unblock():
+        vocabularies_load()
+        roles_ensure()
+
+
+@pytest.fixture(autouse=True)
+def isolated_blob_store(settings, tmp_path):
+    """Every test writes files into its own directory (and hashes test passwords cheaply)."""
+    from catalog.storage import reset_blob_store_cache
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CATALOG_BLOB_ROOT = tmp_path / "blobs"
+    settings.CATALOG_BLOB_STORE = "catalog.storage.LocalBlobStore"
+    reset_blob_store_cache()
+    yield
+    reset_blob_store_cache()
+
+
+@pytest.fixture
+def province():
+    return django_settings.EXCHANGE_NODE_REGION[:2] + "0000"
+
+
+@pytest.fixture
+def orgs(db, province):
+    return factories.demo_organisations(province)
+
+
+@pytest.fixture
+def users(orgs):
+    return factories.demo_users(orgs)
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def api_as():
+    """``api_as(user)`` → an API client authenticated with the user's token."""
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user=user)
+        return client
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    reason = servers.redis_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with servers.redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    with servers.s3_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url():
+    with servers.elasticsearch_server() as url:
+        yield url
+
+
+def pytest_report_header(config):
+    engine = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    return f"database backend: {engine}"

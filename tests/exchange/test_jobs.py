@@ -1,0 +1,60 @@
+"""Jobs: in-process by default, rq on a real Redis server when REDIS_URL is set."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from exchange import jobs
+from exchange.models import AuditEvent
+
+
+def record_call(**kwargs):
+    from exchange.audit import audit_record
+
+    audit_record(action="test.job", actor="job", data=kwargs)
+
+
+def failing_job(**kwargs):
+    raise RuntimeError("job failed")
+
+
+@pytest.fixture
+def rq_queue(settings, redis_url):
+    settings.REDIS_URL = redis_url
+    settings.EXCHANGE_JOB_QUEUE = "exchange.jobs.RQQueue"
+    settings.RQ_QUEUE_NAME = "test-queue"
+    jobs._queue_for.cache_clear()
+    queue = jobs.get_queue()
+    queue.queue.empty()
+    yield queue
+    jobs._queue_for.cache_clear()
+
+
+def test_in_process_job_runs_only_after_commit(db, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic():
+            jobs.enqueue_on_commit("tests.exchange.test_jobs.record_call", value=1)
+        assert not AuditEvent.objects.filter(action="test.job").exists()
+    assert len(callbacks) == 1
+    assert AuditEvent.objects.get(action="test.job").data == {"value": 1}
+
+
+def test_in_process_job_failure_is_logged_not_raised(db, caplog):
+    jobs.InProcessQueue().enqueue("tests.exchange.test_jobs.failing_job")
+    assert "in-process job failed" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rq_job_runs_on_a_worker(rq_queue):
+    from rq import SimpleWorker
+
+    jobs.enqueue("tests.exchange.test_jobs.record_call", value=42)
+    assert rq_queue.queue.count == 1
+    assert not AuditEvent.objects.filter(action="test.job").exists()
+    SimpleWorker([rq_queue.queue], connection=rq_queue.connection).work(burst=True)
+    assert AuditEvent.objects.get(action="test.job").data == {"value": 42}
+
+
+def test_rq_queue_ping(rq_queue):
+    rq_queue.ping()
