@@ -1,0 +1,211 @@
+"""Signed record envelopes: how a record travels from its origin to every node, unaltered.
+
+An envelope is a JSON object with exactly these members::
+
+    {"v": 1, "kind": "upsert", "origin": "cn-44", "id": "<record uuid>", "version": 7,
+     "issued_at": "2025-03-01T08:00:00Z", "kid": "<origin key id>", "payload": {<record>},
+     "sig": "<base64url Ed25519 signature>"}
+
+``sig`` signs the RFC 8785 canonical JSON of all the other members, so the signature covers the
+origin, id, version and kind as well as the record. Relays (the hub) store and forward the object
+unchanged; every receiver verifies it with the key of the node named in ``origin``, so a relay can
+neither alter a province's record nor pass off its own record as another node's.
+
+Signed bytes start with ``{`` while HTTP signature bases start with ``"`` and JWS signing inputs
+with base64url text, so a node key signing all three can never have one signature reused as another.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from federation.signing.canonical import canonical_json, parse_json
+from federation.signing.encoding import b64url_decode, b64url_encode
+from federation.signing.errors import (
+    CanonicalJsonError,
+    EnvelopeMalformedError,
+    EnvelopeSignatureError,
+    UnknownKeyError,
+)
+from federation.signing.identifiers import (
+    format_timestamp,
+    is_canonical_uuid,
+    is_key_id,
+    is_node_id,
+    parse_timestamp,
+)
+from federation.signing.keys import SigningKey, key_id
+
+ENVELOPE_FORMAT = 1
+ENVELOPE_KINDS = frozenset({"upsert", "tombstone", "takedown", "rights"})
+ENVELOPE_FIELDS = frozenset({"v", "kind", "origin", "id", "version", "issued_at", "kid", "payload", "sig"})
+
+ResolveOriginKey = Callable[[str, str], Ed25519PublicKey]
+
+
+@dataclass(frozen=True)
+class VerifiedEnvelope:
+    """An envelope whose structure and origin signature have been checked.
+
+    ``envelope`` is a private copy of the object as received: store and relay exactly that.
+    """
+
+    kind: str
+    origin: str
+    id: str
+    version: int
+    issued_at: datetime
+    kid: str
+    payload: dict[str, Any]
+    envelope: dict[str, Any]
+    content_hash: str
+
+
+def sign_envelope(
+    *,
+    record: Mapping[str, Any],
+    kind: str,
+    origin: str,
+    version: int,
+    signing_key: SigningKey,
+    issued_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Wrap ``record`` (which must carry its ``id``) in an envelope signed by the origin's key.
+
+    Raises EnvelopeMalformedError when an argument would produce an envelope receivers refuse
+    (unknown kind, bad node id or uuid, non-positive version, floats in the record …).
+    """
+    try:
+        payload = parse_json(canonical_json(record))
+    except CanonicalJsonError as exc:
+        raise EnvelopeMalformedError(f"record is not canonical JSON: {exc.message}") from exc
+    try:
+        timestamp = format_timestamp(issued_at or datetime.now(UTC))
+    except ValueError as exc:
+        raise EnvelopeMalformedError(str(exc)) from exc
+    unsigned: dict[str, Any] = {
+        "v": ENVELOPE_FORMAT,
+        "kind": kind,
+        "origin": origin,
+        "id": payload.get("id") if isinstance(payload, dict) else None,
+        "version": version,
+        "issued_at": timestamp,
+        "kid": signing_key.kid,
+        "payload": payload,
+    }
+    signing_input = _check_structure({**unsigned, "sig": b64url_encode(bytes(64))})
+    return {**unsigned, "sig": b64url_encode(signing_key.sign(signing_input))}
+
+
+def verify_envelope(envelope: Mapping[str, Any], *, resolve_key: ResolveOriginKey) -> VerifiedEnvelope:
+    """Check ``envelope``'s structure, then its signature with the origin's key.
+
+    ``resolve_key(origin, kid)`` returns the public key the origin node signs with under ``kid``, or
+    raises UnknownKeyError (a ``KeyError`` is treated the same). Raises EnvelopeMalformedError,
+    UnknownKeyError (also when the resolved key's thumbprint is not ``kid``) or EnvelopeSignatureError.
+    """
+    signing_input = _check_structure(envelope)
+    origin, kid = envelope["origin"], envelope["kid"]
+    try:
+        public_key = resolve_key(origin, kid)
+    except KeyError as exc:
+        raise UnknownKeyError(details={"origin": origin, "kid": kid}) from exc
+    if key_id(public_key) != kid:
+        raise UnknownKeyError("resolved key does not match kid", details={"origin": origin, "kid": kid})
+    try:
+        public_key.verify(b64url_decode(envelope["sig"]), signing_input)
+    except InvalidSignature as exc:
+        raise EnvelopeSignatureError(details={"origin": origin, "id": envelope["id"]}) from exc
+    received = copy.deepcopy(dict(envelope))
+    return VerifiedEnvelope(
+        kind=received["kind"],
+        origin=origin,
+        id=received["id"],
+        version=received["version"],
+        issued_at=parse_timestamp(received["issued_at"]),
+        kid=kid,
+        payload=copy.deepcopy(received["payload"]),
+        envelope=received,
+        content_hash=envelope_hash(received),
+    )
+
+
+def envelope_hash(envelope: Mapping[str, Any]) -> str:
+    """Return the SHA-256 hex digest of the whole envelope's canonical JSON (signature included).
+
+    Raises EnvelopeMalformedError when the envelope is not canonical-JSON serializable.
+    """
+    return hashlib.sha256(envelope_to_bytes(envelope)).hexdigest()
+
+
+def envelope_to_bytes(envelope: Mapping[str, Any]) -> bytes:
+    """Serialize an envelope as canonical JSON: the form to store, hash and compare."""
+    try:
+        return canonical_json(dict(envelope))
+    except CanonicalJsonError as exc:
+        raise EnvelopeMalformedError(exc.message) from exc
+
+
+def envelope_from_bytes(data: bytes) -> dict[str, Any]:
+    """Parse an envelope stored by :func:`envelope_to_bytes`; refuse any other spelling of it.
+
+    Only the canonical bytes are accepted, so stored bytes and their content hash always agree.
+    The result still needs :func:`verify_envelope`. Raises EnvelopeMalformedError.
+    """
+    try:
+        envelope = parse_json(data)
+    except CanonicalJsonError as exc:
+        raise EnvelopeMalformedError(exc.message) from exc
+    if not isinstance(envelope, dict):
+        raise EnvelopeMalformedError("an envelope is a JSON object")
+    if envelope_to_bytes(envelope) != data:
+        raise EnvelopeMalformedError("envelope bytes are not in canonical form")
+    return envelope
+
+
+def _check_structure(envelope: Mapping[str, Any]) -> bytes:
+    """Refuse anything but an exact v1 envelope; return the canonical bytes its signature covers."""
+
+    if not isinstance(envelope, Mapping):
+        raise EnvelopeMalformedError("an envelope is a JSON object")
+    if set(envelope) != ENVELOPE_FIELDS:
+        missing, extra = ENVELOPE_FIELDS - set(envelope), set(envelope) - ENVELOPE_FIELDS
+        details = {"missing": sorted(missing), "extra": sorted(map(str, extra))}
+        raise EnvelopeMalformedError("envelope members differ from v1", details=details)
+    if type(envelope["v"]) is not int or envelope["v"] != ENVELOPE_FORMAT:
+        raise EnvelopeMalformedError(f"unsupported envelope format {envelope['v']!r}")
+    if envelope["kind"] not in ENVELOPE_KINDS or type(envelope["kind"]) is not str:
+        raise EnvelopeMalformedError(f"unknown envelope kind {envelope['kind']!r}")
+    if not is_node_id(envelope["origin"]):
+        raise EnvelopeMalformedError("origin is not a node id")
+    if not is_canonical_uuid(envelope["id"]):
+        raise EnvelopeMalformedError("id is not a canonical lowercase UUID")
+    if type(envelope["version"]) is not int or envelope["version"] < 1:
+        raise EnvelopeMalformedError("version must be a positive integer")
+    try:
+        parse_timestamp(envelope["issued_at"])
+    except ValueError as exc:
+        raise EnvelopeMalformedError(f"issued_at: {exc}") from exc
+    if not is_key_id(envelope["kid"]):
+        raise EnvelopeMalformedError("kid is not an RFC 7638 thumbprint")
+    payload = envelope["payload"]
+    if not isinstance(payload, dict) or payload.get("id") != envelope["id"]:
+        raise EnvelopeMalformedError("payload must be an object whose id equals the envelope id")
+    try:
+        if len(b64url_decode(envelope["sig"])) != 64:
+            raise ValueError("wrong length")
+    except ValueError as exc:
+        raise EnvelopeMalformedError("sig is not a base64url Ed25519 signature") from exc
+    unsigned = {name: value for name, value in envelope.items() if name != "sig"}
+    try:
+        return canonical_json(unsigned)
+    except CanonicalJsonError as exc:
+        raise EnvelopeMalformedError(exc.message) from exc
