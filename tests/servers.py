@@ -165,10 +165,14 @@ def postgres_server() -> Iterator[str]:
     subprocess.run(_as_postgres_user([str(bindir / "initdb"), "-D", str(data), "-U", "exchange", "-A", "trust",
                                       "-E", "UTF8", "--locale=C.UTF-8"]), check=True, stdout=subprocess.DEVNULL)
     log = root / "server.log"
-    subprocess.run(_as_postgres_user([
+    started = subprocess.run(_as_postgres_user([
         str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o",
         f"-p {port} -h 127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-        "-c max_connections=200"]), check=True, stdout=subprocess.DEVNULL)
+        "-c max_connections=200", "start"]), stdout=subprocess.DEVNULL)
+    if started.returncode != 0:
+        detail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no server log)"
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"PostgreSQL did not start:\n{detail}")
     try:
         subprocess.run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "exchange", "exchange"],
                        check=True)
