@@ -8,5 +8,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         counts = vocabularies_load()
-        self.stdout.write(self.style.SUCCESS(
-            "Loaded " + ", ".join(f"{name}: {count}" for name, count in sorted(counts.items()))))
+        if options["verbosity"] > 0:
+            self.stdout.write(self.style.SUCCESS(
+                "Loaded " + ", ".join(f"{name}: {count}" for name, count in sorted(counts.items()))))
