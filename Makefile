@@ -47,6 +47,7 @@ test-postgres: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	EXCHANGE_DATA_DIR=$$(mktemp -d) $(VENV)/bin/mypy
 
 bench: venv
 	mkdir -p bench/results

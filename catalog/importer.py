@@ -111,10 +111,12 @@ def _store_placeholder(record: dict[str, Any]) -> ResourceFile:
 
 @transaction.atomic
 def _import_batch(records: list[dict[str, Any]], ctx: _Context) -> list[str]:
-    existing = set(
-        str(pk) for pk in Resource.objects.filter(pk__in=[r["id"] for r in records]).values_list("pk", flat=True)
-    )
-    fresh = [r for r in records if r["id"] not in existing and not existing.add(r["id"])]
+    seen = {str(pk) for pk in Resource.objects.filter(pk__in=[r["id"] for r in records]).values_list("pk", flat=True)}
+    fresh = []
+    for record in records:  # also drops a repeated id within the batch
+        if record["id"] not in seen:
+            seen.add(record["id"])
+            fresh.append(record)
     if not fresh:
         return []
     resources, rights, files = [], [], []
@@ -145,11 +147,11 @@ def _import_batch(records: list[dict[str, Any]], ctx: _Context) -> list[str]:
     Resource.objects.bulk_create(resources)
     RightsStatement.objects.bulk_create(rights)
     ResourceFile.objects.bulk_create(files)
-    by_publisher: dict[int, list[uuid.UUID]] = {}
+    by_publisher: dict[str, list[uuid.UUID]] = {}
     for resource in resources:
-        by_publisher.setdefault(resource.publisher_id, []).append(resource.pk)
-    for publisher_id, ids in by_publisher.items():
-        grant_object_rights(Resource.objects.filter(pk__in=ids), publisher=ctx.publishers_by_id[publisher_id],
+        by_publisher.setdefault(resource.publisher_name, []).append(resource.pk)
+    for publisher_name, pks in by_publisher.items():
+        grant_object_rights(Resource.objects.filter(pk__in=pks), publisher=ctx.publishers[publisher_name],
                             province=ctx.province)
     ids = [str(r.pk) for r in resources]
     audit_record(action="resource.import", actor=ctx.actor, object_type="resource", object_id=ids[0],
@@ -175,7 +177,6 @@ def import_records(
             return
         for record in batch:
             ctx.publisher(record["publisher"])
-        ctx.publishers_by_id = {org.pk: org for org in ctx.publishers.values()}
         created = _import_batch(batch, ctx)
         report.created += len(created)
         report.skipped_existing += len(batch) - len(created)

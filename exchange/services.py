@@ -82,7 +82,7 @@ def user_create(
     user.save()
     roles_ensure()
     user.groups.add(*Group.objects.filter(name__in=list(roles)))
-    if organisation is not None and organisation.members_group_id:
+    if organisation is not None and organisation.members_group is not None:
         user.groups.add(organisation.members_group)
     audit_record(action="user.create", actor=actor, object_type="user", object_id=user.pk,
                  data={"username": username, "roles": sorted(roles),
