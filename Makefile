@@ -8,7 +8,7 @@ SAMPLE_N ?= 3000
 SAMPLE_SEED ?= 20240901
 PYTEST_ARGS ?=
 
-.PHONY: venv run serve setup test test-sqlite test-postgres lint bench clean demo-federation help
+.PHONY: venv run serve setup test test-sqlite test-postgres lint bench clean demo-federation demo-nation help
 
 help:
 	@echo "make run    - set up and start a node with sample data on http://127.0.0.1:8000"
@@ -55,3 +55,12 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) var
+
+# A hub (:8100) and provinces cn-11 (:8101) and cn-44 (:8102), each with its own data under var/demo/,
+# enrolled, seeded and syncing until Ctrl-C. FRESH=1 starts over.
+demo-federation: venv
+	$(PY) deploy/demo/federation_demo.py $(if $(FRESH),--fresh)
+
+# The hub and 32 provinces (ports 8101-8132) with smaller samples.
+demo-nation: venv
+	$(PY) deploy/demo/federation_demo.py --nation --root var/demo-nation $(if $(FRESH),--fresh)

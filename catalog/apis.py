@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from catalog import selectors, services
+from catalog.jsonld import JSONLDRenderer, resource_jsonld
 from catalog.models import Resource, Term
 from catalog.serializers import ResourceFileSerializer, ResourceSerializer
 from exchange.api import ExchangeAPIView, HasRole
@@ -89,17 +92,21 @@ class ResourceListCreateApi(ExchangeAPIView):
 
 
 class ResourceDetailApi(ExchangeAPIView):
-    """GET one resource (published: anyone; otherwise its publisher's members and reviewers).
+    """GET one resource (published: anyone; otherwise its publisher's members and reviewers);
+    ``?format=jsonld`` gives it as schema.org LearningResource JSON-LD (``application/ld+json``).
     PATCH metadata/rights. Permission: GET anyone (filtered); PATCH publisher role + object right."""
 
     def get_permissions(self):
         return [permissions.AllowAny()] if self.request.method == "GET" else [IsPublisher()]
 
     permission_classes = [permissions.AllowAny]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, JSONLDRenderer]
 
     @extend_schema(responses=ResourceSerializer)
     def get(self, request, resource_id):
         resource = selectors.resource_get(user=request.user, resource_id=resource_id)
+        if request.accepted_renderer.format == JSONLDRenderer.format:
+            return Response(resource_jsonld(resource, base_url=settings.EXCHANGE_BASE_URL))
         return Response(ResourceSerializer(resource).data)
 
     @extend_schema(request=inline_serializer("ResourcePatch", {

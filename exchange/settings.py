@@ -173,7 +173,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Checks a resource must pass before a reviewer can approve it (import strings, run in order).
-CATALOG_APPROVAL_CHECKS: list[str] = []
+CATALOG_APPROVAL_CHECKS: list[str] = ["licensing.checks.rights_coherent"]
 
 # --- jobs ----------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
@@ -250,9 +250,67 @@ EXCHANGE_READINESS_CHECKS = {
     "database": "exchange.health.check_database",
     "storage": "catalog.storage.check_storage",
     "queue": "exchange.jobs.check_queue",
+    "search": "catalog.search.check_search",
 }
 # Called inside the transaction of every resource change (import strings); see catalog.events.
-CATALOG_CHANGE_HOOKS: list[str] = []
+CATALOG_CHANGE_HOOKS: list[str] = ["federation.outbox.record_change"]
 # Search indexing entry points (catalog.search): one resource after commit, and many after a bulk import.
 CATALOG_INDEXER = "catalog.search.indexing.index_resource"
 CATALOG_BULK_INDEXER = "catalog.search.indexing.index_resources"
+
+# --- licensing ---
+# Lifetime of a download link (presigned object-store URL or node-signed /files/ link), in seconds.
+LICENSING_DOWNLOAD_URL_TTL = env_int("LICENSING_DOWNLOAD_URL_TTL", 300)
+
+# --- search backend ---
+# Elasticsearch when ELASTICSEARCH_URL is set, otherwise the embedded SQLite FTS5 index in DATA_DIR/search.
+CATALOG_SEARCH_BACKEND = env_str(
+    "CATALOG_SEARCH_BACKEND",
+    "catalog.search.elastic.ElasticsearchBackend" if ELASTICSEARCH_URL
+    else "catalog.search.embedded.EmbeddedBackend",
+)
+CATALOG_SEARCH_DIR = DATA_DIR / "search"
+# Called on every page of search results as annotate(*, user, hits) (import strings), e.g. licensing's price.
+CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits"]
+# The Elasticsearch client logs every request at INFO.
+LOGGING["loggers"]["elastic_transport"] = {"level": "WARNING"}
+
+# --- OAI-PMH -------------------------------------------------------------------------------
+# The OAI-PMH 2.0 provider at /oai (federation.oai). Identifiers are oai:<repository id>:<uuid>.
+OAI_REPOSITORY_IDENTIFIER = env_str("OAI_REPOSITORY_IDENTIFIER", EXCHANGE_NODE_ID)
+OAI_REPOSITORY_NAME = env_str("OAI_REPOSITORY_NAME", "")  # empty: "<node name or id> 课件资源交换节点"
+OAI_BASE_URL = env_str("OAI_BASE_URL", f"{EXCHANGE_BASE_URL}/oai")
+OAI_ADMIN_EMAILS = env_list("OAI_ADMIN_EMAILS", [f"oai-admin@{EXCHANGE_NODE_ID}.exchange.invalid"])
+OAI_PAGE_SIZE = env_int("OAI_PAGE_SIZE", 200)  # records or headers per ListRecords/ListIdentifiers page
+OAI_TOKEN_TTL_SECONDS = env_int("OAI_TOKEN_TTL_SECONDS", 3600)  # lifetime of one resumption token
+OAI_SETS_ENABLED = env_bool("OAI_SETS_ENABLED", True)  # off: the repository answers noSetHierarchy
+OAI_INCLUDE_REMOTE = env_bool("OAI_INCLUDE_REMOTE", True)  # also expose records synced from peers
+
+# --- federation ----------------------------------------------------------------------------
+# Protocol v1 (federation/PROTOCOL.md). A province enrols with the hub at FEDERATION_HUB_URL; the hub
+# is the trust anchor. Every value has an embedded default so a node starts unconfigured.
+FEDERATION_HUB_URL = env_str("FEDERATION_HUB_URL", "").rstrip("/")
+FEDERATION_HUB_ID = env_str("FEDERATION_HUB_ID", "cn-hub")
+FEDERATION_KEY_PATH = Path(env_str("FEDERATION_KEY_PATH", str(DATA_DIR / "node_key.pem")))
+# A rotated-out key stays published (and valid for signatures it made) this long after rotation.
+FEDERATION_KEY_OVERLAP_SECONDS = env_int("FEDERATION_KEY_OVERLAP_SECONDS", 7 * 24 * 3600)
+FEDERATION_CERT_LIFETIME_SECONDS = env_int("FEDERATION_CERT_LIFETIME_SECONDS", 7 * 24 * 3600)
+# A province renews its certificate when less than this much of it is left.
+FEDERATION_CERT_RENEW_BEFORE_SECONDS = env_int("FEDERATION_CERT_RENEW_BEFORE_SECONDS", 3 * 24 * 3600)
+FEDERATION_CLOCK_SKEW = env_int("FEDERATION_CLOCK_SKEW", 300)
+FEDERATION_PULL_INTERVAL = env_int("FEDERATION_PULL_INTERVAL", 60)
+FEDERATION_PAGE_SIZE = env_int("FEDERATION_PAGE_SIZE", 500)
+FEDERATION_MAX_PAGE_SIZE = env_int("FEDERATION_MAX_PAGE_SIZE", 2000)
+FEDERATION_HTTP_TIMEOUT = env_int("FEDERATION_HTTP_TIMEOUT", 30)
+FEDERATION_POKE_TIMEOUT = env_int("FEDERATION_POKE_TIMEOUT", 5)
+# Selective sync: sets this province asks the hub for (e.g. "stage:初中", "stage:高中,subject:数学").
+FEDERATION_SETS = env_list("FEDERATION_SETS", [])
+# Pokes and poke-triggered pulls run on the rq queue when REDIS_URL is set; otherwise in a background
+# thread of this process (False: inline, for tests). See federation.jobs.
+FEDERATION_BACKGROUND = env_bool("FEDERATION_BACKGROUND", True)
+# Processes that verify envelope signatures of a page in parallel with applying the previous one.
+FEDERATION_VERIFY_WORKERS = env_int("FEDERATION_VERIFY_WORKERS", 0)
+# Catalog asks this function for the bytes of a remote resource's file (federation.files).
+CATALOG_REMOTE_FILE_FETCHER = "federation.files.ensure_local"
+# Licensing calls these (import strings) inside the transaction that creates a paid grant.
+LICENSING_GRANT_HOOKS = ["federation.receipts.report_grant"]

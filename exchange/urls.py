@@ -4,25 +4,32 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from exchange import apis, health, views
+from exchange import apis, health
 
 api_v1 = [
     path("auth/token", apis.AuthTokenApi.as_view(), name="api-token"),
     path("me", apis.MeApi.as_view(), name="api-me"),
     path("", include("catalog.urls")),
+    path("", include("catalog.search.urls")),
+    path("", include("licensing.urls")),
+    path("federation/", include("federation.api_urls")),
 ]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
+    path("oai", include("federation.oai.urls")),
     path("api/v1/", include(api_v1)),
+    path("federation/v1/", include("federation.urls")),
+    path(".well-known/", include("federation.wellknown_urls")),
+    path("files/", include("licensing.file_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("", views.home, name="home"),
+    path("", include("exchange.page_urls")),
 ]
 
 handler404 = "exchange.views.handler404"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from exchange.api import json_error
 
@@ -14,8 +14,8 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """Permission: public."""
-    return render(request, "exchange/home.html")
+    """Permission: public. The home page leads to the teacher search."""
+    return redirect("search")
 
 
 def handler404(request, exception=None):

@@ -1,0 +1,239 @@
+"""Federation benchmark on real node processes over loopback HTTP.
+
+1. Initial sync: province cn-11 holds N published records in its signed feed; hub cn-hub pulls them
+   all (``manage.py federation pull cn-11``: signed requests, every envelope verified, applied,
+   relayed and indexed). Records/s, and the puller's memory sampled against progress: anonymous
+   memory at 10-30 %, 45-55 % and 80-100 % of the records (flat in N: no growth once the embedded
+   search index's SQLite page cache, 64 MiB, has filled; its file mapping is reported in RSS only).
+2. The same N records, harvested from cn-11's OAI-PMH provider (ListRecords, oai_dc) for comparison.
+3. Then province cn-44 pulls the hub's aggregated feed (hub → province initial sync).
+4. Propagation: resources published through cn-11's API until searchable in cn-44, and takedowns
+   (withdrawals) until gone from cn-44: p50/p90 latency, with pokes and the embedded backends.
+
+Figures are printed and written as JSON (``--out``, default bench/results/federation.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._setup import percentile  # noqa: E402
+from catalog.placeholders import placeholder_bytes  # noqa: E402
+from tests import servers  # noqa: E402
+from tests.federation_e2e.cluster import Node, node_from_template, prepare_template, wait_until  # noqa: E402
+
+
+def memory_mb(pid: int) -> tuple[float, float] | None:
+    """(resident, anonymous) MiB of a process. Anonymous memory excludes memory-mapped files (the
+    embedded search index maps up to 256 MiB of its database file)."""
+    values = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("VmRSS", "RssAnon"):
+                values[name] = int(rest.split()[0]) / 1024
+    except (OSError, ValueError):
+        return None
+    return (values["VmRSS"], values.get("RssAnon", values["VmRSS"])) if "VmRSS" in values else None
+
+
+def cursor(node: Node, peer: str) -> int:
+    try:
+        with node.db() as db:
+            row = db.execute("SELECT cursor FROM federation_peer WHERE node_id = ?", (peer,)).fetchone()
+        return row[0] if row else 0
+    except Exception:  # noqa: BLE001 - the database may be busy for a moment
+        return -1
+
+
+def timed_pull(node: Node, peer: str, total: int, *, workers: int) -> dict:
+    """Run a pull as a subprocess; sample its RSS against the cursor; return rate and memory figures."""
+    samples: list[tuple[float, float, float, int]] = []
+    started = time.perf_counter()
+    proc = node.spawn("federation", "pull", peer, log=f"pull-{peer}.log", FEDERATION_BACKGROUND="0",
+                      FEDERATION_VERIFY_WORKERS=str(workers))
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            memory = memory_mb(proc.pid)
+            if memory is not None:
+                samples.append((time.perf_counter() - started, memory[0], memory[1], cursor(node, peer)))
+            time.sleep(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"pull of {peer} failed; see {node.data_dir}/pull-{peer}.log")
+
+    def anon_at(low: float, high: float) -> float:
+        values = [s[2] for s in samples if low * total <= s[3] <= high * total]
+        return round(max(values), 1) if values else float("nan")
+
+    return {
+        "records": total, "verify_workers": workers, "seconds": round(elapsed, 2),
+        "records_per_s": round(total / elapsed, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "anon_mb_at_10_30pct": anon_at(0.1, 0.3), "anon_mb_at_45_55pct": anon_at(0.45, 0.55),
+        "anon_mb_at_80_100pct": anon_at(0.8, 1.0),
+        "samples_t_rss_anon_cursor": [(round(t, 1), round(r, 1), round(a, 1), c)
+                                      for t, r, a, c in samples[:: max(1, len(samples) // 40)]],
+    }
+
+
+def oai_harvest(node: Node) -> dict:
+    """Harvest every record of ``node``'s OAI-PMH provider (ListRecords, oai_dc, resumption tokens)."""
+    session = requests.Session()
+    started = time.perf_counter()
+    params = {"verb": "ListRecords", "metadataPrefix": "oai_dc"}
+    records = 0
+    while True:
+        response = session.get(f"{node.url}/oai", params=params, timeout=120)
+        response.raise_for_status()
+        records += response.text.count("<record>") + response.text.count("<record ")
+        token = re.search(r"<resumptionToken[^>]*>([^<]+)</resumptionToken>", response.text)
+        if not token:
+            break
+        params = {"verb": "ListRecords", "resumptionToken": token.group(1)}
+    elapsed = time.perf_counter() - started
+    return {"records": records, "seconds": round(elapsed, 2), "records_per_s": round(records / elapsed, 1)}
+
+
+def publish(node: Node, tokens: dict[str, str], title: str) -> str:
+    metadata = {"title": title, "stage": "初中", "subject": "数学", "grade": "七年级", "edition": "人教版",
+                "volume": "上册", "resource_type": "课件"}
+    rights = {"holder": "北京市数字教育出版中心", "year": 2024, "license": "CC-BY-4.0"}
+    created = node.api("POST", "/api/v1/resources", token=tokens["publisher"],
+                       data={"metadata": json.dumps(metadata), "rights": json.dumps(rights)},
+                       files={"files": ("课件.pdf", placeholder_bytes("x.pdf", title), "application/pdf")})
+    created.raise_for_status()
+    resource_id = created.json()["id"]
+    for who, action in (("publisher", "submit"), ("reviewer", "approve"), ("reviewer", "publish")):
+        node.api("POST", f"/api/v1/resources/{resource_id}/{action}", token=tokens[who]).raise_for_status()
+    return resource_id
+
+
+def propagation(p11: Node, p44: Node, samples: int) -> dict:
+    tokens = {name: p11.token(name) for name in ("publisher", "reviewer")}
+    publish_latency, takedown_latency = [], []
+    for _ in range(samples):
+        marker = f"bench{secrets.token_hex(4)}"
+        resource_id = publish(p11, tokens, f"人教版七年级数学上册 有理数 基准测试课件 {marker}")
+        started = time.perf_counter()
+        wait_until(lambda rid=resource_id, q=marker: any(hit["id"] == rid for hit in p44.api(
+            "GET", "/api/v1/search", params={"q": q}).json().get("results", [])),
+            timeout=60, interval=0.02, what="searchable in cn-44")
+        publish_latency.append(time.perf_counter() - started)
+        p11.api("POST", f"/api/v1/resources/{resource_id}/withdraw", token=tokens["reviewer"],
+                json={"reason": "review_revoked"}).raise_for_status()
+        started = time.perf_counter()
+        wait_until(lambda rid=resource_id: p44.api("GET", f"/api/v1/resources/{rid}").status_code == 404,
+                   timeout=60, interval=0.02, what="withdrawn in cn-44")
+        takedown_latency.append(time.perf_counter() - started)
+    return {
+        "samples": samples,
+        "publish_to_searchable_p50_s": round(percentile(publish_latency, 50), 3),
+        "publish_to_searchable_p90_s": round(percentile(publish_latency, 90), 3),
+        "takedown_p50_s": round(percentile(takedown_latency, 50), 3),
+        "takedown_p90_s": round(percentile(takedown_latency, 90), 3),
+    }
+
+
+def enrol(province: Node, hub: Node, hub_fingerprint: str) -> None:
+    province.manage("federation", "enrol", "--hub", hub.url, "--hub-fingerprint", hub_fingerprint)
+    fingerprint = json.loads(province.manage("node_init", "--json").stdout)["fingerprint"]
+    hub.manage("federation", "approve", province.node_id, "--fingerprint", fingerprint)
+    province.manage("federation", "enrol", "--hub", hub.url, "--wait", "--timeout", "60")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100000)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "federation.json"))
+    parser.add_argument("--latency-samples", type=int, default=20)
+    parser.add_argument("--keep", action="store_true", help="keep the nodes' data dirs")
+    parser.add_argument("--verify-workers", type=int, default=os.cpu_count() or 1,
+                        help="FEDERATION_VERIFY_WORKERS of the pulling node (0: verify inline)")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="bench-federation-"))
+    template = prepare_template(base / "template")
+    hub = Node("cn-hub", "hub", servers.free_port(), base / "cn-hub")
+    p11 = Node("cn-11", "province", servers.free_port(), base / "cn-11", hub_url=hub.url)
+    p44 = Node("cn-44", "province", servers.free_port(), base / "cn-44", hub_url=hub.url)
+    nodes = [hub, p11, p44]
+    result: dict = {"n": args.n, "cpus": os.cpu_count()}
+    try:
+        for node in nodes:
+            node_from_template(template, node)
+            node.manage("seed_demo")
+            node.manage("node_init")
+        corpus = base / "corpus.jsonl"
+        subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(args.n), "--seed", "11",
+                        "--out", str(corpus)], cwd=ROOT, check=True)
+        started = time.perf_counter()
+        p11.manage("import_corpus", str(corpus), "--metadata-only", "--no-index", "--no-progress", timeout=3600)
+        result["province_import_s"] = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
+        p11.manage("federation", "backfill", timeout=3600)
+        result["province_sign_feed_s"] = round(time.perf_counter() - started, 1)
+        result["province_sign_feed_records_per_s"] = round(args.n / result["province_sign_feed_s"], 1)
+        for node in nodes:
+            node.start()
+        hub_fingerprint = json.loads(hub.manage("node_init", "--json").stdout)["fingerprint"]
+        enrol(p11, hub, hub_fingerprint)
+        print(f"initial sync of {args.n} signed records cn-11 → cn-hub …", flush=True)
+        result["initial_sync_province_to_hub"] = timed_pull(hub, "cn-11", args.n, workers=args.verify_workers)
+        print(json.dumps({k: v for k, v in result["initial_sync_province_to_hub"].items()
+                          if not k.startswith("samples")}), flush=True)
+        print("OAI-PMH harvest of cn-11 …", flush=True)
+        try:
+            result["oai_harvest"] = oai_harvest(p11)
+            result["signed_sync_vs_oai_speedup"] = round(
+                result["initial_sync_province_to_hub"]["records_per_s"] / result["oai_harvest"]["records_per_s"], 2)
+        except Exception as exc:  # noqa: BLE001 - the OAI provider is another team's; report, don't fail
+            result["oai_harvest"] = {"error": str(exc)}
+        enrol(p44, hub, hub_fingerprint)
+        print("initial sync cn-hub → cn-44 …", flush=True)
+        result["initial_sync_hub_to_province"] = timed_pull(p44, "cn-hub", args.n, workers=args.verify_workers)
+        for node in nodes:
+            node.start_loop(interval=30)
+        print("propagation latency …", flush=True)
+        result["propagation"] = propagation(p11, p44, args.latency_samples)
+    finally:
+        for node in nodes:
+            node.stop()
+    summary = {k: v for k, v in result.items()}
+    for key in ("initial_sync_province_to_hub", "initial_sync_hub_to_province"):
+        summary[key] = {k: v for k, v in result[key].items() if not k.startswith("samples")}
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

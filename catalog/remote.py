@@ -1,0 +1,478 @@
+"""The catalog side of federation: the record of a local resource as peers see it, and applying records
+that arrive from other nodes.
+
+``resource_record`` builds the canonical record of a published local resource (all metadata, its
+rights statement and its files' hashes): the payload the federation layer signs into an envelope.
+``remote_resources_apply`` upserts or withdraws read-only copies of remote resources
+(``is_remote=True``) from such records, many at a time, keeping the highest version per
+(origin, id): applying the same record twice, or an older one after a newer, changes nothing.
+Files of remote resources are described (sha256, size, type from the signed record) but not
+stored (``available_locally=False``) until someone downloads them; see ``remote_file_mark_available``.
+
+This module knows nothing of signatures or peers (federation verifies before calling it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.files import safe_filename
+from catalog.models import License, Resource, ResourceFile, RightsStatement
+from catalog.storage import blob_key
+from exchange.errors import InvalidInputError
+from exchange.jobs import enqueue_on_commit
+
+Status = Resource.Status
+#: Metadata members of a record, mapped one to one onto Resource fields.
+RECORD_TEXT_FIELDS = (
+    "title", "description", "stage", "subject", "grade", "edition", "volume", "chapter", "section",
+    "resource_type", "language", "textbook_id",
+)
+RECORD_REQUIRED_TEXT = ("title", "stage", "subject", "resource_type")
+RIGHTS_MEMBERS = (
+    "holder", "year", "license", "attribution", "territory", "audience", "price", "free_for", "grant_days",
+    "term_end", "embargo_until", "derived_from",
+)
+WITHDRAW_KINDS = frozenset({"tombstone", "takedown"})
+UPSERT_KINDS = frozenset({"upsert", "rights"})
+WITHDRAW_REASONS = frozenset({"withdrawn_by_publisher", "takedown_upheld", "review_revoked"})
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class RemoteRecordInvalidError(InvalidInputError):
+    code = "remote_record_invalid"
+    default_message = "The remote record does not describe a valid resource."
+
+
+@dataclass(frozen=True)
+class RemoteChange:
+    """One verified change from another node: ``payload`` is the signed record (or tombstone)."""
+
+    origin: str
+    version: int
+    kind: str
+    payload: dict[str, Any]
+    reason: str = ""
+
+    @property
+    def resource_id(self) -> str:
+        return str(self.payload.get("id", ""))
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """What applying one change did: ``created``, ``updated``, ``withdrawn`` (state changed);
+    ``absent`` (a withdrawal of a record never held), ``stale`` (an equal or newer version is held),
+    ``superseded`` (a newer version of it came in the same batch), ``conflict`` (the id belongs to a
+    local resource or another origin) or ``invalid`` (``error`` says why)."""
+
+    resource_id: str
+    outcome: str
+    error: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome in {"created", "updated", "withdrawn"}
+
+
+# --- records of local resources ----------------------------------------------------------------
+
+def _ts(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _date(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def resource_record(resource: Resource) -> dict[str, Any]:
+    """The canonical record of ``resource`` for envelopes: metadata, rights statement and file hashes.
+
+    Only JSON types (no floats); timestamps as ``YYYY-MM-DDTHH:MM:SSZ``, dates as ``YYYY-MM-DD``.
+    Prefetch ``rights`` and ``files`` when building many."""
+    rights = resource.rights
+    record: dict[str, Any] = {"id": str(resource.pk)}
+    for name in RECORD_TEXT_FIELDS:
+        record[name] = getattr(resource, name) or ""
+    record.update(
+        keywords=[str(k) for k in resource.keywords or []],
+        publisher=resource.publisher_name,
+        province=resource.province,
+        created_at=_ts(resource.created_at),
+        updated_at=_ts(resource.updated_at),
+        published_at=_ts(resource.published_at),
+        rights={
+            "holder": rights.holder,
+            "year": int(rights.year),
+            "license": rights.license_id,
+            "attribution": rights.attribution,
+            "territory": sorted(rights.territory or []),
+            "audience": rights.audience,
+            "price": int(rights.price),
+            "free_for": sorted(rights.free_for or []),
+            "grant_days": int(rights.grant_days),
+            "term_end": _date(rights.term_end),
+            "embargo_until": _date(rights.embargo_until),
+            "derived_from": str(rights.derived_from) if rights.derived_from else None,
+        },
+        files=[
+            {
+                "sha256": f.sha256,
+                "size": int(f.size),
+                "mime": f.mime,
+                "name": f.original_name,
+                "position": int(f.position),
+                "duration_seconds": f.duration_seconds,
+            }
+            for f in sorted(resource.files.all(), key=lambda f: (f.position, f.sha256))
+        ],
+    )
+    return record
+
+
+def tombstone_record(resource: Resource, *, reason: str) -> dict[str, Any]:
+    """The payload of a withdrawal: the id, why, when, and the stage/subject selective sync filters on."""
+    return {
+        "id": str(resource.pk),
+        "reason": reason,
+        "stage": resource.stage,
+        "subject": resource.subject,
+        "withdrawn_at": _ts(resource.updated_at or timezone.now()),
+    }
+
+
+def local_published_resources(*, batch_size: int = 500, after: str | None = None) -> Iterator[list[Resource]]:
+    """Published local resources in id order, ``batch_size`` at a time, with rights and files loaded
+    (for the federation outbox backfill). Memory stays flat in the catalog size."""
+    last = after
+    base = (Resource.objects.filter(is_remote=False, status=Status.PUBLISHED)
+            .select_related("rights").prefetch_related("files").order_by("pk"))
+    while True:
+        qs = base.filter(pk__gt=last) if last else base
+        batch = list(qs[:batch_size])
+        if not batch:
+            return
+        yield batch
+        last = str(batch[-1].pk)
+
+
+def local_resource_versions(*, resource_ids: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """``{id: (version, status)}`` of the given local (non-remote) resources."""
+    rows = Resource.objects.filter(pk__in=list(resource_ids), is_remote=False).values_list("pk", "version", "status")
+    return {str(pk): (version, status) for pk, version, status in rows}
+
+
+# --- applying remote records -------------------------------------------------------------------
+
+def _parse_ts(value: Any, name: str) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise RemoteRecordInvalidError(f"{name} must be a timestamp string")
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise RemoteRecordInvalidError(f"{name} is not an ISO timestamp") from exc
+    if moment.tzinfo is None:
+        raise RemoteRecordInvalidError(f"{name} needs a time zone")
+    return moment
+
+
+def _parse_date(value: Any, name: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise RemoteRecordInvalidError(f"{name} is not a date") from exc
+
+
+def _text(payload: dict[str, Any], name: str, max_length: int, *, required: bool = False) -> str:
+    value = payload.get(name)
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise RemoteRecordInvalidError(f"{name} must be a string")
+    if required and not value.strip():
+        raise RemoteRecordInvalidError(f"{name} is required")
+    if len(value) > max_length:
+        raise RemoteRecordInvalidError(f"{name} is longer than {max_length} characters")
+    return value
+
+
+def _int(value: Any, name: str, *, minimum: int = 0) -> int:
+    if type(value) is not int or value < minimum:
+        raise RemoteRecordInvalidError(f"{name} must be a whole number ≥ {minimum}")
+    return value
+
+
+def _str_list(value: Any, name: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RemoteRecordInvalidError(f"{name} must be a list of strings")
+    return value
+
+
+@dataclass
+class _Parsed:
+    resource: dict[str, Any]
+    rights: dict[str, Any]
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _max_length(model: type, name: str) -> int:
+    return model._meta.get_field(name).max_length  # type: ignore[attr-defined, return-value]
+
+
+def _parse_record(payload: dict[str, Any]) -> _Parsed:
+    """Check a record's shape against what the catalog can hold. Raises RemoteRecordInvalidError."""
+    fields: dict[str, Any] = {}
+    for name in RECORD_TEXT_FIELDS:
+        model_field = Resource._meta.get_field(name)
+        limit = model_field.max_length or 100_000  # type: ignore[attr-defined]
+        fields[name] = _text(payload, name, limit, required=name in RECORD_REQUIRED_TEXT)
+    fields["language"] = fields["language"] or "zh-Hans"
+    fields["keywords"] = _str_list(payload.get("keywords"), "keywords")[:30]
+    fields["publisher_name"] = _text(payload, "publisher", _max_length(Resource, "publisher_name"))
+    fields["province"] = _text(payload, "province", _max_length(Resource, "province"))
+    now = timezone.now()
+    fields["created_at"] = _parse_ts(payload.get("created_at"), "created_at") or now
+    fields["updated_at"] = _parse_ts(payload.get("updated_at"), "updated_at") or fields["created_at"]
+    fields["published_at"] = _parse_ts(payload.get("published_at"), "published_at") or fields["created_at"]
+
+    rights = payload.get("rights")
+    if not isinstance(rights, dict):
+        raise RemoteRecordInvalidError("rights must be an object")
+    license_id = _text(rights, "license", 64, required=True)
+    audience = rights.get("audience") or RightsStatement.Audience.TEACHERS
+    if audience not in RightsStatement.Audience.values:
+        raise RemoteRecordInvalidError(f"rights.audience {audience!r} is unknown")
+    derived = rights.get("derived_from")
+    if derived is not None:
+        try:
+            derived = uuid.UUID(str(derived))
+        except ValueError as exc:
+            raise RemoteRecordInvalidError("rights.derived_from must be a UUID") from exc
+    rights_fields = {
+        "holder": _text(rights, "holder", _max_length(RightsStatement, "holder"), required=True),
+        "year": _int(rights.get("year"), "rights.year", minimum=1),
+        "license_id": license_id,
+        "attribution": _text(rights, "attribution", _max_length(RightsStatement, "attribution")),
+        "territory": sorted(set(_str_list(rights.get("territory"), "rights.territory"))),
+        "audience": audience,
+        "price": _int(rights.get("price", 0), "rights.price"),
+        "free_for": sorted(set(_str_list(rights.get("free_for"), "rights.free_for"))),
+        "grant_days": _int(rights.get("grant_days", 365), "rights.grant_days"),
+        "term_end": _parse_date(rights.get("term_end"), "rights.term_end"),
+        "embargo_until": _parse_date(rights.get("embargo_until"), "rights.embargo_until"),
+        "derived_from": derived,
+    }
+
+    files = payload.get("files") or []
+    if not isinstance(files, list) or len(files) > 100:
+        raise RemoteRecordInvalidError("files must be a list of at most 100 objects")
+    parsed_files = []
+    for position, item in enumerate(files):
+        if not isinstance(item, dict):
+            raise RemoteRecordInvalidError("each file must be an object")
+        sha = item.get("sha256")
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            raise RemoteRecordInvalidError("file sha256 must be 64 lowercase hex digits")
+        duration = item.get("duration_seconds")
+        parsed_files.append({
+            "sha256": sha,
+            "size": _int(item.get("size"), "file size"),
+            "mime": _text(item, "mime", _max_length(ResourceFile, "mime"), required=True),
+            "original_name": safe_filename(_text(item, "name", 1000) or "file"),
+            "position": _int(item.get("position", position), "file position"),
+            "duration_seconds": None if duration is None else _int(duration, "duration_seconds"),
+        })
+    return _Parsed(resource=fields, rights=rights_fields, files=parsed_files)
+
+
+def _ensure_licences(license_ids: set[str]) -> None:
+    """A licence id this node does not know yet is added conservatively (not open, attribution
+    required), so one node's new licence never blocks sync elsewhere; an operator can refine it."""
+    known = set(License.objects.filter(id__in=license_ids).values_list("id", flat=True))
+    missing = license_ids - known
+    if missing:
+        License.objects.bulk_create([License(id=lid, name=lid) for lid in sorted(missing)], ignore_conflicts=True)
+
+
+@transaction.atomic
+def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = True) -> list[ApplyOutcome]:
+    """Apply verified changes from other nodes; return one outcome per change, in order.
+
+    ``upsert`` and ``rights`` carry the full record; ``tombstone`` (and ``takedown``) withdraw the
+    resource with ``reason``. Per (origin, id) only a version higher than the one held changes
+    anything. An invalid record or an id clash is reported in its outcome and skips that change
+    only. Changed resources are (re)indexed after commit when ``index`` is true."""
+    latest: dict[str, int] = {}
+    for position, change in enumerate(changes):
+        rid = change.resource_id
+        if rid not in latest or change.version >= changes[latest[rid]].version:
+            latest[rid] = position
+    outcomes: list[ApplyOutcome | None] = [None] * len(changes)
+    for position, change in enumerate(changes):
+        if latest[change.resource_id] != position:
+            outcomes[position] = ApplyOutcome(change.resource_id, "superseded")
+
+    ids = list(latest)
+    existing = {str(row["id"]): row for row in Resource.objects.filter(pk__in=ids).values(
+        "id", "is_remote", "origin_node", "version")}
+    creates: list[tuple[int, RemoteChange, _Parsed]] = []
+    updates: list[tuple[int, RemoteChange, _Parsed]] = []
+    withdrawals: list[tuple[int, RemoteChange]] = []
+    for rid, position in latest.items():
+        change = changes[position]
+        held = existing.get(rid)
+        if held is not None and (not held["is_remote"] or held["origin_node"] != change.origin):
+            outcomes[position] = ApplyOutcome(rid, "conflict", "the id belongs to another origin")
+        elif held is not None and held["version"] >= change.version:
+            outcomes[position] = ApplyOutcome(rid, "stale")
+        elif change.kind in WITHDRAW_KINDS:
+            if held is None:
+                outcomes[position] = ApplyOutcome(rid, "absent")
+            else:
+                withdrawals.append((position, change))
+        elif change.kind in UPSERT_KINDS:
+            try:
+                parsed = _parse_record(change.payload)
+            except RemoteRecordInvalidError as exc:
+                outcomes[position] = ApplyOutcome(rid, "invalid", exc.message)
+                continue
+            (updates if held is not None else creates).append((position, change, parsed))
+        else:
+            outcomes[position] = ApplyOutcome(rid, "invalid", f"unknown change kind {change.kind!r}")
+
+    _ensure_licences({p.rights["license_id"] for _, _, p in creates + updates})
+    shas = {f["sha256"] for _, _, p in creates + updates for f in p.files}
+    local_shas = set(ResourceFile.objects.filter(sha256__in=shas, available_locally=True)
+                     .values_list("sha256", flat=True)) if shas else set()
+    now = timezone.now()
+
+    def build(change: RemoteChange, parsed: _Parsed) -> tuple[Resource, RightsStatement, list[ResourceFile]]:
+        resource = Resource(
+            id=uuid.UUID(change.resource_id), origin_node=change.origin, is_remote=True, version=change.version,
+            status=Status.PUBLISHED, publisher=None, review_note="", **parsed.resource,
+        )
+        rights = RightsStatement(resource=resource, **parsed.rights)
+        files = [ResourceFile(resource=resource, storage_key=blob_key(f["sha256"]),
+                              available_locally=f["sha256"] in local_shas, **f) for f in parsed.files]
+        return resource, rights, files
+
+    new_resources, new_rights, new_files = [], [], []
+    for position, change, parsed in creates:
+        resource, rights, files = build(change, parsed)
+        new_resources.append(resource)
+        new_rights.append(rights)
+        new_files.extend(files)
+        outcomes[position] = ApplyOutcome(change.resource_id, "created")
+    Resource.objects.bulk_create(new_resources, batch_size=500)
+
+    if updates:
+        update_ids = [uuid.UUID(change.resource_id) for _, change, _ in updates]
+        changed_resources = []
+        for position, change, parsed in updates:
+            resource, rights, files = build(change, parsed)
+            changed_resources.append(resource)
+            new_rights.append(rights)
+            new_files.extend(files)
+            outcomes[position] = ApplyOutcome(change.resource_id, "updated")
+        Resource.objects.bulk_update(
+            changed_resources,
+            ["version", "status", "review_note", "keywords", "publisher_name", "province", "created_at",
+             "updated_at", "published_at", *RECORD_TEXT_FIELDS],
+            batch_size=500,
+        )
+        RightsStatement.objects.filter(resource_id__in=update_ids).delete()
+        ResourceFile.objects.filter(resource_id__in=update_ids).delete()
+    RightsStatement.objects.bulk_create(new_rights, batch_size=500)
+    ResourceFile.objects.bulk_create(new_files, batch_size=500)
+
+    if withdrawals:
+        withdrawn = []
+        for position, change in withdrawals:
+            reason = str(change.reason or change.payload.get("reason") or "")
+            withdrawn.append(Resource(id=uuid.UUID(change.resource_id), version=change.version,
+                                      status=Status.WITHDRAWN, review_note=reason[:500], updated_at=now))
+            outcomes[position] = ApplyOutcome(change.resource_id, "withdrawn")
+        Resource.objects.bulk_update(withdrawn, ["version", "status", "review_note", "updated_at"], batch_size=500)
+
+    final = [outcome for outcome in outcomes if outcome is not None]
+    assert len(final) == len(changes)
+    changed_ids = [o.resource_id for o in final if o.changed]
+    if index and changed_ids:
+        enqueue_on_commit(settings.CATALOG_BULK_INDEXER, resource_ids=changed_ids)
+    return final
+
+
+def remote_resource_apply(
+    *, envelope_payload: dict[str, Any], origin: str, version: int, kind: str, reason: str = "",
+) -> ApplyOutcome:
+    """Apply one verified remote change (see :func:`remote_resources_apply`)."""
+    change = RemoteChange(origin=origin, version=version, kind=kind, payload=envelope_payload, reason=reason)
+    return remote_resources_apply(changes=[change])[0]
+
+
+# --- files of remote resources ------------------------------------------------------------------
+
+def remote_file_mark_available(*, sha256: str) -> int:
+    """Mark every file row with this content as stored locally (after federation fetched and checked
+    the bytes into the blob store). Returns the number of rows changed."""
+    return ResourceFile.objects.filter(sha256=sha256, available_locally=False).update(available_locally=True)
+
+
+def local_published_file(*, sha256: str) -> ResourceFile | None:
+    """A stored file with this sha256 that belongs to a published resource of this node (what the
+    node may serve to peers), or None."""
+    return (ResourceFile.objects.filter(sha256=sha256, available_locally=True, resource__is_remote=False,
+                                        resource__status=Status.PUBLISHED)
+            .select_related("resource").first())
+
+
+def remote_file_get(*, file_id: str | uuid.UUID) -> ResourceFile:
+    """A file row with its resource loaded. Raises ResourceFile.DoesNotExist."""
+    return ResourceFile.objects.select_related("resource").get(pk=file_id)
+
+
+# --- comparing catalogs ---------------------------------------------------------------------------
+
+def catalog_digest(*, origin: str | None = None) -> dict[str, Any]:
+    """A digest of the public catalog (optionally of one origin's records): the count and a SHA-256
+    over every published resource's id, origin, version and record, in id order. Two nodes that
+    hold the same records give the same digest."""
+    digest = hashlib.sha256()
+    count = 0
+    qs = Resource.objects.filter(status=Status.PUBLISHED)
+    if origin:
+        qs = qs.filter(origin_node=origin)
+    qs = qs.select_related("rights").prefetch_related("files").order_by("pk")
+    last = None
+    while True:
+        batch = list((qs.filter(pk__gt=last) if last else qs)[:1000])
+        if not batch:
+            break
+        for resource in batch:
+            record = resource_record(resource)
+            record.pop("updated_at", None)
+            body = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            digest.update(f"{resource.pk} {resource.origin_node} {resource.version} ".encode())
+            digest.update(hashlib.sha256(body.encode()).hexdigest().encode() + b"\n")
+            count += 1
+        last = batch[-1].pk
+    return {"count": count, "sha256": digest.hexdigest()}

@@ -1,0 +1,44 @@
+"""Catalog search: one interface, two backends that give the same answers.
+
+``search`` and ``suggest`` answer queries through the configured backend
+(``settings.CATALOG_SEARCH_BACKEND``: ``catalog.search.embedded.EmbeddedBackend``, SQLite FTS5 on
+disk, unless ``ELASTICSEARCH_URL`` selects ``catalog.search.elastic.ElasticsearchBackend``). The
+index only holds published resources, so everything it returns is public. Indexing jobs live in
+``catalog.search.indexing``; the analysis both backends share in ``catalog.search.analysis``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from catalog.search.base import FACET_FIELDS, SORTS, SearchBackend, SearchPage, SearchRequest
+from catalog.search.indexing import get_backend
+
+__all__ = [
+    "FACET_FIELDS", "SORTS", "SearchBackend", "SearchPage", "SearchRequest", "check_search", "get_backend",
+    "search", "suggest",
+]
+
+
+def search(*, user: Any, request: SearchRequest, backend: SearchBackend | None = None) -> dict[str, Any]:
+    """Run ``request`` and return the API shape ``{"count", "results", "facets", "page", "page_size"}``.
+    Each result is passed to every annotator of ``settings.CATALOG_SEARCH_RESULT_ANNOTATORS``
+    (``annotate(*, user, hits)``, e.g. licensing's price for this user)."""
+    page = (backend or get_backend()).search(request)
+    for path in settings.CATALOG_SEARCH_RESULT_ANNOTATORS:
+        import_string(path)(user=user, hits=page.hits)
+    return {"count": page.count, "results": page.hits, "facets": page.facets, "page": request.page,
+            "page_size": request.page_size}
+
+
+def suggest(*, prefix: str, limit: int = 10, backend: SearchBackend | None = None) -> list[dict[str, Any]]:
+    """Completions of what a teacher is typing: vocabulary/topic terms, then titles."""
+    return (backend or get_backend()).suggest(prefix, limit=limit)
+
+
+def check_search() -> None:
+    """Readiness: raise when the configured search backend cannot serve."""
+    get_backend().check()

@@ -1,0 +1,383 @@
+"""Text analysis and query understanding shared by every search backend.
+
+Both backends see text the same way:
+
+* ``normalize``: NFKC (full-width → half-width) and lower case;
+* ``tokenize``: runs of CJK characters become overlapping bigrams (a lone CJK character stays a
+  unigram), other letters and digits form words (``unit``, ``3``, ``2.1``, ``ppt``) — the tokens
+  Elasticsearch's ``standard`` tokenizer + ``cjk_width`` + ``lowercase`` + ``cjk_bigram`` produce;
+* ``parse_query``: a teacher's query becomes *concepts*. A concept is a vocabulary word or synonym
+  found in the query by longest match (``初一``, ``数学``, ``课件``, ``第二章``, ``unit 3``) or a
+  stretch of free text (``有理数``). Each concept has *alternatives* (the synonyms of
+  ``catalog/data/vocabularies.json``, applied once, never chained: 初一 → 七年级, 试题 → 习题 / 试卷)
+  matched as phrases, and *boosts*: the vocabulary codes among its alternatives (``grade = 七年级``).
+  Concepts with boosts name a stage/subject/grade/edition/volume/type: next to other concepts they
+  are optional and only raise, never filter, the documents carrying those values (初一数学 有理数
+  课件 = every document about 有理数, those of 七年级, 数学 and 课件 first); the other concepts are
+  required. A query made only of such words requires them all, in the text or the values
+  (初一数学 课件).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from catalog.vocab import vocabulary_file
+
+# Bump when tokens change: an index built with another version must be rebuilt.
+ANALYSIS_VERSION = 1
+_CJK = (
+    "\u3040-\u30ff"  # kana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
+    "\uac00-\ud7af"  # Hangul syllables
+    "\U00020000-\U0002fa1f"  # Han extensions
+)
+_WORD = rf"[^\W_{_CJK}]"
+_TOKEN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>{_WORD}+(?:['’._]{_WORD}+)*)")
+_IS_WORD_CHAR = re.compile(_WORD)
+_SPACE = re.compile(r"\s+")
+# Vocabulary fields whose codes a query word can boost, with the weight of a match.
+BOOST_WEIGHTS: dict[str, float] = {
+    "subject": 2.0,
+    "grade": 2.0,
+    "resource_type": 2.0,
+    "edition": 1.5,
+    "stage": 1.0,
+    "volume": 1.0,
+}
+# A single leftover character between vocabulary words is dropped when it is one of these.
+STOP_CHARS = frozenset("的和与及或之在")
+_CHAPTER_LABEL = re.compile(
+    r"^(?:第[〇零一二三四五六七八九十百\d]+(?:章|节|课|单元|部分)|课题\s*\d+|(?:starter |welcome )?unit(?: \d+)?"
+    r"|\d+(?:\.\d+)*)\s*",
+    re.IGNORECASE,
+)
+
+
+def normalize(text: str) -> str:
+    """Full-width → half-width (NFKC) and lower case; whitespace runs become one space."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text or "").lower()).strip()
+
+
+def _normalize_mapped(text: str) -> tuple[str, list[int]]:
+    """``normalize`` character by character, with each output character's index in ``text``."""
+    out: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        folded = unicodedata.normalize("NFKC", char).lower()
+        out.append(folded)
+        origin.extend([index] * len(folded))
+    return "".join(out), origin
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    start: int  # offsets in the analysed (original) text
+    end: int
+
+
+def tokens_with_offsets(text: str) -> list[Token]:
+    """The tokens of ``text`` with their character spans in ``text`` (for highlighting)."""
+    folded, origin = _normalize_mapped(text or "")
+    out: list[Token] = []
+    for match in _TOKEN.finditer(folded):
+        start, end = match.span()
+        if match.group("cjk"):
+            run = match.group("cjk")
+            if len(run) == 1:
+                out.append(Token(run, origin[start], origin[start] + 1))
+            for i in range(len(run) - 1):
+                out.append(Token(run[i:i + 2], origin[start + i], origin[start + i + 1] + 1))
+        else:
+            out.append(Token(match.group("word"), origin[start], origin[end - 1] + 1))
+    return out
+
+
+def tokenize(text: str) -> list[str]:
+    """Index/query tokens of ``text``: CJK bigrams (unigram for a lone character) and words."""
+    out: list[str] = []
+    for match in _TOKEN.finditer(normalize(text)):
+        run = match.group("cjk")
+        if run is None:
+            out.append(match.group("word"))
+        elif len(run) == 1:
+            out.append(run)
+        else:
+            out.extend(run[i:i + 2] for i in range(len(run) - 1))
+    return out
+
+
+def chapter_topic(heading: str) -> str:
+    """A heading without its numbering: ``第一章 有理数`` → ``有理数``, ``1.2 有理数`` → ``有理数``."""
+    rest = (heading or "").strip()
+    while (match := _CHAPTER_LABEL.match(rest)) and match.end():
+        rest = rest[match.end():]
+    return rest.strip()
+
+
+# --- the lexicon: vocabulary codes and synonyms ---------------------------------------------
+
+@dataclass(frozen=True)
+class LexiconEntry:
+    alternatives: tuple[str, ...]  # normalized; the word itself first
+    # Each alternative as phrases that must all occur: 七年级上册 → (七年级, 上册).
+    options: tuple[tuple[str, ...], ...]
+    boosts: tuple[tuple[str, tuple[str, ...]], ...]  # (field, codes) — codes as stored on resources
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    entries: dict[str, LexiconEntry]
+    max_length: int
+    synonym_rules: tuple[str, ...]  # Solr-format rules for Elasticsearch's synonym filter
+
+
+def _split(alternative: str, words: set[str], max_length: int) -> tuple[str, ...]:
+    """An alternative made only of two or more lexicon words (七年级上册 = 七年级 + 上册) must match
+    word by word, as titles interleave them (七年级数学上册); anything else is one phrase."""
+    probe = Lexicon({w: LexiconEntry((), (), ()) for w in words - {alternative}}, max_length, ())
+    pieces = list(_segments(alternative, probe))
+    if len(pieces) > 1 and all(kind == "vocab" for kind, *_ in pieces):
+        return tuple(text for _, text, *_ in pieces)
+    return (alternative,)
+
+
+@cache
+def lexicon() -> Lexicon:
+    """Every vocabulary code and synonym of ``vocabularies.json``, with its alternatives and boosts
+    (read once: the vocabulary file ships with the code)."""
+    data = vocabulary_file()
+    groups = [
+        {**g, "terms": [normalize(t) for t in g["terms"]], "canonical": normalize(g["canonical"])}
+        for g in data.get("synonyms", [])
+    ]
+    codes = {field: [t["code"] for t in data["vocabularies"].get(field, [])] for field in BOOST_WEIGHTS}
+    words: set[str] = set()
+    for group in groups:
+        words.update(group["terms"])
+        if group["type"] == "equivalent":
+            words.add(group["canonical"])
+    for field_codes in codes.values():
+        words.update(normalize(c) for c in field_codes)
+    words.discard("")
+    max_length = max(len(w) for w in words)
+    entries: dict[str, LexiconEntry] = {}
+    for word in words:
+        alternatives = [word]
+        for group in groups:
+            if word in group["terms"]:
+                alternatives.extend(group["terms"] if group["type"] == "equivalent" else [group["canonical"]])
+        alternatives = list(dict.fromkeys(alternatives))
+        wanted = set(alternatives)
+        boosts = tuple(
+            (field, tuple(c for c in field_codes if normalize(c) in wanted))
+            for field, field_codes in codes.items()
+            if any(normalize(c) in wanted for c in field_codes)
+        )
+        options = tuple(opt for opt in (_split(a, words, max_length) for a in alternatives)
+                        if all(tokenize(text) for text in opt))
+        entries[word] = LexiconEntry(tuple(alternatives), options, boosts)
+    rules = []
+    for group in groups:
+        terms = list(dict.fromkeys(group["terms"]))
+        if group["type"] == "equivalent":
+            rules.append(", ".join(dict.fromkeys([*terms, group["canonical"]])))
+        else:
+            rules.extend(f"{term} => {term}, {group['canonical']}" for term in terms if term != group["canonical"])
+    return Lexicon(entries, max_length, tuple(r for r in rules if "," in r))
+
+
+# --- query understanding --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Concept:
+    """One thing the query asks for. ``text`` is what was typed (normalized); the concept matches
+    when any option matches, and an option matches when all its phrases occur (as consecutive
+    tokens, in any text field)."""
+
+    text: str
+    options: tuple[tuple[str, ...], ...]
+    boosts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    alternatives: tuple[str, ...] = ()
+
+    def phrases(self) -> list[tuple[str, ...]]:
+        """Every phrase of every option, as tokens."""
+        return [tuple(tokenize(text)) for option in self.options for text in option]
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    text: str
+    concepts: tuple[Concept, ...]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.concepts
+
+    @property
+    def required(self) -> tuple[Concept, ...]:
+        """Concepts every result must match: those without field boosts, or all of them."""
+        plain = tuple(c for c in self.concepts if not c.boosts)
+        return plain or self.concepts
+
+    @property
+    def optional(self) -> tuple[Concept, ...]:
+        """Concepts that only raise the score (vocabulary words next to free text)."""
+        required = self.required
+        return tuple(c for c in self.concepts if c not in required)
+
+    def phrases(self) -> list[tuple[str, ...]]:
+        """Every phrase of every concept (for highlighting)."""
+        return [p for concept in self.concepts for p in concept.phrases()]
+
+
+def _word_boundary_ok(text: str, start: int, end: int) -> bool:
+    """An entry that begins or ends with a letter/digit may not cut a word (``unit 3`` ≠ ``unit 30``)."""
+    if _IS_WORD_CHAR.match(text[start]) and start > 0 and _IS_WORD_CHAR.match(text[start - 1]):
+        return False
+    return not (_IS_WORD_CHAR.match(text[end - 1]) and end < len(text) and _IS_WORD_CHAR.match(text[end]))
+
+
+def _segments(text: str, lex: Lexicon) -> Iterator[tuple[str, str, int, int]]:
+    """(kind, text, start, end) pieces: ``vocab`` by longest match, ``free`` in between."""
+    i, free_start = 0, None
+    while i < len(text):
+        found = None
+        if text[i] != " ":
+            for length in range(min(lex.max_length, len(text) - i), 0, -1):
+                piece = text[i:i + length]
+                if piece in lex.entries and _word_boundary_ok(text, i, i + length):
+                    found = piece
+                    break
+        if found is None:
+            token = _TOKEN.match(text, i) if text[i] != " " else None
+            if token is None:
+                if free_start is not None:
+                    yield "free", text[free_start:i], free_start, i
+                    free_start = None
+                i += 1
+                continue
+            if free_start is None:
+                free_start = i
+            # A word (2.1, what's) is taken whole; a CJK run character by character, so that
+            # vocabulary words inside it are found.
+            i = token.end() if token.group("word") else i + 1
+            continue
+        if free_start is not None:
+            yield "free", text[free_start:i], free_start, i
+            free_start = None
+        yield "vocab", found, i, i + len(found)
+        i += len(found)
+    if free_start is not None:
+        yield "free", text[free_start:], free_start, len(text)
+
+
+def _is_lone_cjk(piece: str) -> bool:
+    return len(piece) == 1 and re.fullmatch(f"[{_CJK}]", piece) is not None
+
+
+def parse_query(q: str) -> ParsedQuery:
+    """Split a query into concepts (see the module docstring). An empty or punctuation-only
+    query has no concepts."""
+    text = normalize(q)
+    lex = lexicon()
+    # A lone CJK character next to a vocabulary word is either a stop word (dropped) or part of a
+    # longer word the lexicon cut (生物|圈): it is glued to its neighbour, which becomes free text.
+    pieces: list[tuple[str, str, int, int]] = []
+    pending: tuple[str, int] | None = None  # a lone character waiting to be glued to what follows
+    for kind, piece, start, end in _segments(text, lex):
+        if kind == "free" and _is_lone_cjk(piece):
+            if piece in STOP_CHARS:
+                continue
+            if pieces and pieces[-1][3] == start:
+                last = pieces.pop()
+                pieces.append(("free", last[1] + piece, last[2], end))
+            else:
+                pending = (piece, start)
+            continue
+        if pending is not None:
+            if pending[1] + 1 == start:
+                kind, piece, start = "free", pending[0] + piece, pending[1]
+            else:
+                pieces.append(("free", pending[0], pending[1], pending[1] + 1))
+            pending = None
+        pieces.append((kind, piece, start, end))
+    if pending is not None:
+        pieces.append(("free", pending[0], pending[1], pending[1] + 1))
+    concepts: dict[frozenset[str], Concept] = {}
+    for kind, piece, _, _ in pieces:
+        tokens = tuple(tokenize(piece))
+        if not tokens:
+            continue
+        if kind == "vocab":
+            entry = lex.entries[piece]
+            concept = Concept(piece, entry.options, entry.boosts, entry.alternatives)
+        else:
+            concept = Concept(piece, ((piece,),), (), (piece,))
+        concepts.setdefault(frozenset(concept.alternatives), concept)  # PPT课件 asks for one thing
+    return ParsedQuery(text, tuple(concepts.values()))
+
+
+# --- documents ------------------------------------------------------------------------------
+
+TEXT_FIELDS = ("title", "chapter", "section", "keywords", "description", "meta")
+META_FIELDS = ("stage", "subject", "grade", "edition", "volume", "resource_type", "publisher")
+
+
+def meta_text(doc: dict[str, Any]) -> str:
+    """The vocabulary values of a document as text, so a concept matches a field value too."""
+    return " ".join(str(doc.get(f) or "") for f in META_FIELDS if doc.get(f))
+
+
+def suggestion_terms(doc: dict[str, Any]) -> list[str]:
+    """Completions a document contributes (normalized): its keywords, chapter and section topics
+    and vocabulary values. Titles are completed separately."""
+    raw: list[str] = list(doc.get("keywords") or [])
+    raw += [chapter_topic(doc.get("chapter") or ""), chapter_topic(doc.get("section") or "")]
+    raw += [doc.get(f) or "" for f in ("subject", "grade", "edition", "resource_type")]
+    return list(dict.fromkeys(t for t in (normalize(r) for r in raw) if t and len(t) <= 64))
+
+
+def highlight(text: str, phrases: Iterable[tuple[str, ...]]) -> str | None:
+    """``text`` (HTML-escaped) with each occurrence of a query phrase wrapped in ``<em>``; None when
+    nothing matches. Matching is by tokens, exactly as the index matches; escaping is Lucene's
+    ``SimpleHTMLEncoder`` (Elasticsearch's ``encoder: html``)."""
+    toks = tokens_with_offsets(text)
+    if not toks:
+        return None
+    texts = [t.text for t in toks]
+    spans: list[tuple[int, int]] = []
+    for phrase in phrases:
+        n = len(phrase)
+        for i in range(len(texts) - n + 1):
+            if tuple(texts[i:i + n]) == phrase:
+                spans.append((toks[i].start, toks[i + n - 1].end))
+    if not spans:
+        return None
+    spans.sort()
+    merged = [list(spans[0])]
+    for start, end in spans[1:]:
+        if start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, pos = [], 0
+    for start, end in merged:
+        out.append(html_escape(text[pos:start]))
+        out.append(f"<em>{html_escape(text[start:end])}</em>")
+        pos = end
+    out.append(html_escape(text[pos:]))
+    return "".join(out)
+
+
+_HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;", "/": "&#x2F;"})
+
+
+def html_escape(text: str) -> str:
+    return text.translate(_HTML_ESCAPES)

@@ -1,0 +1,332 @@
+"""Embedded search backend: SQLite FTS5 in its own file, no server (the default).
+
+The index lives in ``settings.CATALOG_SEARCH_DIR`` (``DATA_DIR/search``), separate from the main
+database so it behaves the same when that is PostgreSQL. ``CURRENT`` names the live index file;
+``rebuild_index`` fills a new file and replaces ``CURRENT`` atomically (``os.replace``), so readers
+never see a half-built index; while it runs, ``BUILDING`` names the new file and every write goes to
+both. Text is tokenized in Python (``catalog.search.analysis``) and FTS5 only splits on spaces;
+ranking is FTS5's ``bm25()`` with column weights plus the shared boosts (``catalog.search.base``).
+
+Safe under concurrent processes: WAL journal, writes in ``BEGIN IMMEDIATE`` transactions with a
+busy timeout, searches in one read transaction, one connection per thread and process (see
+``catalog.search.sqlite_store``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from catalog.search import sqlite_store as store
+from catalog.search.analysis import (
+    BOOST_WEIGHTS,
+    Concept,
+    ParsedQuery,
+    highlight,
+    normalize,
+    parse_query,
+    tokenize,
+)
+from catalog.search.base import (
+    FACET_FIELDS,
+    FIELD_WEIGHTS,
+    HIGHLIGHT_FIELDS,
+    RECENCY_PIVOT_DAYS,
+    RECENCY_WEIGHT,
+    SUGGEST_PREFIX_LENGTH,
+    TEXT_WEIGHT,
+    IndexBuild,
+    SearchBackend,
+    SearchPage,
+    SearchRequest,
+)
+
+_ORDER = {
+    "relevance": "score DESC, d.published_days DESC, d.id",
+    "newest": "d.published_days DESC, d.id",
+    "downloads": "d.download_count DESC, d.published_days DESC, d.id",
+}
+
+
+def _phrase(text: str) -> str:
+    return '"' + " ".join(tokenize(text)).replace('"', '""') + '"'
+
+
+def _concept(concept: Concept) -> str:
+    options = []
+    for option in concept.options:
+        parts = [_phrase(p) for p in option]
+        options.append(parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")")
+    return "(" + " OR ".join(options) + ")"
+
+
+def match_expression(parsed: ParsedQuery, mode: str) -> str:
+    """The FTS5 MATCH expression of a parsed query: every required concept (``all``; optional
+    concepts only act through their field boosts) or any concept (``any``, the relaxed search)."""
+    if mode == "any":
+        return " OR ".join(_concept(c) for c in parsed.concepts)
+    return " AND ".join(_concept(c) for c in parsed.required)
+
+
+def _filters(filters: dict[str, tuple[str, ...]]) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for name in FACET_FIELDS:
+        values = [v for v in filters.get(name, ()) if v]
+        if values:
+            clauses.append(f"d.{name} IN ({','.join('?' * len(values))})")
+            params.extend(values)
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def _score_expression(parsed: ParsedQuery, now_days: float) -> tuple[str, list[Any]]:
+    """BM25 with column weights + vocabulary boosts + recency + popularity, as SQL."""
+    if parsed.is_empty:
+        return "NULL", []
+    weights = ", ".join(str(FIELD_WEIGHTS[c]) for c in store.FTS_COLUMNS)
+    parts, params = [f"-bm25(fts, {weights}) * {TEXT_WEIGHT}"], []
+    for concept in parsed.concepts:
+        for field, codes in concept.boosts:
+            parts.append(f"(CASE WHEN d.{field} IN ({','.join('?' * len(codes))}) "
+                         f"THEN {BOOST_WEIGHTS[field]} ELSE 0 END)")
+            params.extend(codes)
+    parts.append(f"{RECENCY_WEIGHT} * {RECENCY_PIVOT_DAYS} / ({RECENCY_PIVOT_DAYS} + abs(? - d.published_days))")
+    params.append(now_days)
+    parts.append("d.popularity")
+    return " + ".join(parts), params
+
+
+def _hit(body: dict[str, Any], score: float | None, parsed: ParsedQuery, with_highlight: bool) -> dict[str, Any]:
+    marks: dict[str, list[str]] = {}
+    if with_highlight and not parsed.is_empty:
+        phrases = parsed.phrases()
+        for name in HIGHLIGHT_FIELDS:
+            marked = highlight(body.get(name) or "", phrases)
+            if marked:
+                marks[name] = [marked]
+    return {
+        "id": body["id"], "title": body["title"], "highlight": marks, "description": body.get("description") or "",
+        **{f: body.get(f) or "" for f in ("stage", "subject", "grade", "edition", "volume", "chapter", "section",
+                                         "resource_type", "license", "publisher", "origin_node")},
+        "price": body.get("price") or 0, "is_remote": bool(body.get("is_remote")),
+        "published_at": body.get("published_at"), "download_count": body.get("download_count") or 0,
+        "score": None if score is None else round(float(score), 4),
+    }
+
+
+class _EmbeddedBuild(IndexBuild):
+    def __init__(self, backend: EmbeddedBackend) -> None:
+        self.backend = backend
+        self.path = backend._new_file()
+        self.conn = store.connect(self.path, bulk=True)
+        backend._set_building(self.path)
+
+    def index_documents(self, docs: Sequence[dict[str, Any]]) -> None:
+        if docs:
+            with store.write_transaction(self.conn):
+                store.write_docs(self.conn, docs)
+
+    def delete_documents(self, ids: Sequence[str]) -> None:
+        if ids:
+            with store.write_transaction(self.conn):
+                store.delete_docs(self.conn, ids)
+
+    def swap(self) -> None:
+        with store.write_transaction(self.conn):
+            self.conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+        self.conn.execute("PRAGMA optimize")
+        self.conn.close()
+        self.backend._activate(self.path)
+
+    def abort(self) -> None:
+        self.conn.close()
+        self.backend._set_building(None)
+        self.backend._remove_file(self.path)
+
+
+class EmbeddedBackend(SearchBackend):
+    """SQLite FTS5 search in ``root`` (default ``settings.CATALOG_SEARCH_DIR``)."""
+
+    name = "embedded"
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root or settings.CATALOG_SEARCH_DIR)
+
+    # --- files: CURRENT names the live index, BUILDING the one a rebuild is filling
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _new_file(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        path = self.root / f"index-{stamp}-{secrets.token_hex(4)}.sqlite3"
+        store.create_index_file(path)
+        return path
+
+    def _remove_file(self, path: Path) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{path}{suffix}")
+
+    def _replace_pointer(self, name: str, target: str | None) -> None:
+        pointer = self.root / name
+        if target is None:
+            with contextlib.suppress(FileNotFoundError):
+                pointer.unlink()
+            return
+        tmp = self.root / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp.write_text(target)
+        os.replace(tmp, pointer)
+
+    def _set_building(self, path: Path | None) -> None:
+        with self._lock():
+            self._replace_pointer("BUILDING", path.name if path else None)
+
+    def _building_path(self) -> Path | None:
+        try:
+            path = self.root / (self.root / "BUILDING").read_text().strip()
+        except FileNotFoundError:
+            return None
+        return path if path.exists() else None
+
+    def _activate(self, path: Path) -> None:
+        """Point CURRENT at ``path``; keep the previous file one generation so that readers still
+        holding it finish, and remove older ones."""
+        with self._lock():
+            pointer = self.root / "CURRENT"
+            previous = pointer.read_text().strip() if pointer.exists() else ""
+            self._replace_pointer("CURRENT", path.name)
+            self._replace_pointer("BUILDING", None)
+            keep = {path.name, previous}
+            for old in self.root.glob("index-*.sqlite3"):
+                if old.name not in keep:
+                    self._remove_file(old)
+        store.forget_handle(self.root)
+
+    def current_path(self) -> Path:
+        """The live index file, created empty on first use."""
+        pointer = self.root / "CURRENT"
+        try:
+            return self.root / pointer.read_text().strip()
+        except FileNotFoundError:
+            pass
+        with self._lock():
+            if not pointer.exists():
+                self._replace_pointer("CURRENT", self._new_file().name)
+            return self.root / pointer.read_text().strip()
+
+    def _handle(self) -> store.Handle:
+        return store.cached_handle(self.root, self.current_path())
+
+    # --- writing
+    def _write(self, apply: Callable[[Any], None]) -> None:
+        handle = self._handle()
+        try:
+            with store.write_transaction(handle.conn):
+                apply(handle.conn)
+        finally:
+            handle.wrote()
+        building = self._building_path()
+        if building is not None and building != handle.path:
+            other = store.connect(building)
+            try:
+                with store.write_transaction(other):
+                    apply(other)
+            finally:
+                other.close()
+
+    def index_documents(self, docs: Sequence[dict[str, Any]]) -> None:
+        if docs:
+            self._write(lambda conn: store.write_docs(conn, docs))
+
+    def delete_documents(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._write(lambda conn: store.delete_docs(conn, ids))
+
+    def begin_rebuild(self) -> IndexBuild:
+        return _EmbeddedBuild(self)
+
+    # --- reading
+    def search(self, request: SearchRequest) -> SearchPage:
+        parsed = parse_query(request.q)
+        filter_sql, filter_params = _filters(dict(request.filters))
+        handle = self._handle()
+        conn = handle.conn
+        with store.read_transaction(conn):
+            columns = handle.columns()
+            relaxed = False
+            if parsed.is_empty:
+                source, params = f"FROM docs d WHERE 1 = 1{filter_sql}", filter_params
+                if filter_sql:
+                    rowids = [r for (r,) in conn.execute(f"SELECT d.rowid {source}", params)]  # noqa: S608
+                    by_combo = columns.count(rowids)
+                else:
+                    by_combo = columns.all_counts
+            else:
+                modes = ("all", "any") if len(parsed.concepts) > 1 else ("all",)
+                for mode in modes:
+                    # CROSS JOIN keeps the full-text match as the outer loop: with a filter, SQLite would
+                    # otherwise walk the filter's index and run the MATCH once per row (100× slower).
+                    source = f"FROM fts CROSS JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ?{filter_sql}"
+                    params = [match_expression(parsed, mode), *filter_params]
+                    only_fts = "SELECT rowid FROM fts WHERE fts MATCH ?"
+                    rowids = [r for (r,) in conn.execute(
+                        f"SELECT d.rowid {source}" if filter_sql else only_fts, params)]  # noqa: S608
+                    if rowids:
+                        break
+                relaxed = mode == "any"
+                by_combo = columns.count(rowids)
+            count = sum(by_combo.values())
+            facets = columns.facets(by_combo) if request.with_facets else {}
+            score_sql, score_params = _score_expression(parsed, time.time() / 86400.0)
+            sort = request.effective_sort
+            order = _ORDER["newest" if sort == "relevance" and parsed.is_empty else sort]
+            rows = conn.execute(
+                f"SELECT d.rowid, {score_sql} AS score {source} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
+                [*score_params, *params, request.page_size, request.offset],
+            ).fetchall()
+            found = store.bodies(conn, [r[0] for r in rows])
+        hits = [_hit(found[rowid], score, parsed, request.with_highlight) for rowid, score in rows]
+        return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed)
+
+    def suggest(self, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
+        start = normalize(prefix)[:SUGGEST_PREFIX_LENGTH]
+        if not start:
+            return []
+        conn = self._handle().conn
+        query = ("SELECT norm, count FROM suggest WHERE kind = ? AND norm >= ? AND norm < ? "
+                 "ORDER BY count DESC, norm LIMIT ?")
+        end = start + "\U0010ffff"
+        terms = conn.execute(query, ("term", start, end, limit)).fetchall()
+        titles = conn.execute(query, ("title", start, end, max(limit - len(terms), 3))).fetchall()
+        return ([{"text": t, "kind": "term", "count": n} for t, n in terms]
+                + [{"text": t, "kind": "title", "count": n} for t, n in titles])
+
+    def count(self) -> int:
+        return self._handle().conn.execute("SELECT count(*) FROM docs").fetchone()[0]
+
+    def check(self) -> None:
+        store.check_version(self._handle().conn)
+
+    def drop(self) -> None:
+        store.forget_handle(self.root)
+        with self._lock():
+            for path in self.root.glob("index-*.sqlite3"):
+                self._remove_file(path)
+            self._replace_pointer("CURRENT", None)
+            self._replace_pointer("BUILDING", None)

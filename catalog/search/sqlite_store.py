@@ -1,0 +1,303 @@
+"""Storage of the embedded search index: one SQLite file with an FTS5 table.
+
+Tables: ``docs`` (one narrow row per document: facet values, dates, popularity), ``bodies`` (the
+stored document, JSON), ``fts`` (contentless FTS5 over the pre-tokenized text of title, chapter,
+section, keywords, description and vocabulary values), ``suggest`` (completion terms and titles
+with the number of documents carrying them) and ``meta``.
+
+Derived data — FTS5 tokens, completions — is not stored: it is recomputed from the stored document
+when a document is replaced or removed. An index therefore records the ``ANALYSIS_VERSION`` it was
+built with and refuses writes from code that tokenizes differently (``rebuild_index`` after such an
+upgrade). Each ``Handle`` (one per thread and process) keeps the facet values of every row in
+memory as small integers, reloaded whenever another connection has committed, so that facets of a
+large result set are counted without reading it back from disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from catalog.search.analysis import ANALYSIS_VERSION, meta_text, normalize, suggestion_terms, tokenize
+from catalog.search.base import FACET_FIELDS, FACET_SOURCE, facet_buckets, popularity
+
+SCHEMA_VERSION = 1
+FTS_COLUMNS = ("title", "chapter", "section", "keywords", "description", "meta")
+# The stored text is already tokenized: FTS5 must keep every token whole (2.1, what's).
+FTS_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '._''’'"
+_DOC_COLUMNS = ("rowid", "id", *FACET_FIELDS, "facet_key", "published_days", "download_count", "popularity")
+_BODY_KEYS = ("id", "title", "description", "keywords", "chapter", "section", "language", "price",
+              *FACET_SOURCE.values(), "is_remote", "published_at", "download_count")
+_SEP = "\x1f"
+SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE docs (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    {", ".join(f"{f} TEXT" for f in FACET_FIELDS)},
+    facet_key TEXT NOT NULL,
+    published_days REAL NOT NULL,
+    download_count INTEGER NOT NULL,
+    popularity REAL NOT NULL
+);
+CREATE TABLE bodies (rowid INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE INDEX docs_newest ON docs (published_days DESC, id);
+CREATE INDEX docs_downloads ON docs (download_count DESC, published_days DESC, id);
+{"".join(f"CREATE INDEX docs_{f} ON docs ({f}, published_days DESC);" for f in FACET_FIELDS)}
+CREATE VIRTUAL TABLE fts USING fts5({", ".join(FTS_COLUMNS)}, content='', tokenize="{FTS_TOKENIZER}");
+CREATE TABLE suggest (kind TEXT NOT NULL, norm TEXT NOT NULL, count INTEGER NOT NULL,
+                      PRIMARY KEY (kind, norm)) WITHOUT ROWID;
+"""
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_CHUNK = 500
+MAX_HANDLES_PER_THREAD = 4  # index roots a thread keeps open (one in production; tests use many)
+_local = threading.local()
+
+
+class IndexVersionError(RuntimeError):
+    """The index was built by code that analyses text differently; it must be rebuilt."""
+
+
+# --- connections ------------------------------------------------------------------------------
+
+def connect(path: Path, *, bulk: bool = False) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL journal, 30 s busy wait."""
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=True)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {'OFF' if bulk else 'NORMAL'}")
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA mmap_size = 268435456")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
+def create_index_file(path: Path) -> None:
+    """Create an empty index file with the current schema and analysis version."""
+    conn = connect(path)
+    try:
+        conn.executescript(SCHEMA)
+        conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+            ("schema_version", str(SCHEMA_VERSION)), ("analysis_version", str(ANALYSIS_VERSION)),
+            ("created_at", dt.datetime.now(dt.UTC).isoformat()),
+        ])
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One consistent snapshot for all the statements of a search."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
+class FacetColumns:
+    """The facet values of every row, as indexes into a table of distinct value combinations."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        top = conn.execute("SELECT coalesce(max(rowid), 0) FROM docs").fetchone()[0]
+        self.combo = array("i", [-1]) * (top + 1)
+        self.combos: list[tuple[str, ...]] = []
+        known: dict[str, int] = {}
+        for rowid, key in conn.execute("SELECT rowid, facet_key FROM docs"):
+            index = known.get(key)
+            if index is None:
+                index = known[key] = len(self.combos)
+                self.combos.append(tuple(key.split(_SEP)))
+            self.combo[rowid] = index
+        self.all_counts = Counter(c for c in self.combo if c >= 0)
+        self._all_facets: dict[str, list[dict[str, Any]]] | None = None
+
+    def facets(self, counts_by_combo: Counter[int]) -> dict[str, list[dict[str, Any]]]:
+        """Facet buckets of a result set given as row counts per value combination."""
+        if counts_by_combo is self.all_counts:
+            if self._all_facets is None:
+                self._all_facets = self._facets(counts_by_combo)
+            return self._all_facets
+        return self._facets(counts_by_combo)
+
+    def _facets(self, counts_by_combo: Counter[int]) -> dict[str, list[dict[str, Any]]]:
+        counters: list[Counter[str]] = [Counter() for _ in FACET_FIELDS]
+        for index, n in counts_by_combo.items():
+            for counter, value in zip(counters, self.combos[index], strict=True):
+                counter[value] += n
+        return {name: facet_buckets(c) for name, c in zip(FACET_FIELDS, counters, strict=True)}
+
+    def count(self, rowids: Iterable[int]) -> Counter[int]:
+        return Counter(map(self.combo.__getitem__, rowids))
+
+
+class Handle:
+    """This thread's connection to one index file, with its in-memory facet columns."""
+
+    def __init__(self, path: Path) -> None:
+        self.pid = os.getpid()
+        self.path = path
+        self.conn = connect(path)
+        self._columns: FacetColumns | None = None
+        self._seen_version: int | None = None
+
+    def columns(self) -> FacetColumns:
+        """Facet columns valid for the current read transaction (call inside one)."""
+        self.conn.execute("SELECT 1 FROM meta LIMIT 1").fetchone()
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._columns is None or version != self._seen_version:
+            self._columns, self._seen_version = FacetColumns(self.conn), version
+        return self._columns
+
+    def wrote(self) -> None:
+        """This connection committed a change (data_version only reports other connections')."""
+        self._columns = None
+
+    def close(self) -> None:
+        if self.pid == os.getpid():
+            self.conn.close()
+
+
+def cached_handle(root: Path, path: Path) -> Handle:
+    """This thread's handle on the live index of ``root``; reopened when ``CURRENT`` moved or after a
+    fork (a connection must never cross processes). The only process-wide state of the backend."""
+    cache: dict[Path, Handle] | None = getattr(_local, "handles", None)
+    if cache is None:
+        cache = _local.handles = {}
+    handle = cache.pop(root, None)
+    if handle is not None and (handle.pid != os.getpid() or handle.path != path):
+        handle.close()
+        handle = None
+    cache[root] = handle = handle or Handle(path)  # most recently used last
+    while len(cache) > MAX_HANDLES_PER_THREAD:
+        cache.pop(next(iter(cache))).close()
+    return handle
+
+
+def forget_handle(root: Path) -> None:
+    handle = (getattr(_local, "handles", None) or {}).pop(root, None)
+    if handle is not None:
+        handle.close()
+
+
+# --- writing documents -------------------------------------------------------------------------
+
+def _days(iso: str) -> float:
+    moment = dt.datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return (moment - _EPOCH).total_seconds() / 86400.0
+
+
+def _fts_values(doc: dict[str, Any]) -> tuple[str, ...]:
+    """The FTS5 column texts. Keywords are kept apart by a ``_`` token (never a real token), so a
+    phrase cannot run from one keyword into the next (Elasticsearch: position_increment_gap)."""
+    return (
+        " ".join(tokenize(doc["title"])), " ".join(tokenize(doc.get("chapter") or "")),
+        " ".join(tokenize(doc.get("section") or "")), " _ ".join(" ".join(tokenize(k)) for k in doc.get("keywords") or []),
+        " ".join(tokenize(doc.get("description") or "")), " ".join(tokenize(meta_text(doc))),
+    )
+
+
+def _completions(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    out = [("term", t) for t in suggestion_terms(doc)]
+    title = normalize(doc["title"])
+    return [*out, ("title", title)] if title else out
+
+
+def check_version(conn: sqlite3.Connection) -> None:
+    """Raise IndexVersionError unless the index was built with this code's analysis."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'analysis_version'").fetchone()
+    if row is None or int(row[0]) != ANALYSIS_VERSION:
+        raise IndexVersionError(
+            f"The search index was built with analysis version {row[0] if row else '?'}, this code uses "
+            f"{ANALYSIS_VERSION}: run 'manage.py rebuild_index'.")
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def delete_docs(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
+    """Remove documents by id (inside a write transaction); unknown ids are ignored."""
+    check_version(conn)
+    gone: Counter[tuple[str, str]] = Counter()
+    fts_delete = f"INSERT INTO fts (fts, rowid, {', '.join(FTS_COLUMNS)}) VALUES ('delete', ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+    for chunk in _chunks(list(ids)):
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT d.rowid, b.body FROM docs d JOIN bodies b ON b.rowid = d.rowid WHERE d.id IN ({marks})",  # noqa: S608
+            list(chunk)).fetchall()
+        if not rows:
+            continue
+        deletes = []
+        for rowid, body in rows:
+            doc = json.loads(body)
+            gone.update(_completions(doc))
+            deletes.append((rowid, *_fts_values(doc)))
+        conn.executemany(fts_delete, deletes)
+        rowids = [r[0] for r in rows]
+        marks = ",".join("?" * len(rowids))
+        conn.execute(f"DELETE FROM docs WHERE rowid IN ({marks})", rowids)  # noqa: S608
+        conn.execute(f"DELETE FROM bodies WHERE rowid IN ({marks})", rowids)  # noqa: S608
+    if gone:
+        conn.executemany("UPDATE suggest SET count = count - ? WHERE kind = ? AND norm = ?",
+                         [(n, kind, norm) for (kind, norm), n in gone.items()])
+        conn.execute("DELETE FROM suggest WHERE count <= 0")
+
+
+def write_docs(conn: sqlite3.Connection, docs: Sequence[dict[str, Any]]) -> None:
+    """Add or replace documents (inside a write transaction), with executemany."""
+    unique = list({d["id"]: d for d in docs}.values())
+    delete_docs(conn, [d["id"] for d in unique])
+    next_rowid = conn.execute("SELECT coalesce(max(rowid), 0) FROM docs").fetchone()[0] + 1
+    doc_rows, body_rows, fts_rows = [], [], []
+    added: Counter[tuple[str, str]] = Counter()
+    for rowid, doc in enumerate(unique, start=next_rowid):
+        added.update(_completions(doc))
+        facets = [str(doc.get(FACET_SOURCE[f]) or "") for f in FACET_FIELDS]
+        doc_rows.append((
+            rowid, doc["id"], *[v or None for v in facets], _SEP.join(facets), _days(doc["published_at"]),
+            int(doc.get("download_count") or 0), popularity(doc.get("download_count") or 0),
+        ))
+        body_rows.append((rowid, json.dumps({k: doc.get(k) for k in _BODY_KEYS}, ensure_ascii=False)))
+        fts_rows.append((rowid, *_fts_values(doc)))
+    marks = ",".join("?" * len(_DOC_COLUMNS))
+    conn.executemany(f"INSERT INTO docs ({', '.join(_DOC_COLUMNS)}) VALUES ({marks})", doc_rows)  # noqa: S608
+    conn.executemany("INSERT INTO bodies (rowid, body) VALUES (?, ?)", body_rows)
+    conn.executemany(f"INSERT INTO fts (rowid, {', '.join(FTS_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)", fts_rows)  # noqa: S608
+    conn.executemany(
+        "INSERT INTO suggest (kind, norm, count) VALUES (?, ?, ?) "
+        "ON CONFLICT (kind, norm) DO UPDATE SET count = count + excluded.count",
+        [(kind, norm, n) for (kind, norm), n in added.items()],
+    )
+
+
+def bodies(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The stored documents of some rows."""
+    if not rowids:
+        return {}
+    marks = ",".join("?" * len(rowids))
+    return {rowid: json.loads(body) for rowid, body in conn.execute(
+        f"SELECT rowid, body FROM bodies WHERE rowid IN ({marks})", list(rowids))}  # noqa: S608

@@ -1,0 +1,40 @@
+"""Catalog reads and writes that licensing needs: the download counter and resources with their
+rights by id (any status), for decisions over many resources and for rights checks, and a file with
+its resource for serving signed download links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import F, QuerySet
+
+from catalog.models import License, Resource, ResourceFile
+
+
+def resource_download_count_increment(*, resource_id: Any) -> None:
+    """Count one download. A single ``UPDATE … SET download_count = download_count + 1``, so concurrent
+    downloads are never lost and the resource's version does not change (the count is local usage,
+    not part of the record peers see)."""
+    Resource.objects.filter(pk=resource_id).update(download_count=F("download_count") + 1)
+
+
+def resources_with_rights(resource_ids: Iterable[Any]) -> QuerySet[Resource]:
+    """Resources by id, whatever their status, with rights statement and licence loaded in the same
+    query. Callers decide what the user may see (``licensing.decide``)."""
+    return Resource.objects.filter(pk__in=list(resource_ids)).select_related("rights", "rights__license")
+
+
+def resource_file_with_resource(file_id: Any) -> ResourceFile | None:
+    """A file with its resource, rights statement and licence (one query), or None."""
+    try:
+        return ResourceFile.objects.select_related(
+            "resource", "resource__rights", "resource__rights__license").get(pk=file_id)
+    except (ResourceFile.DoesNotExist, ValueError, TypeError, ValidationError):
+        return None
+
+
+def license_list() -> QuerySet[License]:
+    """Every licence the node knows (data from ``catalog/data/licenses.json``)."""
+    return License.objects.order_by("id")

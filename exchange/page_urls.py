@@ -1,0 +1,63 @@
+"""Routes of the web pages (included at the root by ``exchange.urls``). The views live beside the
+services they call; each one's docstring names its permission.
+
+    /                                   → /search                               public
+    /search                             teacher search                          public
+    /resources/<id>                     resource page                           public (published) / editors, reviewers
+    /resources/<id>/files/<f>/preview   inline preview                          decide(preview) / editors, reviewers
+    /resources/<id>/download  (POST)    start a download                        signed in + decide(download)
+    /resources/<id>/purchase  (POST)    buy a grant                             teacher, school admin
+    /resources/<id>/takedown            file a takedown notice                  publisher, province admin, hub operator
+    /me/downloads                       my downloads                            signed in
+    /me/school                          school vouchers and purchases           teacher, school admin
+    /publish/ …                         publisher pages                         publisher
+    /review/ …                          review queue and decisions              reviewer
+    /takedowns/ …                       takedown notices                        reviewer, publisher, province admin, hub op.
+    /schools/ …                         schools, voucher funding and ledger     school admin, province admin
+    /hub/ …                             peers, enrolments, sync, statistics     hub operator
+"""
+
+from django.urls import path
+
+from catalog.pages import publishing, review
+from catalog.pages import search as search_pages
+from exchange import views
+from federation import pages as federation_pages
+from licensing import pages as licensing_pages
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("search", search_pages.search_page, name="search"),
+    # resources
+    path("resources/<uuid:resource_id>", licensing_pages.resource_page, name="resource-page"),
+    path("resources/<uuid:resource_id>/files/<uuid:file_id>/preview", licensing_pages.file_preview,
+         name="file-preview"),
+    path("resources/<uuid:resource_id>/download", licensing_pages.resource_download, name="resource-download"),
+    path("resources/<uuid:resource_id>/purchase", licensing_pages.resource_purchase, name="resource-purchase"),
+    path("resources/<uuid:resource_id>/takedown", licensing_pages.takedown_new, name="takedown-new"),
+    # teachers
+    path("me/downloads", licensing_pages.my_downloads, name="my-downloads"),
+    path("me/school", licensing_pages.my_school, name="my-school"),
+    # publishers
+    path("publish/", publishing.publisher_resources, name="publisher-resources"),
+    path("publish/new", publishing.resource_upload, name="resource-upload"),
+    path("publish/stats", licensing_pages.publisher_stats, name="publisher-stats"),
+    path("publish/<uuid:resource_id>/submit", publishing.resource_submit, name="resource-submit"),
+    path("publish/<uuid:resource_id>/publish", publishing.resource_publish, name="resource-publish"),
+    path("publish/<uuid:resource_id>/withdraw", publishing.resource_withdraw, name="resource-withdraw"),
+    # reviewers
+    path("review/", review.review_queue, name="review-queue"),
+    path("review/<uuid:resource_id>", review.review_detail, name="review-detail"),
+    path("review/<uuid:resource_id>/approve", review.review_approve, name="review-approve"),
+    path("review/<uuid:resource_id>/reject", review.review_reject, name="review-reject"),
+    # takedowns
+    path("takedowns/", licensing_pages.takedown_list, name="takedown-list"),
+    path("takedowns/<int:notice_id>", licensing_pages.takedown_detail, name="takedown-detail"),
+    # school and province administrators
+    path("schools/", licensing_pages.school_list, name="school-list"),
+    path("schools/<int:school_id>", licensing_pages.school_detail, name="school-detail"),
+    # hub operators
+    path("hub/", federation_pages.hub_dashboard, name="hub-dashboard"),
+    path("hub/enrolments/<str:node_id>/approve", federation_pages.enrolment_approve, name="enrolment-approve"),
+    path("hub/stats", licensing_pages.national_stats, name="hub-stats"),
+]

@@ -1,0 +1,123 @@
+"""Operator API for federation (``/api/v1/federation/…``): peers and sync health, enrolments,
+approvals and revocations. The protocol endpoints themselves are in :mod:`federation.endpoints`."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from exchange.api import ExchangeAPIView, HasRole
+from exchange.errors import InvalidInputError
+from exchange.roles import Role
+from federation import hub, selectors
+from federation.errors import UnknownPeerError
+from federation.jobs import pull_requested
+from federation.models import Enrolment, Peer
+
+IsHubOperator = HasRole.of(Role.HUB_OPERATOR)
+IsFederationOperator = HasRole.of(Role.HUB_OPERATOR, Role.PROVINCE_ADMIN)
+
+
+class EnrolmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Enrolment
+        fields = ["id", "node_id", "role", "region", "name", "base_url", "kid", "fingerprint", "status",
+                  "requested_at", "decided_at", "note"]
+
+
+PeerStatus = inline_serializer("FederationPeer", {
+    "node_id": serializers.CharField(), "role": serializers.CharField(), "status": serializers.CharField(),
+    "base_url": serializers.CharField(), "cursor": serializers.IntegerField(),
+    "remote_head": serializers.IntegerField(), "lag_entries": serializers.IntegerField(allow_null=True),
+    "lag_seconds": serializers.IntegerField(allow_null=True), "last_success_at": serializers.DateTimeField(),
+    "last_error_code": serializers.CharField(allow_null=True), "last_error": serializers.CharField(allow_null=True),
+    "certificate_not_after": serializers.DateTimeField(allow_null=True),
+})
+
+
+class PeerListApi(ExchangeAPIView):
+    """Peers with cursor, lag, last success, last error and certificate expiry.
+    Permission: hub operators and province administrators."""
+
+    permission_classes = [IsFederationOperator]
+
+    @extend_schema(responses=inline_serializer("FederationPeers", {"results": PeerStatus}))
+    def get(self, request):
+        return Response({"results": selectors.peer_status_list()})
+
+
+class PeerPullApi(ExchangeAPIView):
+    """Ask this node to pull a peer's feed now. Permission: hub operators and province administrators."""
+
+    permission_classes = [IsFederationOperator]
+
+    @extend_schema(request=None, responses={202: inline_serializer("PullQueued", {"queued": serializers.BooleanField()})})
+    def post(self, request, node_id: str):
+        if not Peer.objects.filter(node_id=node_id, pull=True).exists():
+            raise UnknownPeerError(details={"node_id": node_id})
+        pull_requested(node_id=node_id)
+        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
+
+
+class IdentityApi(ExchangeAPIView):
+    """This node's federation identity: keys, fingerprints, certificate, feed head.
+    Permission: hub operators and province administrators."""
+
+    permission_classes = [IsFederationOperator]
+
+    @extend_schema(responses=inline_serializer("FederationIdentity", {"node_id": serializers.CharField()}))
+    def get(self, request):
+        return Response(selectors.identity_status())
+
+
+class EnrolmentListApi(ExchangeAPIView):
+    """Enrolment requests received by the hub. Permission: hub operators."""
+
+    permission_classes = [IsHubOperator]
+
+    @extend_schema(parameters=[OpenApiParameter("status", str)], responses=EnrolmentSerializer(many=True))
+    def get(self, request):
+        rows = selectors.enrolment_list(status=request.query_params.get("status"))
+        return Response({"results": EnrolmentSerializer(rows, many=True).data})
+
+
+class EnrolmentApproveApi(ExchangeAPIView):
+    """Approve an enrolment after comparing the key fingerprint read out by the province's operator.
+    Issues the node certificate. Permission: hub operators."""
+
+    permission_classes = [IsHubOperator]
+
+    class EnrolmentApproveInputSerializer(serializers.Serializer):
+        fingerprint = serializers.CharField()
+
+    @extend_schema(request=EnrolmentApproveInputSerializer, responses=inline_serializer("EnrolmentApproved", {
+        "node_id": serializers.CharField(), "serial": serializers.CharField(),
+        "not_after": serializers.DateTimeField()}))
+    def post(self, request, enrolment_id: int):
+        data = self.EnrolmentApproveInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        enrolment = hub.enrolment_get(enrolment_id=enrolment_id)
+        issued = hub.enrolment_approve(node_id=enrolment.node_id, fingerprint_seen=data.validated_data["fingerprint"],
+                                       actor=request.user)
+        return Response({"node_id": issued.node_id, "serial": issued.serial,
+                         "not_after": issued.not_after.isoformat()})
+
+
+class NodeRevokeApi(ExchangeAPIView):
+    """Revoke every certificate of a node; the new signed revocation list is pushed to the provinces.
+    Permission: hub operators."""
+
+    permission_classes = [IsHubOperator]
+
+    class NodeRevokeInputSerializer(serializers.Serializer):
+        reason = serializers.CharField()
+
+    @extend_schema(request=NodeRevokeInputSerializer, responses=inline_serializer("NodeRevoked", {
+        "node_id": serializers.CharField(), "revocation_list": serializers.IntegerField()}))
+    def post(self, request, node_id: str):
+        data = self.NodeRevokeInputSerializer(data=request.data)
+        if not data.is_valid():
+            raise InvalidInputError(details=data.errors)
+        state = hub.node_revoke(node_id=node_id, actor=request.user, reason=data.validated_data["reason"])
+        return Response({"node_id": node_id, "revocation_list": state.number})

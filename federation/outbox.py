@@ -1,0 +1,234 @@
+"""The change feed: an append-only outbox of signed envelopes, written in the transaction of the change.
+
+``record_change`` is the ``CATALOG_CHANGE_HOOKS`` entry the catalog calls inside every transaction
+that changes a published local resource; remote resources are skipped (the hub relays their
+envelopes exactly as received, through ``outbox_relay``). Sequence numbers are assigned under a
+lock on ``OutboxHead`` so they commit in order and a reader's cursor never skips an entry that
+commits late. ``feed_page`` serves ``GET /federation/v1/changes``; ``outbox_backfill`` adds
+envelopes for published resources that reached the catalog without the hook (bulk imports).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import reset_queries, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.models import Resource
+from catalog.remote import WITHDRAW_REASONS, local_published_resources, resource_record, tombstone_record
+from federation import identity
+from federation.errors import SetSpecInvalidError
+from federation.models import OutboxEntry, OutboxHead
+from federation.signing import SigningKey, VerifiedEnvelope, envelope_to_bytes, sign_envelope
+
+logger = logging.getLogger("federation.outbox")
+SET_FIELDS = ("stage", "subject")
+_SET_TERM = re.compile(r"(stage|subject):([^,:]{1,32})")
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An envelope to append: its canonical bytes plus the columns the feed filters on."""
+
+    origin: str
+    resource_id: str
+    version: int
+    kind: str
+    stage: str
+    subject: str
+    envelope: str
+    content_hash: str
+
+
+def entry_for(envelope: dict[str, Any], *, content_hash: str | None = None, text: str | None = None) -> NewEntry:
+    """Describe a (verified or freshly signed) envelope as an outbox row. ``content_hash`` and its
+    canonical ``text``, when the caller has them (a verified envelope), save serialising it again."""
+    payload = envelope["payload"]
+    if text is None or content_hash is None:
+        data = envelope_to_bytes(envelope)
+        text, content_hash = data.decode("utf-8"), hashlib.sha256(data).hexdigest()
+    return NewEntry(
+        origin=envelope["origin"], resource_id=envelope["id"], version=envelope["version"], kind=envelope["kind"],
+        stage=str(payload.get("stage") or "")[:16], subject=str(payload.get("subject") or "")[:32],
+        envelope=text, content_hash=content_hash,
+    )
+
+
+def outbox_append(entries: Sequence[NewEntry]) -> list[int]:
+    """Append envelopes to the feed inside the caller's transaction; return their sequence numbers."""
+    if not entries:
+        return []
+    with transaction.atomic():
+        head, _ = OutboxHead.objects.select_for_update().get_or_create(id=1)
+        now = timezone.now()
+        rows = []
+        for offset, entry in enumerate(entries, start=1):
+            rows.append(OutboxEntry(
+                seq=head.last_seq + offset, origin=entry.origin, resource_id=entry.resource_id,
+                version=entry.version, kind=entry.kind, stage=entry.stage, subject=entry.subject,
+                envelope=entry.envelope, content_hash=entry.content_hash, created_at=now,
+            ))
+        OutboxEntry.objects.bulk_create(rows, batch_size=500)
+        head.last_seq += len(rows)
+        head.save(update_fields=["last_seq"])
+    return [row.seq for row in rows]
+
+
+def outbox_head() -> int:
+    head = OutboxHead.objects.filter(id=1).first()
+    return head.last_seq if head else 0
+
+
+def _sign(resource: Resource, *, kind: str, reason: str, key: SigningKey) -> dict[str, Any]:
+    if kind in ("upsert", "rights"):
+        record = resource_record(resource)
+    else:
+        record = tombstone_record(resource, reason=reason)
+    return sign_envelope(record=record, kind=kind, origin=resource.origin_node, version=resource.version,
+                         signing_key=key)
+
+
+def envelope_kind(*, kind: str, resource: Resource) -> str | None:
+    """The envelope kind for a catalog change kind, or None when peers need not hear of it."""
+    if kind in ("upsert", "rights"):
+        return kind if resource.status == Resource.Status.PUBLISHED else None
+    if kind == "withdraw":
+        # A resource that was never public exists nowhere else: nothing to withdraw there.
+        return "tombstone" if resource.published_at is not None else None
+    return None
+
+
+def record_change(*, resource: Resource, kind: str, reason: str = "") -> None:
+    """Catalog change hook: append the signed envelope of this change to the feed (same transaction)
+    and poke the hub once it commits. Remote resources are skipped: their origin signs their changes."""
+    if resource.is_remote or resource.origin_node != identity.node_id():
+        return
+    envelope_kind_ = envelope_kind(kind=kind, resource=resource)
+    if envelope_kind_ is None:
+        return
+    if envelope_kind_ == "tombstone" and reason not in WITHDRAW_REASONS:
+        reason = "withdrawn_by_publisher"
+    if envelope_kind_ != "tombstone":
+        # The record must carry the committed-to-be rights and files, not a stale prefetch.
+        resource = Resource.objects.select_related("rights").prefetch_related("files").get(pk=resource.pk)
+    envelope = _sign(resource, kind=envelope_kind_, reason=reason, key=identity.signing_key())
+    outbox_append([entry_for(envelope)])
+    from federation.jobs import poke_pullers_on_commit
+
+    poke_pullers_on_commit()
+
+
+def outbox_relay(envelopes: Iterable[VerifiedEnvelope], *, canonical: dict[str, str] | None = None) -> list[int]:
+    """(Hub) append envelopes applied from a province, unchanged, so provinces pulling the hub get them.
+    ``canonical`` may map content hashes to canonical texts already computed (by verify workers)."""
+    texts = canonical or {}
+    return outbox_append([
+        entry_for(item.envelope, content_hash=item.content_hash, text=texts.get(item.content_hash))
+        for item in envelopes
+    ])
+
+
+def outbox_backfill(*, batch_size: int = 500, progress: Any = None) -> int:
+    """Append envelopes for published local resources whose current version is not in the feed yet
+    (e.g. after ``import_corpus``, which bypasses the change hooks). Idempotent; memory is flat.
+    Returns the number of envelopes appended."""
+    me = identity.node_id()
+    key = identity.signing_key()
+    added = 0
+    for batch in local_published_resources(batch_size=batch_size):
+        have = set(OutboxEntry.objects.filter(origin=me, resource_id__in=[r.pk for r in batch])
+                   .values_list("resource_id", "version"))
+        missing = [r for r in batch if (r.pk, r.version) not in have and r.origin_node == me]
+        if missing:
+            entries = [entry_for(_sign(r, kind="upsert", reason="", key=key)) for r in missing]
+            with transaction.atomic():
+                outbox_append(entries)
+            added += len(entries)
+        if progress is not None:
+            progress(len(batch))
+        reset_queries()  # keep memory flat with DEBUG on
+    if added:
+        from federation.jobs import poke_pullers_on_commit
+
+        poke_pullers_on_commit()
+    return added
+
+
+# --- serving the feed --------------------------------------------------------------------------
+
+def parse_sets(values: Iterable[str]) -> list[dict[str, str]]:
+    """Parse set specs: each is ``field:value`` terms joined by ``,`` (all must match), fields
+    ``stage`` and ``subject``; an entry matches when it matches any set. Raises SetSpecInvalidError."""
+    sets = []
+    for raw in values:
+        if not raw:
+            continue
+        terms: dict[str, str] = {}
+        for part in raw.split(","):
+            match = _SET_TERM.fullmatch(part.strip())
+            if match is None or match.group(1) in terms:
+                raise SetSpecInvalidError(details={"set": raw})
+            terms[match.group(1)] = match.group(2)
+        sets.append(terms)
+    if len(sets) > 20:
+        raise SetSpecInvalidError("At most 20 sets per request.")
+    return sets
+
+
+def _set_filter(sets: list[dict[str, str]]) -> Q | None:
+    if not sets:
+        return None
+    condition = Q()
+    for terms in sets:
+        condition |= Q(**terms)
+    return condition
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """A page of the feed: canonical envelope texts, the cursor to ask from next, whether more
+    entries follow, and the head of the feed when the page was read."""
+
+    envelopes: list[str]
+    next: int
+    more: bool
+    head: int
+
+    def to_json_bytes(self) -> bytes:
+        """The response body, built around the stored canonical bytes (no re-serialisation)."""
+        more = "true" if self.more else "false"
+        return (f'{{"envelopes":[{",".join(self.envelopes)}],"head":{self.head},"more":{more},'
+                f'"next":{self.next}}}').encode()
+
+
+def feed_page(*, since: int, limit: int, sets: list[dict[str, str]] | None = None) -> FeedPage:
+    """Entries after ``since`` (in sequence order, at most ``limit``, only those of ``sets`` when given).
+
+    ``next`` is the last sequence number the page covers, including entries skipped by the set
+    filter, so a selective reader still moves forward."""
+    head = outbox_head()
+    qs = OutboxEntry.objects.filter(seq__gt=since, seq__lte=head).order_by("seq")
+    condition = _set_filter(sets or [])
+    if condition is not None:
+        qs = qs.filter(condition)
+    rows = list(qs.values_list("seq", "envelope")[:limit])
+    if len(rows) == limit and rows:
+        last = rows[-1][0]
+        return FeedPage(envelopes=[e for _, e in rows], next=last, more=last < head, head=head)
+    return FeedPage(envelopes=[e for _, e in rows], next=max(head, since), more=False, head=head)
+
+
+def clamp_limit(raw: str | None) -> int:
+    try:
+        value = int(raw or settings.FEDERATION_PAGE_SIZE)
+    except ValueError:
+        value = settings.FEDERATION_PAGE_SIZE
+    return max(1, min(value, settings.FEDERATION_MAX_PAGE_SIZE))

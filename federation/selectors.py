@@ -1,0 +1,66 @@
+"""Reads of federation state for operators (``federation status`` and the peers API)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from federation import identity
+from federation.models import Enrolment, NodeKey, OutboxEntry, Peer, PeerKey, RemoteRecord
+from federation.outbox import outbox_head
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def peer_status_list() -> list[dict[str, Any]]:
+    """Every peer with its sync position, lag, last success and error, and certificate expiry."""
+    now = timezone.now()
+    expiry = {row["peer_id"]: row["not_after"] for row in
+              PeerKey.objects.filter(revoked=False, anchor=False).values("peer_id").annotate(not_after=Max("not_after"))}
+    out = []
+    for peer in Peer.objects.all().order_by("role", "node_id"):
+        lag_seconds = None
+        if peer.pull:
+            reference = peer.last_success_at
+            lag_seconds = int((now - reference).total_seconds()) if reference else None
+        out.append({
+            "node_id": peer.node_id, "role": peer.role, "region": peer.region, "status": peer.status,
+            "base_url": peer.base_url, "pull": peer.pull, "sets": peer.sets, "cursor": peer.cursor,
+            "remote_head": peer.remote_head, "lag_entries": max(peer.remote_head - peer.cursor, 0) if peer.pull else None,
+            "lag_seconds": lag_seconds, "applied_total": peer.applied_total,
+            "last_attempt_at": _iso(peer.last_attempt_at), "last_success_at": _iso(peer.last_success_at),
+            "last_error_code": peer.last_error_code or None, "last_error": peer.last_error or None,
+            "last_error_at": _iso(peer.last_error_at),
+            "certificate_not_after": _iso(expiry.get(peer.node_id)),
+            "anchor": peer.role == Peer.Role.HUB and not identity.is_hub(),
+        })
+    return out
+
+
+def identity_status() -> dict[str, Any]:
+    """This node: id, role, keys and fingerprints, its certificate expiry, feed head and counts."""
+    own = identity.own_certificate()
+    return {
+        "node_id": identity.node_id(), "role": identity.node_role(), "region": settings.EXCHANGE_NODE_REGION,
+        "base_url": settings.EXCHANGE_BASE_URL, "hub_url": settings.FEDERATION_HUB_URL or None,
+        "keys": [{"kid": row.kid, "fingerprint": row.fingerprint, "status": row.status,
+                  "certificate_not_after": _iso(row.certificate_not_after), "retire_at": _iso(row.retire_at)}
+                 for row in NodeKey.objects.exclude(status=NodeKey.Status.RETIRED)],
+        "certificate_not_after": _iso(own.certificate_not_after) if own else None,
+        "outbox_head": outbox_head(),
+        "outbox_entries_own": OutboxEntry.objects.filter(origin=identity.node_id()).count(),
+        "remote_records": RemoteRecord.objects.count(),
+        "pending_enrolments": Enrolment.objects.filter(status=Enrolment.Status.PENDING).count()
+        if identity.is_hub() else None,
+    }
+
+
+def enrolment_list(*, status: str | None = None) -> list[Enrolment]:
+    qs = Enrolment.objects.all().order_by("status", "node_id")
+    return list(qs.filter(status=status) if status else qs)

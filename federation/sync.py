@@ -1,0 +1,391 @@
+"""The pull engine: read a peer's change feed page by page and apply it, crash-safe.
+
+For each page: fetch it with a signed request (the response must be signed by that peer), verify
+every envelope against its *origin's* certified key before anything is stored, then — in one
+transaction — apply the records through ``catalog.remote``, record the versions applied, relay them
+(on the hub) and advance the peer's cursor. A crash anywhere leaves either the whole page applied
+with the cursor after it, or nothing; the next pull resumes from the cursor, and applying is
+idempotent by (origin, id, version), so nothing is lost and nothing is doubled. Nothing is staged
+between pages: memory and storage overhead of an interrupted sync are one page.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import reset_queries, transaction
+from django.utils import timezone
+
+from catalog.remote import RemoteChange, remote_resources_apply
+from exchange.audit import audit_record
+from exchange.errors import ExchangeError
+from federation import identity, trust
+from federation.errors import (
+    EnvelopeOriginMismatchError,
+    FeedInvalidError,
+    PeerResponseError,
+    UnknownPeerError,
+)
+from federation.models import Peer, RemoteRecord
+from federation.outbox import outbox_relay
+from federation.signing import (
+    CanonicalJsonError,
+    CertificateRevokedError,
+    UnknownKeyError,
+    VerifiedEnvelope,
+    parse_json,
+    verify_envelope,
+)
+from federation.transport import SECURITY_CODES, build_url, signed_request
+from federation.verify_worker import verify_chunk
+
+logger = logging.getLogger("federation.sync")
+FEED_PATH = "/federation/v1/changes"
+
+
+@dataclass
+class Page:
+    """A fetched feed page, not yet verified."""
+
+    envelopes: list[Any]
+    next: int
+    more: bool
+    head: int
+
+
+@dataclass
+class PullResult:
+    """What one pull run did."""
+
+    node_id: str
+    pages: int = 0
+    received: int = 0
+    applied: int = 0
+    skipped_own: int = 0
+    refused_revoked: int = 0
+    relayed: int = 0
+    cursor: int = 0
+    head: int = 0
+    error_code: str = ""
+    error: str = ""
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_code
+
+
+def fetch_page(peer: Peer, *, since: int, limit: int | None = None) -> Page:
+    """GET one page of ``peer``'s feed (signed both ways). Raises FeedInvalidError for a malformed page."""
+    params: list[tuple[str, Any]] = [("since", since), ("limit", limit or settings.FEDERATION_PAGE_SIZE)]
+    params += [("set", spec) for spec in peer.sets or []]
+    response = signed_request("GET", build_url(peer.base_url, FEED_PATH, params), expect_node=peer.node_id)
+    try:
+        body = parse_json(response.body)
+    except CanonicalJsonError as exc:
+        raise FeedInvalidError(f"feed page is not JSON: {exc.message}") from exc
+    if not isinstance(body, dict) or not isinstance(body.get("envelopes"), list):
+        raise FeedInvalidError("a feed page is an object with an envelopes list")
+    nxt, more, head = body.get("next"), body.get("more"), body.get("head", body.get("next"))
+    if type(nxt) is not int or type(more) is not bool or type(head) is not int or nxt < since:
+        raise FeedInvalidError("next (integer ≥ since), more (boolean) and head (integer) are required",
+                               details={"next": nxt, "more": more, "since": since})
+    if more and nxt == since:
+        raise FeedInvalidError("the page claims more entries but does not move the cursor")
+    return Page(envelopes=body["envelopes"], next=nxt, more=more, head=head)
+
+
+class _KeyResolver:
+    """Resolves envelope keys, refreshing the hub's directory once per pull when a key is unknown."""
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+        self.refreshed = False
+        self.valid_until: dict[tuple[str, str], Any] = {}
+        self.keys: dict[tuple[str, str], Any] = {}  # per page: one lookup per origin key
+
+    def __call__(self, origin: str, kid: str):
+        known = self.keys.get((origin, kid))
+        if known is not None:
+            return known
+        try:
+            public, until = trust.envelope_key(origin, kid)
+        except UnknownKeyError:
+            if self.refreshed or identity.is_hub() or self.peer.role != Peer.Role.HUB:
+                raise
+            from federation.enrolment import directory_refresh
+
+            self.refreshed = True
+            directory_refresh()
+            public, until = trust.envelope_key(origin, kid)
+        self.valid_until[(origin, kid)] = until
+        self.keys[(origin, kid)] = public
+        return public
+
+
+@dataclass
+class _Verification:
+    """A page's verification under way: done inline, or as futures of the worker pool."""
+
+    resolver: _KeyResolver
+    verified: list[VerifiedEnvelope] | None = None
+    futures: list[Future] = field(default_factory=list)
+    canonical: dict[str, str] = field(default_factory=dict)  # content hash → canonical text (from workers)
+
+
+def _candidates(peer: Peer, page: Page, result: PullResult) -> list[Any]:
+    me = identity.node_id()
+    candidates = []
+    for envelope in page.envelopes:
+        origin = envelope.get("origin") if isinstance(envelope, dict) else None
+        if origin == me:
+            result.skipped_own += 1
+            continue
+        if peer.role == Peer.Role.PROVINCE and origin != peer.node_id:
+            raise EnvelopeOriginMismatchError(details={"peer": peer.node_id, "origin": origin})
+        candidates.append(envelope)
+    return candidates
+
+
+def _pair(envelope: Any) -> tuple[str, str] | None:
+    if isinstance(envelope, dict) and isinstance(envelope.get("origin"), str) and isinstance(envelope.get("kid"), str):
+        return envelope["origin"], envelope["kid"]
+    return None
+
+
+def _start_verification(peer: Peer, page: Page, result: PullResult) -> _Verification:
+    """Begin verifying a page: inline, or in the worker pool when ``FEDERATION_VERIFY_WORKERS`` > 0
+    (keys are resolved here, in this process; workers only check structure and signatures)."""
+    resolver = _KeyResolver(peer)
+    candidates = _candidates(peer, page, result)
+    pool = _verify_pool()
+    if pool is None:
+        verified = []
+        for envelope in candidates:
+            try:
+                verified.append(verify_envelope(envelope, resolve_key=resolver))
+            except CertificateRevokedError:
+                result.refused_revoked += 1
+        return _Verification(resolver=resolver, verified=verified)
+    keys: dict[tuple[str, str], bytes] = {}
+    revoked: set[tuple[str, str]] = set()
+    for envelope in candidates:
+        pair = _pair(envelope)
+        if pair is None or pair in keys or pair in revoked:
+            continue
+        try:
+            keys[pair] = resolver(*pair).public_bytes_raw()
+        except CertificateRevokedError:
+            revoked.add(pair)
+        except UnknownKeyError:
+            pass  # the worker refuses the envelope, in page order
+    to_verify = [e for e in candidates if _pair(e) not in revoked]
+    result.refused_revoked += len(candidates) - len(to_verify)
+    size = max(1, -(-len(to_verify) // pool._max_workers))  # noqa: SLF001 - ceil division over workers
+    futures = [pool.submit(verify_chunk, to_verify[i:i + size], keys, i) for i in range(0, len(to_verify), size)]
+    return _Verification(resolver=resolver, futures=futures)
+
+
+def _finish_verification(job: _Verification) -> list[VerifiedEnvelope]:
+    """Wait for a page's verification; raise the first failure (in page order); check key validity."""
+    verified = job.verified
+    if verified is None:
+        verified = []
+        for future in job.futures:
+            items, canonical, failure = future.result()
+            verified.extend(items)
+            job.canonical.update(canonical)
+            if failure is not None:
+                _, module, name, message, details = failure
+                error_class = getattr(importlib.import_module(module), name)
+                raise error_class(message, details=details)
+    for item in verified:
+        trust.check_envelope_time(origin=item.origin, kid=item.kid, issued_at=item.issued_at,
+                                  valid_until=job.resolver.valid_until.get((item.origin, item.kid)))
+    return verified
+
+
+def verify_page(peer: Peer, page: Page, result: PullResult) -> list[VerifiedEnvelope]:
+    """Verify every envelope of a page against its origin's key; return those to apply.
+
+    Envelopes this node originated are skipped; envelopes of a revoked origin are refused one by
+    one (counted, not stored). Anything else wrong refuses the whole page: raises
+    EnvelopeMalformedError, EnvelopeSignatureError, UnknownKeyError, EnvelopeKeyNotValidError or
+    EnvelopeOriginMismatchError, and nothing of the page is stored."""
+    return _finish_verification(_start_verification(peer, page, result))
+
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+
+
+def _verify_pool() -> ProcessPoolExecutor | None:
+    """The verification worker pool (``FEDERATION_VERIFY_WORKERS`` processes), or None for inline."""
+    global _pool, _pool_size
+    workers = settings.FEDERATION_VERIFY_WORKERS
+    if workers <= 0:
+        return None
+    if _pool is None or _pool_size != workers:
+        # forkserver: workers import only protocol code, never a copy of this process's connections.
+        _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+        _pool_size = workers
+    return _pool
+
+
+def verify_pool_shutdown() -> None:
+    """Stop the verification workers (they are started again on demand)."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+
+
+def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[VerifiedEnvelope],
+               result: PullResult, canonical: dict[str, str] | None = None) -> bool:
+    """Apply a verified page and move the cursor to ``page.next``, atomically. Returns False (and
+    changes nothing) when another pull of this peer moved the cursor meanwhile."""
+    relayed: list[VerifiedEnvelope] = []
+    with transaction.atomic():
+        locked = Peer.objects.select_for_update().get(pk=peer.pk)
+        if locked.cursor != since:
+            return False
+        best: dict[tuple[str, str], VerifiedEnvelope] = {}
+        for item in verified:
+            key = (item.origin, item.id)
+            if key not in best or item.version > best[key].version:
+                best[key] = item
+        held = {}
+        if best:
+            for row in RemoteRecord.objects.filter(resource_id__in=[rid for _, rid in best]):
+                held[(row.origin, str(row.resource_id))] = row
+        fresh = [item for key, item in best.items() if key not in held or item.version > held[key].version]
+        outcomes = remote_resources_apply(changes=[
+            RemoteChange(origin=item.origin, version=item.version, kind=item.kind, payload=item.payload,
+                         reason=str(item.payload.get("reason") or "")) for item in fresh
+        ])
+        now = timezone.now()
+        new_rows, changed_rows = [], []
+        for item, outcome in zip(fresh, outcomes, strict=True):
+            result.outcomes[outcome.outcome] = result.outcomes.get(outcome.outcome, 0) + 1
+            if outcome.outcome in ("conflict", "invalid"):
+                logger.warning("remote record not applied", extra={"origin": item.origin, "id": item.id,
+                                                                   "outcome": outcome.outcome,
+                                                                   "error": outcome.error})
+                continue
+            row = held.get((item.origin, item.id))
+            if row is None:
+                new_rows.append(RemoteRecord(origin=item.origin, resource_id=item.id, version=item.version,
+                                             kind=item.kind, content_hash=item.content_hash,
+                                             received_from=peer.node_id, applied_at=now))
+            else:
+                row.version, row.kind, row.content_hash = item.version, item.kind, item.content_hash
+                row.received_from, row.applied_at = peer.node_id, now
+                changed_rows.append(row)
+            relayed.append(item)
+            result.applied += int(outcome.changed)
+        RemoteRecord.objects.bulk_create(new_rows, batch_size=500)
+        RemoteRecord.objects.bulk_update(changed_rows, ["version", "kind", "content_hash", "received_from",
+                                                        "applied_at"], batch_size=500)
+        if identity.is_hub() and relayed:
+            outbox_relay(relayed, canonical=canonical)
+            result.relayed += len(relayed)
+        locked.cursor, locked.remote_head = page.next, page.head
+        locked.applied_total += len(relayed)
+        locked.last_success_at = now
+        locked.save(update_fields=["cursor", "remote_head", "applied_total", "last_success_at", "updated_at"])
+        if identity.is_hub() and relayed:
+            from federation.jobs import poke_pullers_on_commit
+
+            poke_pullers_on_commit(exclude=peer.node_id)
+    return True
+
+
+def error_code_of(exc: ExchangeError) -> str:
+    """The code to show for a failed pull: the peer's own code when the peer refused us."""
+    if isinstance(exc, PeerResponseError) and exc.peer_code:
+        return exc.peer_code
+    return exc.code
+
+
+def _record_error(peer: Peer, exc: ExchangeError) -> None:
+    code = error_code_of(exc)
+    previous = Peer.objects.filter(pk=peer.pk).values_list("last_error_code", flat=True).first()
+    Peer.objects.filter(pk=peer.pk).update(last_error_code=code, last_error=exc.message[:2000],
+                                           last_error_at=timezone.now())
+    refused_by_us = not isinstance(exc, PeerResponseError)
+    if refused_by_us and (code in SECURITY_CODES or code.startswith("envelope_") or code == "feed_invalid"):
+        if previous != code:
+            audit_record(action="federation.feed_refused", actor=peer.node_id, object_type="peer",
+                         object_id=peer.node_id, data={"code": code, "message": exc.message,
+                                                       "details": exc.details})
+
+
+def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None = None) -> PullResult:
+    """Pull ``node_id``'s feed from this node's cursor until it is exhausted (or ``max_pages``).
+
+    Errors are recorded on the peer (``last_error_code``) and returned in the result, not raised;
+    pages applied before the error stay applied. Raises UnknownPeerError for an unknown peer."""
+    peer = Peer.objects.filter(node_id=node_id).first()
+    if peer is None:
+        raise UnknownPeerError(details={"node_id": node_id})
+    started = timezone.now()
+    Peer.objects.filter(pk=peer.pk).update(last_attempt_at=started)
+    Peer.objects.filter(pk=peer.pk, pull_requested_at__lte=started).update(pull_requested_at=None)
+    result = PullResult(node_id=node_id, cursor=peer.cursor)
+    try:
+        # Pipelined: while this page is applied, the next one is fetched and (with a worker pool)
+        # verified. Nothing of a page is stored before all of it is verified.
+        page = fetch_page(peer, since=peer.cursor, limit=limit)
+        job = _start_verification(peer, page, result)
+        while True:
+            since = peer.cursor
+            result.received += len(page.envelopes)
+            verified = _finish_verification(job)
+            canonical = job.canonical
+            following: tuple[Page, _Verification] | None = None
+            prefetch_error: ExchangeError | None = None
+            if page.more and (max_pages is None or result.pages + 1 < max_pages):
+                try:
+                    upcoming = fetch_page(peer, since=page.next, limit=limit)
+                    following = (upcoming, _start_verification(peer, upcoming, result))
+                except ExchangeError as exc:
+                    prefetch_error = exc  # apply what is verified first, then report
+            if not apply_page(peer, since=since, page=page, verified=verified, result=result, canonical=canonical):
+                break  # another pull of this peer is ahead of us: it will finish the job
+            result.pages += 1
+            peer.cursor, result.cursor, result.head = page.next, page.next, page.head
+            reset_queries()  # with DEBUG on, Django would keep every statement: memory must stay flat
+            if prefetch_error is not None:
+                raise prefetch_error
+            if following is None:
+                break
+            page, job = following
+        if result.ok:
+            Peer.objects.filter(pk=peer.pk).update(last_error_code="", last_error="")
+    except ExchangeError as exc:
+        result.error_code, result.error = error_code_of(exc), exc.message
+        _record_error(peer, exc)
+        logger.warning("pull failed", extra={"peer": node_id, "code": exc.code, "error": exc.message})
+    return result
+
+
+def pull_peers_due(*, interval: int | None = None, requested_only: bool = False) -> list[PullResult]:
+    """Pull every active peer this node pulls whose last attempt is older than ``interval`` seconds
+    (default ``FEDERATION_PULL_INTERVAL``), or that asked for a pull (a poke)."""
+    interval = settings.FEDERATION_PULL_INTERVAL if interval is None else interval
+    cutoff = timezone.now() - timedelta(seconds=interval)
+    results = []
+    for peer in Peer.objects.filter(pull=True, status=Peer.Status.ACTIVE).exclude(base_url=""):
+        requested = peer.pull_requested_at is not None
+        due = peer.last_attempt_at is None or peer.last_attempt_at <= cutoff
+        if requested or (due and not requested_only):
+            results.append(pull_peer(node_id=peer.node_id))
+    return results

@@ -1,0 +1,43 @@
+"""Envelope verification in worker processes (``FEDERATION_VERIFY_WORKERS``).
+
+Pure protocol code, no Django: the parent resolves every (origin, kid) of a page to raw public key
+bytes first (trust decisions stay in :mod:`federation.trust`), workers check structure and signatures
+with :func:`federation.signing.verify_envelope` — the same function the inline path calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from exchange.errors import ExchangeError
+from federation.signing import UnknownKeyError, VerifiedEnvelope, envelope_to_bytes, verify_envelope
+
+Failure = tuple[int, str, str, str, dict[str, Any]]  # index, error module, class name, message, details
+
+
+def verify_chunk(
+    envelopes: list[Any], keys: dict[tuple[str, str], bytes], offset: int
+) -> tuple[list[VerifiedEnvelope], dict[str, str], Failure | None]:
+    """Verify ``envelopes`` in order with the given keys; stop at the first failure and describe it.
+    Also returns each verified envelope's canonical text by content hash (what a relay stores), so
+    the parent does not serialise it again."""
+    public = {pair: Ed25519PublicKey.from_public_bytes(raw) for pair, raw in keys.items()}
+
+    def resolve(origin: str, kid: str) -> Ed25519PublicKey:
+        try:
+            return public[(origin, kid)]
+        except KeyError:
+            raise UnknownKeyError(details={"origin": origin, "kid": kid}) from None
+
+    verified, canonical = [], {}
+    for index, envelope in enumerate(envelopes):
+        try:
+            item = verify_envelope(envelope, resolve_key=resolve)
+        except ExchangeError as exc:
+            failure = (offset + index, type(exc).__module__, type(exc).__qualname__, exc.message, exc.details)
+            return verified, canonical, failure
+        verified.append(item)
+        canonical[item.content_hash] = envelope_to_bytes(item.envelope).decode("utf-8")
+    return verified, canonical, None

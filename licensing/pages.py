@@ -1,0 +1,501 @@
+"""Web pages where licensing has the say: the resource page (what you may do with it, and why not),
+previews, downloads and purchases, a teacher's downloads and school vouchers, the publisher's usage
+statistics, takedown notices, and the school / province administrators' voucher pages.
+
+Every "may this user use this resource" question is answered by ``licensing.decisions.decide`` (directly
+or inside ``licensing.services``); lists come from ``licensing.selectors`` and ``catalog.selectors``,
+money and takedowns go through ``licensing.services`` — the same functions the API calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import IO, Any
+from urllib.parse import quote
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_POST
+
+from catalog import selectors as catalog_selectors
+from catalog.errors import ResourceNotFoundError
+from catalog.jsonld import jsonld_script, resource_jsonld
+from catalog.models import Resource, ResourceFile
+from catalog.pages.common import Labels, preview_kind
+from catalog.permissions import can_edit, can_review
+from catalog.search import SearchRequest, search
+from catalog.storage import get_blob_store
+from exchange.apis import client_ip
+from exchange.errors import ExchangeError
+from exchange.models import Organisation, SchoolCategory
+from exchange.roles import Role, user_has_role
+from exchange.selectors import organisation_list
+from exchange.services import organisation_set_categories
+from exchange.views_pages import (
+    ChartPoint,
+    bar_chart_svg,
+    column_chart_svg,
+    error_text,
+    role_required,
+    show_error,
+)
+from licensing import selectors, services
+from licensing.attribution import attribution_for
+from licensing.decisions import Action, Decision, Reason, decide
+from licensing.errors import AccessRefusedError
+from licensing.links import UnsatisfiableRange, parse_range
+from licensing.models import DownloadEvent, Grant, TakedownNotice
+from licensing.settlement import Period, settlement_report, settlement_scope_for
+
+LIST_PAGE_SIZE = 25
+PREVIEW_CHUNK = 256 * 1024
+CLAIMANT_ROLES = (Role.PUBLISHER, Role.PROVINCE_ADMIN, Role.HUB_OPERATOR)
+PURCHASER_ROLES = (Role.TEACHER, Role.SCHOOL_ADMIN)
+STATS_MONTHS = 12
+
+
+def _resource_for(request: HttpRequest, resource_id: Any) -> Resource:
+    try:
+        return catalog_selectors.resource_get(user=request.user, resource_id=resource_id)
+    except ResourceNotFoundError as exc:
+        raise Http404 from exc
+
+
+def _page_of(request: HttpRequest, items: Any, per_page: int = LIST_PAGE_SIZE) -> Any:
+    return Paginator(items, per_page).get_page(request.GET.get("page"))
+
+
+# --- the resource page --------------------------------------------------------------------------------
+
+def _may_preview(request: HttpRequest, resource: Resource) -> Decision | None:
+    """None when previews may be shown; else the refusing decision. An unpublished resource is only
+    visible (through ``resource_get``) to its publisher's members and its province's reviewers, who may
+    preview it; a published one is previewed on licensing's decision."""
+    if resource.status != Resource.Status.PUBLISHED:
+        return None
+    decision = decide(request.user, resource, Action.PREVIEW)
+    return None if decision.allowed else decision
+
+
+def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
+    """A resource with its metadata, rights, attribution, previews and what this user may do with it.
+    Permission: published resources: anyone (the download decision is licensing's ``decide``); others:
+    the publisher's members and the province's reviewers (``catalog.selectors.resource_get``)."""
+    resource = _resource_for(request, resource_id)
+    labels = Labels.load()
+    rights = getattr(resource, "rights", None)
+    published = resource.status == Resource.Status.PUBLISHED
+    download = decide(request.user, resource, Action.DOWNLOAD) if published else None
+    preview_refusal = _may_preview(request, resource)
+    files = list(resource.files.all())
+    previews = [f for f in files if preview_kind(f.mime) and f.available_locally] if preview_refusal is None else []
+    attribution = None
+    if rights is not None:
+        text = attribution_for(resource)
+        attribution = text.html_en if labels.en else text.html_zh
+    user = request.user
+    school = getattr(user, "organisation", None) if getattr(user, "is_authenticated", False) else None
+    can_buy = (download is not None and download.reason == Reason.PURCHASE_REQUIRED and school is not None
+               and school.kind == Organisation.Kind.SCHOOL
+               and any(user_has_role(user, role) for role in PURCHASER_ROLES))
+    account = selectors.school_account_for(user=user) if can_buy else None
+    context = {
+        "resource": resource, "rights": rights, "labels": labels, "published": published,
+        "path": labels.describe(resource), "type": labels.term("resource_type", resource.resource_type),
+        "language": labels.term("language", resource.language),
+        "licence_name": labels.licence_name(rights.license_id) if rights else "",
+        "licence_short": labels.licence(rights.license_id) if rights else "",
+        "licence_url": rights.license.url if rights else "",
+        "territory": [labels.region(code) for code in (rights.territory if rights else [])],
+        "audience": labels.term("audience", rights.audience) if rights else "",
+        "free_for": [SchoolCategory(c).label for c in (rights.free_for if rights else []) if c in SchoolCategory.values],
+        "attribution": attribution,
+        "origin": labels.origin(resource.origin_node),
+        "download": download, "download_message": download.message if download else "",
+        "preview_refusal": preview_refusal.message if preview_refusal else "",
+        "files": [{"file": f, "kind": preview_kind(f.mime)} for f in files],
+        "preview": {"file": previews[0], "kind": preview_kind(previews[0].mime)} if previews else None,
+        "can_buy": can_buy, "balance": account.balance if account else 0,
+        "grant_scopes": Grant.Scope.choices,
+        "can_edit": can_edit(user, resource), "can_review": can_review(user, resource),
+        "can_claim": published and any(user_has_role(user, role) for role in CLAIMANT_ROLES),
+        "jsonld": jsonld_script(resource_jsonld(resource, base_url=settings.EXCHANGE_BASE_URL)) if published else "",
+    }
+    return render(request, "licensing/resource.html", context)
+
+
+def _stream(handle: IO[bytes], length: int) -> Iterator[bytes]:
+    try:
+        remaining = length
+        while remaining > 0:
+            chunk = handle.read(min(PREVIEW_CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+@require_GET
+@xframe_options_sameorigin
+def file_preview(request: HttpRequest, resource_id: Any, file_id: Any) -> HttpResponse:
+    """A file shown inline (PDF viewer, image, video or audio player), with byte ranges for players.
+    Permission: published resources: licensing's ``decide(user, resource, "preview")``; unpublished ones:
+    the publisher's members and the province's reviewers (``catalog.selectors.resource_get``)."""
+    resource = _resource_for(request, resource_id)
+    if _may_preview(request, resource) is not None:
+        raise PermissionDenied
+    file: ResourceFile | None = next((f for f in resource.files.all() if str(f.pk) == str(file_id)), None)
+    if file is None or not file.available_locally or preview_kind(file.mime) is None:
+        raise Http404
+    store = get_blob_store()
+    try:
+        byte_range = parse_range(request.headers.get("Range"), file.size)
+    except UnsatisfiableRange:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{file.size}"
+        return response
+    if byte_range is None:
+        handle, length, status = store.open(file.storage_key), file.size, 200
+    else:
+        if hasattr(store, "open_range"):
+            handle = store.open_range(file.storage_key, byte_range.start, byte_range.end)
+        else:
+            handle = store.open(file.storage_key)
+            handle.seek(byte_range.start)
+        length, status = byte_range.length, 206
+    response = StreamingHttpResponse(_stream(handle, length), status=status, content_type=file.mime)
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(file.original_name)}"
+    response["Cache-Control"] = "private, no-store"
+    if byte_range is not None:
+        response["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{file.size}"
+    return response
+
+
+@require_POST
+@login_required
+def resource_download(request: HttpRequest, resource_id: Any) -> HttpResponse:
+    """Start a download (``licensing.services.download_start``: it asks ``decide`` and records the
+    event) and send the browser to the short-lived link, or list the links of several files. A refusal
+    comes back to the resource page with the decision's reason. Permission: signed in + licensing's
+    download decision."""
+    resource = _resource_for(request, resource_id)
+    try:
+        ticket = services.download_start(user=request.user, resource=resource,
+                                         file_id=request.POST.get("file") or None, ip=client_ip(request))
+    except AccessRefusedError as exc:
+        messages.error(request, _("不能下载：%(reason)s") % {"reason": exc.message})
+        return redirect("resource-page", resource_id=resource.pk)
+    except ExchangeError as exc:
+        show_error(request, exc)
+        return redirect("resource-page", resource_id=resource.pk)
+    if len(ticket.links) == 1:
+        return HttpResponseRedirect(ticket.links[0].url)
+    return render(request, "licensing/download_links.html", {"resource": resource, "ticket": ticket})
+
+
+@require_POST
+@role_required(*PURCHASER_ROLES)
+def resource_purchase(request: HttpRequest, resource_id: Any) -> HttpResponse:
+    """Buy a school-wide or personal grant with the school's vouchers (``licensing.services.grant_purchase``,
+    which asks ``decide`` first). Permission: teacher or school administrator role + the spend right on
+    their school's voucher account."""
+    resource = _resource_for(request, resource_id)
+    try:
+        grant = services.grant_purchase(buyer=request.user, resource=resource, scope=request.POST.get("scope", ""))
+    except ExchangeError as exc:
+        show_error(request, exc)
+    else:
+        messages.success(request, _("已购买授权，有效期至 %(date)s。现在可以下载了。") % {
+            "date": timezone.localtime(grant.ends_at).strftime("%Y-%m-%d")})
+    return redirect("resource-page", resource_id=resource.pk)
+
+
+# --- teachers -----------------------------------------------------------------------------------------
+
+@login_required
+def my_downloads(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own downloads, newest first. Permission: signed in (only their own events)."""
+    events = DownloadEvent.objects.filter(user=request.user).select_related("resource", "file").order_by(
+        "-created_at", "-id")
+    return render(request, "licensing/my_downloads.html", {"page_obj": _page_of(request, events)})
+
+
+@role_required(*PURCHASER_ROLES)
+def my_school(request: HttpRequest) -> HttpResponse:
+    """The voucher balance of the user's school and the grants that cover them (their personal ones and
+    the school's). Permission: teacher or school administrator role (``school_account_for`` and
+    ``grant_list_for_user`` only read the user's own school)."""
+    org = request.user.organisation
+    is_school = org is not None and org.kind == Organisation.Kind.SCHOOL
+    account = selectors.school_account_for(user=request.user) if is_school else None
+    grants = selectors.grant_list_for_user(user=request.user)
+    now = timezone.now()
+    return render(request, "licensing/my_school.html", {
+        "school": org if is_school else None, "account": account, "page_obj": _page_of(request, grants), "now": now,
+        "categories": [SchoolCategory(c).label for c in (org.categories if is_school else []) if c in
+                       SchoolCategory.values],
+        "can_see_ledger": is_school and account is not None and user_has_role(request.user, Role.SCHOOL_ADMIN),
+    })
+
+
+# --- publishers ---------------------------------------------------------------------------------------
+
+def _month_starts(today: dt.date, months: int) -> list[dt.date]:
+    first = today.replace(day=1)
+    out = []
+    for _i in range(months):
+        out.append(first)
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    return list(reversed(out))
+
+
+@role_required(Role.PUBLISHER)
+def publisher_stats(request: HttpRequest) -> HttpResponse:
+    """Usage of the publisher organisation's resources: downloads and voucher income per month over the
+    last year (``licensing.settlement.settlement_report``, as the settlement API) with a chart, and the
+    most downloaded resources. Permission: publisher role; only their own organisation's figures."""
+    org = request.user.organisation
+    scope = settlement_scope_for(request.user)
+    if org is None or not scope.covers_publisher(org.pk, org.province_code):
+        raise PermissionDenied
+    months = []
+    for start in _month_starts(timezone.localdate(), STATS_MONTHS):
+        period = Period.parse(month=f"{start:%Y-%m}")
+        rows = settlement_report(period=period, scope=scope, publisher_ids=[org.pk])
+        months.append({
+            "label": f"{start:%Y-%m}",
+            "downloads": sum(r.downloads for r in rows),
+            "grants": sum(r.grants for r in rows),
+            "vouchers": sum(r.vouchers_spent for r in rows),
+        })
+    chart = column_chart_svg([ChartPoint(m["label"][2:], m["downloads"]) for m in months],
+                             title=_("每月下载次数"), unit=_("次"))
+    top = catalog_selectors.resource_list_for_publisher(user=request.user).order_by("-download_count", "title")[:10]
+    return render(request, "licensing/publisher_stats.html", {
+        "months": months, "chart": chart, "top": top, "organisation": org,
+        "total_downloads": sum(m["downloads"] for m in months), "total_vouchers": sum(m["vouchers"] for m in months),
+        "total_grants": sum(m["grants"] for m in months),
+    })
+
+
+# --- takedowns ----------------------------------------------------------------------------------------
+
+TAKEDOWN_VIEWER_ROLES = (Role.REVIEWER, *CLAIMANT_ROLES)
+
+
+@role_required(*TAKEDOWN_VIEWER_ROLES)
+def takedown_list(request: HttpRequest) -> HttpResponse:
+    """Takedown notices the user may see (``selectors.takedown_list``: their own; reviewers their
+    province's; hub operators all). Permission: reviewer, publisher, province administrator or hub
+    operator role."""
+    status = request.GET.get("status", "")
+    if status not in TakedownNotice.Status.values:
+        status = ""
+    notices = selectors.takedown_list(user=request.user, status=status or None)
+    return render(request, "licensing/takedown_list.html", {
+        "page_obj": _page_of(request, notices), "status": status,
+        "tabs": [("", gettext_lazy("全部")), *TakedownNotice.Status.choices],
+        "national": user_has_role(request.user, Role.HUB_OPERATOR),
+    })
+
+
+@role_required(*TAKEDOWN_VIEWER_ROLES)
+def takedown_detail(request: HttpRequest, notice_id: int) -> HttpResponse:
+    """One notice; reviewers of the resource's province uphold it (the resource is withdrawn on every
+    node) or reject it with a reason (``takedown_uphold`` / ``takedown_reject``). Permission: as the
+    list to see it; deciding needs the reviewer role + review right (checked by the services)."""
+    try:
+        notice = selectors.takedown_get(user=request.user, notice_id=notice_id)
+    except ExchangeError as exc:
+        raise Http404 from exc
+    if request.method == "POST":
+        note = request.POST.get("note", "")
+        try:
+            if request.POST.get("decision") == "uphold":
+                services.takedown_uphold(user=request.user, notice=notice, note=note)
+                messages.success(request, _("投诉成立，资源已下架。"))
+            elif request.POST.get("decision") == "reject":
+                services.takedown_reject(user=request.user, notice=notice, note=note)
+                messages.success(request, _("投诉已驳回。"))
+            else:
+                messages.error(request, _("请选择处理结果。"))
+        except ExchangeError as exc:
+            show_error(request, exc)
+        return redirect("takedown-detail", notice_id=notice.pk)
+    return render(request, "licensing/takedown_detail.html", {
+        "notice": notice, "can_decide": notice.status == TakedownNotice.Status.OPEN
+        and can_review(request.user, notice.resource),
+    })
+
+
+class TakedownForm(forms.Form):
+    required_css_class = "required"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    grounds = forms.ChoiceField(label=gettext_lazy("投诉理由"), choices=TakedownNotice.Grounds.choices)
+    statement = forms.CharField(label=gettext_lazy("投诉说明"), widget=forms.Textarea(attrs={"rows": 5}),
+                                help_text=gettext_lazy("说明哪些权利受到侵害以及如何受到侵害。"))
+    claimant = forms.CharField(label=gettext_lazy("权利主张方"), required=False, max_length=200,
+                               help_text=gettext_lazy("留空则为本机构。"))
+
+
+@role_required(*CLAIMANT_ROLES)
+def takedown_new(request: HttpRequest, resource_id: Any) -> HttpResponse:
+    """File a takedown notice against a resource (``licensing.services.takedown_file``). Permission:
+    publisher, province administrator or hub operator role."""
+    resource = _resource_for(request, resource_id)
+    form = TakedownForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            notice = services.takedown_file(user=request.user, resource=resource, **form.cleaned_data)
+        except ExchangeError as exc:
+            show_error(request, exc)
+        else:
+            messages.success(request, _("投诉已提交，将由资源所属省份的审核员处理。"))
+            return redirect("takedown-detail", notice_id=notice.pk)
+    return render(request, "licensing/takedown_new.html", {"resource": resource, "form": form})
+
+
+# --- school and province administrators ------------------------------------------------------------------
+
+ADMIN_ROLES = (Role.SCHOOL_ADMIN, Role.PROVINCE_ADMIN)
+
+
+def _visible_schools(user: Any) -> Any:
+    """Schools whose vouchers the user administers: a school administrator their own school, a province
+    administrator the schools of their province (as the ``view_ledger`` rights on voucher accounts)."""
+    org = getattr(user, "organisation", None)
+    if org is None:
+        return organisation_list(kind=Organisation.Kind.SCHOOL).none()
+    if user_has_role(user, Role.PROVINCE_ADMIN):
+        return organisation_list(kind=Organisation.Kind.SCHOOL, region_prefix=org.province_code[:2])
+    return organisation_list(kind=Organisation.Kind.SCHOOL).filter(pk=org.pk)
+
+
+@role_required(*ADMIN_ROLES)
+def school_list(request: HttpRequest) -> HttpResponse:
+    """Schools with their categories, students and voucher balances. Permission: school administrator
+    (their school) or province administrator (their province's schools) role; balances are those of the
+    accounts ``selectors.voucher_account_list`` shows them."""
+    schools = _visible_schools(request.user).order_by("region__code", "name")
+    accounts = {a.organisation_id: a for a in selectors.voucher_account_list(user=request.user)}
+    page = _page_of(request, schools)
+    rows = [{"school": s, "account": accounts.get(s.pk),
+             "categories": [SchoolCategory(c).label for c in s.categories if c in SchoolCategory.values]}
+            for s in page]
+    return render(request, "licensing/school_list.html", {"page_obj": page, "rows": rows})
+
+
+class FundForm(forms.Form):
+    required_css_class = "required"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    per_student = forms.IntegerField(label=gettext_lazy("每名学生资源券数"), min_value=1)
+    memo = forms.CharField(label=gettext_lazy("备注"), required=False, max_length=300)
+
+
+class CategoriesForm(forms.Form):
+    required_css_class = "required"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    categories = forms.MultipleChoiceField(label=gettext_lazy("学校类别"), required=False,
+                                           widget=forms.CheckboxSelectMultiple, choices=SchoolCategory.choices)
+
+
+@role_required(*ADMIN_ROLES)
+def school_detail(request: HttpRequest, school_id: int) -> HttpResponse:
+    """A school's voucher account and ledger; province administrators fund it
+    (``licensing.services.vouchers_fund``, which checks the fund right) and set its designated categories
+    (``exchange.services.organisation_set_categories``, for schools of their own province). Permission:
+    school administrator (their school) or province administrator (their province's schools) role."""
+    school = _visible_schools(request.user).filter(pk=school_id).first()
+    if school is None:
+        raise Http404
+    is_province_admin = user_has_role(request.user, Role.PROVINCE_ADMIN)
+    fund_form = FundForm(request.POST if request.POST.get("action") == "fund" else None)
+    categories_form = CategoriesForm(request.POST if request.POST.get("action") == "categories" else None,
+                                     initial={"categories": school.categories})
+    if request.method == "POST":
+        if not is_province_admin:
+            raise PermissionDenied
+        try:
+            if request.POST.get("action") == "fund" and fund_form.is_valid():
+                txn = services.vouchers_fund(actor=request.user, school=school,
+                                             per_student=fund_form.cleaned_data["per_student"],
+                                             memo=fund_form.cleaned_data["memo"])
+                messages.success(request, _("已发放 %(n)s 张资源券。") % {"n": txn.amount})
+                return redirect("school-detail", school_id=school.pk)
+            if request.POST.get("action") == "categories" and categories_form.is_valid():
+                organisation_set_categories(organisation=school, actor=request.user,
+                                            categories=categories_form.cleaned_data["categories"])
+                messages.success(request, _("学校类别已更新。"))
+                return redirect("school-detail", school_id=school.pk)
+        except ExchangeError as exc:
+            messages.error(request, error_text(exc))
+    account = selectors.voucher_account_list(user=request.user).filter(organisation=school).first()
+    entries = _page_of(request, selectors.ledger_entry_list(account=account)) if account else None
+    return render(request, "licensing/school_detail.html", {
+        "school": school, "account": account, "page_obj": entries, "fund_form": fund_form,
+        "categories_form": categories_form, "is_province_admin": is_province_admin,
+        "categories": [SchoolCategory(c).label for c in school.categories if c in SchoolCategory.values],
+    })
+
+
+# --- hub operators ------------------------------------------------------------------------------------
+
+@role_required(Role.HUB_OPERATOR)
+def national_stats(request: HttpRequest) -> HttpResponse:
+    """National statistics with charts: published resources by origin province (the search index, which
+    holds local and federated records), downloads on this node by the downloading school's province, and
+    downloads and voucher spend per month (``settlement_report`` over everything, as the settlement API).
+    Permission: hub operator role."""
+    labels = Labels.load()
+    facets = search(user=request.user, request=SearchRequest(page_size=1, with_highlight=False))["facets"]
+    by_origin = [(labels.nodes.get(str(row["value"]), str(row["value"])), int(row["count"]))
+                 for row in facets.get("origin", [])]
+    per_province: dict[str, int] = {}
+    rows = (DownloadEvent.objects.filter(organisation__isnull=False).values("organisation__region_id")
+            .annotate(n=Count("id")).order_by())
+    for row in rows:
+        code = str(row["organisation__region_id"])[:2] + "0000"
+        per_province[code] = per_province.get(code, 0) + row["n"]
+    by_province = sorted(((labels.region(code), n) for code, n in per_province.items()), key=lambda p: (-p[1], p[0]))
+    scope = settlement_scope_for(request.user)
+    months = []
+    for start in _month_starts(timezone.localdate(), STATS_MONTHS):
+        report = settlement_report(period=Period.parse(month=f"{start:%Y-%m}"), scope=scope)
+        months.append({"label": f"{start:%Y-%m}", "downloads": sum(r.downloads for r in report),
+                       "vouchers": sum(r.vouchers_spent for r in report), "grants": sum(r.grants for r in report)})
+    return render(request, "licensing/national_stats.html", {
+        "resources_chart": bar_chart_svg([ChartPoint(n, c) for n, c in by_origin], title=_("各省发布的资源数")),
+        "downloads_chart": bar_chart_svg([ChartPoint(n, c) for n, c in by_province], title=_("各省下载次数")),
+        "months_chart": column_chart_svg([ChartPoint(m["label"][2:], m["downloads"]) for m in months],
+                                         title=_("每月下载次数"), unit=_("次")),
+        "by_origin": by_origin, "by_province": by_province, "months": months,
+        "total_resources": sum(c for _n, c in by_origin), "total_downloads": sum(per_province.values()),
+    })

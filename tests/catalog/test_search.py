@@ -1,0 +1,366 @@
+"""Search, on both backends with the same assertions: the embedded SQLite FTS5 index and
+Elasticsearch on a real HTTP server (the session's noida-db, or ELASTICSEARCH_URL).
+
+Corpus tests read a sample corpus indexed once per module (``corpus_backend``); the others go
+through the real services, jobs and API with a fresh index per test (``search_backend``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from catalog import services
+from catalog.importer import import_records
+from catalog.models import Resource
+from catalog.sampledata import generate
+from catalog.search import check_search
+from catalog.search.analysis import normalize, suggestion_terms
+from catalog.search.base import FACET_FIELDS, MAX_WINDOW, RESULT_FIELDS, SearchPage, SearchRequest
+from catalog.search.indexing import index_resource, index_resources, rebuild_index
+from exchange.errors import InvalidInputError
+from tests.factories import ResourceFactory
+
+TEXT_FIELDS = ("title", "chapter", "section", "keywords", "description")
+VOCABULARY_FIELDS = ("stage", "subject", "grade", "edition", "volume", "resource_type", "publisher")
+
+
+def run(backend, **params: Any) -> SearchPage:
+    return backend.search(SearchRequest(**params))
+
+
+def ids(page: SearchPage) -> list[str]:
+    return [h["id"] for h in page.hits]
+
+
+def contains(doc: dict[str, Any], *phrases: str) -> bool:
+    """Whether any phrase occurs in the document's searchable text (exact for CJK phrases)."""
+    texts = [normalize(" ".join(doc[f]) if f == "keywords" else doc[f] or "") for f in TEXT_FIELDS]
+    texts += [normalize(doc[f] or "") for f in VOCABULARY_FIELDS]
+    return any(normalize(p) in t for p in phrases for t in texts)
+
+
+def facet(page: SearchPage, name: str) -> dict[str, int]:
+    return {b["value"]: b["count"] for b in page.facets[name]}
+
+
+def is_rational_slides(doc: dict[str, Any]) -> bool:
+    return (doc["subject"], doc["grade"], doc["resource_type"]) == ("数学", "七年级", "课件") and "有理数" in doc["chapter"]
+
+
+# --- the corpus, read only ------------------------------------------------------------------
+
+def test_done_when_a_teacher_gets_the_right_slides_first_with_facet_counts(corpus_backend, corpus_docs):
+    """初一数学 有理数 课件: every 七年级 数学 slide deck of the 有理数 chapter comes before anything else;
+    初一/数学/课件 only rank (all documents about 有理数 match); the facets count that result set."""
+    page = run(corpus_backend, q="初一数学 有理数 课件", page_size=10)
+    expected = [d for d in corpus_docs if contains(d, "有理数")]
+    slides = {d["id"] for d in expected if is_rational_slides(d)}
+    assert len(slides) >= 3
+    assert page.count == len(expected)
+    assert set(ids(page)[:len(slides)]) == slides
+    assert facet(page, "resource_type") == Counter(d["resource_type"] for d in expected)
+    assert facet(page, "grade") == Counter(d["grade"] for d in expected if d["grade"])
+    assert facet(page, "subject") == {"数学": len(expected)}
+    top = page.hits[0]
+    assert "<em>有理数</em>" in top["highlight"]["chapter"][0]
+    assert "<em>" in top["highlight"]["title"][0]
+    assert set(top) == set(RESULT_FIELDS)
+
+
+@pytest.mark.parametrize(("colloquial", "code"), [("初一", "七年级"), ("初二", "八年级"), ("初三", "九年级")])
+def test_colloquial_grades_mean_the_grade(corpus_backend, corpus_docs, colloquial, code):
+    """初一/初二/初三 = 七/八/九年级: the same documents match, those of the grade rank first."""
+    expected = {d["id"] for d in corpus_docs
+                if contains(d, colloquial, code, f"初中{code[0]}年级") and contains(d, "数学")}
+    by_colloquial = run(corpus_backend, q=f"{colloquial}数学", page_size=5)
+    by_code = run(corpus_backend, q=f"{code} 数学", page_size=5)
+    assert by_colloquial.count == by_code.count == len(expected) > 0
+    assert {h["grade"] for h in by_colloquial.hits} == {code}
+
+
+@pytest.mark.parametrize(("q", "type_of_top"), [
+    ("有理数 教学设计", {"教案"}), ("有理数 练习", {"习题"}), ("有理数 试题", {"习题", "试卷"}),
+    ("有理数 导学案", {"学案"}), ("有理数 PPT", {"课件"}),
+])
+def test_teacher_words_for_resource_types_boost_without_filtering(corpus_backend, corpus_docs, q, type_of_top):
+    """教学设计 = 教案, 练习 = 习题, 试题 = 习题/试卷, 导学案 = 学案, PPT = 课件 — raised, not filtered."""
+    page = run(corpus_backend, q=q, page_size=3)
+    assert page.count == sum(1 for d in corpus_docs if contains(d, "有理数"))
+    assert page.hits[0]["resource_type"] in type_of_top
+
+
+def test_short_edition_names_and_chapter_numbers(corpus_backend, corpus_docs):
+    """人教 = 人教版 (boost); 第2章 = 第二章; 2.1 is a token of its own; unit 3 also finds 第三单元
+    (one way: 第三单元 does not bring in English units)."""
+    page = run(corpus_backend, q="人教 有理数", page_size=3)
+    assert page.hits[0]["edition"] == "人教版"
+    assert run(corpus_backend, q="第2章").count == run(corpus_backend, q="第二章").count == sum(
+        1 for d in corpus_docs if contains(d, "第二章", "第2章"))
+    sections = [h["section"] for h in run(corpus_backend, q="2.1 整式", page_size=3).hits]
+    assert sections and all(s.startswith("2.1") for s in sections)
+    unit = run(corpus_backend, q="unit 3", page_size=100)
+    chinese = run(corpus_backend, q="第三单元", page_size=100)
+    assert set(ids(chinese)) < set(ids(unit))
+    assert unit.count == sum(1 for d in corpus_docs if contains(d, "unit 3", "第三单元"))
+    assert chinese.count == sum(1 for d in corpus_docs if contains(d, "第三单元", "第3单元"))
+    assert any("Unit 3" in h["chapter"] for h in unit.hits if h["id"] not in set(ids(chinese)))
+
+
+def test_a_query_of_vocabulary_words_only_requires_them_all(corpus_backend, corpus_docs):
+    """初一数学 课件 has no topic: all three words must match (in text or vocabulary values)."""
+    page = run(corpus_backend, q="初一数学 课件", page_size=5)
+    expected = [d for d in corpus_docs if contains(d, "初一", "七年级", "初中一年级") and contains(d, "数学")
+                and contains(d, "课件", "ppt", "幻灯片", "演示文稿")]
+    assert page.count == len(expected)
+    assert all((h["grade"], h["subject"], h["resource_type"]) == ("七年级", "数学", "课件") for h in page.hits)
+
+
+def test_nothing_matches_every_word_so_any_word_will_do(corpus_backend, corpus_docs):
+    page = run(corpus_backend, q="有理数 勾股定理", page_size=5)
+    assert page.relaxed
+    assert page.count == sum(1 for d in corpus_docs if contains(d, "有理数") or contains(d, "勾股定理"))
+
+
+def test_filters_are_exact_and_repeatable(corpus_backend, corpus_docs):
+    filters = {"grade": ("七年级",), "resource_type": ("课件", "教案")}
+    page = run(corpus_backend, q="有理数", filters=filters, page_size=50)
+    expected = {d["id"] for d in corpus_docs if contains(d, "有理数") and d["grade"] == "七年级"
+                and d["resource_type"] in ("课件", "教案")}
+    assert set(ids(page)) == expected and page.count == len(expected)
+    assert facet(page, "grade") == {"七年级": len(expected)}
+    assert run(corpus_backend, q="有理数", filters={"grade": ("十三年级",)}).count == 0
+
+
+def test_browsing_without_q_counts_facets_newest_first(corpus_backend, corpus_docs):
+    page = run(corpus_backend, filters={"subject": ("数学",)}, page_size=10)
+    maths = [d for d in corpus_docs if d["subject"] == "数学"]
+    assert page.count == len(maths)
+    assert facet(page, "grade") == Counter(d["grade"] for d in maths if d["grade"])
+    assert facet(page, "publisher") == dict(Counter(d["publisher"] for d in maths).most_common(50))
+    newest = sorted(sorted(maths, key=lambda d: d["id"]), key=lambda d: d["published_at"], reverse=True)
+    assert ids(page) == [d["id"] for d in newest[:10]]
+    assert all(h["score"] is None for h in page.hits)
+    everything = run(corpus_backend)
+    assert everything.count == len(corpus_docs)
+    assert facet(everything, "stage") == Counter(d["stage"] for d in corpus_docs)
+
+
+def test_sorts(corpus_backend, corpus_docs):
+    """newest and downloads are exact orders (ties: newer first, then id); relevance is the default
+    with q and carries scores."""
+    newest = run(corpus_backend, q="数学", sort="newest", page_size=20).hits
+    assert [h["published_at"] for h in newest] == sorted((h["published_at"] for h in newest), reverse=True)
+    popular = run(corpus_backend, q="数学", sort="downloads", page_size=20).hits
+    assert [h["download_count"] for h in popular] == sorted((h["download_count"] for h in popular), reverse=True)
+    by_downloads = sorted(sorted(sorted((d for d in corpus_docs if contains(d, "数学")), key=lambda d: d["id"]),
+                                 key=lambda d: d["published_at"], reverse=True), key=lambda d: -d["download_count"])
+    assert [h["id"] for h in popular] == [d["id"] for d in by_downloads[:20]]
+    relevant = run(corpus_backend, q="数学", page_size=20).hits
+    assert [h["score"] for h in relevant] == sorted((h["score"] for h in relevant), reverse=True)
+    with pytest.raises(InvalidInputError, match="not valid"):
+        SearchRequest(q="数学", sort="best")
+
+
+def test_pagination(corpus_backend):
+    first = run(corpus_backend, q="数学", page=1, page_size=7)
+    second = run(corpus_backend, q="数学", page=2, page_size=7)
+    assert first.count == second.count > 14
+    assert len(first.hits) == len(second.hits) == 7
+    assert not set(ids(first)) & set(ids(second))
+    assert ids(run(corpus_backend, q="数学", page_size=14)) == ids(first) + ids(second)
+    last = first.count // 7 + 1
+    assert len(run(corpus_backend, q="数学", page=last, page_size=7).hits) == first.count % 7
+    with pytest.raises(InvalidInputError) as excinfo:
+        SearchRequest(q="数学", page=MAX_WINDOW, page_size=2)
+    assert "page" in excinfo.value.details
+
+
+def test_highlights_are_escaped_html_with_em(corpus_backend):
+    page = run(corpus_backend, q="分式 加减")
+    marked = next(h for h in page.hits if h["id"] == "00000000-0000-4000-8000-000000000001")
+    assert marked["highlight"]["title"] == ["<em>分式</em> &lt;b&gt;<em>加减</em>&lt;&#x2F;b&gt; &amp; “PPT”课件"]
+
+
+def test_remote_records_show_their_origin(corpus_backend, corpus_docs):
+    page = run(corpus_backend, q="课件", filters={"origin": ("cn-11",)})
+    assert page.count == 1
+    hit = page.hits[0]
+    assert (hit["origin_node"], hit["is_remote"], hit["publisher"]) == ("cn-11", True, "远方<出版社>")
+    assert facet(run(corpus_backend), "origin") == {"cn-44": len(corpus_docs) - 1, "cn-11": 1}
+
+
+def test_suggestions_complete_terms_then_titles(corpus_backend, corpus_docs):
+    terms = corpus_backend.suggest("有理", limit=5)
+    expected = sum(1 for d in corpus_docs if "有理数" in suggestion_terms(d))
+    assert terms[0] == {"text": "有理数", "kind": "term", "count": expected}
+    assert all(s["text"].startswith("有理") for s in terms)
+    title = next(d["title"] for d in corpus_docs if d["title"].startswith("人教版初一数学上册"))
+    titles = corpus_backend.suggest(title[:20], limit=20)
+    assert {"text": normalize(title), "kind": "title",
+            "count": sum(1 for d in corpus_docs if normalize(d["title"]) == normalize(title))} in titles
+    assert corpus_backend.suggest("  ") == []
+
+
+# --- the API on the corpus -------------------------------------------------------------------
+
+def mark_hits(*, user, hits: list[dict[str, Any]]) -> None:
+    for hit in hits:
+        hit["seen_by"] = getattr(user, "username", "") or "anonymous"
+
+
+@pytest.mark.django_db
+def test_api_search_shape_and_annotators(api, corpus_settings, settings):
+    settings.CATALOG_SEARCH_RESULT_ANNOTATORS = []
+    response = api.get("/api/v1/search", {"q": "初一数学 有理数 课件", "page_size": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"count", "results", "facets", "page", "page_size"}
+    assert (body["page"], body["page_size"], len(body["results"])) == (1, 3, 3)
+    assert all(set(r) == set(RESULT_FIELDS) for r in body["results"])
+    assert set(body["facets"]) == set(FACET_FIELDS)
+    assert {"value": "课件", "count": facet(run(corpus_settings, q="有理数"), "resource_type")["课件"]} in \
+        body["facets"]["resource_type"]
+    settings.CATALOG_SEARCH_RESULT_ANNOTATORS = ["tests.catalog.test_search.mark_hits"]
+    annotated = api.get("/api/v1/search", {"q": "有理数"}).json()["results"]
+    assert {r["seen_by"] for r in annotated} == {"anonymous"}
+
+
+@pytest.mark.django_db
+def test_api_filters_sort_and_suggest(api, corpus_settings, corpus_docs, settings):
+    settings.CATALOG_SEARCH_RESULT_ANNOTATORS = []
+    response = api.get("/api/v1/search?q=有理数&grade=七年级&resource_type=课件&resource_type=教案&sort=newest")
+    expected = [d for d in corpus_docs if contains(d, "有理数") and d["grade"] == "七年级"
+                and d["resource_type"] in ("课件", "教案")]
+    assert response.json()["count"] == len(expected)
+    suggestions = api.get("/api/v1/search/suggest", {"q": "有理", "limit": 3}).json()
+    assert suggestions["q"] == "有理" and suggestions["suggestions"][0]["text"] == "有理数"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "params", "field"), [
+    ("/api/v1/search", {"q": "数学", "page_size": 1000}, "page_size"),
+    ("/api/v1/search", {"q": "数学", "page": "abc"}, "page"),
+    ("/api/v1/search", {"q": "数学", "sort": "best"}, "sort"),
+    ("/api/v1/search", {"q": "数" * 201}, "q"),
+    ("/api/v1/search", {"q": "数学", "page": 501, "page_size": 20}, "page"),
+    ("/api/v1/search/suggest", {"q": "数", "limit": 0}, "limit"),
+])
+def test_api_rejects_bad_parameters_in_the_one_error_shape(api, corpus_settings, path, params, field):
+    response = api.get(path, params)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and error["message"]
+    assert field in error["details"]
+
+
+# --- indexing through the services, jobs and commands ---------------------------------------
+
+def lines(records: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(r, ensure_ascii=False) for r in records]
+
+
+@pytest.mark.django_db
+def test_import_indexes_and_withdraw_removes_at_once(search_backend, users, django_capture_on_commit_callbacks):
+    records = list(generate(40, seed=3))
+    import_records(lines(records), with_files=False, batch_size=15)
+    assert search_backend.count() == 40
+    target = Resource.objects.get(pk=records[5]["id"])
+    assert records[5]["id"] in ids(run(search_backend, q=target.title, page_size=50))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.resource_withdraw(user=users["reviewer"], resource=target, reason="review_revoked")
+    assert records[5]["id"] not in ids(run(search_backend, q=target.title, page_size=50))
+    assert search_backend.count() == 39
+
+
+@pytest.mark.django_db
+def test_publish_edit_and_rights_changes_update_the_index(search_backend, users, orgs,
+                                                          django_capture_on_commit_callbacks):
+    resource = ResourceFactory(publisher=orgs["publisher"], status=Resource.Status.APPROVED,
+                               title="人教版八年级数学下册 17.1 勾股定理 新授课课件", chapter="第十七章 勾股定理",
+                               grade="八年级", volume="下册", with_file=False)
+    index_resource(resource_id=str(resource.pk))
+    assert run(search_backend, q="勾股定理").count == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        services.resource_publish(user=users["publisher"], resource=resource)
+    assert ids(run(search_backend, q="初二 勾股定理 课件")) == [str(resource.pk)]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.resource_update(user=users["publisher"], resource=resource,
+                                 metadata={"title": "勾股定理的逆定理 课件"}, rights={"price": 3,
+                                                                                   "license": "ALL-RIGHTS-RESERVED"})
+    hit = run(search_backend, q="逆定理").hits[0]
+    assert (hit["id"], hit["price"], hit["license"]) == (str(resource.pk), 3, "ALL-RIGHTS-RESERVED")
+    assert "<em>逆定理</em>" in hit["highlight"]["title"][0]
+
+
+@pytest.mark.django_db
+def test_anonymous_search_shows_only_published_resources(search_backend, orgs, api, settings):
+    settings.CATALOG_SEARCH_RESULT_ANNOTATORS = []
+    statuses = [Resource.Status.PUBLISHED, Resource.Status.DRAFT, Resource.Status.SUBMITTED,
+                Resource.Status.APPROVED, Resource.Status.REJECTED, Resource.Status.WITHDRAWN]
+    made = {s: ResourceFactory(publisher=orgs["publisher"], status=s, title=f"勾股定理 {s}", with_file=False)
+            for s in statuses}
+    index_resources(resource_ids=[str(r.pk) for r in made.values()] + ["not-a-uuid"])
+    body = api.get("/api/v1/search", {"q": "勾股定理"}).json()
+    assert [r["id"] for r in body["results"]] == [str(made[Resource.Status.PUBLISHED].pk)]
+    assert api.get("/api/v1/search").json()["count"] == 1
+
+
+@pytest.mark.django_db
+def test_rebuild_index_swaps_with_zero_downtime(search_backend, users, django_capture_on_commit_callbacks,
+                                                capsys):
+    """While the new index fills, searches answer from the old one; a withdrawal and an import made
+    meanwhile are in the new index after the swap."""
+    records = list(generate(60, seed=5))
+    import_records(lines(records[:50]), with_files=False)
+    withdrawn = Resource.objects.get(pk=records[0]["id"])
+    seen: list[int] = []
+
+    def during_build(done: int) -> None:
+        seen.append(run(search_backend, q="", page_size=1).count)
+        if len(seen) == 1:
+            with django_capture_on_commit_callbacks(execute=True):
+                services.resource_withdraw(user=users["reviewer"], resource=withdrawn, reason="review_revoked")
+            import_records(lines(records[50:]), with_files=False)
+
+    assert rebuild_index(batch_size=20, progress=during_build) >= 49
+    assert seen[0] == 50 and all(n > 0 for n in seen)
+    found = {h["id"] for h in run(search_backend, page_size=100).hits}
+    assert found == {r["id"] for r in records} - {records[0]["id"]}
+    call_command("rebuild_index", "--no-progress")
+    assert "indexed 59 published resources" in capsys.readouterr().out
+    assert search_backend.count() == 59
+
+
+@pytest.mark.django_db
+def test_indexing_is_idempotent_and_tolerates_unknown_ids(search_backend):
+    records = list(generate(12, seed=9))
+    import_records(lines(records), with_files=False)
+    index_resources(resource_ids=[r["id"] for r in records])
+    index_resource(resource_id="00000000-0000-4000-8000-00000000dead")
+    index_resource(resource_id="not-a-uuid")
+    assert search_backend.count() == 12
+    keyword = records[0]["keywords"][-1]
+    before = {s["text"]: s["count"] for s in search_backend.suggest(keyword, limit=20)}
+    index_resources(resource_ids=[r["id"] for r in records])
+    assert {s["text"]: s["count"] for s in search_backend.suggest(keyword, limit=20)} == before
+
+
+@pytest.mark.django_db
+def test_readiness_reports_the_search_backend(search_backend, client):
+    check_search()
+    assert client.get("/readyz").json()["checks"]["search"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_readiness_fails_when_elasticsearch_is_unreachable(settings, client):
+    settings.CATALOG_SEARCH_BACKEND = "catalog.search.elastic.ElasticsearchBackend"
+    settings.ELASTICSEARCH_URL = "http://127.0.0.1:9"
+    with pytest.raises(Exception, match="Connection"):
+        check_search()
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["checks"]["search"]["ok"] is False

@@ -1,0 +1,92 @@
+"""Query understanding and text analysis shared by both search backends (no index needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog.search.analysis import chapter_topic, highlight, lexicon, normalize, parse_query, tokenize
+
+
+def concepts(q: str) -> dict[str, tuple[set[str], dict[str, set[str]]]]:
+    """{typed word: (alternatives, {field: boosted codes})}"""
+    return {c.text: (set(c.alternatives), {f: set(codes) for f, codes in c.boosts}) for c in parse_query(q).concepts}
+
+
+def test_tokens_are_cjk_bigrams_and_folded_words():
+    """CJK runs become bigrams (a lone character stays), words are lower-cased, full-width folded,
+    numbers with dots kept whole."""
+    assert tokenize("初一数学") == ["初一", "一数", "数学"]
+    assert tokenize("第 3 课时 力") == ["第", "3", "课时", "力"]
+    assert tokenize("ＰＰＴ课件 Unit 3 2.1 What's") == ["ppt", "课件", "unit", "3", "2.1", "what's"]
+    assert normalize("  Ｕｎｉｔ　３ ") == "unit 3"
+
+
+@pytest.mark.parametrize(("colloquial", "grade"), [("初一", "七年级"), ("初二", "八年级"), ("初三", "九年级")])
+def test_junior_grades_by_their_colloquial_names(colloquial, grade):
+    alternatives, boosts = concepts(f"{colloquial}数学")[colloquial]
+    assert grade in alternatives and boosts == {"grade": {grade}}
+    assert concepts(f"{colloquial}数学")["数学"][1] == {"subject": {"数学"}}
+
+
+def test_teacher_words_expand_once_without_chaining():
+    """高一 → 必修 (one way), 教学设计 = 教案, 试题 → 习题 and 试卷, 练习 = 习题, 人教 = 人教版 (and the
+    人教 editions); 试题 does not chain on to 练习."""
+    assert "必修" in concepts("高一")["高一"][0]
+    assert concepts("必修 物理")["必修"][0] == {"必修"}
+    assert concepts("教学设计")["教学设计"][1] == {"resource_type": {"教案"}}
+    alternatives, boosts = concepts("试题")["试题"]
+    assert boosts == {"resource_type": {"习题", "试卷"}} and "练习" not in alternatives
+    assert concepts("练习")["练习"][1] == {"resource_type": {"习题"}}
+    assert concepts("人教")["人教"][1] == {"edition": {"人教版", "人教A版", "人教版（PEP）"}}
+
+
+def test_chapter_numbers_and_english_units():
+    assert concepts("第2章")["第2章"][0] == {"第2章", "第二章"}
+    assert concepts("2.1 整式") == {"2.1": ({"2.1"}, {}), "整式": ({"整式"}, {})}
+    unit = concepts("七年级英语 Unit 3 课件")["unit 3"][0]
+    assert unit == {"unit 3", "第三单元"}
+    assert "unit 3" not in concepts("第三单元")["第三单元"][0]
+    assert "unit 3" not in concepts("unit 30")
+
+
+def test_compound_queries_are_split_into_concepts():
+    """Without spaces too; free text in between is one phrase; a lone character is glued to the
+    word the lexicon cut it from, a stop character is dropped."""
+    assert list(concepts("初一数学有理数课件")) == ["初一", "数学", "有理数", "课件"]
+    assert list(concepts("生物圈")) == ["生物圈"]
+    assert list(concepts("数学的课件")) == ["数学", "课件"]
+    assert list(concepts("七年级上册数学")) == ["七年级", "上册", "数学"]
+    assert parse_query("！！ …").is_empty
+
+
+def test_vocabulary_words_are_optional_next_to_a_topic():
+    parsed = parse_query("初一数学 有理数 课件")
+    assert [c.text for c in parsed.required] == ["有理数"]
+    assert [c.text for c in parsed.optional] == ["初一", "数学", "课件"]
+    only_vocabulary = parse_query("初一数学 课件")
+    assert [c.text for c in only_vocabulary.required] == ["初一", "数学", "课件"] and not only_vocabulary.optional
+
+
+def test_a_grade_and_volume_shorthand_matches_word_by_word():
+    """七上 = 七年级上册, which titles write apart (七年级数学上册): the words must each occur."""
+    concept = parse_query("七上").concepts[0]
+    assert ("七年级", "上册") in concept.options
+
+
+def test_synonym_rules_for_elasticsearch_come_from_the_vocabulary():
+    rules = lexicon().synonym_rules
+    assert "七年级, 初一, 初中一年级" in rules
+    assert "高一 => 高一, 必修" in rules
+    assert all("," in rule for rule in rules)
+
+
+def test_highlight_marks_whole_phrases_and_escapes_like_lucene():
+    phrases = [("有理", "理数"), ("ppt",)]
+    assert highlight("第一章 有理数 <b>PPT</b>", phrases) == "第一章 <em>有理数</em> &lt;b&gt;<em>PPT</em>&lt;&#x2F;b&gt;"
+    assert highlight("无关的标题", phrases) is None
+
+
+def test_chapter_topics_drop_the_numbering():
+    assert chapter_topic("第三单元 第二章 被子植物的一生") == "被子植物的一生"
+    assert chapter_topic("1.2 有理数") == "有理数"
+    assert chapter_topic("Unit 3 Getting around") == "Getting around"

@@ -1,0 +1,131 @@
+"""catalog.remote: applying records from other nodes (highest version wins, tombstones, conflicts)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from catalog.models import License, Resource, ResourceFile
+from catalog.remote import (
+    RemoteChange,
+    catalog_digest,
+    remote_file_mark_available,
+    remote_resource_apply,
+    remote_resources_apply,
+    resource_record,
+)
+from tests import factories
+from tests.federation.federation_support import record
+
+pytestmark = pytest.mark.django_db
+
+
+def apply(payload, version=1, kind="upsert", origin="cn-11", reason=""):
+    return remote_resource_apply(envelope_payload=payload, origin=origin, version=version, kind=kind, reason=reason)
+
+
+def test_upsert_creates_a_read_only_published_copy_with_rights_and_file_hashes():
+    rec = record()
+    assert apply(rec).outcome == "created"
+    resource = Resource.objects.get(pk=rec["id"])
+    assert resource.is_remote and resource.origin_node == "cn-11" and resource.status == "published"
+    assert resource.publisher is None and resource.publisher_name == "外省出版社"
+    assert resource.rights.license_id == "CC-BY-4.0" and resource.rights.holder == "外省出版社"
+    [file] = resource.files.all()
+    assert (file.sha256, file.size, file.mime, file.available_locally) == ("ab" * 32, 1234, "application/pdf", False)
+    assert resource_record(resource) == rec
+
+
+def test_applying_is_idempotent_and_keeps_the_highest_version():
+    rec = record()
+    apply(rec, version=2)
+    assert apply(rec, version=2).outcome == "stale"
+    assert apply(record(rec["id"], title="旧版本标题"), version=1).outcome == "stale"
+    assert Resource.objects.get(pk=rec["id"]).title == rec["title"]
+    newer = record(rec["id"], title="新版本标题", files=[])
+    assert apply(newer, version=3).outcome == "updated"
+    resource = Resource.objects.get(pk=rec["id"])
+    assert (resource.title, resource.version, resource.files.count()) == ("新版本标题", 3, 0)
+    assert Resource.objects.count() == 1
+
+
+def test_tombstone_withdraws_and_an_older_copy_does_not_come_back():
+    rec = record()
+    apply(rec, version=1)
+    tomb = {"id": rec["id"], "reason": "takedown_upheld", "stage": "初中", "subject": "数学"}
+    assert apply(tomb, version=2, kind="tombstone", reason="takedown_upheld").outcome == "withdrawn"
+    resource = Resource.objects.get(pk=rec["id"])
+    assert resource.status == "withdrawn" and resource.review_note == "takedown_upheld"
+    assert apply(rec, version=1).outcome == "stale"
+    assert Resource.objects.get(pk=rec["id"]).status == "withdrawn"
+
+
+def test_tombstone_of_an_unknown_record_is_absent():
+    assert apply({"id": str(uuid.uuid4()), "reason": "withdrawn_by_publisher"}, kind="tombstone").outcome == "absent"
+    assert not Resource.objects.exists()
+
+
+def test_a_remote_record_cannot_take_over_a_local_id(orgs):
+    local = factories.ResourceFactory(publisher=orgs["publisher"])
+    outcome = apply(record(str(local.pk)), version=99)
+    assert outcome.outcome == "conflict"
+    local.refresh_from_db()
+    assert not local.is_remote and local.version == 1
+    other_origin = record()
+    apply(other_origin, origin="cn-11")
+    assert apply(record(other_origin["id"]), origin="cn-12", version=5).outcome == "conflict"
+
+
+@pytest.mark.parametrize("bad", [
+    {"title": ""}, {"stage": 7}, {"rights": None}, {"rights": {"holder": "x", "year": 2024}},
+    {"files": [{"sha256": "nothex", "size": 1, "mime": "application/pdf", "name": "a.pdf"}]},
+    {"title": "x" * 301},
+])
+def test_invalid_records_are_reported_and_skipped(bad):
+    outcomes = remote_resources_apply(changes=[
+        RemoteChange(origin="cn-11", version=1, kind="upsert", payload=record(**bad)),
+        RemoteChange(origin="cn-11", version=1, kind="upsert", payload=record()),
+    ])
+    assert [o.outcome for o in outcomes] == ["invalid", "created"]
+    assert outcomes[0].error and Resource.objects.count() == 1
+
+
+def test_a_batch_keeps_only_the_newest_version_of_each_record():
+    rec = record()
+    outcomes = remote_resources_apply(changes=[
+        RemoteChange(origin="cn-11", version=1, kind="upsert", payload=rec),
+        RemoteChange(origin="cn-11", version=2, kind="tombstone", payload={"id": rec["id"], "reason": "x"}),
+    ])
+    assert [o.outcome for o in outcomes] == ["superseded", "absent"]
+
+
+def test_unknown_licences_are_added_conservatively():
+    rec = record(rights=record()["rights"] | {"license": "LicenseRef-province-11"})
+    assert apply(rec).outcome == "created"
+    licence = License.objects.get(id="LicenseRef-province-11")
+    assert not licence.is_open and licence.attribution_required
+
+
+def test_files_already_stored_are_available_and_marking_covers_every_row(orgs):
+    local = factories.ResourceFactory(publisher=orgs["publisher"])
+    sha = local.files.get().sha256
+    files = [{"sha256": sha, "size": 10, "mime": "application/pdf", "name": "a.pdf", "position": 0,
+              "duration_seconds": None}]
+    rec = record(files=files)
+    apply(rec)
+    assert ResourceFile.objects.get(resource_id=rec["id"]).available_locally
+    other = record()
+    apply(other)
+    assert remote_file_mark_available(sha256="ab" * 32) == 1
+
+
+def test_catalog_digest_compares_public_records():
+    first, second = record(), record()
+    apply(first)
+    apply(second)
+    digest = catalog_digest()
+    assert digest["count"] == 2 and catalog_digest(origin="cn-11") == digest
+    assert catalog_digest(origin="cn-12")["count"] == 0
+    apply(record(first["id"], title="改"), version=2)
+    assert catalog_digest()["sha256"] != digest["sha256"]

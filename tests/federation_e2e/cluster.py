@@ -1,0 +1,178 @@
+"""Real federation nodes as processes on loopback: each with its own data dir, SQLite database, key
+and ``manage.py runserver``; commands run against a node as ``manage.py`` subprocesses with its
+environment. Used by the end-to-end tests' session fixture (and nothing else)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests import servers
+
+ROOT = Path(__file__).resolve().parents[2]
+MANAGE = str(ROOT / "manage.py")
+#: Backends a node must not inherit from the test runner's environment (each node is embedded).
+STRIPPED_ENV = ("DATABASE_URL", "REDIS_URL", "ELASTICSEARCH_URL", "S3_BUCKET", "S3_ENDPOINT_URL",
+                "EXCHANGE_DATA_DIR", "EXCHANGE_NODE_ID", "EXCHANGE_NODE_ROLE", "EXCHANGE_BASE_URL",
+                "EXCHANGE_NODE_REGION", "FEDERATION_HUB_URL", "DJANGO_SETTINGS_MODULE")
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in STRIPPED_ENV}
+    env.update(PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="exchange.settings", LOG_LEVEL="WARNING",
+               PYTHONPATH=str(ROOT))
+    return env
+
+
+def sqlite_copy(source: Path, target: Path) -> None:
+    """Copy a (possibly live, WAL-mode) SQLite database consistently."""
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+@dataclass
+class Node:
+    """One node: id, role, port and data dir; its web server and sync loop processes."""
+
+    node_id: str
+    role: str
+    port: int
+    data_dir: Path
+    hub_url: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    server: subprocess.Popen | None = None
+    loop: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = base_env()
+        env.update(EXCHANGE_DATA_DIR=str(self.data_dir), EXCHANGE_NODE_ID=self.node_id,
+                   EXCHANGE_NODE_ROLE=self.role, EXCHANGE_BASE_URL=self.url,
+                   FEDERATION_HUB_URL=self.hub_url, FEDERATION_PULL_INTERVAL="3", **self.extra_env, **extra)
+        if self.role == "hub":
+            env.setdefault("EXCHANGE_NODE_REGION", "110000")  # no region 000000 in the vocabulary
+        return env
+
+    def manage(self, *args: str, check: bool = True, timeout: float = 180, **extra_env: str
+               ) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, MANAGE, *args], env=self.env(**extra_env), cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"{self.node_id}: manage.py {' '.join(args)} failed ({proc.returncode}):\n"
+                               f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        return proc
+
+    def spawn(self, *args: str, log: str, **extra_env: str) -> subprocess.Popen:
+        handle = open(self.data_dir / log, "ab")  # noqa: SIM115 - owned by the process
+        return subprocess.Popen([sys.executable, MANAGE, *args], env=self.env(**extra_env), cwd=ROOT,
+                                stdout=handle, stderr=subprocess.STDOUT)
+
+    def start(self) -> None:
+        self.server = self.spawn("runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}",
+                                 log="server.log")
+        servers.wait_for_http(f"{self.url}/healthz", timeout=60, proc=self.server)
+
+    def start_loop(self, interval: float = 3) -> None:
+        self.loop = self.spawn("federation", "sync", "--loop", "--interval", str(interval), "--poll", "0.3",
+                               log="sync.log")
+
+    def stop(self) -> None:
+        for proc in (self.loop, self.server):
+            if proc is not None:
+                servers.stop(proc)
+        self.loop = self.server = None
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    def password(self, username: str) -> str:
+        for line in (self.data_dir / "demo_accounts.txt").read_text().splitlines():
+            user, _, password = line.partition(" ")
+            if user == username:
+                return password
+        raise KeyError(username)
+
+    def token(self, username: str) -> str:
+        response = requests.post(f"{self.url}/api/v1/auth/token",
+                                 json={"username": username, "password": self.password(username)}, timeout=10)
+        response.raise_for_status()
+        return response.json()["token"]
+
+    def api(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Token {token}"
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+    def digest(self, origin: str | None = None) -> dict[str, Any]:
+        args = ["federation", "digest"] + (["--origin", origin] if origin else [])
+        return json.loads(self.manage(*args).stdout)
+
+    def status(self) -> dict[str, Any]:
+        return json.loads(self.manage("federation", "status", "--json").stdout)
+
+    @contextlib.contextmanager
+    def db(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection to the node's database (for assertions only), closed afterwards."""
+        connection = sqlite3.connect(f"file:{self.data_dir / 'exchange.sqlite3'}?mode=ro", uri=True, timeout=30)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+
+def wait_until(check: Callable[[], Any], *, timeout: float = 20, interval: float = 0.1, what: str = "") -> Any:
+    """Poll ``check`` until it returns a truthy value; return it (or fail after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last={last!r}")
+
+
+def kill9(proc: subprocess.Popen) -> None:
+    """SIGKILL a process we started (by its id) and reap it."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def prepare_template(directory: Path) -> Path:
+    """Migrate and load vocabularies once into a template database that every node starts from."""
+    directory.mkdir(parents=True, exist_ok=True)
+    env = base_env()
+    env.update(EXCHANGE_DATA_DIR=str(directory))
+    for args in (["migrate", "--noinput", "-v0"], ["load_vocabularies"]):
+        subprocess.run([sys.executable, MANAGE, *args], env=env, cwd=ROOT, check=True, capture_output=True,
+                       timeout=300)
+    return directory / "exchange.sqlite3"
+
+
+def node_from_template(template_db: Path, node: Node) -> Node:
+    if node.data_dir.exists():
+        shutil.rmtree(node.data_dir)
+    node.data_dir.mkdir(parents=True)
+    sqlite_copy(template_db, node.data_dir / "exchange.sqlite3")
+    return node

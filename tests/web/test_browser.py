@@ -1,0 +1,215 @@
+"""The pages in a real browser (Debian's Chromium through Playwright, against the live server): searching
+and clicking facets, a download allowed and one refused with its reason, upload → review → published, and
+a hub operator approving a province's enrolment. Screenshots of the main pages, in Chinese, in English and
+on a phone-sized screen, go to ``test-output/screenshots/``."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.web.conftest import PHONE, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_search_suggestions_facets_and_badges(browse, live, live_world):
+    orgs, users, catalog = live_world
+    page = browse(users["teacher"])
+    page.goto(f"{live}/")
+    assert page.url.endswith("/search")
+    box = page.locator("#q")
+    box.press_sequentially("有理")
+    options = page.locator("#q-suggestions [role=option]")
+    options.first.wait_for()
+    assert box.get_attribute("aria-expanded") == "true"
+    assert any(text.startswith("有理数") for text in options.all_inner_texts())
+    box.press("ArrowDown")
+    assert options.first.get_attribute("aria-selected") == "true"
+    box.press("Escape")
+    assert page.locator("#q-suggestions").is_hidden()
+    box.fill("有理数")
+    box.press("Enter")
+    page.wait_for_url(re.compile(r"/search\?q="))
+    first = page.locator(".result").first
+    assert "有理数" in first.locator("mark").first.inner_text()
+    assert first.locator(".badge.licence").inner_text() == "CC BY 4.0"
+    assert first.locator(".badge.free").inner_text() == "免费使用"
+    screenshot(page, "search-zh")
+
+    page.goto(f"{live}/search")
+    assert page.locator(".result").count() == 3
+    page.locator('.facet a[data-facet="subject"][data-value="物理"]').click()
+    page.wait_for_url(re.compile(r"subject="))
+    assert page.locator(".result").count() == 1
+    result = page.locator(".result").first
+    assert "浮力" in result.inner_text()
+    assert result.locator(".badge.price").inner_text() == "5 张资源券"
+    assert page.locator('.facet a[aria-current="true"]').count() == 1
+    page.locator(".chosen a", has_text="学科").click()
+    page.wait_for_url(re.compile(r"/search\?$|/search$"))
+    assert page.locator(".result").count() == 3
+
+    rural = browse(users["rural_teacher"])
+    rural.goto(f"{live}/search?subject=物理")
+    assert rural.locator(".result .badge.free").inner_text() == "贵校免费（原价 5 券）"
+
+    english = browse(users["teacher"], language="en")
+    english.goto(f"{live}/search?q=有理数")
+    assert english.get_by_role("heading", name=re.compile("resources? matching")).count() == 1
+    assert english.locator(".facet h3").first.inner_text() == "Stage"
+    screenshot(english, "search-en")
+
+    phone = browse(users["teacher"], viewport=PHONE)
+    phone.goto(f"{live}/search?q=有理数")
+    assert phone.locator("details.facets").get_attribute("open") is None
+    screenshot(phone, "search-phone")
+
+
+def test_download_allowed_refused_and_bought(browse, live, live_world):
+    orgs, users, catalog = live_world
+    page = browse(users["teacher"])
+    page.goto(f"{live}/resources/{catalog.open_maths.pk}")
+    assert page.locator("#download-reason").inner_text() == "该资源采用开放许可协议，可免费使用。"
+    assert page.locator('script[type="application/ld+json"]').count() == 1
+    assert "CC BY 4.0" in page.locator(".attribution").inner_text()
+    screenshot(page, "resource-zh")
+    with page.expect_download() as download:
+        page.locator("#download-button").click()
+    assert download.value.suggested_filename == "课件.pdf"
+
+    far = browse(users["far_teacher"])
+    far.goto(f"{live}/resources/{catalog.priced_physics.pk}")
+    assert far.locator("#download-reason").inner_text() == "不能下载：该资源的授权地域不包括您所在的地区。"
+    assert far.get_by_role("button", name="下载资源").is_disabled()
+    screenshot(far, "resource-refused")
+
+    orgs["city_school"].student_count = 10
+    orgs["city_school"].save(update_fields=["student_count"])
+    from licensing.services import vouchers_fund
+
+    vouchers_fund(actor=users["province_admin"], school=orgs["city_school"], per_student=1)
+    page.goto(f"{live}/resources/{catalog.priced_physics.pk}")
+    assert "使用该资源需要先用学校的数字资源券购买授权" in page.locator("#download-reason").inner_text()
+    page.get_by_label("个人授权").check()
+    page.get_by_role("button", name="用 5 张资源券购买").click()
+    page.wait_for_load_state()
+    assert "已购买授权" in page.locator(".messages").inner_text()
+    assert page.locator("#download-reason").inner_text() == "您或您的学校已购买该资源的使用授权，授权在有效期内。"
+    with page.expect_download() as download:
+        page.locator("#download-button").click()
+    assert download.value.suggested_filename == "课件.pdf"
+    page.goto(f"{live}/me/school")
+    assert page.locator("#voucher-balance").inner_text() == "5"
+    page.goto(f"{live}/me/downloads")
+    assert page.locator("tbody tr").count() == 2
+
+    english = browse(users["far_teacher"], language="en", viewport=PHONE)
+    english.goto(f"{live}/resources/{catalog.priced_physics.pk}")
+    assert english.locator("#download-reason").inner_text() == (
+        "Cannot download: This resource is not licensed for your region.")
+    screenshot(english, "resource-refused-en-phone")
+
+
+def test_upload_review_and_publish(browse, live, live_world, tmp_path):
+    from tests.factories import pdf_bytes
+
+    orgs, users, catalog = live_world
+    pdf = tmp_path / "有理数的乘法.pdf"
+    pdf.write_bytes(pdf_bytes("有理数的乘法"))
+    page = browse(users["publisher"])
+    page.goto(f"{live}/publish/new")
+    page.get_by_label("标题").fill("七年级数学 有理数的乘法 课件")
+    page.get_by_label("学段").select_option("初中")
+    page.get_by_label("学科").select_option("数学")
+    page.get_by_label("年级").select_option("七年级")
+    page.get_by_label("资源类型").select_option("课件")
+    page.get_by_label("许可协议").select_option("CC-BY-4.0")
+    page.get_by_label("文件").set_input_files(str(pdf))
+    screenshot(page, "upload-zh")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(re.compile(r"/publish/$"))
+    row = page.locator("tr", has_text="有理数的乘法")
+    assert row.locator(".status").inner_text() == "待审核"
+
+    reviewer = browse(users["reviewer"])
+    reviewer.goto(f"{live}/review/")
+    reviewer.get_by_role("link", name="七年级数学 有理数的乘法 课件").click()
+    assert reviewer.locator(".preview iframe").count() == 1
+    screenshot(reviewer, "review-zh")
+    reviewer.get_by_role("button", name="批准").click()
+    reviewer.wait_for_url(re.compile(r"/review/$"))
+    assert "已批准并发布" in reviewer.locator(".messages").inner_text()
+
+    teacher = browse(users["teacher"])
+    teacher.goto(f"{live}/search?q=有理数的乘法")
+    assert teacher.locator(".result h2").first.inner_text() == "七年级数学 有理数的乘法 课件"
+    page.goto(f"{live}/publish/")
+    assert page.locator("tr", has_text="有理数的乘法").locator(".status").inner_text() == "已发布"
+
+
+def test_hub_operator_approves_an_enrolment(browse, live, live_world, settings, tmp_path):
+    from federation import hub, identity
+    from tests.federation.federation_support import FakeNode
+
+    orgs, users, catalog = live_world
+    settings.FEDERATION_KEY_PATH = tmp_path / "node_key.pem"
+    settings.FEDERATION_BACKGROUND = False
+    settings.EXCHANGE_NODE_ID, settings.EXCHANGE_NODE_ROLE, settings.EXCHANGE_NODE_REGION = "cn-hub", "hub", "000000"
+    identity._cache.clear()
+    identity.node_key_ensure()
+    beijing = FakeNode("cn-11")
+    hub.enrolment_receive(node_id="cn-11", role="province", region="110000", base_url="http://127.0.0.1:9",
+                          name="北京市节点", jwk=beijing.jwk, signer_kid=beijing.key.kid)
+
+    page = browse(users["hub_operator"])
+    page.goto(f"{live}/hub/")
+    form = page.locator("form", has_text="cn-11")
+    form.get_by_label("省级运维人员口头或书面告知的密钥指纹").fill(FakeNode("cn-11").fingerprint)
+    screenshot(page, "hub-zh")
+    form.get_by_role("button", name="核对并批准 cn-11").click()
+    page.wait_for_load_state()
+    assert "指纹与申请时登记的密钥不符" in page.locator(".messages").inner_text()
+
+    form = page.locator("form", has_text="cn-11")
+    form.get_by_label("省级运维人员口头或书面告知的密钥指纹").fill(beijing.fingerprint)
+    form.get_by_role("button", name="核对并批准 cn-11").click()
+    page.wait_for_load_state()
+    assert "已批准 cn-11 加入联邦" in page.locator(".messages").inner_text()
+    assert page.locator("form", has_text="cn-11").count() == 0
+    peer = page.locator('section[aria-labelledby="peers-heading"] tr', has_text="cn-11")
+    assert "正常" in peer.inner_text()
+    screenshot(page, "hub-approved")
+    identity._cache.clear()
+
+
+def test_main_pages_render_in_both_languages_and_on_a_phone(browse, live, live_world):
+    """Every role's main page opens without a server error and fits a phone-sized screen (no horizontal
+    scrolling of the page itself); screenshots in Chinese and English for a person to look at."""
+    from licensing.services import download_start, vouchers_fund
+
+    orgs, users, catalog = live_world
+    orgs["city_school"].student_count = 10
+    orgs["city_school"].save(update_fields=["student_count"])
+    vouchers_fund(actor=users["province_admin"], school=orgs["city_school"], per_student=2)
+    for user in ("teacher", "rural_teacher", "far_teacher"):
+        download_start(user=users[user], resource=catalog.open_maths)
+    pages = [
+        ("publisher", "/publish/", "publisher-resources"),
+        ("publisher", "/publish/stats", "publisher-stats"),
+        ("reviewer", "/review/", "review-queue"),
+        ("province_admin", f"/schools/{orgs['city_school'].pk}", "school-detail"),
+        ("hub_operator", "/hub/stats", "national-stats"),
+        ("teacher", "/me/school", "my-school"),
+    ]
+    for role, path, name in pages:
+        for language, viewport, suffix in (("zh-hans", None, "zh"), ("en", None, "en"), ("zh-hans", PHONE, "phone")):
+            page = browse(users[role], language=language, viewport=viewport)
+            response = page.goto(f"{live}{path}")
+            assert response.status == 200, (path, language)
+            if viewport is PHONE:
+                overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                assert overflow <= 0, (path, overflow)
+            screenshot(page, f"{name}-{suffix}")
+            page.context.close()
