@@ -112,6 +112,8 @@ class Resource(models.Model):
             models.Index(fields=["status", "-published_at"]),
             models.Index(fields=["province", "status"]),
             models.Index(fields=["publisher", "status"]),
+            # OAI-PMH and change listings page by (datestamp, id).
+            models.Index(fields=["updated_at", "id"], name="catalog_res_updated_id_idx"),
         ]
 
     def __str__(self) -> str:
