@@ -242,7 +242,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # The Elasticsearch client logs every request at INFO.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "elastic_transport": {"level": "WARNING"}},
 }
 
 # --- readiness: each check is an import string raising on failure --------------------------
@@ -272,8 +273,6 @@ CATALOG_SEARCH_BACKEND = env_str(
 CATALOG_SEARCH_DIR = DATA_DIR / "search"
 # Called on every page of search results as annotate(*, user, hits) (import strings), e.g. licensing's price.
 CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits"]
-# The Elasticsearch client logs every request at INFO.
-LOGGING["loggers"]["elastic_transport"] = {"level": "WARNING"}
 
 # --- OAI-PMH -------------------------------------------------------------------------------
 # The OAI-PMH 2.0 provider at /oai (federation.oai). Identifiers are oai:<repository id>:<uuid>.

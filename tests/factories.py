@@ -105,6 +105,7 @@ class ResourceFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Resource
+        skip_postgeneration_save = True
 
     id = factory.LazyFunction(uuid.uuid4)
     origin_node = factory.LazyFunction(lambda: settings.EXCHANGE_NODE_ID)
