@@ -223,3 +223,35 @@ class VocabularyApi(ExchangeAPIView):
                 {"code": term.code, "label": {"zh-Hans": term.label_zh, "en": term.label_en},
                  "parent": term.parent or None, "order": term.order})
         return Response({"vocabularies": out})
+
+
+class ResourceFavouriteApi(ExchangeAPIView):
+    """PUT bookmarks a published resource, DELETE removes the bookmark (both idempotent).
+    Permission: authenticated."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses=inline_serializer("Favourite", {"favourite": serializers.BooleanField()}))
+    def put(self, request, resource_id):
+        resource = selectors.resource_get(user=request.user, resource_id=resource_id)
+        services.favourite_add(user=request.user, resource=resource)
+        return Response({"favourite": True})
+
+    @extend_schema(request=None, responses=inline_serializer("FavouriteRemoved", {
+        "favourite": serializers.BooleanField()}))
+    def delete(self, request, resource_id):
+        resource = selectors.resource_get(user=request.user, resource_id=resource_id)
+        services.favourite_remove(user=request.user, resource=resource)
+        return Response({"favourite": False})
+
+
+class FavouriteListApi(ExchangeAPIView):
+    """The signed-in user's bookmarked published resources. Permission: authenticated."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+                   responses=ResourceSerializer(many=True))
+    def get(self, request):
+        count, items = paginate(selectors.favourite_list(user=request.user), request.query_params)
+        return Response({"count": count, "results": ResourceSerializer(items, many=True).data})

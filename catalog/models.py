@@ -166,3 +166,18 @@ class ResourceFile(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+class Favourite(models.Model):
+    """A user's bookmark of a resource (收藏)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites")
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="favourited_by")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "resource"], name="favourite_unique_user_resource")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ♥ {self.resource_id}"

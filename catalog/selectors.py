@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from catalog.errors import ResourceNotFoundError
-from catalog.models import Resource
+from catalog.models import Favourite, Resource
 from catalog.permissions import can_see_unpublished
 from exchange.roles import Role, user_has_role
 
@@ -44,3 +44,18 @@ def review_queue(*, user, status: str = Resource.Status.SUBMITTED) -> QuerySet[R
         return Resource.objects.none()
     qs = get_objects_for_user(user, "catalog.review_resource", klass=_base(), accept_global_perms=False)
     return qs.filter(status=status).order_by("submitted_at")
+
+
+def favourite_list(*, user) -> QuerySet[Resource]:
+    """The user's bookmarked resources that are still published, most recently bookmarked first."""
+    if not getattr(user, "is_authenticated", False):
+        return Resource.objects.none()
+    return resource_list_public().filter(favourited_by__user=user).order_by("-favourited_by__created_at")
+
+
+def favourite_ids(*, user, resource_ids) -> set[str]:
+    """Which of ``resource_ids`` the user has bookmarked (for marking search results and pages)."""
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return {str(pk) for pk in Favourite.objects.filter(user=user, resource_id__in=list(resource_ids))
+            .values_list("resource_id", flat=True)}

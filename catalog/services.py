@@ -29,12 +29,12 @@ from catalog.errors import (
 )
 from catalog.events import resource_changed
 from catalog.files import CheckedFile, check_upload
-from catalog.models import License, Resource, ResourceFile, RightsStatement
+from catalog.models import Favourite, License, Resource, ResourceFile, RightsStatement
 from catalog.permissions import can_edit, can_review, grant_object_rights  # noqa: F401 (re-exported)
 from catalog.storage import blob_key, get_blob_store
 from catalog.vocab import check_metadata_terms
 from exchange.audit import audit_record
-from exchange.errors import InvalidInputError, PermissionDeniedError
+from exchange.errors import InvalidInputError, NotAuthenticatedError, PermissionDeniedError
 from exchange.models import Organisation, Region, SchoolCategory
 from exchange.roles import Role, user_has_role
 
@@ -459,3 +459,25 @@ def _withdraw(*, resource: Resource, actor, reason: str, note: str) -> Resource:
                  data={"from": before, "reason": reason, "note": note, "version": resource.version})
     resource_changed(resource, kind="withdraw", reason=reason)
     return resource
+
+
+# --- favourites ---------------------------------------------------------------------------
+
+def favourite_add(*, user, resource: Resource) -> bool:
+    """Bookmark a published resource for ``user``; True when it was newly added (idempotent).
+    Raises NotAuthenticatedError for anonymous users and InvalidTransitionError for unpublished ones."""
+    if not getattr(user, "is_authenticated", False):
+        raise NotAuthenticatedError()
+    if resource.status != Status.PUBLISHED:
+        raise InvalidTransitionError("Only published resources can be added to favourites.",
+                                     details={"status": resource.status})
+    _, created = Favourite.objects.get_or_create(user=user, resource=resource)
+    return created
+
+
+def favourite_remove(*, user, resource: Resource) -> bool:
+    """Remove a bookmark; True when one was removed (idempotent)."""
+    if not getattr(user, "is_authenticated", False):
+        raise NotAuthenticatedError()
+    deleted, _ = Favourite.objects.filter(user=user, resource=resource).delete()
+    return deleted > 0

@@ -11,6 +11,9 @@ urlpatterns = [
     path("resources/<uuid:resource_id>/reject", apis.ResourceRejectApi.as_view(), name="api-resource-reject"),
     path("resources/<uuid:resource_id>/publish", apis.ResourcePublishApi.as_view(), name="api-resource-publish"),
     path("resources/<uuid:resource_id>/withdraw", apis.ResourceWithdrawApi.as_view(), name="api-resource-withdraw"),
+    path("resources/<uuid:resource_id>/favourite", apis.ResourceFavouriteApi.as_view(),
+         name="api-resource-favourite"),
+    path("favourites", apis.FavouriteListApi.as_view(), name="api-favourites"),
     path("review/queue", apis.ReviewQueueApi.as_view(), name="api-review-queue"),
     path("vocabularies", apis.VocabularyApi.as_view(), name="api-vocabularies"),
 ]

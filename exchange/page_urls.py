@@ -19,7 +19,7 @@ services they call; each one's docstring names its permission.
 
 from django.urls import path
 
-from catalog.pages import publishing, review
+from catalog.pages import favourites, publishing, review
 from catalog.pages import search as search_pages
 from exchange import views
 from federation import pages as federation_pages
@@ -37,6 +37,8 @@ urlpatterns = [
     path("resources/<uuid:resource_id>/takedown", licensing_pages.takedown_new, name="takedown-new"),
     # teachers
     path("me/downloads", licensing_pages.my_downloads, name="my-downloads"),
+    path("me/favourites", favourites.favourite_list_page, name="my-favourites"),
+    path("resources/<uuid:resource_id>/favourite", favourites.favourite_toggle, name="favourite-toggle"),
     path("me/school", licensing_pages.my_school, name="my-school"),
     # publishers
     path("publish/", publishing.publisher_resources, name="publisher-resources"),

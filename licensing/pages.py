@@ -132,6 +132,7 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
         "can_edit": can_edit(user, resource), "can_review": can_review(user, resource),
         "can_claim": published and any(user_has_role(user, role) for role in CLAIMANT_ROLES),
         "jsonld": jsonld_script(resource_jsonld(resource, base_url=settings.EXCHANGE_BASE_URL)) if published else "",
+        "is_favourite": bool(catalog_selectors.favourite_ids(user=user, resource_ids=[resource.pk])),
     }
     return render(request, "licensing/resource.html", context)
 

@@ -162,6 +162,15 @@ M: list[Case] = [
          lambda w, r: Req(rid(w.resource(own=False)))),
     Case("api-review-queue", "get", ANY, S(401, 403, 403, 200, 403, 403, 403), lambda w, r: Req()),
     Case("api-vocabularies", "get", ANY, S(200, 200, 200, 200, 200, 200, 200), lambda w, r: Req()),
+    Case("api-favourites", "get", ANY, S(401, 200, 200, 200, 200, 200, 200), lambda w, r: Req()),
+    Case("api-resource-favourite", "put", "published", S(401, 200, 200, 200, 200, 200, 200),
+         lambda w, r: Req(rid(w.resource()))),
+    Case("api-resource-favourite", "delete", "published", S(401, 200, 200, 200, 200, 200, 200),
+         lambda w, r: Req(rid(w.resource()))),
+    # an unpublished resource stays invisible (404) to those without an object right, and cannot be
+    # bookmarked (409) by those who can see it
+    Case("api-resource-favourite", "put", "own draft", S(401, 404, 409, 409, 404, 409, 404),
+         lambda w, r: Req(rid(w.resource(status="draft")))),
     # --- catalog search (the index holds published resources only) ---
     Case("api-search", "get", ANY, S(200, 200, 200, 200, 200, 200, 200), lambda w, r: Req(query="q=有理数")),
     Case("api-search-suggest", "get", ANY, S(200, 200, 200, 200, 200, 200, 200), lambda w, r: Req(query="q=有理")),

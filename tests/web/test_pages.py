@@ -33,6 +33,7 @@ PAGE_MATRIX = {
     "search": (200, 200, 200, 200, 200, 200, 200),
     "resource-page": (200, 200, 200, 200, 200, 200, 200),
     "my-downloads": (302, 200, 200, 200, 200, 200, 200),
+    "my-favourites": (302, 200, 200, 200, 200, 200, 200),
     "my-school": (302, 200, 403, 403, 200, 403, 403),
     "publisher-resources": (302, 403, 200, 403, 403, 403, 403),
     "resource-upload": (302, 403, 200, 403, 403, 403, 403),
@@ -467,3 +468,22 @@ def test_query_strings_and_page_numbers():
     assert page_numbers(1, 1) == [1]
     assert page_numbers(6, 20) == [1, None, 4, 5, 6, 7, 8, None, 20]
     assert page_numbers(1, 3) == [1, 2, 3]
+
+
+def test_favourite_from_the_resource_page_and_list_it(users, catalog, client_as):
+    """The star on a resource page bookmarks it; /me/favourites lists it; removing it empties the list."""
+    client = client_as(users["teacher"])
+    page_url_ = reverse("resource-page", args=[catalog.open_maths.pk])
+    assert 'aria-pressed="false"' in client.get(page_url_).content.decode()
+    response = client.post(reverse("favourite-toggle", args=[catalog.open_maths.pk]), {"action": "add"})
+    assert response.status_code == 302 and response["Location"] == page_url_
+    assert 'aria-pressed="true"' in client.get(page_url_).content.decode()
+    listing = client.get(reverse("my-favourites")).content.decode()
+    assert catalog.open_maths.title in listing
+    client.post(reverse("favourite-toggle", args=[catalog.open_maths.pk]), {"action": "remove"})
+    assert catalog.open_maths.title not in client.get(reverse("my-favourites")).content.decode()
+
+
+def test_favourite_toggle_needs_login_and_post(catalog, client_as):
+    url = reverse("favourite-toggle", args=[catalog.open_maths.pk])
+    assert client_as(None).post(url, {"action": "add"}).status_code == 302  # to the login page
