@@ -10,6 +10,7 @@ money and takedowns go through ``licensing.services`` — the same functions the
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import quote
@@ -89,6 +90,33 @@ def _may_preview(request: HttpRequest, resource: Resource) -> Decision | None:
     return None if decision.allowed else decision
 
 
+def _whole_file_allowed(request: HttpRequest, resource: Resource) -> bool:
+    """Whether a preview may show the whole file: only to those who may download it (licensing's
+    ``decide``), or, for an unpublished resource, its publisher's members and reviewers. Everybody else
+    gets an excerpt (the first page of a PDF) so a preview never gives away a priced work."""
+    if resource.status != Resource.Status.PUBLISHED:
+        return True
+    return decide(request.user, resource, Action.DOWNLOAD).allowed
+
+
+def _first_page_pdf(file: ResourceFile) -> bytes:
+    """A new PDF holding only the first page of ``file`` (raises Http404 if it cannot be read)."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.errors import PdfReadError
+
+    with get_blob_store().open(file.storage_key) as handle:
+        data = handle.read()
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        writer = PdfWriter()
+        writer.add_page(reader.pages[0])
+        out = io.BytesIO()
+        writer.write(out)
+    except (PdfReadError, IndexError, ValueError) as exc:
+        raise Http404 from exc
+    return out.getvalue()
+
+
 def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     """A resource with its metadata, rights, attribution, previews and what this user may do with it.
     Permission: published resources: anyone (the download decision is licensing's ``decide``); others:
@@ -101,6 +129,9 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     preview_refusal = _may_preview(request, resource)
     files = list(resource.files.all())
     previews = [f for f in files if preview_kind(f.mime) and f.available_locally] if preview_refusal is None else []
+    whole_file = _whole_file_allowed(request, resource)
+    if not whole_file:  # only excerpts: the first page of a PDF
+        previews = [f for f in previews if preview_kind(f.mime) == "pdf"]
     attribution = None
     if rights is not None:
         text = attribution_for(resource)
@@ -132,6 +163,7 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
         "can_edit": can_edit(user, resource), "can_review": can_review(user, resource),
         "can_claim": published and any(user_has_role(user, role) for role in CLAIMANT_ROLES),
         "jsonld": jsonld_script(resource_jsonld(resource, base_url=settings.EXCHANGE_BASE_URL)) if published else "",
+        "preview_excerpt": not whole_file,
         "is_favourite": bool(catalog_selectors.favourite_ids(user=user, resource_ids=[resource.pk])),
     }
     return render(request, "licensing/resource.html", context)
@@ -162,6 +194,13 @@ def file_preview(request: HttpRequest, resource_id: Any, file_id: Any) -> HttpRe
     file: ResourceFile | None = next((f for f in resource.files.all() if str(f.pk) == str(file_id)), None)
     if file is None or not file.available_locally or preview_kind(file.mime) is None:
         raise Http404
+    if not _whole_file_allowed(request, resource):
+        if preview_kind(file.mime) != "pdf":
+            raise PermissionDenied
+        excerpt = HttpResponse(_first_page_pdf(file), content_type="application/pdf")
+        excerpt["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(file.original_name)}"
+        excerpt["Cache-Control"] = "private, no-store"
+        return excerpt
     store = get_blob_store()
     try:
         byte_range = parse_range(request.headers.get("Range"), file.size)

@@ -487,3 +487,30 @@ def test_favourite_from_the_resource_page_and_list_it(users, catalog, client_as)
 def test_favourite_toggle_needs_login_and_post(catalog, client_as):
     url = reverse("favourite-toggle", args=[catalog.open_maths.pk])
     assert client_as(None).post(url, {"action": "add"}).status_code == 302  # to the login page
+
+
+def test_preview_of_a_priced_pdf_is_its_first_page_only(users, catalog, client_as):
+    """Who may not download a priced resource previews only page 1; who may download sees it whole."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    from tests.factories import store_file
+
+    writer = PdfWriter()
+    for _ in range(3):
+        writer.add_blank_page(width=595, height=842)
+    body = io.BytesIO()
+    writer.write(body)
+    priced = catalog.priced_physics
+    three_pages = store_file(priced, "讲义.pdf", body.getvalue())
+    url = reverse("file-preview", args=[priced.pk, three_pages.pk])
+
+    excerpt = client_as(users["teacher"]).get(url)  # city school: would have to pay
+    assert excerpt.status_code == 200 and excerpt["Content-Type"] == "application/pdf"
+    assert len(PdfReader(io.BytesIO(excerpt.content)).pages) == 1
+    page = client_as(users["teacher"]).get(reverse("resource-page", args=[priced.pk])).content.decode()
+    assert "预览仅含第一页" in page
+
+    whole = client_as(users["rural_teacher"]).get(url)  # free for rural schools: may download
+    assert len(PdfReader(io.BytesIO(b"".join(whole.streaming_content))).pages) == 3
