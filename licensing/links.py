@@ -8,8 +8,9 @@ character fails the signature check, and an expired one is refused even with a v
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.core import signing
@@ -95,3 +96,29 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if start >= size:
         raise UnsatisfiableRange()
     return ByteRange(start, min(int(last), size - 1) if last else size - 1)
+
+
+STREAM_CHUNK = 256 * 1024
+
+
+def open_range(store, key: str, byte_range: ByteRange) -> IO[bytes]:
+    """A handle positioned at ``byte_range.start`` (a ranged GET on S3, a seek on local files)."""
+    if hasattr(store, "open_range"):
+        return store.open_range(key, byte_range.start, byte_range.end)
+    handle = store.open(key)
+    handle.seek(byte_range.start)
+    return handle
+
+
+def stream_bytes(handle: IO[bytes], length: int, *, chunk: int = STREAM_CHUNK) -> Iterator[bytes]:
+    """Yield ``length`` bytes of ``handle`` in chunks, closing it at the end (or when the client goes)."""
+    try:
+        remaining = length
+        while remaining > 0:
+            data = handle.read(min(chunk, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            yield data
+    finally:
+        handle.close()

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote
 
 from django import forms
@@ -56,12 +55,11 @@ from licensing import selectors, services
 from licensing.attribution import attribution_for
 from licensing.decisions import Action, Decision, Reason, decide
 from licensing.errors import AccessRefusedError
-from licensing.links import UnsatisfiableRange, parse_range
+from licensing.links import UnsatisfiableRange, open_range, parse_range, stream_bytes
 from licensing.models import DownloadEvent, Grant, TakedownNotice
 from licensing.settlement import Period, settlement_report, settlement_scope_for
 
 LIST_PAGE_SIZE = 25
-PREVIEW_CHUNK = 256 * 1024
 CLAIMANT_ROLES = (Role.PUBLISHER, Role.PROVINCE_ADMIN, Role.HUB_OPERATOR)
 PURCHASER_ROLES = (Role.TEACHER, Role.SCHOOL_ADMIN)
 STATS_MONTHS = 12
@@ -169,19 +167,6 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     return render(request, "licensing/resource.html", context)
 
 
-def _stream(handle: IO[bytes], length: int) -> Iterator[bytes]:
-    try:
-        remaining = length
-        while remaining > 0:
-            chunk = handle.read(min(PREVIEW_CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
-    finally:
-        handle.close()
-
-
 @require_GET
 @xframe_options_sameorigin
 def file_preview(request: HttpRequest, resource_id: Any, file_id: Any) -> HttpResponse:
@@ -211,13 +196,8 @@ def file_preview(request: HttpRequest, resource_id: Any, file_id: Any) -> HttpRe
     if byte_range is None:
         handle, length, status = store.open(file.storage_key), file.size, 200
     else:
-        if hasattr(store, "open_range"):
-            handle = store.open_range(file.storage_key, byte_range.start, byte_range.end)
-        else:
-            handle = store.open(file.storage_key)
-            handle.seek(byte_range.start)
-        length, status = byte_range.length, 206
-    response = StreamingHttpResponse(_stream(handle, length), status=status, content_type=file.mime)
+        handle, length, status = open_range(store, file.storage_key, byte_range), byte_range.length, 206
+    response = StreamingHttpResponse(stream_bytes(handle, length), status=status, content_type=file.mime)
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
     response["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(file.original_name)}"

@@ -9,8 +9,6 @@ already handed out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import IO
 from urllib.parse import quote
 
 from django.contrib.auth import get_user_model
@@ -24,9 +22,7 @@ from exchange.api import json_error
 from exchange.errors import ExchangeError
 from licensing.decisions import Action, decide
 from licensing.errors import AccessRefusedError, DownloadLinkInvalidError, RangeNotSatisfiableError
-from licensing.links import ByteRange, UnsatisfiableRange, file_token_read, parse_range
-
-CHUNK = 256 * 1024
+from licensing.links import UnsatisfiableRange, file_token_read, open_range, parse_range, stream_bytes
 
 
 def _error(exc: ExchangeError, **headers: str) -> JsonResponse:
@@ -35,27 +31,6 @@ def _error(exc: ExchangeError, **headers: str) -> JsonResponse:
         response[name.replace("_", "-")] = value
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _open_range(store, key: str, byte_range: ByteRange) -> IO[bytes]:
-    if hasattr(store, "open_range"):
-        return store.open_range(key, byte_range.start, byte_range.end)
-    handle = store.open(key)
-    handle.seek(byte_range.start)
-    return handle
-
-
-def _stream(handle: IO[bytes], length: int) -> Iterator[bytes]:
-    try:
-        remaining = length
-        while remaining > 0:
-            chunk = handle.read(min(CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
-    finally:
-        handle.close()
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -100,8 +75,8 @@ def signed_file_download(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "HEAD":
         response: HttpResponse = HttpResponse(status=status, content_type=file.mime)
     else:
-        handle = _open_range(store, file.storage_key, byte_range) if byte_range else store.open(file.storage_key)
-        response = StreamingHttpResponse(_stream(handle, length), status=status, content_type=file.mime)
+        handle = open_range(store, file.storage_key, byte_range) if byte_range else store.open(file.storage_key)
+        response = StreamingHttpResponse(stream_bytes(handle, length), status=status, content_type=file.mime)
     for name, value in headers.items():
         response[name] = value
     response["Content-Length"] = str(length)
