@@ -81,6 +81,26 @@ def s3_endpoint():
         yield url
 
 
+@pytest.fixture
+def s3_store(settings, s3_endpoint):
+    """The S3 blob store on the session's moto server, with a fresh bucket for this test."""
+    import uuid
+
+    import boto3
+
+    from catalog.storage import get_blob_store, reset_blob_store_cache
+
+    bucket = f"exchange-{uuid.uuid4().hex[:12]}"
+    settings.S3_BUCKET, settings.S3_ENDPOINT_URL = bucket, s3_endpoint
+    settings.S3_ACCESS_KEY_ID, settings.S3_SECRET_ACCESS_KEY = "test-access", "test-secret"
+    settings.CATALOG_BLOB_STORE = "catalog.storage.S3BlobStore"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="test-access",
+                 aws_secret_access_key="test-secret").create_bucket(Bucket=bucket)
+    reset_blob_store_cache()
+    yield get_blob_store()
+    reset_blob_store_cache()
+
+
 @pytest.fixture(scope="session")
 def elasticsearch_url():
     with servers.elasticsearch_server() as url:

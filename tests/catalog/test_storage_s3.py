@@ -4,27 +4,11 @@ from __future__ import annotations
 
 import json
 import urllib.request
-import uuid
 
-import boto3
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from catalog.storage import blob_key, get_blob_store, reset_blob_store_cache
+from catalog.storage import blob_key
 from tests.factories import METADATA, RIGHTS, pdf_bytes
-
-
-@pytest.fixture
-def s3_store(settings, s3_endpoint):
-    bucket = f"exchange-{uuid.uuid4().hex[:12]}"
-    settings.S3_BUCKET, settings.S3_ENDPOINT_URL = bucket, s3_endpoint
-    settings.S3_ACCESS_KEY_ID, settings.S3_SECRET_ACCESS_KEY = "test-access", "test-secret"
-    settings.CATALOG_BLOB_STORE = "catalog.storage.S3BlobStore"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="test-access",
-                 aws_secret_access_key="test-secret").create_bucket(Bucket=bucket)
-    reset_blob_store_cache()
-    yield get_blob_store()
-    reset_blob_store_cache()
 
 
 def test_upload_lands_in_s3_content_addressed(api_as, users, s3_store):

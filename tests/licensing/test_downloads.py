@@ -8,11 +8,10 @@ import urllib.request
 import uuid
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 
 from catalog.models import Resource
-from catalog.storage import get_blob_store, reset_blob_store_cache
+from catalog.storage import get_blob_store
 from exchange.models import AuditEvent
 from licensing.links import file_token_make, file_token_read
 from licensing.models import DownloadEvent
@@ -215,19 +214,6 @@ def test_access_endpoint_explains_the_decision(api, api_as, users, priced):
 
 
 # --- S3: presigned URLs from a real S3 API (moto server) -------------------------------------------------
-
-@pytest.fixture
-def s3_store(settings, s3_endpoint):
-    bucket = f"licensing-{uuid.uuid4().hex[:12]}"
-    settings.S3_BUCKET, settings.S3_ENDPOINT_URL = bucket, s3_endpoint
-    settings.S3_ACCESS_KEY_ID, settings.S3_SECRET_ACCESS_KEY = "test-access", "test-secret"
-    settings.CATALOG_BLOB_STORE = "catalog.storage.S3BlobStore"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="test-access",
-                 aws_secret_access_key="test-secret").create_bucket(Bucket=bucket)
-    reset_blob_store_cache()
-    yield get_blob_store()
-    reset_blob_store_cache()
-
 
 def test_s3_download_returns_a_presigned_url_that_serves_the_bytes(api_as, users, make_resource, s3_store):
     resource = make_resource(with_file=False)
