@@ -21,6 +21,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from django.utils import timezone
 from catalog.files import safe_filename
 from catalog.models import License, Resource, ResourceFile, RightsStatement
 from catalog.storage import blob_key
+from exchange.bulk import insert_rows
 from exchange.errors import InvalidInputError
 from exchange.jobs import enqueue_on_commit
 
@@ -234,17 +236,21 @@ class _Parsed:
     files: list[dict[str, Any]] = field(default_factory=list)
 
 
+@cache
 def _max_length(model: type, name: str) -> int:
-    return model._meta.get_field(name).max_length  # type: ignore[attr-defined, return-value]
+    return model._meta.get_field(name).max_length or 100_000  # type: ignore[attr-defined, no-any-return]
+
+
+@cache
+def _audiences() -> frozenset[str]:
+    return frozenset(RightsStatement.Audience.values)
 
 
 def _parse_record(payload: dict[str, Any]) -> _Parsed:
     """Check a record's shape against what the catalog can hold. Raises RemoteRecordInvalidError."""
     fields: dict[str, Any] = {}
     for name in RECORD_TEXT_FIELDS:
-        model_field = Resource._meta.get_field(name)
-        limit = model_field.max_length or 100_000  # type: ignore[attr-defined]
-        fields[name] = _text(payload, name, limit, required=name in RECORD_REQUIRED_TEXT)
+        fields[name] = _text(payload, name, _max_length(Resource, name), required=name in RECORD_REQUIRED_TEXT)
     fields["language"] = fields["language"] or "zh-Hans"
     fields["keywords"] = _str_list(payload.get("keywords"), "keywords")[:30]
     fields["publisher_name"] = _text(payload, "publisher", _max_length(Resource, "publisher_name"))
@@ -259,7 +265,7 @@ def _parse_record(payload: dict[str, Any]) -> _Parsed:
         raise RemoteRecordInvalidError("rights must be an object")
     license_id = _text(rights, "license", 64, required=True)
     audience = rights.get("audience") or RightsStatement.Audience.TEACHERS
-    if audience not in RightsStatement.Audience.values:
+    if audience not in _audiences():
         raise RemoteRecordInvalidError(f"rights.audience {audience!r} is unknown")
     derived = rights.get("derived_from")
     if derived is not None:
@@ -382,7 +388,7 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
         new_rights.append(rights)
         new_files.extend(files)
         outcomes[position] = ApplyOutcome(change.resource_id, "created")
-    Resource.objects.bulk_create(new_resources, batch_size=500)
+    insert_rows(Resource, new_resources)
 
     if updates:
         update_ids = [uuid.UUID(change.resource_id) for _, change, _ in updates]
@@ -401,8 +407,8 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
         )
         RightsStatement.objects.filter(resource_id__in=update_ids).delete()
         ResourceFile.objects.filter(resource_id__in=update_ids).delete()
-    RightsStatement.objects.bulk_create(new_rights, batch_size=500)
-    ResourceFile.objects.bulk_create(new_files, batch_size=500)
+    insert_rows(RightsStatement, new_rights)
+    insert_rows(ResourceFile, new_files)
 
     if withdrawals:
         withdrawn = []

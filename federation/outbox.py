@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from catalog.models import Resource
 from catalog.remote import WITHDRAW_REASONS, local_published_resources, resource_record, tombstone_record
+from exchange.bulk import insert_rows
 from federation import identity
 from federation.errors import SetSpecInvalidError
 from federation.models import OutboxEntry, OutboxHead
@@ -76,7 +77,7 @@ def outbox_append(entries: Sequence[NewEntry]) -> list[int]:
                 version=entry.version, kind=entry.kind, stage=entry.stage, subject=entry.subject,
                 envelope=entry.envelope, content_hash=entry.content_hash, created_at=now,
             ))
-        OutboxEntry.objects.bulk_create(rows, batch_size=500)
+        insert_rows(OutboxEntry, rows)
         head.last_seq += len(rows)
         head.save(update_fields=["last_seq"])
     return [row.seq for row in rows]
@@ -126,12 +127,10 @@ def record_change(*, resource: Resource, kind: str, reason: str = "") -> None:
     poke_pullers_on_commit()
 
 
-def outbox_relay(envelopes: Iterable[VerifiedEnvelope], *, canonical: dict[str, str] | None = None) -> list[int]:
-    """(Hub) append envelopes applied from a province, unchanged, so provinces pulling the hub get them.
-    ``canonical`` may map content hashes to canonical texts already computed (by verify workers)."""
-    texts = canonical or {}
+def outbox_relay(envelopes: Iterable[VerifiedEnvelope]) -> list[int]:
+    """(Hub) append envelopes applied from a province, unchanged, so provinces pulling the hub get them."""
     return outbox_append([
-        entry_for(item.envelope, content_hash=item.content_hash, text=texts.get(item.content_hash))
+        entry_for(item.envelope, content_hash=item.content_hash, text=item.canonical.decode("utf-8"))
         for item in envelopes
     ])
 

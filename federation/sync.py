@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from catalog.remote import RemoteChange, remote_resources_apply
 from exchange.audit import audit_record
+from exchange.bulk import insert_rows
 from exchange.errors import ExchangeError
 from federation import identity, trust
 from federation.errors import (
@@ -138,7 +139,6 @@ class _Verification:
     resolver: _KeyResolver
     verified: list[VerifiedEnvelope] | None = None
     futures: list[Future] = field(default_factory=list)
-    canonical: dict[str, str] = field(default_factory=dict)  # content hash → canonical text (from workers)
 
 
 def _candidates(peer: Peer, page: Page, result: PullResult) -> list[Any]:
@@ -200,9 +200,8 @@ def _finish_verification(job: _Verification) -> list[VerifiedEnvelope]:
     if verified is None:
         verified = []
         for future in job.futures:
-            items, canonical, failure = future.result()
+            items, failure = future.result()
             verified.extend(items)
-            job.canonical.update(canonical)
             if failure is not None:
                 _, module, name, message, details = failure
                 error_class = getattr(importlib.import_module(module), name)
@@ -249,7 +248,7 @@ def verify_pool_shutdown() -> None:
 
 
 def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[VerifiedEnvelope],
-               result: PullResult, canonical: dict[str, str] | None = None) -> bool:
+               result: PullResult) -> bool:
     """Apply a verified page and move the cursor to ``page.next``, atomically. Returns False (and
     changes nothing) when another pull of this peer moved the cursor meanwhile."""
     relayed: list[VerifiedEnvelope] = []
@@ -291,11 +290,11 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
                 changed_rows.append(row)
             relayed.append(item)
             result.applied += int(outcome.changed)
-        RemoteRecord.objects.bulk_create(new_rows, batch_size=500)
+        insert_rows(RemoteRecord, new_rows)
         RemoteRecord.objects.bulk_update(changed_rows, ["version", "kind", "content_hash", "received_from",
                                                         "applied_at"], batch_size=500)
         if identity.is_hub() and relayed:
-            outbox_relay(relayed, canonical=canonical)
+            outbox_relay(relayed)
             result.relayed += len(relayed)
         locked.cursor, locked.remote_head = page.next, page.head
         locked.applied_total += len(relayed)
@@ -349,7 +348,6 @@ def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None =
             since = peer.cursor
             result.received += len(page.envelopes)
             verified = _finish_verification(job)
-            canonical = job.canonical
             following: tuple[Page, _Verification] | None = None
             prefetch_error: ExchangeError | None = None
             if page.more and (max_pages is None or result.pages + 1 < max_pages):
@@ -358,7 +356,7 @@ def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None =
                     following = (upcoming, _start_verification(peer, upcoming, result))
                 except ExchangeError as exc:
                     prefetch_error = exc  # apply what is verified first, then report
-            if not apply_page(peer, since=since, page=page, verified=verified, result=result, canonical=canonical):
+            if not apply_page(peer, since=since, page=page, verified=verified, result=result):
                 break  # another pull of this peer is ahead of us: it will finish the job
             result.pages += 1
             peer.cursor, result.cursor, result.head = page.next, page.next, page.head

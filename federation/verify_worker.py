@@ -12,17 +12,15 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from exchange.errors import ExchangeError
-from federation.signing import UnknownKeyError, VerifiedEnvelope, envelope_to_bytes, verify_envelope
+from federation.signing import UnknownKeyError, VerifiedEnvelope, verify_envelope
 
 Failure = tuple[int, str, str, str, dict[str, Any]]  # index, error module, class name, message, details
 
 
 def verify_chunk(
     envelopes: list[Any], keys: dict[tuple[str, str], bytes], offset: int
-) -> tuple[list[VerifiedEnvelope], dict[str, str], Failure | None]:
-    """Verify ``envelopes`` in order with the given keys; stop at the first failure and describe it.
-    Also returns each verified envelope's canonical text by content hash (what a relay stores), so
-    the parent does not serialise it again."""
+) -> tuple[list[VerifiedEnvelope], Failure | None]:
+    """Verify ``envelopes`` in order with the given keys; stop at the first failure and describe it."""
     public = {pair: Ed25519PublicKey.from_public_bytes(raw) for pair, raw in keys.items()}
 
     def resolve(origin: str, kid: str) -> Ed25519PublicKey:
@@ -31,13 +29,11 @@ def verify_chunk(
         except KeyError:
             raise UnknownKeyError(details={"origin": origin, "kid": kid}) from None
 
-    verified, canonical = [], {}
+    verified = []
     for index, envelope in enumerate(envelopes):
         try:
-            item = verify_envelope(envelope, resolve_key=resolve)
+            verified.append(verify_envelope(envelope, resolve_key=resolve))
         except ExchangeError as exc:
             failure = (offset + index, type(exc).__module__, type(exc).__qualname__, exc.message, exc.details)
-            return verified, canonical, failure
-        verified.append(item)
-        canonical[item.content_hash] = envelope_to_bytes(item.envelope).decode("utf-8")
-    return verified, canonical, None
+            return verified, failure
+    return verified, None

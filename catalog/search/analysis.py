@@ -61,7 +61,10 @@ _CHAPTER_LABEL = re.compile(
 
 def normalize(text: str) -> str:
     """Full-width → half-width (NFKC) and lower case; whitespace runs become one space."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text or "").lower()).strip()
+    text = text or ""
+    if not unicodedata.is_normalized("NFKC", text):  # a quick check: most text already is
+        text = unicodedata.normalize("NFKC", text)
+    return _SPACE.sub(" ", text.lower()).strip()
 
 
 def _normalize_mapped(text: str) -> tuple[str, list[int]]:
@@ -102,14 +105,13 @@ def tokens_with_offsets(text: str) -> list[Token]:
 def tokenize(text: str) -> list[str]:
     """Index/query tokens of ``text``: CJK bigrams (unigram for a lone character) and words."""
     out: list[str] = []
-    for match in _TOKEN.finditer(normalize(text)):
-        run = match.group("cjk")
-        if run is None:
-            out.append(match.group("word"))
+    for run, word in _TOKEN.findall(normalize(text)):
+        if not run:
+            out.append(word)
         elif len(run) == 1:
             out.append(run)
         else:
-            out.extend(run[i:i + 2] for i in range(len(run) - 1))
+            out += map(str.__add__, run, run[1:])  # overlapping bigrams
     return out
 
 

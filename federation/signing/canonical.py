@@ -14,7 +14,6 @@ value never changes type between signer and verifier. Integers must lie in JCS's
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import rfc8785
@@ -30,12 +29,30 @@ def canonical_json(obj: Any) -> bytes:
 
     Raises CanonicalJsonError when ``obj`` holds a float, a non-string key, an integer outside
     ±(2**53 - 1), an invalid Unicode string, or any type other than dict/list/tuple/str/int/bool/None.
+
+    For the values this protocol allows, JCS output is exactly what the standard library's C encoder
+    writes with sorted keys, no whitespace and no ASCII escaping (the same short escapes and
+    lowercase ``\\u00xx`` for other control characters, integers in plain decimal) — except for key
+    order when a key holds a character outside the Basic Multilingual Plane (JCS sorts UTF-16 code
+    units, Python code points). Such objects go through the reference implementation instead.
+    The test suite checks both paths against it.
     """
-    _reject_floats(obj)
+    if _check(obj, 0):
+        try:
+            return rfc8785.dumps(obj)
+        except rfc8785.CanonicalizationError as exc:
+            raise CanonicalJsonError(f"{_NOT} {exc}") from exc
     try:
-        return rfc8785.dumps(obj)
-    except rfc8785.CanonicalizationError as exc:
-        raise CanonicalJsonError(f"not serializable as canonical JSON: {exc}") from exc
+        return _ENCODER.encode(obj).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CanonicalJsonError(f"{_NOT} invalid Unicode string ({exc.reason})") from exc
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False)
+_MAX_INT = 2**53 - 1
+_NOT = "not serializable as canonical JSON:"
+_EXACT = (str, int, dict, list, tuple)
+_SCALARS = frozenset({str, bool, type(None)})
 
 
 def parse_json(data: bytes | str) -> Any:
@@ -52,18 +69,40 @@ def parse_json(data: bytes | str) -> Any:
         raise CanonicalJsonError(f"invalid JSON: {exc}") from exc
 
 
-def _reject_floats(obj: Any, depth: int = 0) -> None:
-    """Refuse any float at any depth (see the module docstring), and nesting deeper than MAX_DEPTH."""
+def _check(obj: Any, depth: int) -> bool:
+    """Refuse what canonical JSON may not hold (see the module docstring) and nesting deeper than
+    MAX_DEPTH; return True when some object key lies outside the Basic Multilingual Plane."""
     if depth > MAX_DEPTH:
         raise CanonicalJsonError(f"nested deeper than {MAX_DEPTH} levels (or cyclic)")
+    kind = type(obj)
+    if kind is str or kind is bool or obj is None:
+        return False
+    if kind not in _EXACT:  # subclasses (enums, lazy strings …) are checked as their JSON type
+        kind = next((base for base in _EXACT if isinstance(obj, base)), kind)
+        if kind is str:
+            return False
+    if kind is int:
+        if -_MAX_INT <= obj <= _MAX_INT:
+            return False
+        raise CanonicalJsonError(f"{_NOT} integer {obj} is outside the interoperable range ±(2**53 - 1)")
+    astral = False
+    if kind is dict:
+        for key, value in obj.items():
+            if type(key) is not str and not isinstance(key, str):
+                raise CanonicalJsonError(f"{_NOT} object keys must be strings, not {type(key).__name__}")
+            if not key.isascii() and max(key) > "\uffff":
+                astral = True
+            if type(value) not in _SCALARS:  # scalars inline: records are mostly strings
+                astral = _check(value, depth + 1) or astral
+        return astral
+    if kind is list or kind is tuple:
+        for value in obj:
+            if type(value) not in _SCALARS:
+                astral = _check(value, depth + 1) or astral
+        return astral
     if isinstance(obj, float):
         raise CanonicalJsonError("floating-point numbers are not allowed in signed documents")
-    if isinstance(obj, Mapping):
-        for value in obj.values():
-            _reject_floats(value, depth + 1)
-    elif isinstance(obj, Sequence) and not isinstance(obj, str | bytes):
-        for value in obj:
-            _reject_floats(value, depth + 1)
+    raise CanonicalJsonError(f"{_NOT} {kind.__name__} is not a JSON type")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -201,6 +202,35 @@ def test_jcs_string_escaping_and_literals() -> None:
     assert canonical_json(json.loads(source)) == expected.encode("utf-8")
 
 
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(st.characters(codec="utf-8"), max_size=4), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(JSON_VALUES)
+def test_canonical_json_is_byte_identical_to_the_rfc8785_reference(value: object) -> None:
+    """The fast path (the C encoder) and the astral-key fallback both give the reference's bytes,
+    for any protocol value: every escape, key order (including astral keys), integer and literal."""
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def test_canonical_json_accepts_subclasses_of_json_types() -> None:
+    """Enum members and other str/int/dict subclasses serialise as their JSON type."""
+    import enum
+
+    class Kind(enum.StrEnum):
+        UPSERT = "upsert"
+
+    class Count(enum.IntEnum):
+        TWO = 2
+
+    assert canonical_json({"k": Kind.UPSERT, "n": Count.TWO}) == b'{"k":"upsert","n":2}'
+
+
 @pytest.mark.parametrize(
     ("value", "match"),
     [
@@ -255,6 +285,21 @@ def test_envelope_round_trip(envelope: dict[str, object], origin_key: SigningKey
     assert verified.payload == make_record()
     assert verified.envelope == envelope
     assert verified.content_hash == envelope_hash(envelope) == envelope_hash(json.loads(json.dumps(envelope)))
+
+
+def test_signature_covers_the_rfc8785_bytes_of_the_envelope_without_sig(
+    origin_key: SigningKey, resolve_origin_key
+) -> None:
+    """What PROTOCOL.md tells other implementers: sign RFC 8785 of every member but ``sig`` (computed
+    here with the reference library, independently of the node's own serialiser)."""
+    unsigned = {"v": 1, "kind": "upsert", "origin": "cn-44", "id": RECORD_ID, "version": 12,
+                "issued_at": "2025-03-01T08:00:00Z", "kid": origin_key.kid, "payload": make_record()}
+    envelope = {**unsigned, "sig": b64url_encode(origin_key.sign(rfc8785.dumps(unsigned)))}
+    verified = verify_envelope(envelope, resolve_key=resolve_origin_key)
+    assert verified.canonical == rfc8785.dumps(envelope)
+    assert verify_envelope(json.loads(verified.canonical), resolve_key=resolve_origin_key).id == RECORD_ID
+    assert sign_envelope(record=make_record(), kind="upsert", origin="cn-44", version=12,
+                         signing_key=origin_key, issued_at=ISSUED_AT) == envelope
 
 
 def test_a_relay_may_reserialize_but_not_alter(envelope: dict[str, object], resolve_origin_key) -> None:

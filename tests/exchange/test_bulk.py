@@ -1,0 +1,101 @@
+"""``insert_rows`` writes exactly the rows ``bulk_create`` writes (on SQLite and, in the PostgreSQL
+lane, on PostgreSQL): every column type the hot paths use — UUIDs, foreign keys, JSON, dates,
+datetimes, choices, auto_now_add and database-assigned keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from catalog.models import License, Resource, ResourceFile, RightsStatement
+from exchange.bulk import insert_rows
+from federation.models import OutboxEntry, RemoteRecord
+
+pytestmark = pytest.mark.django_db
+
+
+def _resources(n: int, tag: str) -> list[Resource]:
+    moment = dt.datetime(2024, 9, 1, 8, 30, 15, tzinfo=dt.UTC)
+    return [
+        Resource(title=f"{tag} 七年级数学 有理数 {i}", description="含 \"引号\" 与 \\ 反斜杠\n换行", keywords=["有理数", tag],
+                 stage="初中", subject="数学", grade="七年级", status=Resource.Status.PUBLISHED, is_remote=True,
+                 origin_node="cn-44", version=i + 1, created_at=moment, updated_at=moment, published_at=moment)
+        for i in range(n)
+    ]
+
+
+def _rights(resources: list[Resource]) -> list[RightsStatement]:
+    return [RightsStatement(resource=r, holder="广东教育出版社", year=2024, license_id="CC-BY-4.0", price=3,
+                            territory=["440000"], free_for=["rural"], term_end=dt.date(2030, 12, 31),
+                            derived_from=uuid.UUID(int=7)) for r in resources]
+
+
+def _files(resources: list[Resource]) -> list[ResourceFile]:
+    return [ResourceFile(resource=r, sha256=f"{i:064x}", size=1000 + i, mime="application/pdf",
+                         original_name=f"课件 {i}.pdf", storage_key=f"blobs/{i:064x}", available_locally=False)
+            for i, r in enumerate(resources)]
+
+
+def _rows(model, pks) -> list[dict]:
+    fields = [f.name for f in model._meta.concrete_fields if not f.primary_key and f.name != "resource"]
+    return sorted((model_to_dict(obj, fields=fields) for obj in model.objects.filter(pk__in=pks)), key=repr)
+
+
+def test_insert_rows_writes_what_bulk_create_writes() -> None:
+    License.objects.get_or_create(id="CC-BY-4.0", defaults={"name": "CC BY 4.0"})
+    by_orm, by_insert = _resources(3, "x"), _resources(3, "x")
+    Resource.objects.bulk_create(by_orm)
+    insert_rows(Resource, by_insert)
+    assert _rows(Resource, [r.pk for r in by_orm]) == _rows(Resource, [r.pk for r in by_insert])
+    assert Resource.objects.get(pk=by_insert[0].pk).keywords == ["有理数", "x"]
+
+    RightsStatement.objects.bulk_create(_rights(by_orm))
+    insert_rows(RightsStatement, _rights(by_insert))
+    orm_rights = _rows(RightsStatement, [r.pk for r in by_orm])
+    assert orm_rights == _rows(RightsStatement, [r.pk for r in by_insert])
+    assert orm_rights[0]["term_end"] == dt.date(2030, 12, 31) and orm_rights[0]["territory"] == ["440000"]
+
+    before = timezone.now()
+    ResourceFile.objects.bulk_create(_files(by_orm))
+    insert_rows(ResourceFile, _files(by_insert))
+    inserted = ResourceFile.objects.filter(resource__in=by_insert).order_by("size")
+    assert [f.created_at >= before for f in inserted] == [True] * 3  # auto_now_add filled in
+    assert ([model_to_dict(f, exclude=["id", "resource", "created_at"]) for f in inserted]
+            == [model_to_dict(f, exclude=["id", "resource", "created_at"])
+                for f in ResourceFile.objects.filter(resource__in=by_orm).order_by("size")])
+
+
+def test_insert_rows_leaves_auto_keys_to_the_database_and_keeps_given_keys() -> None:
+    now = timezone.now()
+    records = [RemoteRecord(origin="cn-44", resource_id=uuid.uuid4(), version=1, kind="upsert",
+                            content_hash="ab" * 32, received_from="cn-hub", applied_at=now) for _ in range(4)]
+    insert_rows(RemoteRecord, records)
+    assert RemoteRecord.objects.count() == 4
+    assert len(set(RemoteRecord.objects.values_list("pk", flat=True))) == 4
+    assert RemoteRecord.objects.filter(resource_id=records[2].resource_id).get().applied_at == now
+
+    entries = [OutboxEntry(seq=seq, origin="cn-44", resource_id=uuid.uuid4(), version=2, kind="upsert",
+                           envelope='{"id":"…"}', content_hash="cd" * 32, created_at=now) for seq in (10, 11)]
+    insert_rows(OutboxEntry, entries)
+    assert list(OutboxEntry.objects.values_list("seq", "envelope")) == [(10, '{"id":"…"}'), (11, '{"id":"…"}')]
+
+
+def test_insert_rows_fails_like_bulk_create_on_a_duplicate_key() -> None:
+    now = timezone.now()
+    entry = {"origin": "cn-44", "version": 1, "kind": "upsert", "envelope": "{}", "content_hash": "0" * 64,
+             "created_at": now}
+    insert_rows(OutboxEntry, [OutboxEntry(seq=1, resource_id=uuid.uuid4(), **entry)])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(OutboxEntry, [OutboxEntry(seq=2, resource_id=uuid.uuid4(), **entry),
+                                  OutboxEntry(seq=1, resource_id=uuid.uuid4(), **entry)])
+    assert list(OutboxEntry.objects.values_list("seq", flat=True)) == [1]  # the failed batch left nothing
+
+
+def test_insert_rows_of_nothing_does_nothing() -> None:
+    insert_rows(RemoteRecord, [])
+    assert RemoteRecord.objects.count() == 0
