@@ -1,13 +1,16 @@
 """Index documents: the searchable copy of a published resource, one flat dict.
 
-Built from a ``Resource`` (indexing jobs) or from a corpus record in the sample generator's format
+Built from ``Resource`` rows (indexing jobs) or from a corpus record in the sample generator's format
 (evaluation and benchmarks, which index a corpus without importing it); both give the same keys.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
+
+from django.db.models import QuerySet
 
 from catalog.models import Resource
 
@@ -26,34 +29,33 @@ def _iso(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
-def resource_document(resource: Resource) -> dict[str, Any]:
-    """The index document of a resource (load it with ``select_related("rights")``)."""
-    try:
-        rights = resource.rights
-    except Resource.rights.RelatedObjectDoesNotExist:
-        rights = None
-    return {
-        "id": str(resource.pk),
-        "title": resource.title,
-        "description": resource.description,
-        "keywords": [str(k) for k in resource.keywords or []],
-        "stage": resource.stage,
-        "subject": resource.subject,
-        "grade": resource.grade,
-        "edition": resource.edition,
-        "volume": resource.volume,
-        "chapter": resource.chapter,
-        "section": resource.section,
-        "resource_type": resource.resource_type,
-        "language": resource.language,
-        "license": rights.license_id if rights else "",
-        "price": rights.price if rights else 0,
-        "publisher": resource.publisher_name,
-        "origin_node": resource.origin_node,
-        "is_remote": resource.is_remote,
-        "published_at": _iso(resource.published_at or resource.updated_at or resource.created_at),
-        "download_count": resource.download_count,
-    }
+#: What an index document is built from: resource columns, and its rights' licence and price.
+SOURCE_COLUMNS = (
+    "id", "title", "description", "keywords", "stage", "subject", "grade", "edition", "volume", "chapter",
+    "section", "resource_type", "language", "publisher_name", "origin_node", "is_remote", "published_at",
+    "updated_at", "created_at", "download_count", "rights__license_id", "rights__price",
+)
+
+
+def resource_documents(resources: QuerySet[Resource]) -> Iterator[dict[str, Any]]:
+    """The index documents of some resources, streamed, read as plain rows (model instances would
+    make this read most of the cost of indexing)."""
+    for row in resources.values(*SOURCE_COLUMNS).iterator(chunk_size=2000):
+        yield {
+            "id": str(row["id"]),
+            "title": row["title"],
+            "description": row["description"],
+            "keywords": [str(k) for k in row["keywords"] or []],
+            **{name: row[name] for name in _COPIED},
+            "license": row["rights__license_id"] or "",
+            "price": row["rights__price"] or 0,
+            "publisher": row["publisher_name"],
+            "published_at": _iso(row["published_at"] or row["updated_at"] or row["created_at"]),
+        }
+
+
+_COPIED = ("stage", "subject", "grade", "edition", "volume", "chapter", "section", "resource_type", "language",
+           "origin_node", "is_remote", "download_count")
 
 
 def record_document(record: dict[str, Any], *, origin_node: str, download_count: int = 0) -> dict[str, Any]:

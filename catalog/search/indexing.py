@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 
 from catalog.models import Resource
 from catalog.search.base import IndexBuild, SearchBackend
-from catalog.search.documents import resource_document
+from catalog.search.documents import resource_documents
 
 logger = logging.getLogger("catalog.search")
 BATCH_SIZE = 500
@@ -37,7 +37,7 @@ def get_backend() -> SearchBackend:
 
 
 def _published(ids: Iterable[str]) -> QuerySet[Resource]:
-    return Resource.objects.filter(pk__in=list(ids), status=Resource.Status.PUBLISHED).select_related("rights")
+    return Resource.objects.filter(pk__in=list(ids), status=Resource.Status.PUBLISHED)
 
 
 def _valid_ids(ids: Iterable[Any]) -> list[str]:
@@ -55,7 +55,7 @@ def _sync(target: SearchBackend | IndexBuild, ids: Sequence[str]) -> int:
     indexed = 0
     for start in range(0, len(ids), BATCH_SIZE):
         chunk = ids[start:start + BATCH_SIZE]
-        docs = [resource_document(r) for r in _published(chunk)]
+        docs = list(resource_documents(_published(chunk)))
         target.index_documents(docs)
         present = {d["id"] for d in docs}
         target.delete_documents([i for i in chunk if i not in present])
@@ -73,7 +73,7 @@ def index_resources(*, resource_ids: list[str]) -> None:
     _sync(get_backend(), _valid_ids(resource_ids))
 
 
-def _batches(items: Iterator[Resource], size: int) -> Iterator[list[Resource]]:
+def _batches(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     while batch := list(islice(items, size)):
         yield batch
 
@@ -93,10 +93,9 @@ def rebuild_index(*, backend: SearchBackend | None = None, batch_size: int = BAT
     build = backend.begin_rebuild()
     total = 0
     try:
-        published = (Resource.objects.filter(status=Resource.Status.PUBLISHED).select_related("rights")
-                     .order_by("pk").iterator(chunk_size=batch_size))
+        published = resource_documents(Resource.objects.filter(status=Resource.Status.PUBLISHED).order_by("pk"))
         for batch in _batches(published, batch_size):
-            build.index_documents([resource_document(r) for r in batch])
+            build.index_documents(batch)
             total += len(batch)
             if progress:
                 progress(len(batch))

@@ -58,3 +58,38 @@ def test_rq_job_runs_on_a_worker(rq_queue):
 
 def test_rq_queue_ping(rq_queue):
     rq_queue.ping()
+
+
+def touch_file(*, path: str) -> None:
+    from pathlib import Path
+
+    Path(path).write_text("done")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rqworker_command_runs_jobs_with_django_configured(rq_queue):
+    """``manage.py rqworker --simple --burst`` runs a job that uses the ORM (the plain ``rq worker``
+    command cannot: it never sets Django up)."""
+    from django.core.management import call_command
+
+    jobs.enqueue("tests.exchange.test_jobs.record_call", value=7)
+    call_command("rqworker", "--burst", "--simple")
+    assert AuditEvent.objects.get(action="test.job").data == {"value": 7}
+    assert rq_queue.queue.count == 0
+
+
+def test_rqworker_command_forks_a_child_per_job(rq_queue, tmp_path):
+    from django.core.management import call_command
+
+    jobs.enqueue("tests.exchange.test_jobs.touch_file", path=str(tmp_path / "ran"))
+    call_command("rqworker", "--burst")
+    assert (tmp_path / "ran").read_text() == "done"
+
+
+def test_rqworker_command_refuses_without_redis(settings):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.REDIS_URL = ""
+    with pytest.raises(CommandError, match="REDIS_URL is not set"):
+        call_command("rqworker", "--burst")
