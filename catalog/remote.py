@@ -371,14 +371,14 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
                      .values_list("sha256", flat=True)) if shas else set()
     now = timezone.now()
 
-    def build(change: RemoteChange, parsed: _Parsed) -> tuple[Resource, RightsStatement, list[ResourceFile]]:
-        resource = Resource(
-            id=uuid.UUID(change.resource_id), origin_node=change.origin, is_remote=True, version=change.version,
-            status=Status.PUBLISHED, publisher=None, review_note="", **parsed.resource,
-        )
-        rights = RightsStatement(resource=resource, **parsed.rights)
-        files = [ResourceFile(resource=resource, storage_key=blob_key(f["sha256"]),
-                              available_locally=f["sha256"] in local_shas, **f) for f in parsed.files]
+    def build(change: RemoteChange, parsed: _Parsed) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        """The rows of a remote record (plain dicts for ``insert_rows``)."""
+        rid = uuid.UUID(change.resource_id)
+        resource = {"id": rid, "origin_node": change.origin, "is_remote": True, "version": change.version,
+                    "status": Status.PUBLISHED, "publisher_id": None, "review_note": "", **parsed.resource}
+        rights = {"resource_id": rid, **parsed.rights}
+        files = [{"resource_id": rid, "storage_key": blob_key(f["sha256"]),
+                  "available_locally": f["sha256"] in local_shas, **f} for f in parsed.files]
         return resource, rights, files
 
     new_resources, new_rights, new_files = [], [], []
@@ -395,7 +395,7 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
         changed_resources = []
         for position, change, parsed in updates:
             resource, rights, files = build(change, parsed)
-            changed_resources.append(resource)
+            changed_resources.append(Resource(**resource))
             new_rights.append(rights)
             new_files.extend(files)
             outcomes[position] = ApplyOutcome(change.resource_id, "updated")

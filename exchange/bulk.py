@@ -1,61 +1,78 @@
 """Bulk INSERT for the hot write paths (federation apply and relay): the rows ``bulk_create`` writes,
 at a fraction of its cost.
 
-``QuerySet.bulk_create`` compiles every value of every row through the SQL compiler (pre_save,
-get_db_prep_save, placeholder expressions, one multi-row statement per batch); for 500 records of 30
-columns that is most of the time a federation page takes to apply. ``insert_rows`` decides once per
-column how to adapt its values — as is for str/int/bool/None in text, integer and boolean columns,
-through the field's own ``pre_save``/``get_db_prep_save`` for everything else (UUIDs, dates, JSON,
-foreign keys, auto_now) — and hands the rows to the driver's ``executemany`` with one statement.
+``QuerySet.bulk_create`` needs a model instance per row (``Model.__init__`` with 30 keyword arguments
+is slow) and compiles every value of every row through the SQL compiler; for a federation page of
+500 records that was most of the time it took to apply. ``insert_rows`` takes plain dicts, decides
+once per column how to adapt its values — as is for str/int/bool/None in text, integer and boolean
+columns, through the field's own ``get_db_prep_save`` for everything else (UUIDs, dates, JSON) — and
+hands the rows to the driver's ``executemany`` as one statement.
 
-Differences from ``bulk_create``, on purpose: primary keys the database assigns are not read back,
-instances are not marked as saved, and no signals are sent (``bulk_create`` sends none either).
+Like ``bulk_create`` it sends no signals. Unlike it, keys the database assigns are not read back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import connections, models, router
 from django.db.models.fields import AutoFieldMixin
+from django.utils import timezone
 
 _NATIVE = frozenset({str, int, bool, type(None)})
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField)
+_MISSING = object()
 
 
-def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, batch_size: int = 1000) -> None:
-    """INSERT ``objs`` (instances of ``model``, not saved yet) in the current transaction.
+def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]], *, batch_size: int = 1000) -> None:
+    """INSERT ``rows`` into ``model``'s table in the current transaction.
 
-    An auto-increment primary key is left to the database when no instance sets it. Raises the
-    database's IntegrityError like ``bulk_create`` for duplicate keys or missing required values.
+    Each row maps field attnames (``resource_id`` for a foreign key) to Python values, as they would
+    be set on a model instance. A field a row leaves out gets what a new instance would hold: its
+    default (called per row when callable), else ``""`` for text and None for others; ``auto_now``/``auto_now_add`` fields left out get the current time; an auto-increment
+    primary key left out is assigned by the database. Unknown keys raise ``KeyError``; the database's
+    IntegrityError is raised, as by ``bulk_create``, for duplicate keys or missing required values.
     """
-    if not objs:
+    if not rows:
         return
     connection = connections[router.db_for_write(model)]
-    meta = model._meta
+    fields = {field.attname: field for field in model._meta.concrete_fields}
+    unknown = set().union(*(row.keys() for row in rows)) - fields.keys()
+    if unknown:
+        raise KeyError(f"{model.__name__} has no fields {sorted(unknown)}")
     columns: list[str] = []
-    adapters: list[Callable[[models.Model], Any]] = []
-    for field in meta.concrete_fields:
-        if isinstance(field, AutoFieldMixin) and all(getattr(obj, field.attname) is None for obj in objs):
+    adapters: list[Callable[[Mapping[str, Any]], Any]] = []
+    for attname, field in fields.items():
+        if isinstance(field, AutoFieldMixin) and all(row.get(attname) is None for row in rows):
             continue
         columns.append(connection.ops.quote_name(field.column))
         adapters.append(_adapter(field, connection))
-    table = connection.ops.quote_name(meta.db_table)
+    table = connection.ops.quote_name(model._meta.db_table)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), batch_size):
-            cursor.executemany(sql, [[adapt(obj) for adapt in adapters] for obj in objs[start:start + batch_size]])
+        for start in range(0, len(rows), batch_size):
+            cursor.executemany(sql, [[adapt(row) for adapt in adapters] for row in rows[start:start + batch_size]])
 
 
-def _adapter(field: models.Field, connection: Any) -> Callable[[models.Model], Any]:
+def _adapter(field: models.Field, connection: Any) -> Callable[[Mapping[str, Any]], Any]:
     attname = field.attname
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), connection)
+        def timestamp(row: Mapping[str, Any]) -> Any:
+            value = row.get(attname)
+            if value is None or getattr(field, "auto_now", False):
+                value = timezone.now()
+            return field.get_db_prep_save(value, connection)
+
+        return timestamp
+    def value_of(row: Mapping[str, Any]) -> Any:  # what a new instance would hold: the default
+        value = row.get(attname, _MISSING)
+        return field.get_default() if value is _MISSING else value
+
     if isinstance(field, _PLAIN_FIELDS):
-        def plain(obj: models.Model) -> Any:
-            value = getattr(obj, attname)
+        def plain(row: Mapping[str, Any]) -> Any:
+            value = value_of(row)
             return value if type(value) in _NATIVE else field.get_db_prep_save(value, connection)
 
         return plain
-    return lambda obj: field.get_db_prep_save(getattr(obj, attname), connection)
+    return lambda row: field.get_db_prep_save(value_of(row), connection)

@@ -72,15 +72,15 @@ def outbox_append(entries: Sequence[NewEntry]) -> list[int]:
         now = timezone.now()
         rows = []
         for offset, entry in enumerate(entries, start=1):
-            rows.append(OutboxEntry(
-                seq=head.last_seq + offset, origin=entry.origin, resource_id=entry.resource_id,
-                version=entry.version, kind=entry.kind, stage=entry.stage, subject=entry.subject,
-                envelope=entry.envelope, content_hash=entry.content_hash, created_at=now,
-            ))
+            rows.append({
+                "seq": head.last_seq + offset, "origin": entry.origin, "resource_id": entry.resource_id,
+                "version": entry.version, "kind": entry.kind, "stage": entry.stage, "subject": entry.subject,
+                "envelope": entry.envelope, "content_hash": entry.content_hash, "created_at": now,
+            })
         insert_rows(OutboxEntry, rows)
         head.last_seq += len(rows)
         head.save(update_fields=["last_seq"])
-    return [row.seq for row in rows]
+    return [row["seq"] for row in rows]
 
 
 def outbox_head() -> int:

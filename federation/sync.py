@@ -281,9 +281,9 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
                 continue
             row = held.get((item.origin, item.id))
             if row is None:
-                new_rows.append(RemoteRecord(origin=item.origin, resource_id=item.id, version=item.version,
-                                             kind=item.kind, content_hash=item.content_hash,
-                                             received_from=peer.node_id, applied_at=now))
+                new_rows.append({"origin": item.origin, "resource_id": item.id, "version": item.version,
+                                 "kind": item.kind, "content_hash": item.content_hash,
+                                 "received_from": peer.node_id, "applied_at": now})
             else:
                 row.version, row.kind, row.content_hash = item.version, item.kind, item.content_hash
                 row.received_from, row.applied_at = peer.node_id, now
