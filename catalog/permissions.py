@@ -4,6 +4,7 @@ group holds ``change_resource`` on its resources; a province bureau's members gr
 
 from __future__ import annotations
 
+from django.conf import settings
 from guardian.shortcuts import assign_perm
 
 from catalog.models import Resource
@@ -24,6 +25,17 @@ def can_review(user, resource: Resource) -> bool:
         not resource.is_remote
         and user_has_role(user, Role.REVIEWER)
         and user.has_perm("catalog.review_resource", resource)
+    )
+
+
+def can_order_national_takedown(user, resource: Resource) -> bool:
+    """A hub operator at the national hub decides takedowns of any province's resources; the hub
+    signs the order and every node, the origin included, withdraws its copy."""
+    return (
+        settings.EXCHANGE_NODE_ROLE == "hub"
+        and resource.is_remote
+        and getattr(user, "is_authenticated", False)
+        and user_has_role(user, Role.HUB_OPERATOR)
     )
 
 

@@ -448,6 +448,42 @@ def resource_withdraw_for_takedown(*, resource: Resource, actor, note: str = "")
 
 
 @transaction.atomic
+def resource_withdraw_national(*, resource_id: str, actor, note: str = "", origin: str | None = None,
+                               up_to_version: int | None = None) -> str:
+    """A national takedown — a hub operator's upheld notice at the hub, or the hub's signed takedown
+    order arriving at a province — withdraws this node's copy of a resource whatever its origin.
+    The caller (licensing, or federation after verifying the hub's signature) has checked the
+    authority. A local resource is withdrawn as by its own reviewers (a new version, a
+    ``takedown_upheld`` tombstone in this node's feed); a remote copy keeps its origin's version.
+
+    An order names the record's ``origin`` and the version it was given for (``up_to_version``): a
+    copy of another origin is left alone (``conflict``), and so is a later version, reviewed and
+    published after the order (``stale``). Returns ``withdrawn``, ``already_withdrawn``, ``absent``,
+    ``conflict`` or ``stale``."""
+    resource = Resource.objects.select_for_update().filter(pk=resource_id).first()
+    if resource is None:
+        return "absent"
+    if origin is not None and resource.origin_node != origin:
+        return "conflict"
+    if up_to_version is not None and resource.version > up_to_version:
+        return "stale"
+    if resource.status == Status.WITHDRAWN:
+        return "already_withdrawn"
+    if not resource.is_remote:
+        _withdraw(resource=resource, actor=actor, reason="takedown_upheld", note=note)
+        return "withdrawn"
+    before = resource.status
+    resource.status, resource.review_note = Status.WITHDRAWN, (note or "takedown_upheld").strip()[:500]
+    resource.updated_at = timezone.now()
+    resource.save(update_fields=["status", "review_note", "updated_at"])
+    audit_record(action="resource.withdraw", actor=actor, object_type="resource", object_id=resource.pk,
+                 data={"from": before, "reason": "takedown_upheld", "note": note, "national": True,
+                       "origin": resource.origin_node, "version": resource.version})
+    resource_changed(resource, kind="withdraw", reason="takedown_upheld")
+    return "withdrawn"
+
+
+@transaction.atomic
 def _withdraw(*, resource: Resource, actor, reason: str, note: str) -> Resource:
     resource = Resource.objects.select_for_update().get(pk=resource.pk)
     allowed = {Status.PUBLISHED} if reason != "takedown_upheld" else {

@@ -109,7 +109,11 @@ def envelope_kind(*, kind: str, resource: Resource) -> str | None:
 
 def record_change(*, resource: Resource, kind: str, reason: str = "") -> None:
     """Catalog change hook: append the signed envelope of this change to the feed (same transaction)
-    and poke the hub once it commits. Remote resources are skipped: their origin signs their changes."""
+    and poke the hub once it commits. Remote resources are skipped — their origin signs their
+    changes — except on the hub for a national takedown (see :func:`national_takedown_append`)."""
+    if resource.is_remote and identity.is_hub() and kind == "withdraw" and reason == "takedown_upheld":
+        national_takedown_append(resource)
+        return
     if resource.is_remote or resource.origin_node != identity.node_id():
         return
     envelope_kind_ = envelope_kind(kind=kind, resource=resource)
@@ -121,6 +125,23 @@ def record_change(*, resource: Resource, kind: str, reason: str = "") -> None:
         # The record must carry the committed-to-be rights and files, not a stale prefetch.
         resource = Resource.objects.select_related("rights").prefetch_related("files").get(pk=resource.pk)
     envelope = _sign(resource, kind=envelope_kind_, reason=reason, key=identity.signing_key())
+    outbox_append([entry_for(envelope)])
+    from federation.jobs import poke_pullers_on_commit
+
+    poke_pullers_on_commit()
+
+
+def national_takedown_append(resource: Resource) -> None:
+    """(Hub) Sign a national takedown order for a province's resource: a ``takedown`` envelope whose
+    origin is the hub, carrying the target record's origin and version. Every province applies it
+    (the origin included, which then withdraws its own resource and publishes the tombstone).
+    Versions count the hub's orders for that record, so each order is applied once."""
+    me = identity.node_id()
+    version = OutboxEntry.objects.filter(origin=me, resource_id=resource.pk, kind="takedown").count() + 1
+    record = {**tombstone_record(resource, reason="takedown_upheld"), "target_origin": resource.origin_node,
+              "target_version": resource.version, "note": (resource.review_note or "")[:500]}
+    envelope = sign_envelope(record=record, kind="takedown", origin=me, version=version,
+                             signing_key=identity.signing_key())
     outbox_append([entry_for(envelope)])
     from federation.jobs import poke_pullers_on_commit
 

@@ -24,7 +24,8 @@ from django.conf import settings
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
-from catalog.remote import RemoteChange, remote_resources_apply
+from catalog.remote import ApplyOutcome, RemoteChange, remote_resources_apply
+from catalog.services import resource_withdraw_national
 from exchange.audit import audit_record
 from exchange.bulk import insert_rows
 from exchange.errors import ExchangeError
@@ -266,10 +267,15 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
             for row in RemoteRecord.objects.filter(resource_id__in=[rid for _, rid in best]):
                 held[(row.origin, str(row.resource_id))] = row
         fresh = [item for key, item in best.items() if key not in held or item.version > held[key].version]
+        hub = trust.hub_id()
+        national = [item for item in fresh if item.kind == "takedown" and item.origin == hub]
+        fresh = [item for item in fresh if not (item.kind == "takedown" and item.origin == hub)]
         outcomes = remote_resources_apply(changes=[
             RemoteChange(origin=item.origin, version=item.version, kind=item.kind, payload=item.payload,
                          reason=str(item.payload.get("reason") or "")) for item in fresh
         ])
+        fresh += national
+        outcomes += [_apply_national_takedown(item) for item in national]
         now = timezone.now()
         new_rows, changed_rows = [], []
         for item, outcome in zip(fresh, outcomes, strict=True):
@@ -305,6 +311,19 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
 
             poke_pullers_on_commit(exclude=peer.node_id)
     return True
+
+
+def _apply_national_takedown(item: VerifiedEnvelope) -> ApplyOutcome:
+    """Apply the hub's signed takedown order (a ``takedown`` envelope whose origin is the hub) to
+    this node's copy of the record it names — the origin's own resource included."""
+    target, version = item.payload.get("target_origin"), item.payload.get("target_version")
+    if not isinstance(target, str) or type(version) is not int or version < 1:
+        return ApplyOutcome(item.id, "invalid", "a national takedown names target_origin and target_version")
+    outcome = resource_withdraw_national(resource_id=item.id, actor=item.origin, origin=target,
+                                         up_to_version=version, note=str(item.payload.get("note") or ""))
+    logger.info("national takedown", extra={"id": item.id, "origin": target, "outcome": outcome})
+    return ApplyOutcome(item.id, "withdrawn" if outcome == "withdrawn" else "stale"
+                        if outcome in ("stale", "already_withdrawn") else outcome)
 
 
 def error_code_of(exc: ExchangeError) -> str:

@@ -40,7 +40,7 @@ IsPurchaser = HasRole.of(Role.TEACHER, Role.SCHOOL_ADMIN)
 IsLedgerViewer = HasRole.of(Role.SCHOOL_ADMIN, Role.PROVINCE_ADMIN)
 IsProvinceAdmin = HasRole.of(Role.PROVINCE_ADMIN)
 IsClaimant = HasRole.of(Role.PUBLISHER, Role.PROVINCE_ADMIN, Role.HUB_OPERATOR)
-IsReviewer = HasRole.of(Role.REVIEWER)
+IsTakedownDecider = HasRole.of(Role.REVIEWER, Role.HUB_OPERATOR)
 IsSettlementViewer = HasRole.of(Role.PUBLISHER, Role.PROVINCE_ADMIN, Role.HUB_OPERATOR)
 IsRightsChecker = HasRole.of(Role.PUBLISHER, Role.REVIEWER)
 
@@ -291,7 +291,7 @@ class TakedownDetailApi(ExchangeAPIView):
 
 
 class _TakedownDecisionApi(ExchangeAPIView):
-    permission_classes = [IsReviewer]
+    permission_classes = [IsTakedownDecider]
 
     class TakedownDecisionInputSerializer(serializers.Serializer):
         note = serializers.CharField(required=False, allow_blank=True, default="")
@@ -308,9 +308,10 @@ class _TakedownDecisionApi(ExchangeAPIView):
 
 class TakedownUpholdApi(_TakedownDecisionApi):
     """Uphold a notice: the resource is withdrawn on this node at once (and the takedown goes out on the
-    federation feed). Permission: reviewer role + review right on the resource's province."""
+    federation feed). Permission: reviewer role + review right on the resource's province; at the hub,
+    hub operator role for any province's resource (a national takedown)."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [IsTakedownDecider]
 
     def decide_notice(self, request, notice, note):
         return services.takedown_uphold(user=request.user, notice=notice, note=note)
@@ -318,9 +319,9 @@ class TakedownUpholdApi(_TakedownDecisionApi):
 
 class TakedownRejectApi(_TakedownDecisionApi):
     """Reject a notice with a ``note`` the claimant sees. Permission: reviewer role + review right on the
-    resource's province."""
+    resource's province; at the hub, hub operator role for any province's resource."""
 
-    permission_classes = [IsReviewer]
+    permission_classes = [IsTakedownDecider]
 
     def decide_notice(self, request, notice, note):
         return services.takedown_reject(user=request.user, notice=notice, note=note)

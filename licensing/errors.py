@@ -117,7 +117,8 @@ class TakedownAlreadyDecidedError(ConflictError):
 
 class NotTakedownReviewerError(PermissionDeniedError):
     code = "not_takedown_reviewer"
-    default_message = "Only reviewers of the resource's province may decide its takedown notices."
+    default_message = ("Only reviewers of the resource's province (or, at the national hub, hub operators) "
+                       "may decide its takedown notices.")
 
 
 class NotClaimantError(PermissionDeniedError):

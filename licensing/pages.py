@@ -360,7 +360,7 @@ def takedown_detail(request: HttpRequest, notice_id: int) -> HttpResponse:
         return redirect("takedown-detail", notice_id=notice.pk)
     return render(request, "licensing/takedown_detail.html", {
         "notice": notice, "can_decide": notice.status == TakedownNotice.Status.OPEN
-        and can_review(request.user, notice.resource),
+        and services.can_decide_takedown(request.user, notice.resource),
     })
 
 

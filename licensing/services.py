@@ -21,8 +21,8 @@ from django.utils.module_loading import import_string
 from guardian.shortcuts import assign_perm
 
 from catalog.models import Resource, ResourceFile
-from catalog.permissions import can_review, reviewing_bureau
-from catalog.services import resource_withdraw_for_takedown
+from catalog.permissions import can_order_national_takedown, can_review, reviewing_bureau
+from catalog.services import resource_withdraw_for_takedown, resource_withdraw_national
 from catalog.storage import get_blob_store
 from catalog.usage import resource_download_count_increment
 from exchange.audit import audit_record
@@ -343,8 +343,14 @@ def takedown_file(
     return notice
 
 
+def can_decide_takedown(user: Any, resource: Resource) -> bool:
+    """The reviewers of the resource's province decide its takedown notices; at the national hub,
+    hub operators decide them for every province's resources (a national takedown)."""
+    return can_review(user, resource) or can_order_national_takedown(user, resource)
+
+
 def _lock_open_notice(*, user: Any, notice: TakedownNotice) -> TakedownNotice:
-    if not can_review(user, notice.resource):
+    if not can_decide_takedown(user, notice.resource):
         raise NotTakedownReviewerError()
     locked = TakedownNotice.objects.select_for_update().select_related("resource").get(pk=notice.pk)
     if locked.status != TakedownNotice.Status.OPEN:
@@ -357,12 +363,17 @@ def takedown_uphold(*, user: Any, notice: TakedownNotice, note: str = "") -> Tak
     """A reviewer of the resource's province upholds the notice: the resource is withdrawn at once
     (``catalog.services.resource_withdraw_for_takedown``: out of the index and the public catalog, every
     decision about it now ``withdrawn``, and a ``takedown_upheld`` change for the federation feed).
+    At the hub a hub operator may uphold notices on any province's resource: the hub's copy is
+    withdrawn and the hub signs a national takedown order that every node, the origin included, applies.
 
     Raises NotTakedownReviewerError for anyone else; TakedownAlreadyDecidedError when it was decided."""
     notice = _lock_open_notice(user=user, notice=notice)
+    withdrawal_note = f"takedown #{notice.pk}: {note.strip()}".strip(": ")
     if notice.resource.status != Resource.Status.WITHDRAWN:
-        resource_withdraw_for_takedown(resource=notice.resource, actor=user,
-                                       note=f"takedown #{notice.pk}: {note.strip()}".strip(": "))
+        if notice.resource.is_remote:  # a national takedown, ordered at the hub
+            resource_withdraw_national(resource_id=str(notice.resource_id), actor=user, note=withdrawal_note)
+        else:
+            resource_withdraw_for_takedown(resource=notice.resource, actor=user, note=withdrawal_note)
     notice.status, notice.decided_by, notice.decided_at = TakedownNotice.Status.UPHELD, user, timezone.now()
     notice.decision_note = note.strip()
     notice.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])

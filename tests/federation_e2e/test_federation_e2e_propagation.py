@@ -118,3 +118,32 @@ def test_takedown_in_cn11_is_gone_from_cn44(cluster):
                                   (resource_id.replace("-", ""),)).fetchone()
     assert kind == "tombstone" and (status, note) == ("withdrawn", "takedown_upheld")
     assert visible(cluster.hub, resource_id) is None
+
+
+def test_a_national_takedown_at_the_hub_withdraws_a_province_resource_everywhere(cluster):
+    """A hub operator upholds a notice at the hub on a cn-11 resource: the hub signs a takedown
+    order; cn-44 withdraws its copy, and cn-11 — the origin, which decided nothing — withdraws its own
+    resource and publishes the tombstone."""
+    marker = f"ntd{secrets.token_hex(3)}"
+    resource_id = publish(cluster.p11, f"人教版七年级数学上册 有理数 国家下架课件 {marker}")
+    wait_until(lambda: visible(cluster.p44, resource_id) and visible(cluster.hub, resource_id), timeout=30,
+               what="the resource in cn-44 and at the hub")
+    operator = cluster.hub.token("hub_operator")
+    notice = cluster.hub.api("POST", "/api/v1/takedowns", token=operator,
+                             json={"resource": resource_id, "grounds": "unlawful_content", "statement": "内容违规"})
+    assert notice.status_code == 201, notice.text
+    started = time.monotonic()
+    upheld = cluster.hub.api("POST", f"/api/v1/takedowns/{notice.json()['id']}/uphold", token=operator,
+                             json={"note": "国家层面下架"})
+    assert upheld.status_code == 200, upheld.text
+    assert visible(cluster.hub, resource_id) is None
+    wait_until(lambda: visible(cluster.p44, resource_id) is None, timeout=30, what="the national takedown in cn-44")
+    wait_until(lambda: visible(cluster.p11, resource_id) is None, timeout=30, what="the national takedown at the origin")
+    assert time.monotonic() - started < PROPAGATION_LIMIT * 2
+    with cluster.p11.db() as db:
+        status, version = db.execute("SELECT status, version FROM catalog_resource WHERE id = ?",
+                                     (resource_id.replace("-", ""),)).fetchone()
+        tombstones = db.execute("SELECT count(*) FROM federation_outboxentry WHERE resource_id = ? AND kind = ?",
+                                (resource_id.replace("-", ""), "tombstone")).fetchone()[0]
+    assert status == "withdrawn" and tombstones == 1
+    assert resource_id not in search_ids(cluster.p44, marker)

@@ -1,0 +1,139 @@
+"""National takedowns: a hub operator upholds a notice on any province's resource at the hub; the hub
+signs a ``takedown`` order (origin = the hub) and every province — the origin included — withdraws
+its copy. Only the hub's orders act on another origin's records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from catalog.models import Resource
+from federation import identity, trust
+from federation.models import OutboxEntry, Peer, PeerKey, RemoteRecord
+from federation.signing import envelope_from_bytes, issue_certificate, verify_envelope
+from licensing.errors import NotTakedownReviewerError
+from licensing.services import takedown_file, takedown_reject, takedown_uphold
+from tests.factories import ResourceFactory
+from tests.federation.federation_support import (  # noqa: F401 - fixtures
+    FakeNode,
+    fed_fixture,
+    hub_node_fixture,
+    province_node_fixture,
+    province_peer_fixture,
+    record,
+)
+from tests.federation.test_federation_sync import process
+
+pytestmark = pytest.mark.django_db
+
+
+def order(hub: FakeNode, resource_id: str, *, target_origin: str = "cn-11", target_version: int = 1,
+          version: int = 1) -> dict:
+    payload = {"id": resource_id, "reason": "takedown_upheld", "stage": "初中", "subject": "数学",
+               "withdrawn_at": "2025-03-01T08:00:00Z", "target_origin": target_origin,
+               "target_version": target_version, "note": "takedown #7: 侵犯著作权"}
+    return hub.envelope(payload, kind="takedown", version=version)
+
+
+@pytest.fixture
+def at_province(province_node):
+    """This node is cn-44, pulling the hub cn-hub, which has certified cn-11."""
+    hub = FakeNode("cn-hub", role="hub")
+    peer = Peer.objects.create(node_id="cn-hub", role="hub", status="active", pull=True,
+                               base_url="http://127.0.0.1:8100")
+    PeerKey.objects.create(peer=peer, kid=hub.key.kid, public_jwk=hub.jwk, anchor=True)
+    cn11 = FakeNode("cn-11")
+    token = issue_certificate(hub_key=hub.key.private_key, hub_kid=hub.key.kid, hub_id="cn-hub", node_id="cn-11",
+                              role="province", region="110000", node_public_jwk=cn11.jwk,
+                              not_before=timezone.now() - timedelta(minutes=5),
+                              not_after=timezone.now() + timedelta(days=7))
+    trust.certificate_store(token, base_url="http://127.0.0.1:8101")
+    province_node.FEDERATION_HUB_ID = "cn-hub"
+    return hub, cn11
+
+
+def test_a_hub_order_withdraws_a_remote_copy_once(at_province) -> None:
+    hub, cn11 = at_province
+    rid = str(uuid.uuid4())
+    process("cn-hub", [cn11.envelope(record(rid))])
+    result = process("cn-hub", [order(hub, rid)])
+    assert result.outcomes == {"withdrawn": 1}
+    copy = Resource.objects.get(pk=rid)
+    assert (copy.status, copy.version, copy.origin_node) == (Resource.Status.WITHDRAWN, 1, "cn-11")
+    assert copy.review_note == "takedown #7: 侵犯著作权"
+    assert RemoteRecord.objects.get(origin="cn-hub", resource_id=rid).kind == "takedown"
+    again = process("cn-hub", [order(hub, rid)])
+    assert again.outcomes == {} and again.applied == 0  # the same order is applied once
+
+
+def test_an_order_for_an_older_version_leaves_a_newer_reviewed_version_alone(at_province) -> None:
+    hub, cn11 = at_province
+    rid = str(uuid.uuid4())
+    process("cn-hub", [cn11.envelope(record(rid), version=2)])
+    assert process("cn-hub", [order(hub, rid, target_version=1)]).outcomes == {"stale": 1}
+    assert Resource.objects.get(pk=rid).status == Resource.Status.PUBLISHED
+
+
+def test_only_the_hub_orders_takedowns_of_another_origins_records(at_province) -> None:
+    hub, cn11 = at_province
+    rid = str(uuid.uuid4())
+    process("cn-hub", [cn11.envelope(record(rid))])
+    cn12 = FakeNode("cn-12")
+    token = issue_certificate(hub_key=hub.key.private_key, hub_kid=hub.key.kid, hub_id="cn-hub", node_id="cn-12",
+                              role="province", region="120000", node_public_jwk=cn12.jwk,
+                              not_before=timezone.now() - timedelta(minutes=5),
+                              not_after=timezone.now() + timedelta(days=7))
+    trust.certificate_store(token, base_url="http://127.0.0.1:8112")
+    result = process("cn-hub", [order(cn12, rid)])  # a province's "takedown" of cn-11's record
+    assert result.outcomes == {"conflict": 1}
+    assert Resource.objects.get(pk=rid).status == Resource.Status.PUBLISHED
+    assert process("cn-hub", [order(hub, rid, target_origin="cn-12")]).outcomes == {"conflict": 1}
+    assert Resource.objects.get(pk=rid).status == Resource.Status.PUBLISHED
+
+
+def test_the_origin_withdraws_its_own_resource_and_publishes_the_tombstone(at_province, users) -> None:
+    hub, _ = at_province
+    mine = ResourceFactory(publisher=users["publisher"].organisation, origin_node="cn-44")
+    result = process("cn-hub", [order(hub, str(mine.pk), target_origin="cn-44", target_version=mine.version)])
+    assert result.outcomes == {"withdrawn": 1}
+    mine.refresh_from_db()
+    assert mine.status == Resource.Status.WITHDRAWN and mine.version == 2
+    tombstone = envelope_from_bytes(OutboxEntry.objects.get(origin="cn-44", resource_id=mine.pk).envelope.encode())
+    assert (tombstone["kind"], tombstone["version"], tombstone["payload"]["reason"]) == ("tombstone", 2,
+                                                                                         "takedown_upheld")
+
+
+def test_a_hub_operator_upholds_a_notice_on_a_province_resource_and_the_hub_signs_the_order(
+        users, province_peer) -> None:
+    rid = str(uuid.uuid4())
+    process("cn-11", [province_peer.envelope(record(rid))])
+    remote = Resource.objects.get(pk=rid)
+    notice = takedown_file(user=users["hub_operator"], resource=remote, grounds="copyright",
+                           statement="整册抄袭本社教材。", claimant="某出版社")
+    with pytest.raises(NotTakedownReviewerError):
+        takedown_uphold(user=users["reviewer"], notice=notice)
+    takedown_uphold(user=users["hub_operator"], notice=notice, note="经核实")
+    remote.refresh_from_db()
+    assert remote.status == Resource.Status.WITHDRAWN and remote.version == 1  # the origin's version is kept
+    entry = OutboxEntry.objects.get(origin="cn-hub", kind="takedown")
+    envelope = envelope_from_bytes(entry.envelope.encode())
+    verified = verify_envelope(envelope, resolve_key=lambda origin, kid: identity.signing_key().public_key)
+    assert verified.payload["target_origin"] == "cn-11" and verified.payload["target_version"] == 1
+    assert verified.payload["note"].startswith(f"takedown #{notice.pk}")
+
+
+def test_a_hub_operator_may_also_reject_and_a_province_hub_operator_cannot_decide_remote_notices(
+        users, province_node, settings) -> None:
+    now = timezone.now()
+    remote = Resource.objects.create(title="外省资源", origin_node="cn-11", is_remote=True,
+                                     status=Resource.Status.PUBLISHED, province="110000",
+                                     created_at=now, updated_at=now, published_at=now)
+    notice = takedown_file(user=users["hub_operator"], resource=remote, grounds="other", statement="说明")
+    with pytest.raises(NotTakedownReviewerError):  # this node is a province: no national authority here
+        takedown_reject(user=users["hub_operator"], notice=notice, note="不成立")
+    settings.EXCHANGE_NODE_ROLE = "hub"
+    takedown_reject(user=users["hub_operator"], notice=notice, note="不成立")
+    assert Resource.objects.get(pk=remote.pk).status == Resource.Status.PUBLISHED
