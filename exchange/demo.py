@@ -28,20 +28,27 @@ class DemoAccount:
 def _orgs(region: Region) -> dict[str, Organisation]:
     name = region.name
     kinds = Organisation.Kind
-    specs = {
-        "bureau": (f"{name}教育厅" if settings.EXCHANGE_NODE_ROLE == "province" else "教育部国家枢纽", kinds.BUREAU, []),
-        "city_school": (f"{name}实验中学", kinds.SCHOOL, []),
-        "rural_school": (f"{name}山区民族中学", kinds.SCHOOL, ["rural", "remote", "ethnic_minority"]),
-        "publisher": (f"{name}数字教育出版中心", kinds.PUBLISHER, []),
+    specs = {  # name, kind, categories, students (so per-student voucher funding gives vouchers)
+        "bureau": (f"{name}教育厅" if settings.EXCHANGE_NODE_ROLE == "province" else "教育部国家枢纽", kinds.BUREAU,
+                   [], 0),
+        "city_school": (f"{name}实验中学", kinds.SCHOOL, [], 1200),
+        "rural_school": (f"{name}山区民族中学", kinds.SCHOOL, ["rural", "remote", "ethnic_minority"], 300),
+        "publisher": (f"{name}数字教育出版中心", kinds.PUBLISHER, [], 0),
     }
     if settings.EXCHANGE_NODE_ROLE == "hub":
-        specs["hub"] = ("国家数字教育资源枢纽", kinds.HUB, [])
+        specs["hub"] = ("国家数字教育资源枢纽", kinds.HUB, [], 0)
     out = {}
-    for key, (org_name, kind, cats) in specs.items():
+    for key, (org_name, kind, cats, students) in specs.items():
         org = organisation_get_or_create(name=org_name, kind=kind, region=region)
+        changed = []
         if cats and org.categories != cats:
             org.categories = cats
-            org.save(update_fields=["categories"])
+            changed.append("categories")
+        if students and not org.student_count:
+            org.student_count = students
+            changed.append("student_count")
+        if changed:
+            org.save(update_fields=changed)
         out[key] = org
     return out
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from exchange.audit import audit_record
@@ -116,6 +117,15 @@ def receipts_deliver_pending(*, limit: int = 200) -> int:
     for receipt_id in pending:
         receipt_deliver(receipt_id=str(receipt_id))
     return len(pending)
+
+
+def received_sales(*, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Settlement source (``LICENSING_REMOTE_SALES``): paid grants other nodes reported, granted in
+    [start, end), per resource — for this node's own resources, or on the hub for every node's."""
+    received = ReceivedReceipt.objects.filter(granted_at__gte=start, granted_at__lt=end)
+    if not identity.is_hub():
+        received = received.filter(origin=identity.node_id())
+    return list(received.values("resource_id").annotate(grants=Count("id"), vouchers=Sum("price")).order_by())
 
 
 def receipt_receive(*, token: str, sender: trust.PeerIdentity) -> tuple[ReceivedReceipt, bool]:

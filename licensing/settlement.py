@@ -1,6 +1,6 @@
 """Settlement: per period and publisher, how often its resources were downloaded (and on what basis),
 how many grants schools bought and how many vouchers they spent on them — from the download events, the
-grants and the ledger. Shown as JSON and exported as CSV; the hub aggregates the provinces' reports."""
+grants and the ledger, plus the paid grants other nodes reported for its resources in signed receipts. Shown as JSON and exported as CSV; the hub aggregates the provinces' reports."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
+from catalog.models import Resource
 from exchange.roles import Role, user_has_role
 from licensing.errors import InvalidPeriodError, SettlementNotAllowedError
 from licensing.models import DownloadEvent, Grant, LedgerEntry, LedgerTransaction
@@ -101,6 +104,9 @@ class SettlementRow:
     grants_personal: int = 0
     buyer_schools: int = 0
     vouchers_spent: int = 0
+    # Paid grants decided at other nodes (teachers of other provinces), from their signed receipts.
+    grants_elsewhere: int = 0
+    vouchers_elsewhere: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -146,13 +152,27 @@ def settlement_report(
     pub_txn = ("transaction__resource__publisher_id", "transaction__resource__publisher_name")
     for v in spent.values(*pub_txn).annotate(total=Sum("amount")).order_by():
         row(v, "transaction__resource__").vouchers_spent = int(v["total"] or 0)
+    sales = {str(s["resource_id"]): s for s in _sales_elsewhere(start, end)}
+    if sales:
+        for v in narrowed(Resource.objects.filter(pk__in=list(sales)), "").values("pk", "publisher_id",
+                                                                                   "publisher_name"):
+            r, sale = row(v, ""), sales[str(v["pk"])]
+            r.grants_elsewhere += int(sale["grants"])
+            r.vouchers_elsewhere += int(sale["vouchers"] or 0)
     return sorted(rows.values(), key=lambda r: (r.publisher, r.publisher_id or 0))
+
+
+def _sales_elsewhere(start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    """``LICENSING_REMOTE_SALES(start=, end=)``: per resource, the paid grants other nodes reported
+    (``resource_id``, ``grants``, ``vouchers``); none when unset."""
+    path = settings.LICENSING_REMOTE_SALES
+    return list(import_string(path)(start=start, end=end)) if path else []
 
 
 CSV_COLUMNS = (
     "period_start", "period_end", "publisher_id", "publisher", "downloads", "downloads_open_or_free",
     "downloads_free_for_category", "downloads_with_grant", "downloads_own", "grants", "grants_school",
-    "grants_personal", "buyer_schools", "vouchers_spent",
+    "grants_personal", "buyer_schools", "vouchers_spent", "grants_elsewhere", "vouchers_elsewhere",
 )
 
 
@@ -175,6 +195,6 @@ def settlement_csv(*, period: Period, rows: Iterable[SettlementRow]) -> str:
             period.start.isoformat(), period.end.isoformat(), r.publisher_id or "", _cell(r.publisher), r.downloads,
             basis.get("open_licence", 0) + basis.get("free_of_charge", 0), basis.get("free_for_category", 0),
             basis.get("grant_active", 0), basis.get("own_resource", 0), r.grants, r.grants_school,
-            r.grants_personal, r.buyer_schools, r.vouchers_spent,
+            r.grants_personal, r.buyer_schools, r.vouchers_spent, r.grants_elsewhere, r.vouchers_elsewhere,
         ])
     return out.getvalue()

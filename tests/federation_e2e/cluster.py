@@ -60,6 +60,7 @@ class Node:
     extra_env: dict[str, str] = field(default_factory=dict)
     server: subprocess.Popen | None = None
     loop: subprocess.Popen | None = None
+    tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -112,10 +113,13 @@ class Node:
         raise KeyError(username)
 
     def token(self, username: str) -> str:
-        response = requests.post(f"{self.url}/api/v1/auth/token",
-                                 json={"username": username, "password": self.password(username)}, timeout=10)
-        response.raise_for_status()
-        return response.json()["token"]
+        """An API token (one per user and node: the token endpoint is rate-limited, as it should be)."""
+        if username not in self.tokens:
+            response = requests.post(f"{self.url}/api/v1/auth/token",
+                                     json={"username": username, "password": self.password(username)}, timeout=10)
+            response.raise_for_status()
+            self.tokens[username] = response.json()["token"]
+        return self.tokens[username]
 
     def api(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> requests.Response:
         headers = kwargs.pop("headers", {})

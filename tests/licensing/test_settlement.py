@@ -48,14 +48,39 @@ def test_report_per_publisher_for_this_month(api_as, users, orgs, activity):
     assert rows["本省出版社"] == {
         "publisher_id": orgs["publisher"].pk, "publisher": "本省出版社", "downloads": 3,
         "downloads_by_basis": {"free_for_category": 1, "grant_active": 1, "open_licence": 1},
-        "grants": 1, "grants_school": 0, "grants_personal": 1, "buyer_schools": 1, "vouchers_spent": 5}
+        "grants": 1, "grants_school": 0, "grants_personal": 1, "buyer_schools": 1, "vouchers_spent": 5,
+        "grants_elsewhere": 0, "vouchers_elsewhere": 0}
     assert rows["另一出版社"] == {
         "publisher_id": orgs["other_publisher"].pk, "publisher": "另一出版社", "downloads": 0,
         "downloads_by_basis": {}, "grants": 1, "grants_school": 1, "grants_personal": 0, "buyer_schools": 1,
-        "vouchers_spent": 7}
+        "vouchers_spent": 7, "grants_elsewhere": 0, "vouchers_elsewhere": 0}
     # the ledger and the grants agree on what was spent
     spent = sum(LedgerEntry.objects.filter(side="debit", transaction__kind="purchase").values_list("amount", flat=True))
     assert spent == sum(Grant.objects.values_list("price", flat=True)) == 12
+
+
+def test_grants_reported_by_other_nodes_count_for_the_publisher(api_as, users, activity, settings):
+    """Signed receipts from other nodes (teachers of other provinces buying this node's resources)
+    appear as grants and vouchers elsewhere, for the publisher and the scopes that see it."""
+    import uuid
+
+    from django.utils import timezone
+
+    from federation.models import ReceivedReceipt
+
+    for price in (3, 4):
+        ReceivedReceipt.objects.create(receipt_id=uuid.uuid4(), issuer="cn-44", resource_id=activity["priced"].pk,
+                                       origin=settings.EXCHANGE_NODE_ID, price=price, granted_at=timezone.now(),
+                                       token="t", claims={}, received_at=timezone.now())
+    ReceivedReceipt.objects.create(receipt_id=uuid.uuid4(), issuer="cn-44", resource_id=activity["priced"].pk,
+                                   origin="cn-99", price=50, granted_at=timezone.now(), token="t", claims={},
+                                   received_at=timezone.now())  # not this node's sale
+    ours = rows_for(api_as(users["publisher"]))["本省出版社"]
+    assert (ours["grants_elsewhere"], ours["vouchers_elsewhere"], ours["grants"]) == (2, 7, 1)
+    assert rows_for(api_as(users["other_publisher"]))["另一出版社"]["grants_elsewhere"] == 0
+    csv_rows = list(csv.DictReader(io.StringIO(api_as(users["publisher"]).get("/api/v1/settlement/csv")
+                                               .content.decode("utf-8").lstrip("\ufeff"))))
+    assert (csv_rows[0]["grants_elsewhere"], csv_rows[0]["vouchers_elsewhere"]) == ("2", "7")
 
 
 def test_periods_select_by_local_day(api_as, users, activity):
