@@ -338,7 +338,7 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
             outcomes[position] = ApplyOutcome(change.resource_id, "superseded")
 
     ids = list(latest)
-    existing = {str(row["id"]): row for row in Resource.objects.filter(pk__in=ids).values(
+    existing = {str(row["id"]): row for row in Resource.objects.filter(pk__in=ids).order_by().values(
         "id", "is_remote", "origin_node", "version")}
     creates: list[tuple[int, RemoteChange, _Parsed]] = []
     updates: list[tuple[int, RemoteChange, _Parsed]] = []

@@ -264,7 +264,10 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
                 best[key] = item
         held = {}
         if best:
-            for row in RemoteRecord.objects.filter(resource_id__in=[rid for _, rid in best]):
+            # By origin and id: the lookup the unique (origin, resource_id) index serves (by id alone
+            # it was a scan of every record held, per page).
+            origins = {origin for origin, _ in best}
+            for row in RemoteRecord.objects.filter(origin__in=origins, resource_id__in=[rid for _, rid in best]):
                 held[(row.origin, str(row.resource_id))] = row
         fresh = [item for key, item in best.items() if key not in held or item.version > held[key].version]
         hub = trust.hub_id()

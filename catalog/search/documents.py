@@ -33,14 +33,16 @@ def _iso(value: dt.datetime | None) -> str:
 SOURCE_COLUMNS = (
     "id", "title", "description", "keywords", "stage", "subject", "grade", "edition", "volume", "chapter",
     "section", "resource_type", "language", "publisher_name", "origin_node", "is_remote", "published_at",
-    "updated_at", "created_at", "download_count", "rights__license_id", "rights__price",
+    "updated_at", "created_at", "download_count", "rights__license_id", "rights__price", "status",
 )
 
 
 def resource_documents(resources: QuerySet[Resource]) -> Iterator[dict[str, Any]]:
-    """The index documents of some resources, streamed, read as plain rows (model instances would
-    make this read most of the cost of indexing)."""
+    """The index documents of the published ones among some resources, streamed, read as plain rows
+    (model instances would make this read most of the cost of indexing)."""
     for row in resources.values(*SOURCE_COLUMNS).iterator(chunk_size=2000):
+        if row["status"] != Resource.Status.PUBLISHED:
+            continue
         yield {
             "id": str(row["id"]),
             "title": row["title"],
