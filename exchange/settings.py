@@ -317,5 +317,7 @@ FEDERATION_VERIFY_WORKERS = env_int("FEDERATION_VERIFY_WORKERS", 0)
 CATALOG_REMOTE_FILE_FETCHER = "federation.files.ensure_local"
 # Licensing calls these (import strings) inside the transaction that creates a paid grant.
 LICENSING_GRANT_HOOKS = ["federation.receipts.report_grant"]
+# Takedown notices about other provinces' resources go to the hub; its decisions come back.
+LICENSING_TAKEDOWN_HOOKS = ["federation.takedowns.takedown_event"]
 # Paid grants of this node's resources decided elsewhere (signed receipts), for settlement.
 LICENSING_REMOTE_SALES = "federation.receipts.received_sales"

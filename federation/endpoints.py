@@ -14,7 +14,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from exchange.errors import InvalidInputError
-from federation import hub, identity, outbox, receipts, trust
+from federation import hub, identity, outbox, receipts, takedowns, trust
 from federation.errors import NotAHubError, PeerNotAllowedError
 from federation.files import open_served_file
 from federation.jobs import pull_requested
@@ -107,6 +107,25 @@ def receipts_view(request: HttpRequest) -> HttpResponse:
         raise InvalidInputError(details={"receipt": ["A compact JWS."]})
     received, created = receipts.receipt_receive(token=token, sender=_peer(request))
     return json_response({"receipt": str(received.receipt_id), "stored": created}, status=201 if created else 200)
+
+
+@federation_endpoint(methods=("POST",), roles=PROVINCE)
+def takedowns_view(request: HttpRequest) -> HttpResponse:
+    """Permission: certified provinces (hub only). A takedown notice about a resource of another
+    province, forwarded for the hub's operators to decide."""
+    if not identity.is_hub():
+        raise NotAHubError()
+    notice, created = takedowns.forwarded_receive(body=_body(request), sender=_peer(request))
+    return json_response({"notice": notice.pk, "stored": created}, status=201 if created else 200)
+
+
+@federation_endpoint(methods=("POST",), roles=HUB)
+def takedown_decision(request: HttpRequest) -> HttpResponse:
+    """Permission: the hub (provinces only). The hub's decision on a notice this node forwarded."""
+    if identity.is_hub():
+        raise PeerNotAllowedError()
+    notice = takedowns.decision_receive(body=_body(request), sender=_peer(request))
+    return json_response({"notice": notice.pk, "status": notice.status})
 
 
 @federation_endpoint(methods=("GET", "POST"))

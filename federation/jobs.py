@@ -199,7 +199,7 @@ def _step(name: str, func: Any, report: dict[str, Any]) -> None:
 
 def sync_tick(*, pull_interval: int | None = None) -> dict[str, Any]:
     """Job: one round of scheduled federation upkeep; returns what each step did."""
-    from federation import enrolment, receipts
+    from federation import enrolment, receipts, takedowns
     from federation.outbox import outbox_backfill
     from federation.sync import pull_peers_due
     from federation.transport import nonces_purge
@@ -212,6 +212,7 @@ def sync_tick(*, pull_interval: int | None = None) -> dict[str, Any]:
     _step("backfill", outbox_backfill, report)
     _step("pull", lambda: [r.__dict__ for r in pull_peers_due(interval=pull_interval)], report)
     _step("receipts", receipts.receipts_deliver_pending, report)
+    _step("takedowns", takedowns.takedowns_deliver_pending, report)
     _step("nonces", nonces_purge, report)
     _step("keys", identity.node_keys_retire_due, report)
     return report

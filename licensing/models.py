@@ -219,17 +219,30 @@ class TakedownNotice(models.Model):
     grounds = models.CharField(max_length=32, choices=Grounds.choices)
     statement = models.TextField()
     claimant = models.CharField(max_length=200, help_text=_("Who claims the rights (organisation name)"))
-    filed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    filed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                 null=True, blank=True, help_text=_("Empty for a notice another node forwarded"))
     filed_at = models.DateTimeField()
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
+    # A notice about another province's resource is forwarded to the national hub, which decides it
+    # and sends the decision back: at the filing node ``forwarded_to`` is the hub; at the hub
+    # ``forwarded_from``/``remote_ref`` name the filing node and its notice. ``exchanged_at`` is when
+    # the other side acknowledged (the forward, or the decision); until then the sync tick retries.
+    forwarded_to = models.CharField(max_length=63, blank=True)
+    forwarded_from = models.CharField(max_length=63, blank=True)
+    remote_ref = models.PositiveBigIntegerField(null=True, blank=True)
+    exchanged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-filed_at"]
         indexes = [models.Index(fields=["resource", "status"])]
+        constraints = [
+            models.UniqueConstraint(fields=["forwarded_from", "remote_ref"], condition=models.Q(remote_ref__isnull=False),
+                                    name="takedown_forwarded_once"),
+        ]
 
     def __str__(self) -> str:
         return f"takedown #{self.pk} ({self.status}) of {self.resource_id}"

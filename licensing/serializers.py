@@ -65,10 +65,11 @@ class LedgerTransactionSerializer(serializers.ModelSerializer):
 class TakedownSerializer(serializers.ModelSerializer):
     resource_title = serializers.CharField(source="resource.title")
     resource_status = serializers.CharField(source="resource.status")
-    filed_by = serializers.CharField(source="filed_by.username")
+    filed_by = serializers.CharField(source="filed_by.username", default=None)
     decided_by = serializers.CharField(source="decided_by.username", default=None)
 
     class Meta:
         model = TakedownNotice
         fields = ["id", "resource", "resource_title", "resource_status", "status", "grounds", "statement",
-                  "claimant", "filed_by", "filed_at", "decided_by", "decided_at", "decision_note"]
+                  "claimant", "filed_by", "filed_at", "decided_by", "decided_at", "decision_note",
+                  "forwarded_to", "forwarded_from"]

@@ -43,6 +43,7 @@ from licensing.errors import (
     NotTakedownReviewerError,
     ResourceAlreadyWithdrawnError,
     TakedownAlreadyDecidedError,
+    TakedownNotFoundError,
 )
 from licensing.links import file_token_make, file_url, link_ttl_seconds
 from licensing.models import (
@@ -204,7 +205,7 @@ def grant_purchase(*, buyer: Any, resource: Resource, scope: str) -> Grant:
                   starts_at=now, ends_at=ends_at, ledger_transaction=txn, created_at=now)
     grant.full_clean()
     grant.save(force_insert=True)
-    for hook in _grant_hooks(tuple(settings.LICENSING_GRANT_HOOKS)):
+    for hook in _hooks(tuple(settings.LICENSING_GRANT_HOOKS)):
         hook(grant=grant)
     audit_record(action="grant.purchase", actor=buyer, object_type="grant", object_id=grant.pk,
                  data={"resource": str(resource.pk), "scope": scope, "school": school.pk, "price": rights.price,
@@ -213,7 +214,7 @@ def grant_purchase(*, buyer: Any, resource: Resource, scope: str) -> Grant:
 
 
 @cache
-def _grant_hooks(paths: tuple[str, ...]) -> list[Callable[..., Any]]:
+def _hooks(paths: tuple[str, ...]) -> list[Callable[..., Any]]:
     return [import_string(path) for path in paths]
 
 
@@ -340,6 +341,56 @@ def takedown_file(
     notice.save(force_insert=True)
     audit_record(action="takedown.file", actor=user, object_type="takedown", object_id=notice.pk,
                  data={"resource": str(resource.pk), "grounds": grounds, "claimant": notice.claimant})
+    _takedown_hooks(notice, "filed")
+    return notice
+
+
+def _takedown_hooks(notice: TakedownNotice, event: str) -> None:
+    """``LICENSING_TAKEDOWN_HOOKS`` (federation forwards notices about other provinces' resources to
+    the hub, and sends the hub's decisions back), inside the caller's transaction."""
+    for hook in _hooks(tuple(settings.LICENSING_TAKEDOWN_HOOKS)):
+        hook(notice=notice, event=event)
+
+
+@transaction.atomic
+def takedown_receive_forwarded(
+    *, node_id: str, remote_ref: int, resource: Resource, grounds: str, statement: str, claimant: str,
+    filed_at: dt.datetime,
+) -> tuple[TakedownNotice, bool]:
+    """(Hub) Take in a notice another node forwarded about a resource the hub holds; hub operators
+    decide it like their own. Idempotent per (node, notice). Returns (notice, created).
+    Raises InvalidInputError for unknown grounds or an empty statement."""
+    existing = TakedownNotice.objects.filter(forwarded_from=node_id, remote_ref=remote_ref).first()
+    if existing is not None:
+        return existing, False
+    statement = (statement or "").strip()
+    if grounds not in TakedownNotice.Grounds.values or not statement:
+        raise InvalidInputError("A forwarded notice needs known grounds and a statement.",
+                                details={"grounds": [grounds], "statement": [] if statement else ["empty"]})
+    notice = TakedownNotice(resource=resource, grounds=grounds, statement=statement[:20000],
+                            claimant=(claimant or node_id).strip()[:200], filed_by=None, filed_at=filed_at,
+                            forwarded_from=node_id, remote_ref=remote_ref)
+    notice.save(force_insert=True)
+    audit_record(action="takedown.forwarded_in", actor=node_id, object_type="takedown", object_id=notice.pk,
+                 data={"resource": str(resource.pk), "grounds": grounds, "from": node_id, "ref": remote_ref})
+    return notice, True
+
+
+@transaction.atomic
+def takedown_decided_elsewhere(*, notice_id: int, decided_by_node: str, upheld: bool, note: str) -> TakedownNotice:
+    """(Filing node) The hub decided a notice this node forwarded to it: record the decision (the
+    withdrawal itself arrives as the hub's signed takedown order). Idempotent.
+    Raises TakedownNotFoundError unless the notice was forwarded to ``decided_by_node``."""
+    notice = (TakedownNotice.objects.select_for_update()
+              .filter(pk=notice_id, forwarded_to=decided_by_node).first())
+    if notice is None:
+        raise TakedownNotFoundError()
+    if notice.status == TakedownNotice.Status.OPEN:
+        notice.status = TakedownNotice.Status.UPHELD if upheld else TakedownNotice.Status.REJECTED
+        notice.decided_at, notice.decision_note = timezone.now(), f"[{decided_by_node}] {note}".strip()[:5000]
+        notice.save(update_fields=["status", "decided_at", "decision_note"])
+        audit_record(action="takedown.decided_elsewhere", actor=decided_by_node, object_type="takedown",
+                     object_id=notice.pk, data={"upheld": upheld, "note": note})
     return notice
 
 
@@ -379,6 +430,7 @@ def takedown_uphold(*, user: Any, notice: TakedownNotice, note: str = "") -> Tak
     notice.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     audit_record(action="takedown.uphold", actor=user, object_type="takedown", object_id=notice.pk,
                  data={"resource": str(notice.resource_id), "note": notice.decision_note})
+    _takedown_hooks(notice, "decided")
     return notice
 
 
@@ -396,4 +448,5 @@ def takedown_reject(*, user: Any, notice: TakedownNotice, note: str) -> Takedown
     notice.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     audit_record(action="takedown.reject", actor=user, object_type="takedown", object_id=notice.pk,
                  data={"resource": str(notice.resource_id), "note": notice.decision_note})
+    _takedown_hooks(notice, "decided")
     return notice

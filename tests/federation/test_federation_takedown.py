@@ -137,3 +137,55 @@ def test_a_hub_operator_may_also_reject_and_a_province_hub_operator_cannot_decid
     settings.EXCHANGE_NODE_ROLE = "hub"
     takedown_reject(user=users["hub_operator"], notice=notice, note="不成立")
     assert Resource.objects.get(pk=remote.pk).status == Resource.Status.PUBLISHED
+
+
+def test_a_notice_about_a_remote_resource_is_forwarded_to_the_hub_and_a_local_one_is_not(
+        users, at_province, django_capture_on_commit_callbacks) -> None:
+    _, cn11 = at_province
+    rid = str(uuid.uuid4())
+    process("cn-hub", [cn11.envelope(record(rid))])
+    with django_capture_on_commit_callbacks(execute=True):
+        remote = takedown_file(user=users["province_admin"], resource=Resource.objects.get(pk=rid),
+                               grounds="copyright", statement="转载未授权")
+    remote.refresh_from_db()
+    assert remote.forwarded_to == "cn-hub" and remote.exchanged_at is None  # the hub is not reachable here
+    mine = ResourceFactory(publisher=users["publisher"].organisation, origin_node="cn-44")
+    local = takedown_file(user=users["province_admin"], resource=mine, grounds="copyright", statement="说明")
+    assert local.forwarded_to == ""
+
+
+def test_the_hub_takes_a_forwarded_notice_once_and_refuses_malformed_ones(users, province_peer) -> None:
+    from catalog.errors import ResourceNotFoundError
+    from exchange.errors import InvalidInputError
+    from federation.takedowns import forwarded_receive
+    from federation.trust import PeerIdentity
+
+    rid = str(uuid.uuid4())
+    process("cn-11", [province_peer.envelope(record(rid))])
+    sender = PeerIdentity(node_id="cn-44", role="province", kid="k" * 43)
+    body = {"notice": 12, "resource": rid, "origin": "cn-11", "grounds": "copyright", "statement": "转载未授权",
+            "claimant": "某出版社", "filed_at": "2026-11-01T08:00:00+00:00"}
+    notice, created = forwarded_receive(body=body, sender=sender)
+    again, created_again = forwarded_receive(body=body, sender=sender)
+    assert created and not created_again and again.pk == notice.pk
+    assert (notice.forwarded_from, notice.remote_ref, notice.filed_by, notice.claimant) == ("cn-44", 12, None, "某出版社")
+    with pytest.raises(InvalidInputError):
+        forwarded_receive(body={**body, "notice": "12"}, sender=sender)
+    with pytest.raises(InvalidInputError):
+        forwarded_receive(body={**body, "notice": 13, "grounds": "nonsense"}, sender=sender)
+    with pytest.raises(ResourceNotFoundError):
+        forwarded_receive(body={**body, "notice": 14, "resource": str(uuid.uuid4())}, sender=sender)
+
+
+def test_a_decision_only_lands_on_a_notice_forwarded_to_its_sender(users, at_province) -> None:
+    from federation.takedowns import decision_receive
+    from federation.trust import PeerIdentity
+    from licensing.errors import TakedownNotFoundError
+
+    mine = ResourceFactory(publisher=users["publisher"].organisation, origin_node="cn-44")
+    local = takedown_file(user=users["province_admin"], resource=mine, grounds="copyright", statement="说明")
+    hub = PeerIdentity(node_id="cn-hub", role="hub", kid="k" * 43)
+    with pytest.raises(TakedownNotFoundError):
+        decision_receive(body={"notice": local.pk, "upheld": True, "note": ""}, sender=hub)
+    local.refresh_from_db()
+    assert local.status == "open"

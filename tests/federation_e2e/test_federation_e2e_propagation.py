@@ -147,3 +147,46 @@ def test_a_national_takedown_at_the_hub_withdraws_a_province_resource_everywhere
                                 (resource_id.replace("-", ""), "tombstone")).fetchone()[0]
     assert status == "withdrawn" and tombstones == 1
     assert resource_id not in search_ids(cluster.p44, marker)
+
+
+def test_a_notice_filed_in_cn44_about_a_cn11_resource_is_decided_at_the_hub(cluster):
+    """cn-44 cannot decide about cn-11's resource: its notice goes to the hub, whose operator decides;
+    the decision comes back to cn-44 (rejected here; upheld, it withdraws the resource everywhere)."""
+    rejected_id = publish(cluster.p11, f"人教版七年级数学上册 有理数 转交驳回 {secrets.token_hex(3)}")
+    upheld_id = publish(cluster.p11, f"人教版七年级数学上册 有理数 转交成立 {secrets.token_hex(3)}")
+    for rid in (rejected_id, upheld_id):
+        wait_until(lambda r=rid: visible(cluster.p44, r) and visible(cluster.hub, r), timeout=30,
+                   what="the resource in cn-44 and at the hub")
+    admin44, operator = cluster.p44.token("province_admin"), cluster.hub.token("hub_operator")
+    local = {}
+    for rid in (rejected_id, upheld_id):
+        filed = cluster.p44.api("POST", "/api/v1/takedowns", token=admin44,
+                                json={"resource": rid, "grounds": "copyright", "statement": "转载未授权"})
+        assert filed.status_code == 201, filed.text
+        assert filed.json()["forwarded_to"] == "cn-hub"
+        local[rid] = filed.json()["id"]
+
+    def at_hub(rid: str) -> dict | None:
+        rows = cluster.hub.api("GET", "/api/v1/takedowns", token=operator).json()["results"]
+        return next((n for n in rows if n["resource"] == rid and n["forwarded_from"] == "cn-44"), None)
+
+    forwarded = {rid: wait_until(lambda r=rid: at_hub(r), timeout=30, what="the forwarded notice at the hub")
+                 for rid in (rejected_id, upheld_id)}
+    assert forwarded[upheld_id]["filed_by"] is None and forwarded[upheld_id]["status"] == "open"
+    rejected = cluster.hub.api("POST", f"/api/v1/takedowns/{forwarded[rejected_id]['id']}/reject", token=operator,
+                               json={"note": "已获授权"})
+    assert rejected.status_code == 200, rejected.text
+    upheld = cluster.hub.api("POST", f"/api/v1/takedowns/{forwarded[upheld_id]['id']}/uphold", token=operator,
+                             json={"note": "侵权成立"})
+    assert upheld.status_code == 200, upheld.text
+
+    def local_status(rid: str) -> str:
+        return cluster.p44.api("GET", f"/api/v1/takedowns/{local[rid]}", token=admin44).json()["status"]
+
+    wait_until(lambda: local_status(rejected_id) == "rejected", timeout=30, what="the rejection back in cn-44")
+    wait_until(lambda: local_status(upheld_id) == "upheld", timeout=30, what="the decision back in cn-44")
+    assert "已获授权" in cluster.p44.api("GET", f"/api/v1/takedowns/{local[rejected_id]}",
+                                      token=admin44).json()["decision_note"]
+    wait_until(lambda: visible(cluster.p44, upheld_id) is None and visible(cluster.p11, upheld_id) is None,
+               timeout=30, what="the upheld resource withdrawn in cn-44 and at its origin")
+    assert visible(cluster.p44, rejected_id) and visible(cluster.p11, rejected_id)
