@@ -390,7 +390,10 @@ def takedown_new(request: HttpRequest, resource_id: Any) -> HttpResponse:
         except ExchangeError as exc:
             show_error(request, exc)
         else:
-            messages.success(request, _("投诉已提交，将由资源所属省份的审核员处理。"))
+            if notice.forwarded_to:
+                messages.success(request, _("投诉已提交，已转交国家枢纽处理（资源来自其他省份）。"))
+            else:
+                messages.success(request, _("投诉已提交，将由资源所属省份的审核员处理。"))
             return redirect("takedown-detail", notice_id=notice.pk)
     return render(request, "licensing/takedown_new.html", {"resource": resource, "form": form})
 
