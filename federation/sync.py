@@ -325,8 +325,7 @@ def _apply_national_takedown(item: VerifiedEnvelope) -> ApplyOutcome:
     outcome = resource_withdraw_national(resource_id=item.id, actor=item.origin, origin=target,
                                          up_to_version=version, note=str(item.payload.get("note") or ""))
     logger.info("national takedown", extra={"id": item.id, "origin": target, "outcome": outcome})
-    return ApplyOutcome(item.id, "withdrawn" if outcome == "withdrawn" else "stale"
-                        if outcome in ("stale", "already_withdrawn") else outcome)
+    return ApplyOutcome(item.id, {"already_withdrawn": "stale"}.get(outcome, outcome))
 
 
 def error_code_of(exc: ExchangeError) -> str:

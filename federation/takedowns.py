@@ -19,6 +19,7 @@ from django.utils import timezone
 from catalog.models import Resource
 from federation import identity, trust
 from federation.models import Peer
+from federation.signing.identifiers import is_canonical_uuid
 from federation.transport import build_url, signed_request
 
 logger = logging.getLogger("federation.takedowns")
@@ -118,7 +119,7 @@ def forwarded_receive(*, body: dict[str, Any], sender: trust.PeerIdentity) -> tu
         grounds, statement, claimant = str(body["grounds"]), str(body["statement"]), str(body.get("claimant") or "")
     except (KeyError, ValueError, TypeError) as exc:
         raise InvalidInputError(f"A forwarded notice needs notice, resource, grounds, statement and filed_at: {exc}") from exc
-    resource = Resource.objects.filter(pk=resource_id).first() if _is_uuid(resource_id) else None
+    resource = Resource.objects.filter(pk=resource_id).first() if is_canonical_uuid(resource_id) else None
     if resource is None:
         raise ResourceNotFoundError(details={"resource": resource_id})
     return takedown_receive_forwarded(node_id=sender.node_id, remote_ref=ref, resource=resource, grounds=grounds,
@@ -136,12 +137,3 @@ def decision_receive(*, body: dict[str, Any], sender: trust.PeerIdentity) -> Any
     return takedown_decided_elsewhere(notice_id=ref, decided_by_node=sender.node_id, upheld=upheld,
                                       note=str(body.get("note") or ""))
 
-
-def _is_uuid(value: str) -> bool:
-    import uuid
-
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

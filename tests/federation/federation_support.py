@@ -138,6 +138,30 @@ def enrol_and_approve(node: FakeNode, *, base_url: str = "http://127.0.0.1:8199"
     return hub.enrolment_approve(node_id=node.node_id, fingerprint_seen=node.fingerprint, actor="test")
 
 
+@pytest.fixture(name="certified_hub")
+def certified_hub_fixture(province_node):
+    """(On province cn-44) the hub ``cn-hub`` as a peer this node pulls, its key pinned as an anchor."""
+    from federation.models import Peer, PeerKey
+
+    node = FakeNode("cn-hub", role="hub")
+    peer = Peer.objects.create(node_id="cn-hub", role="hub", status="active", pull=True,
+                               base_url="http://127.0.0.1:8100")
+    PeerKey.objects.create(peer=peer, kid=node.key.kid, public_jwk=node.jwk, anchor=True)
+    return node
+
+
+def certify(hub: FakeNode, node: FakeNode, *, region: str = "110000", base_url: str = "http://127.0.0.1:8101") -> None:
+    """(On a province) store a certificate ``hub`` issued for ``node``, as the hub's directory would bring."""
+    from federation import trust
+    from federation.signing import issue_certificate
+
+    token = issue_certificate(hub_key=hub.key.private_key, hub_kid=hub.key.kid, hub_id=hub.node_id,
+                              node_id=node.node_id, role="province", region=region, node_public_jwk=node.jwk,
+                              not_before=datetime.now(UTC) - timedelta(minutes=5),
+                              not_after=datetime.now(UTC) + timedelta(days=7))
+    trust.certificate_store(token, base_url=base_url)
+
+
 @pytest.fixture(name="province_peer")
 def province_peer_fixture(hub_node):
     """(On the hub) an enrolled, approved province ``cn-11``."""

@@ -15,13 +15,14 @@ from exchange.models import AuditEvent
 from federation import identity
 from federation.errors import RemoteFileUnavailableError
 from federation.files import ensure_local
-from federation.models import Peer, PeerKey, ReceivedReceipt
+from federation.models import ReceivedReceipt
 from federation.receipts import RECEIPT_TYPE
 from federation.signing import jws_sign, verify_response
 from tests import factories
 from tests.federation.federation_support import (  # noqa: F401 - fixtures
     BASE_URL,
     FakeNode,
+    certified_hub_fixture,
     fed_fixture,
     hub_node_fixture,
     province_node_fixture,
@@ -31,16 +32,6 @@ from tests.federation.federation_support import (  # noqa: F401 - fixtures
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def certified_hub(province_node):
-    """(On province cn-44) the hub, pinned as an anchor."""
-    node = FakeNode("cn-hub", role="hub")
-    peer = Peer.objects.create(node_id="cn-hub", role="hub", status="active", pull=True,
-                               base_url="http://127.0.0.1:8100")
-    PeerKey.objects.create(peer=peer, kid=node.key.kid, public_jwk=node.jwk, anchor=True)
-    return node
 
 
 def test_origin_serves_files_of_its_published_resources_signed(client, certified_hub, users):

@@ -12,12 +12,14 @@ from django.utils import timezone
 from catalog.models import Resource
 from exchange.errors import ExchangeError
 from exchange.models import AuditEvent
-from federation import identity, trust
+from federation import identity
 from federation.models import OutboxEntry, Peer, PeerKey, RemoteRecord
-from federation.signing import envelope_to_bytes, issue_certificate
+from federation.signing import envelope_to_bytes
 from federation.sync import Page, PullResult, _record_error, apply_page, verify_page
 from tests.federation.federation_support import (  # noqa: F401 - fixtures
     FakeNode,
+    certified_hub_fixture,
+    certify,
     enrol_and_approve,
     fed_fixture,
     hub_node_fixture,
@@ -145,17 +147,10 @@ def test_envelopes_of_a_revoked_origin_are_skipped_one_by_one(province_peer):
     assert result.refused_revoked == 1 and result.applied == 1
 
 
-def test_province_skips_its_own_envelopes_coming_back_from_the_hub(province_node):
-    hub = FakeNode("cn-hub", role="hub")
-    peer = Peer.objects.create(node_id="cn-hub", role="hub", status="active", pull=True,
-                               base_url="http://127.0.0.1:8100")
-    PeerKey.objects.create(peer=peer, kid=hub.key.kid, public_jwk=hub.jwk, anchor=True)
+def test_province_skips_its_own_envelopes_coming_back_from_the_hub(certified_hub):
+    hub = certified_hub
     cn11 = FakeNode("cn-11")
-    token = issue_certificate(hub_key=hub.key.private_key, hub_kid=hub.key.kid, hub_id="cn-hub", node_id="cn-11",
-                              role="province", region="110000", node_public_jwk=cn11.jwk,
-                              not_before=timezone.now() - timedelta(minutes=5),
-                              not_after=timezone.now() + timedelta(days=7))
-    trust.certificate_store(token, base_url="http://127.0.0.1:8101")
+    certify(hub, cn11)
     me = FakeNode("cn-44", key=identity.signing_key())
     result = process("cn-hub", [me.envelope(record()), cn11.envelope(record()), hub.envelope(record())])
     assert result.skipped_own == 1 and result.applied == 2 and result.relayed == 0

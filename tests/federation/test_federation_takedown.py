@@ -5,20 +5,21 @@ its copy. Only the hub's orders act on another origin's records."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from catalog.models import Resource
-from federation import identity, trust
-from federation.models import OutboxEntry, Peer, PeerKey, RemoteRecord
-from federation.signing import envelope_from_bytes, issue_certificate, verify_envelope
+from federation import identity
+from federation.models import OutboxEntry, RemoteRecord
+from federation.signing import envelope_from_bytes, verify_envelope
 from licensing.errors import NotTakedownReviewerError
 from licensing.services import takedown_file, takedown_reject, takedown_uphold
 from tests.factories import ResourceFactory
 from tests.federation.federation_support import (  # noqa: F401 - fixtures
     FakeNode,
+    certified_hub_fixture,
+    certify,
     fed_fixture,
     hub_node_fixture,
     province_node_fixture,
@@ -39,20 +40,12 @@ def order(hub: FakeNode, resource_id: str, *, target_origin: str = "cn-11", targ
 
 
 @pytest.fixture
-def at_province(province_node):
+def at_province(province_node, certified_hub):
     """This node is cn-44, pulling the hub cn-hub, which has certified cn-11."""
-    hub = FakeNode("cn-hub", role="hub")
-    peer = Peer.objects.create(node_id="cn-hub", role="hub", status="active", pull=True,
-                               base_url="http://127.0.0.1:8100")
-    PeerKey.objects.create(peer=peer, kid=hub.key.kid, public_jwk=hub.jwk, anchor=True)
     cn11 = FakeNode("cn-11")
-    token = issue_certificate(hub_key=hub.key.private_key, hub_kid=hub.key.kid, hub_id="cn-hub", node_id="cn-11",
-                              role="province", region="110000", node_public_jwk=cn11.jwk,
-                              not_before=timezone.now() - timedelta(minutes=5),
-                              not_after=timezone.now() + timedelta(days=7))
-    trust.certificate_store(token, base_url="http://127.0.0.1:8101")
+    certify(certified_hub, cn11)
     province_node.FEDERATION_HUB_ID = "cn-hub"
-    return hub, cn11
+    return certified_hub, cn11
 
 
 def test_a_hub_order_withdraws_a_remote_copy_once(at_province) -> None:
@@ -82,11 +75,7 @@ def test_only_the_hub_orders_takedowns_of_another_origins_records(at_province) -
     rid = str(uuid.uuid4())
     process("cn-hub", [cn11.envelope(record(rid))])
     cn12 = FakeNode("cn-12")
-    token = issue_certificate(hub_key=hub.key.private_key, hub_kid=hub.key.kid, hub_id="cn-hub", node_id="cn-12",
-                              role="province", region="120000", node_public_jwk=cn12.jwk,
-                              not_before=timezone.now() - timedelta(minutes=5),
-                              not_after=timezone.now() + timedelta(days=7))
-    trust.certificate_store(token, base_url="http://127.0.0.1:8112")
+    certify(hub, cn12, region="120000", base_url="http://127.0.0.1:8112")
     result = process("cn-hub", [order(cn12, rid)])  # a province's "takedown" of cn-11's record
     assert result.outcomes == {"conflict": 1}
     assert Resource.objects.get(pk=rid).status == Resource.Status.PUBLISHED

@@ -17,12 +17,12 @@ pytestmark = pytest.mark.slow
 PROPAGATION_LIMIT = 5.0  # seconds; the goal is p50 < 2 s, measured by bench/federation_bench.py
 
 
-def publish(node: Node, title: str) -> str:
+def publish(node: Node, title: str, **rights_overrides: object) -> str:
     """Deposit, submit, approve and publish a resource through the node's API; return its id."""
     publisher, reviewer = node.token("publisher"), node.token("reviewer")
     metadata = {"title": title, "stage": "初中", "subject": "数学", "grade": "七年级", "edition": "人教版",
                 "volume": "上册", "resource_type": "课件", "keywords": ["有理数"]}
-    rights = {"holder": "北京市数字教育出版中心", "year": 2024, "license": "CC-BY-4.0"}
+    rights = {"holder": "北京市数字教育出版中心", "year": 2024, "license": "CC-BY-4.0", **rights_overrides}
     created = node.api("POST", "/api/v1/resources", token=publisher,
                        data={"metadata": json.dumps(metadata), "rights": json.dumps(rights)},
                        files={"files": ("课件.pdf", placeholder_bytes("x.pdf", title), "application/pdf")})

@@ -8,28 +8,11 @@ import secrets
 
 import pytest
 
-from catalog.placeholders import placeholder_bytes
 from federation.signing.keys import jwk_to_public_key, key_id
 from tests.federation_e2e.cluster import Node, wait_until
 from tests.federation_e2e.test_federation_e2e_propagation import publish, visible
 
 pytestmark = pytest.mark.slow
-
-
-def publish_priced(node: Node, title: str, price: int) -> str:
-    publisher, reviewer = node.token("publisher"), node.token("reviewer")
-    metadata = {"title": title, "stage": "初中", "subject": "数学", "grade": "七年级", "edition": "人教版",
-                "volume": "上册", "resource_type": "课件"}
-    rights = {"holder": "北京市数字教育出版中心", "year": 2024, "license": "ALL-RIGHTS-RESERVED", "price": price}
-    created = node.api("POST", "/api/v1/resources", token=publisher,
-                       data={"metadata": json.dumps(metadata), "rights": json.dumps(rights)},
-                       files={"files": ("课件.pdf", placeholder_bytes("x.pdf", title), "application/pdf")})
-    assert created.status_code == 201, created.text
-    resource_id = created.json()["id"]
-    for who, action in ((publisher, "submit"), (reviewer, "approve"), (reviewer, "publish")):
-        response = node.api("POST", f"/api/v1/resources/{resource_id}/{action}", token=who)
-        assert response.status_code == 200, response.text
-    return resource_id
 
 
 def receipts(node: Node, resource_id: str) -> list[tuple[str, str, int]]:
@@ -39,7 +22,8 @@ def receipts(node: Node, resource_id: str) -> list[tuple[str, str, int]]:
 
 
 def test_a_paid_grant_in_cn44_reaches_the_origin_and_the_hub_as_signed_receipts(cluster):
-    resource_id = publish_priced(cluster.p11, f"人教版七年级数学上册 有理数 付费课件 {secrets.token_hex(3)}", 4)
+    resource_id = publish(cluster.p11, f"人教版七年级数学上册 有理数 付费课件 {secrets.token_hex(3)}",
+                          license="ALL-RIGHTS-RESERVED", price=4)
     wait_until(lambda: visible(cluster.p44, resource_id), timeout=30, what="the priced resource in cn-44")
     with cluster.p44.db() as db:
         school, = db.execute("SELECT organisation_id FROM exchange_user WHERE username = 'teacher'").fetchone()
