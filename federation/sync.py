@@ -29,6 +29,7 @@ from catalog.services import resource_withdraw_national
 from exchange.audit import audit_record
 from exchange.bulk import insert_rows
 from exchange.errors import ExchangeError
+from exchange.memory import bulk_allocations
 from federation import identity, trust
 from federation.errors import (
     EnvelopeOriginMismatchError,
@@ -348,6 +349,7 @@ def _record_error(peer: Peer, exc: ExchangeError) -> None:
                                                        "details": exc.details})
 
 
+@bulk_allocations()
 def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None = None) -> PullResult:
     """Pull ``node_id``'s feed from this node's cursor until it is exhausted (or ``max_pages``).
 

@@ -23,6 +23,7 @@ from django.utils.module_loading import import_string
 from catalog.models import Resource
 from catalog.search.base import IndexBuild, SearchBackend
 from catalog.search.documents import resource_documents
+from exchange.memory import bulk_allocations
 
 logger = logging.getLogger("catalog.search")
 BATCH_SIZE = 500
@@ -70,6 +71,7 @@ def index_resource(*, resource_id: str) -> None:
     _sync(get_backend(), _valid_ids([resource_id]))
 
 
+@bulk_allocations()
 def index_resources(*, resource_ids: list[str]) -> None:
     """Bulk form of ``index_resource`` (the importer calls it after each batch)."""
     _sync(get_backend(), _valid_ids(resource_ids))

@@ -102,6 +102,36 @@ def test_insert_rows_fails_like_bulk_create_on_a_duplicate_key() -> None:
     assert list(OutboxEntry.objects.values_list("seq", flat=True)) == [1]  # the failed batch left nothing
 
 
+def test_insert_rows_stores_the_very_values_django_stores() -> None:
+    """Byte for byte, not only equal once read back: datetimes (with and without microseconds, in
+    UTC and another zone), UUIDs, and ids given as text."""
+    from django.db import connection
+
+    License.objects.get_or_create(id="CC-BY-4.0", defaults={"name": "CC BY 4.0"})
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    moments = [dt.datetime(2024, 9, 1, 8, 30, 15, tzinfo=dt.UTC), dt.datetime(2024, 9, 1, 8, 30, 15, 250, tzinfo=dt.UTC),
+               dt.datetime(2024, 9, 1, 16, 30, 15, tzinfo=shanghai)]
+    by_orm = [Resource(title=f"t{i}", created_at=m, updated_at=m, published_at=m) for i, m in enumerate(moments)]
+    by_insert = [Resource(title=f"t{i}", created_at=m, updated_at=m, published_at=m) for i, m in enumerate(moments)]
+    Resource.objects.bulk_create(by_orm)
+    insert_rows(Resource, [_values(r) for r in by_insert])
+    given_as_text = {**_values(_rights(by_insert[:1])[0]), "resource_id": str(by_insert[0].pk)}
+    RightsStatement.objects.filter(resource=by_insert[0]).delete()
+    insert_rows(RightsStatement, [given_as_text])
+
+    def raw(table: str, pks: list) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT CAST(created_at AS TEXT), CAST(updated_at AS TEXT), CAST(published_at AS TEXT) "
+                           f"FROM {table} WHERE id IN "  # noqa: S608
+                           f"({', '.join(['%s'] * len(pks))}) ORDER BY title", pks)
+            return cursor.fetchall()  # as text: as the database orders and compares them
+
+    prep = Resource._meta.pk.get_db_prep_value
+    assert raw("catalog_resource", [prep(r.pk, connection) for r in by_orm]) == raw(
+        "catalog_resource", [prep(r.pk, connection) for r in by_insert])
+    assert RightsStatement.objects.get(resource=by_insert[0]).derived_from == uuid.UUID(int=7)
+
+
 def test_insert_rows_of_nothing_does_nothing() -> None:
     insert_rows(RemoteRecord, [])
     assert RemoteRecord.objects.count() == 0
