@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from catalog.vocab import vocabulary_file
@@ -62,9 +62,18 @@ _CHAPTER_LABEL = re.compile(
 def normalize(text: str) -> str:
     """Full-width → half-width (NFKC) and lower case; whitespace runs become one space."""
     text = text or ""
+    # Indexing normalizes the same short values (keywords, grades, editions) over and over.
+    return _normalize_short(text) if len(text) <= _SHORT else _normalize(text)
+
+
+def _normalize(text: str) -> str:
     if not unicodedata.is_normalized("NFKC", text):  # a quick check: most text already is
         text = unicodedata.normalize("NFKC", text)
     return _SPACE.sub(" ", text.lower()).strip()
+
+
+_SHORT = 48
+_normalize_short = lru_cache(maxsize=16384)(_normalize)
 
 
 def _normalize_mapped(text: str) -> tuple[str, list[int]]:
@@ -113,6 +122,19 @@ def tokenize(text: str) -> list[str]:
         else:
             out += map(str.__add__, run, run[1:])  # overlapping bigrams
     return out
+
+
+def token_text(text: str) -> str:
+    """``text``'s tokens joined by spaces: what the embedded index stores (FTS5 then splits it on
+    the spaces). Short texts, which repeat from document to document, are remembered."""
+    if not text:
+        return ""
+    return _token_text_short(text) if len(text) <= _SHORT else " ".join(tokenize(text))
+
+
+@lru_cache(maxsize=16384)
+def _token_text_short(text: str) -> str:
+    return " ".join(tokenize(text))
 
 
 def chapter_topic(heading: str) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from catalog.search.analysis import ANALYSIS_VERSION, meta_text, normalize, suggestion_terms, tokenize
+from catalog.search.analysis import ANALYSIS_VERSION, meta_text, normalize, suggestion_terms, token_text
 from catalog.search.base import FACET_FIELDS, FACET_SOURCE, facet_buckets, popularity
 
 SCHEMA_VERSION = 1
@@ -213,9 +213,9 @@ def _fts_values(doc: dict[str, Any]) -> tuple[str, ...]:
     """The FTS5 column texts. Keywords are kept apart by a ``_`` token (never a real token), so a
     phrase cannot run from one keyword into the next (Elasticsearch: position_increment_gap)."""
     return (
-        " ".join(tokenize(doc["title"])), " ".join(tokenize(doc.get("chapter") or "")),
-        " ".join(tokenize(doc.get("section") or "")), " _ ".join(" ".join(tokenize(k)) for k in doc.get("keywords") or []),
-        " ".join(tokenize(doc.get("description") or "")), " ".join(tokenize(meta_text(doc))),
+        token_text(doc["title"]), token_text(doc.get("chapter") or ""), token_text(doc.get("section") or ""),
+        " _ ".join(token_text(k) for k in doc.get("keywords") or []), token_text(doc.get("description") or ""),
+        token_text(meta_text(doc)),
     )
 
 

@@ -90,3 +90,12 @@ def test_chapter_topics_drop_the_numbering():
     assert chapter_topic("第三单元 第二章 被子植物的一生") == "被子植物的一生"
     assert chapter_topic("1.2 有理数") == "有理数"
     assert chapter_topic("Unit 3 Getting around") == "Getting around"
+
+
+@pytest.mark.parametrize("text", ["", "七年级", "ＡＢＣ　全角", "Photo-synthesis 光合作用", "人教版八年级物理下册 第十二章 简单机械 第2节 滑轮 新授课课件" * 3])
+def test_token_text_and_normalize_give_the_same_for_short_and_long_text(text: str) -> None:
+    """Short texts are remembered; long ones are not: both give what the plain functions give."""
+    from catalog.search.analysis import _normalize, token_text
+
+    assert token_text(text) == " ".join(tokenize(text)) == token_text(text)
+    assert normalize(text) == _normalize(text) == normalize(text)
