@@ -18,6 +18,7 @@ import mmap
 import random
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
@@ -150,19 +151,69 @@ def signed_request(
     Raises PeerUnreachableError (network), PeerResponseError (the peer answered with an error; its
     code in ``details["peer_code"]``), or a signature error when the response is not properly signed.
     """
+    body, headers = _signed(method, url, json_body=json_body, signing_key=signing_key)
+    received = _exchange(method, url, body, headers, timeout=timeout, stream_to=stream_to, max_bytes=max_bytes)
+    return _verified(method, url, headers, received, expect_node=expect_node, streamed=stream_to is not None)
+
+
+class PendingResponse:
+    """A signed GET sent from the background thread; :meth:`result` verifies its response here."""
+
+    def __init__(self, method: str, url: str, headers: dict[str, str], future: Future, expect_node: str | None):
+        self.method, self.url, self.headers, self.future, self.expect_node = method, url, headers, future, expect_node
+
+    def result(self) -> SignedResponse:
+        """Wait for the response and verify it (in the calling thread: trust decisions read the
+        database). Raises what :func:`signed_request` raises."""
+        return _verified(self.method, self.url, self.headers, self.future.result(), expect_node=self.expect_node,
+                         streamed=False)
+
+
+_background: ThreadPoolExecutor | None = None
+_background_lock = threading.Lock()
+
+
+def signed_get_in_background(url: str, *, expect_node: str | None = None) -> PendingResponse:
+    """Sign a GET here and send it from a background thread, so that waiting for the peer overlaps
+    other work (the pull engine fetches the next page while it applies one). The thread only moves
+    bytes: signing and verification, which read keys, happen in the caller's thread."""
+    global _background
+    body, headers = _signed("GET", url, json_body=None, signing_key=None)
+    with _background_lock:
+        if _background is None:
+            _background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="federation-fetch")
+    future = _background.submit(_exchange, "GET", url, body, headers, timeout=None, stream_to=None, max_bytes=None)
+    return PendingResponse("GET", url, headers, future, expect_node)
+
+
+def _signed(method: str, url: str, *, json_body: Any, signing_key: SigningKey | None) -> tuple[bytes, dict[str, str]]:
+    """The request body and headers, signed with this node's key (or ``signing_key``)."""
     key = signing_key or identity.signing_key()
     body = b"" if json_body is None else json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
     headers = {"Accept": "application/json"}
     if json_body is not None:
         headers["Content-Type"] = "application/json"
     headers.update(sign_request(method=method, url=url, headers=headers, body=body, key=key.private_key, kid=key.kid))
+    return body, headers
+
+
+@dataclass
+class _Received:
+    status: int
+    headers: dict[str, str]
+    body: bytes | mmap.mmap
+
+
+def _exchange(method: str, url: str, body: bytes, headers: dict[str, str], *, timeout: float | None,
+              stream_to: IO[bytes] | None, max_bytes: int | None) -> _Received:
+    """Send the request and read the response (nothing verified yet). Raises PeerUnreachableError,
+    or PeerResponseError for a streamed body over ``max_bytes``."""
     try:
         response = _session().request(method, url, data=body or None, headers=headers,
                                       timeout=timeout or settings.FEDERATION_HTTP_TIMEOUT,
                                       stream=stream_to is not None, allow_redirects=False)
     except requests.RequestException as exc:
         raise PeerUnreachableError(f"{url}: {exc.__class__.__name__}", details={"url": url}) from exc
-    sent = {**headers}
     try:
         if stream_to is not None:
             total = 0
@@ -180,22 +231,29 @@ def signed_request(
         raise PeerUnreachableError(f"{url}: {exc.__class__.__name__}", details={"url": url}) from exc
     finally:
         response.close()
+    return _Received(status=response.status_code, headers=dict(response.headers), body=body_in)
+
+
+def _verified(method: str, url: str, sent: dict[str, str], received: _Received, *, expect_node: str | None,
+              streamed: bool) -> SignedResponse:
+    """Verify the response's signature (by ``expect_node`` when given); raise for an error status."""
+    body_in = received.body
     resolve, seen = _response_resolver(expect_node)
     try:
-        kid = verify_response(status=response.status_code, headers=dict(response.headers), body=body_in,
+        kid = verify_response(status=received.status, headers=received.headers, body=body_in,
                               request_method=method, request_url=url, request_headers=sent,
                               resolve_key=resolve, max_skew=settings.FEDERATION_CLOCK_SKEW)
     except ExchangeError:
-        if response.status_code >= 400:
-            _raise_for_error(response.status_code, bytes(body_in[:65536]), url=url, verified=False)
+        if received.status >= 400:
+            _raise_for_error(received.status, bytes(body_in[:65536]), url=url, verified=False)
         raise
     finally:
         if isinstance(body_in, mmap.mmap):
             body_in.close()
-    if response.status_code >= 400:
-        _raise_for_error(response.status_code, bytes(body_in) if stream_to is None else b"", url=url, verified=True)
-    return SignedResponse(status=response.status_code, headers=dict(response.headers),
-                          body=b"" if stream_to is not None else bytes(body_in), peer=seen.get(kid))
+    if received.status >= 400:
+        _raise_for_error(received.status, b"" if streamed else bytes(body_in), url=url, verified=True)
+    return SignedResponse(status=received.status, headers=received.headers,
+                          body=b"" if streamed else bytes(body_in), peer=seen.get(kid))
 
 
 def _mapped(handle: IO[bytes], size: int) -> bytes | mmap.mmap:
