@@ -45,9 +45,17 @@ from federation.signing import (
     UnknownKeyError,
     VerifiedEnvelope,
     parse_json,
+    verified_envelope,
     verify_envelope,
 )
-from federation.transport import SECURITY_CODES, build_url, signed_request
+from federation.transport import (
+    SECURITY_CODES,
+    PendingResponse,
+    SignedResponse,
+    build_url,
+    signed_get_in_background,
+    signed_request,
+)
 from federation.verify_worker import verify_chunk
 
 logger = logging.getLogger("federation.sync")
@@ -88,9 +96,33 @@ class PullResult:
 
 def fetch_page(peer: Peer, *, since: int, limit: int | None = None) -> Page:
     """GET one page of ``peer``'s feed (signed both ways). Raises FeedInvalidError for a malformed page."""
+    return _page_of(signed_request("GET", _feed_url(peer, since, limit), expect_node=peer.node_id), since)
+
+
+class PendingPage:
+    """A page being fetched in the background (:func:`fetch_page_in_background`)."""
+
+    def __init__(self, pending: PendingResponse, since: int) -> None:
+        self.pending, self.since = pending, since
+
+    def result(self) -> Page:
+        """The page, its response verified. Raises what :func:`fetch_page` raises."""
+        return _page_of(self.pending.result(), self.since)
+
+
+def fetch_page_in_background(peer: Peer, *, since: int, limit: int | None = None) -> PendingPage:
+    """Start fetching a page while the caller does something else (its signature is checked by
+    :meth:`PendingPage.result`, in the caller's thread)."""
+    return PendingPage(signed_get_in_background(_feed_url(peer, since, limit), expect_node=peer.node_id), since)
+
+
+def _feed_url(peer: Peer, since: int, limit: int | None) -> str:
     params: list[tuple[str, Any]] = [("since", since), ("limit", limit or settings.FEDERATION_PAGE_SIZE)]
     params += [("set", spec) for spec in peer.sets or []]
-    response = signed_request("GET", build_url(peer.base_url, FEED_PATH, params), expect_node=peer.node_id)
+    return build_url(peer.base_url, FEED_PATH, params)
+
+
+def _page_of(response: SignedResponse, since: int) -> Page:
     try:
         body = parse_json(response.body)
     except CanonicalJsonError as exc:
@@ -140,7 +172,7 @@ class _Verification:
 
     resolver: _KeyResolver
     verified: list[VerifiedEnvelope] | None = None
-    futures: list[Future] = field(default_factory=list)
+    futures: list[tuple[list[Any], Future]] = field(default_factory=list)  # (chunk, its checks)
 
 
 def _candidates(peer: Peer, page: Page, result: PullResult) -> list[Any]:
@@ -192,7 +224,8 @@ def _start_verification(peer: Peer, page: Page, result: PullResult) -> _Verifica
     to_verify = [e for e in candidates if _pair(e) not in revoked]
     result.refused_revoked += len(candidates) - len(to_verify)
     size = max(1, -(-len(to_verify) // pool._max_workers))  # noqa: SLF001 - ceil division over workers
-    futures = [pool.submit(verify_chunk, to_verify[i:i + size], keys, i) for i in range(0, len(to_verify), size)]
+    chunks = [to_verify[i:i + size] for i in range(0, len(to_verify), size)]
+    futures = [(chunk, pool.submit(verify_chunk, chunk, keys, size * n)) for n, chunk in enumerate(chunks)]
     return _Verification(resolver=resolver, futures=futures)
 
 
@@ -201,9 +234,12 @@ def _finish_verification(job: _Verification) -> list[VerifiedEnvelope]:
     verified = job.verified
     if verified is None:
         verified = []
-        for future in job.futures:
-            items, failure = future.result()
-            verified.extend(items)
+        for chunk, future in job.futures:
+            checked, failure = future.result()
+            # The worker checked a pickled copy of these very objects: pair them with its results.
+            verified += [verified_envelope(envelope, canonical=canonical, content_hash=content_hash,
+                                           issued_at=issued_at)
+                         for envelope, (canonical, content_hash, issued_at) in zip(chunk, checked, strict=False)]
             if failure is not None:
                 _, module, name, message, details = failure
                 error_class = getattr(importlib.import_module(module), name)
@@ -363,20 +399,28 @@ def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None =
     Peer.objects.filter(pk=peer.pk, pull_requested_at__lte=started).update(pull_requested_at=None)
     result = PullResult(node_id=node_id, cursor=peer.cursor)
     try:
-        # Pipelined: while this page is applied, the next one is fetched and (with a worker pool)
-        # verified. Nothing of a page is stored before all of it is verified.
+        # Pipelined: while a page is applied, the next one is (with a worker pool) verified and the
+        # one after it is downloaded in the background. Nothing of a page is stored before all of
+        # it is verified; at most three pages are held.
+        def wanted(pages_ahead: int) -> bool:
+            return max_pages is None or result.pages + pages_ahead < max_pages
+
         page = fetch_page(peer, since=peer.cursor, limit=limit)
         job = _start_verification(peer, page, result)
+        pending: PendingPage | None = None
         while True:
             since = peer.cursor
             result.received += len(page.envelopes)
             verified = _finish_verification(job)
             following: tuple[Page, _Verification] | None = None
             prefetch_error: ExchangeError | None = None
-            if page.more and (max_pages is None or result.pages + 1 < max_pages):
+            if page.more and wanted(1):
                 try:
-                    upcoming = fetch_page(peer, since=page.next, limit=limit)
+                    upcoming = pending.result() if pending else fetch_page(peer, since=page.next, limit=limit)
+                    pending = None
                     following = (upcoming, _start_verification(peer, upcoming, result))
+                    if upcoming.more and wanted(2):
+                        pending = fetch_page_in_background(peer, since=upcoming.next, limit=limit)
                 except ExchangeError as exc:
                     prefetch_error = exc  # apply what is verified first, then report
             if not apply_page(peer, since=since, page=page, verified=verified, result=result):

@@ -29,10 +29,12 @@ from federation.signing.envelope import (
     ENVELOPE_FORMAT,
     ENVELOPE_KINDS,
     VerifiedEnvelope,
+    check_envelope,
     envelope_from_bytes,
     envelope_hash,
     envelope_to_bytes,
     sign_envelope,
+    verified_envelope,
     verify_envelope,
 )
 from federation.signing.errors import (
@@ -77,6 +79,7 @@ from federation.signing.keys import (
 )
 
 __all__ = [
+    "check_envelope",
     "CERTIFICATE_TYPE",
     "DEFAULT_MAX_SKEW",
     "ENVELOPE_FIELDS",
@@ -132,6 +135,7 @@ __all__ = [
     "sign_request",
     "sign_response",
     "verify_certificate",
+    "verified_envelope",
     "verify_envelope",
     "verify_request",
     "verify_response",

@@ -116,6 +116,14 @@ def verify_envelope(envelope: Mapping[str, Any], *, resolve_key: ResolveOriginKe
     raises UnknownKeyError (a ``KeyError`` is treated the same). Raises EnvelopeMalformedError,
     UnknownKeyError (also when the resolved key's thumbprint is not ``kid``) or EnvelopeSignatureError.
     """
+    canonical, content_hash, issued_at = check_envelope(envelope, resolve_key=resolve_key)
+    # A private copy of exactly what was verified.
+    return verified_envelope(json.loads(canonical), canonical=canonical, content_hash=content_hash, issued_at=issued_at)
+
+
+def check_envelope(envelope: Mapping[str, Any], *, resolve_key: ResolveOriginKey) -> tuple[bytes, str, datetime]:
+    """What :func:`verify_envelope` checks, without building its result: returns the envelope's
+    canonical bytes, their SHA-256 and ``issued_at`` (verification workers send back only these)."""
     signing_input, canonical, issued_at, signature = _check_structure(envelope)
     origin, kid = envelope["origin"], envelope["kid"]
     try:
@@ -129,17 +137,24 @@ def verify_envelope(envelope: Mapping[str, Any], *, resolve_key: ResolveOriginKe
         verifier.verify(signing_input, signature)
     except BadSignatureError as exc:
         raise EnvelopeSignatureError(details={"origin": origin, "id": envelope["id"]}) from exc
-    received = json.loads(canonical)  # a private copy of exactly what was verified
+    return canonical, hashlib.sha256(canonical).hexdigest(), issued_at
+
+
+def verified_envelope(envelope: dict[str, Any], *, canonical: bytes, content_hash: str, issued_at: datetime
+                      ) -> VerifiedEnvelope:
+    """The VerifiedEnvelope of an envelope :func:`check_envelope` accepted. ``envelope`` must be the
+    object checked or an exact copy of it (such as the parent's own object, of which a worker
+    checked a pickled copy), and is kept, not copied: nothing may change it afterwards."""
     return VerifiedEnvelope(
-        kind=received["kind"],
-        origin=origin,
-        id=received["id"],
-        version=received["version"],
+        kind=envelope["kind"],
+        origin=envelope["origin"],
+        id=envelope["id"],
+        version=envelope["version"],
         issued_at=issued_at,
-        kid=kid,
-        payload=received["payload"],
-        envelope=received,
-        content_hash=hashlib.sha256(canonical).hexdigest(),
+        kid=envelope["kid"],
+        payload=envelope["payload"],
+        envelope=envelope,
+        content_hash=content_hash,
         canonical=canonical,
     )
 

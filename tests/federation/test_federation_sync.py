@@ -189,3 +189,16 @@ def test_worker_pool_verifies_and_refuses_like_the_inline_path(province_peer, ve
     flipped["payload"]["title"] = "篡改"
     assert refused("cn-11", [province_peer.envelope(record()), flipped]) == "envelope_signature_invalid"
     assert refused("cn-11", [FakeNode("cn-11").envelope(record())]) == "unknown_key"
+
+
+def test_worker_pool_gives_exactly_what_inline_verification_gives(province_peer, verify_workers, settings):
+    """Workers send back only canonical bytes, hash and time; paired with the parent's envelopes
+    they make the very VerifiedEnvelopes the inline path makes."""
+    envelopes = [province_peer.envelope(record()) for _ in range(5)]
+    peer = Peer.objects.get(node_id="cn-11")
+    page = Page(envelopes=envelopes, next=5, more=False, head=5)
+    by_workers = verify_page(peer, page, PullResult(node_id="cn-11"))
+    settings.FEDERATION_VERIFY_WORKERS = 0
+    inline = verify_page(peer, page, PullResult(node_id="cn-11"))
+    assert len(by_workers) == 5 and by_workers == inline
+    assert [v.canonical for v in by_workers] == [envelope_to_bytes(e) for e in envelopes]
