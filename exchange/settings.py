@@ -114,9 +114,10 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 # WAL for concurrent readers; a 32 MiB page cache and a 256 MiB memory map, because
                 # SQLite's default 2 MiB cache thrashes once random (UUID) keys spread writes over a
-                # catalog of 100,000 records (initial federation sync slowed down with N).
+                # catalog of 100,000 records (initial federation sync slowed down with N). The WAL is
+                # checkpointed every 8,000 pages (32 MiB) instead of 1,000: fewer, larger checkpoints.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; "
-                                "PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;",
+                                "PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8000;",
             },
         }
     }
