@@ -8,9 +8,9 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from exchange.audit import audit_record
-from exchange.errors import InvalidInputError
+from exchange.errors import InvalidInputError, PermissionDeniedError
 from exchange.models import Organisation, Region, SchoolCategory, User
-from exchange.roles import Role
+from exchange.roles import Role, user_has_role
 
 
 def roles_ensure() -> None:
@@ -49,8 +49,23 @@ def organisation_get_or_create(*, name: str, kind: str, region: Region | str, ac
     return organisation_create(name=name, kind=kind, region=region, actor=actor)
 
 
+def can_set_categories(user, organisation: Organisation) -> bool:
+    """A superuser, or a province administrator whose organisation is in the organisation's province."""
+    if getattr(user, "is_superuser", False):
+        return True
+    home = getattr(user, "organisation", None)
+    return (user_has_role(user, Role.PROVINCE_ADMIN) and home is not None
+            and home.province_code[:2] == organisation.province_code[:2])
+
+
 @transaction.atomic
 def organisation_set_categories(*, organisation: Organisation, categories: Iterable[str], actor) -> Organisation:
+    """Set a school's designated categories (which decide free use under the licensing rules).
+
+    Only a superuser or a province administrator of the school's own province may: raises
+    PermissionDeniedError otherwise, InvalidInputError for unknown categories."""
+    if not can_set_categories(actor, organisation):
+        raise PermissionDeniedError("Only the school's province administrators may set its categories.")
     cats = sorted(set(categories))
     unknown = [c for c in cats if c not in SchoolCategory.values]
     if unknown:
