@@ -64,6 +64,24 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def stop_group(proc: subprocess.Popen) -> None:
+    """Stop a server started with ``start_new_session=True`` and every process of its group (a
+    launcher's child outlives the launcher otherwise)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the leader
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def _venv_bin(name: str) -> str | None:
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else shutil.which(name)
@@ -124,12 +142,12 @@ def elasticsearch_server() -> Iterator[str]:
     data_dir = tempfile.mkdtemp(prefix="test-es-")
     proc = subprocess.Popen([exe, "start", "--only", "elasticsearch", "--data-dir", data_dir,
                              "--elasticsearch-port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/", timeout=60, proc=proc)
         yield f"http://127.0.0.1:{port}"
     finally:
-        stop(proc)
+        stop_group(proc)  # the venv's noida-db is a launcher: the server is its child
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
