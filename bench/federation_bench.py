@@ -213,10 +213,11 @@ def main() -> int:
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="bench-federation-"))
     template = prepare_template(base / "template")
+    ports = servers.free_ports(3)
     production = {"DEBUG": "0"}  # embedded backends, but not Django's debug mode (it keeps every query)
-    hub = Node("cn-hub", "hub", servers.free_port(), base / "cn-hub", extra_env=dict(production))
-    p11 = Node("cn-11", "province", servers.free_port(), base / "cn-11", hub_url=hub.url, extra_env=dict(production))
-    p44 = Node("cn-44", "province", servers.free_port(), base / "cn-44", hub_url=hub.url, extra_env=dict(production))
+    hub = Node("cn-hub", "hub", ports[0], base / "cn-hub", extra_env=dict(production))
+    p11 = Node("cn-11", "province", ports[1], base / "cn-11", hub_url=hub.url, extra_env=dict(production))
+    p44 = Node("cn-44", "province", ports[2], base / "cn-44", hub_url=hub.url, extra_env=dict(production))
     nodes = [hub, p11, p44]
     result: dict = {"n": args.n, "cpus": os.cpu_count()}
     try:

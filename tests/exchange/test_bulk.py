@@ -121,9 +121,9 @@ def test_insert_rows_stores_the_very_values_django_stores() -> None:
 
     def raw(table: str, pks: list) -> list[tuple]:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT CAST(created_at AS TEXT), CAST(updated_at AS TEXT), CAST(published_at AS TEXT) "
-                           f"FROM {table} WHERE id IN "  # noqa: S608
-                           f"({', '.join(['%s'] * len(pks))}) ORDER BY title", pks)
+            columns = "CAST(created_at AS TEXT), CAST(updated_at AS TEXT), CAST(published_at AS TEXT)"
+            marks = ", ".join(["%s"] * len(pks))
+            cursor.execute(f"SELECT {columns} FROM {table} WHERE id IN ({marks}) ORDER BY title", pks)  # noqa: S608
             return cursor.fetchall()  # as text: as the database orders and compares them
 
     prep = Resource._meta.pk.get_db_prep_value

@@ -93,6 +93,12 @@ class Node:
         self.server = self.spawn("runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}",
                                  log="server.log")
         servers.wait_for_http(f"{self.url}/healthz", timeout=60, proc=self.server)
+        # Another process may hold the port (then this server exits and that one answers): make
+        # sure the node answering is this one.
+        answering = requests.get(f"{self.url}/.well-known/exchange-node", timeout=10).json().get("node_id")
+        if answering != self.node_id or self.server.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"{self.node_id}: port {self.port} is held by another server ({answering})")
 
     def start_loop(self, interval: float = 3) -> None:
         self.loop = self.spawn("federation", "sync", "--loop", "--interval", str(interval), "--poll", "0.3",

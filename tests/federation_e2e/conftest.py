@@ -75,9 +75,10 @@ def _seed(node: Node, base: Path) -> None:
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
     base = tmp_path_factory.mktemp("federation-e2e")
     template = prepare_template(base / "template")
-    hub = Node("cn-hub", "hub", servers.free_port(), base / "cn-hub")
-    p11 = Node("cn-11", "province", servers.free_port(), base / "cn-11", hub_url=hub.url)
-    p44 = Node("cn-44", "province", servers.free_port(), base / "cn-44", hub_url=hub.url)
+    ports = servers.free_ports(3)
+    hub = Node("cn-hub", "hub", ports[0], base / "cn-hub")
+    p11 = Node("cn-11", "province", ports[1], base / "cn-11", hub_url=hub.url)
+    p44 = Node("cn-44", "province", ports[2], base / "cn-44", hub_url=hub.url)
     nodes = [hub, p11, p44]
     try:
         for node in nodes:
