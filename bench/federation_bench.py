@@ -229,12 +229,10 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(args.n), "--seed", "11",
                         "--out", str(corpus)], cwd=ROOT, check=True)
         started = time.perf_counter()
+        # The import signs every record into cn-11's feed, in the transaction of its batch.
         p11.manage("import_corpus", str(corpus), "--metadata-only", "--no-index", "--no-progress", timeout=3600)
-        result["province_import_s"] = round(time.perf_counter() - started, 1)
-        started = time.perf_counter()
-        p11.manage("federation", "backfill", timeout=3600)
-        result["province_sign_feed_s"] = round(time.perf_counter() - started, 1)
-        result["province_sign_feed_records_per_s"] = round(args.n / result["province_sign_feed_s"], 1)
+        result["province_import_and_sign_s"] = round(time.perf_counter() - started, 1)
+        result["province_import_and_sign_records_per_s"] = round(args.n / result["province_import_and_sign_s"], 1)
         for node in nodes:
             node.start()
         hub_fingerprint = json.loads(hub.manage("node_init", "--json").stdout)["fingerprint"]

@@ -24,3 +24,12 @@ def resource_changed(resource: Resource, *, kind: str, reason: str = "") -> None
     for hook in _hooks(tuple(settings.CATALOG_CHANGE_HOOKS)):
         hook(resource=resource, kind=kind, reason=reason)
     enqueue_on_commit("catalog.jobs.index_resource", resource_id=str(resource.pk))
+
+
+def resources_imported(resource_ids: list[str]) -> None:
+    """Call in the transaction that bulk-created these published local resources (the importer):
+    ``CATALOG_BULK_CHANGE_HOOKS`` hear of them together, as ``resource_changed`` hooks hear of one
+    (the federation outbox signs their envelopes in the same transaction). Indexing is the
+    importer's own business (it indexes per batch, or not at all with ``--no-index``)."""
+    for hook in _hooks(tuple(settings.CATALOG_BULK_CHANGE_HOOKS)):
+        hook(resource_ids=resource_ids)

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from catalog.errors import VocabularyError
+from catalog.events import resources_imported
 from catalog.files import safe_filename, sniff
 from catalog.models import License, Resource, ResourceFile, RightsStatement
 from catalog.permissions import grant_object_rights
@@ -154,6 +155,7 @@ def _import_batch(records: list[dict[str, Any]], ctx: _Context) -> list[str]:
         grant_object_rights(Resource.objects.filter(pk__in=pks), publisher=ctx.publishers[publisher_name],
                             province=ctx.province)
     ids = [str(r.pk) for r in resources]
+    resources_imported(ids)
     audit_record(action="resource.import", actor=ctx.actor, object_type="resource", object_id=ids[0],
                  data={"count": len(ids), "ids_sha256": hashlib.sha256(",".join(ids).encode()).hexdigest()})
     return ids

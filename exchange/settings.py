@@ -260,6 +260,8 @@ EXCHANGE_READINESS_CHECKS = {
 }
 # Called inside the transaction of every resource change (import strings); see catalog.events.
 CATALOG_CHANGE_HOOKS: list[str] = ["federation.outbox.record_change"]
+# The same for resources created in bulk (import_corpus): called with their ids.
+CATALOG_BULK_CHANGE_HOOKS: list[str] = ["federation.outbox.record_imported"]
 # Search indexing entry points (catalog.search): one resource after commit, and many after a bulk import.
 CATALOG_INDEXER = "catalog.search.indexing.index_resource"
 CATALOG_BULK_INDEXER = "catalog.search.indexing.index_resources"

@@ -4,8 +4,9 @@
 that changes a published local resource; remote resources are skipped (the hub relays their
 envelopes exactly as received, through ``outbox_relay``). Sequence numbers are assigned under a
 lock on ``OutboxHead`` so they commit in order and a reader's cursor never skips an entry that
-commits late. ``feed_page`` serves ``GET /federation/v1/changes``; ``outbox_backfill`` adds
-envelopes for published resources that reached the catalog without the hook (bulk imports).
+commits late. ``record_imported`` does the same for a bulk import's batch. ``feed_page`` serves
+``GET /federation/v1/changes``; ``outbox_backfill`` adds envelopes for published resources that
+reached the catalog without a hook.
 """
 
 from __future__ import annotations
@@ -131,6 +132,34 @@ def record_change(*, resource: Resource, kind: str, reason: str = "") -> None:
     poke_pullers_on_commit()
 
 
+def record_imported(*, resource_ids: Sequence[str]) -> None:
+    """Catalog bulk change hook (``import_corpus``): sign upsert envelopes for the published local
+    resources among ``resource_ids`` and append them to the feed in the importing transaction, then
+    poke the hub once it commits. Resources already in the feed at their version are skipped."""
+    me = identity.node_id()
+    resources = list(Resource.objects.filter(pk__in=list(resource_ids), is_remote=False, origin_node=me,
+                                             status=Resource.Status.PUBLISHED)
+                     .select_related("rights").prefetch_related("files").order_by("pk"))
+    entries = _entries_for_unsent(resources)
+    if entries:
+        outbox_append(entries)
+        from federation.jobs import poke_pullers_on_commit
+
+        poke_pullers_on_commit()
+
+
+def _entries_for_unsent(resources: Sequence[Resource]) -> list[NewEntry]:
+    """Signed upsert entries for those of ``resources`` whose current version is not in the feed."""
+    if not resources:
+        return []
+    me = identity.node_id()
+    have = set(OutboxEntry.objects.filter(origin=me, resource_id__in=[r.pk for r in resources])
+               .values_list("resource_id", "version"))
+    key = identity.signing_key()
+    return [entry_for(_sign(r, kind="upsert", reason="", key=key)) for r in resources
+            if (r.pk, r.version) not in have and r.origin_node == me]
+
+
 def national_takedown_append(resource: Resource) -> None:
     """(Hub) Sign a national takedown order for a province's resource: a ``takedown`` envelope whose
     origin is the hub, carrying the target record's origin and version. Every province applies it
@@ -158,17 +187,12 @@ def outbox_relay(envelopes: Iterable[VerifiedEnvelope]) -> list[int]:
 
 def outbox_backfill(*, batch_size: int = 500, progress: Any = None) -> int:
     """Append envelopes for published local resources whose current version is not in the feed yet
-    (e.g. after ``import_corpus``, which bypasses the change hooks). Idempotent; memory is flat.
-    Returns the number of envelopes appended."""
-    me = identity.node_id()
-    key = identity.signing_key()
+    (resources imported before this node was federated, or with the hooks off). Idempotent; memory
+    is flat. Returns the number of envelopes appended."""
     added = 0
     for batch in local_published_resources(batch_size=batch_size):
-        have = set(OutboxEntry.objects.filter(origin=me, resource_id__in=[r.pk for r in batch])
-                   .values_list("resource_id", "version"))
-        missing = [r for r in batch if (r.pk, r.version) not in have and r.origin_node == me]
-        if missing:
-            entries = [entry_for(_sign(r, kind="upsert", reason="", key=key)) for r in missing]
+        entries = _entries_for_unsent(batch)
+        if entries:
             with transaction.atomic():
                 outbox_append(entries)
             added += len(entries)

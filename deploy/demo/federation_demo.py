@@ -132,7 +132,6 @@ def seed(node: DemoNode) -> None:
     subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(node.sample), "--seed", str(node.seed),
                     "--out", str(corpus)], cwd=ROOT, check=True, env=node.env())
     node.manage("import_corpus", str(corpus), "--no-progress", "--free-for", "rural,remote,poor,ethnic_minority")
-    node.manage("federation", "backfill")
     print(f"  {node.node_id}: seeded with {node.sample} sample resources (seed {node.seed})")
 
 

@@ -132,6 +132,41 @@ def test_backfill_adds_imported_resources_once(node):
     assert seqs == [1, 2, 3, 4]
 
 
+def test_import_corpus_signs_its_records_into_the_feed_in_the_same_transaction(node, tmp_path):
+    """A bulk import reaches peers without a backfill: one signed upsert per imported resource,
+    written with the batch; importing the same lines again adds nothing."""
+    import json
+
+    from catalog.importer import import_records
+    from catalog.sampledata import generate
+
+    lines = [json.dumps(r, ensure_ascii=False) for r in generate(5, seed=3)]
+    report = import_records(lines, with_files=False, index=False, batch_size=2)
+    assert report.created == 5 and not report.errors
+    entries = list(OutboxEntry.objects.order_by("seq"))
+    assert sorted(str(e.resource_id) for e in entries) == sorted(report.created_ids)
+    verified = [_verified(e) for e in entries]
+    assert {v.kind for v in verified} == {"upsert"} and {v.origin for v in verified} == {"cn-44"}
+    assert verified[0].payload == resource_record(Resource.objects.get(pk=verified[0].id))
+    assert import_records(lines, with_files=False, index=False).created == 0
+    assert OutboxEntry.objects.count() == 5 and outbox_backfill() == 0
+
+
+def test_a_failed_import_batch_leaves_no_feed_entry(node, monkeypatch):
+    import json
+
+    from catalog.importer import import_records
+    from catalog.sampledata import generate
+
+    def broken_audit(**kwargs):
+        raise RuntimeError("crash after the feed entries were written")
+
+    monkeypatch.setattr("catalog.importer.audit_record", broken_audit)
+    with pytest.raises(RuntimeError):
+        import_records([json.dumps(r, ensure_ascii=False) for r in generate(3, seed=4)], with_files=False, index=False)
+    assert not OutboxEntry.objects.exists() and not Resource.objects.exists()
+
+
 def test_http_feed_endpoint_answers_with_canonical_envelopes(client, node):
     from tests.federation.federation_support import FakeNode, send
 
