@@ -61,8 +61,8 @@ def render_attribution(resource: Resource, *, adapted_from_title: str | None = N
     if not licence.is_open:
         zh = f"《{title}》© {year} {holder}，保留所有权利。来源：{source}"
         en = f"“{title}” © {year} {holder}. All rights reserved. Source: {source}"
-        html_zh = format_html("《<a href=\"{}\">{}</a>》© {} {}，保留所有权利。", source, title, year, holder)
-        html_en = format_html("“<a href=\"{}\">{}</a>” © {} {}. All rights reserved.", source, title, year, holder)
+        html_zh = format_html("《<a href=\"{}\">{}</a>》© {} {}，保留所有权利", source, title, year, holder)
+        html_en = format_html("“<a href=\"{}\">{}</a>” © {} {}. All rights reserved", source, title, year, holder)
     elif public_domain:
         zh = f"《{title}》，{holder}，来源：{source}，{licence.name_zh or licence.name}（{short}，{licence.url}）"
         en = f"“{title}” by {holder}, source: {source}, is in the public domain ({short}, {licence.url})"

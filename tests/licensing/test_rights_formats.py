@@ -30,6 +30,10 @@ def test_public_domain_and_all_rights_reserved(make_resource):
     assert "CC0 1.0 公有领域贡献" in cc0.zh
     arr = render_attribution(loaded(make_resource(license="ALL-RIGHTS-RESERVED", price=3)))
     assert "© 2024 本省出版社. All rights reserved." in arr.en and "保留所有权利" in arr.zh
+    # One full stop at the end, in every form.
+    assert str(arr.html_en).endswith("All rights reserved.") and str(arr.html_zh).endswith("保留所有权利。")
+    for text in (arr.zh, arr.en, str(arr.html_zh), str(arr.html_en)):
+        assert not text.endswith(("..", "。。"))
 
 
 def test_a_derived_work_names_its_source(make_resource):
