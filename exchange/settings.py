@@ -38,9 +38,11 @@ if EXCHANGE_NODE_ROLE not in {"hub", "province"}:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("EXCHANGE_NODE_ROLE must be 'hub' or 'province'.")
+# GB/T 2260 code of the node's province: a province's from its id (cn-44 → 440000); the national hub,
+# run by the Ministry in Beijing, 110000 (it needs a real province for its own organisations).
 EXCHANGE_NODE_REGION = env_str(
     "EXCHANGE_NODE_REGION",
-    "000000" if EXCHANGE_NODE_ROLE == "hub" else (EXCHANGE_NODE_ID.removeprefix("cn-") + "0000")[:6],
+    "110000" if EXCHANGE_NODE_ROLE == "hub" else (EXCHANGE_NODE_ID.removeprefix("cn-") + "0000")[:6],
 )
 EXCHANGE_BASE_URL = env_str("EXCHANGE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 EXCHANGE_NODE_NAME = env_str("EXCHANGE_NODE_NAME", "")

@@ -113,3 +113,16 @@ def test_secret_key_is_generated_into_data_dir(tmp_path):
     key_file = tmp_path / "secret_key"
     assert key_file.exists() and oct(key_file.stat().st_mode)[-3:] == "600"
     assert int(result.stdout.strip().splitlines()[-1]) >= 50
+
+
+def test_a_hub_on_default_settings_sets_itself_up(tmp_path):
+    """EXCHANGE_NODE_ROLE=hub with nothing else: the default region is a real province, so the
+    database, demo accounts and the node document come up."""
+    env = {"EXCHANGE_DATA_DIR": str(tmp_path), "EXCHANGE_NODE_ROLE": "hub", "EXCHANGE_NODE_ID": "cn-hub"}
+    for step in (("migrate", "--no-input"), ("load_vocabularies",), ("seed_demo",)):  # as `make setup`
+        result = _manage(*step, env_extra=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert "hub_operator" in (tmp_path / "demo_accounts.txt").read_text()
+    result = _manage("shell", "-c", "from federation.identity import well_known_document as d; print(d()['region'])",
+                     env_extra=env)
+    assert result.returncode == 0 and result.stdout.strip().splitlines()[-1] == "110000"

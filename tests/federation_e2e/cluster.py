@@ -71,8 +71,6 @@ class Node:
         env.update(EXCHANGE_DATA_DIR=str(self.data_dir), EXCHANGE_NODE_ID=self.node_id,
                    EXCHANGE_NODE_ROLE=self.role, EXCHANGE_BASE_URL=self.url,
                    FEDERATION_HUB_URL=self.hub_url, FEDERATION_PULL_INTERVAL="3", **self.extra_env, **extra)
-        if self.role == "hub":
-            env.setdefault("EXCHANGE_NODE_REGION", "110000")  # no region 000000 in the vocabulary
         return env
 
     def manage(self, *args: str, check: bool = True, timeout: float = 180, **extra_env: str
