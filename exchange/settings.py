@@ -310,6 +310,10 @@ FEDERATION_PULL_INTERVAL = env_int("FEDERATION_PULL_INTERVAL", 60)
 # Large pages for catch-up: each page is one transaction and one indexing batch (federation_bench).
 FEDERATION_PAGE_SIZE = env_int("FEDERATION_PAGE_SIZE", 2000)
 FEDERATION_MAX_PAGE_SIZE = env_int("FEDERATION_MAX_PAGE_SIZE", 2000)
+# A served page holds at most this many bytes of envelopes (one larger envelope still goes alone);
+# a node reads at most FEDERATION_MAX_RESPONSE_BYTES of any peer response into memory.
+FEDERATION_MAX_PAGE_BYTES = env_int("FEDERATION_MAX_PAGE_BYTES", 16 * 1024 * 1024)
+FEDERATION_MAX_RESPONSE_BYTES = env_int("FEDERATION_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)
 FEDERATION_HTTP_TIMEOUT = env_int("FEDERATION_HTTP_TIMEOUT", 30)
 FEDERATION_POKE_TIMEOUT = env_int("FEDERATION_POKE_TIMEOUT", 5)
 # Selective sync: sets this province asks the hub for (e.g. "stage:初中", "stage:高中,subject:数学").

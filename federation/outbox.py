@@ -254,7 +254,8 @@ class FeedPage:
 
 
 def feed_page(*, since: int, limit: int, sets: list[dict[str, str]] | None = None) -> FeedPage:
-    """Entries after ``since`` (in sequence order, at most ``limit``, only those of ``sets`` when given).
+    """Entries after ``since`` (in sequence order, at most ``limit`` and, but for a single larger
+    entry, at most ``FEDERATION_MAX_PAGE_BYTES`` of envelopes; only those of ``sets`` when given).
 
     ``next`` is the last sequence number the page covers, including entries skipped by the set
     filter, so a selective reader still moves forward."""
@@ -264,7 +265,14 @@ def feed_page(*, since: int, limit: int, sets: list[dict[str, str]] | None = Non
     if condition is not None:
         qs = qs.filter(condition)
     rows = list(qs.values_list("seq", "envelope")[:limit])
-    if len(rows) == limit and rows:
+    full = len(rows) == limit
+    budget = settings.FEDERATION_MAX_PAGE_BYTES
+    for index, (_, envelope) in enumerate(rows):
+        budget -= len(envelope.encode("utf-8")) + 1
+        if budget < 0 and index > 0:  # the page ends before this entry (one entry always fits)
+            rows, full = rows[:index], True
+            break
+    if rows and full:
         last = rows[-1][0]
         return FeedPage(envelopes=[e for _, e in rows], next=last, more=last < head, head=head)
     return FeedPage(envelopes=[e for _, e in rows], next=max(head, since), more=False, head=head)

@@ -207,26 +207,29 @@ class _Received:
 def _exchange(method: str, url: str, body: bytes, headers: dict[str, str], *, timeout: float | None,
               stream_to: IO[bytes] | None, max_bytes: int | None) -> _Received:
     """Send the request and read the response (nothing verified yet). Raises PeerUnreachableError,
-    or PeerResponseError for a streamed body over ``max_bytes``."""
+    or PeerResponseError for a body over ``max_bytes`` (streamed to a file) or over
+    ``FEDERATION_MAX_RESPONSE_BYTES`` (read into memory)."""
     try:
         response = _session().request(method, url, data=body or None, headers=headers,
                                       timeout=timeout or settings.FEDERATION_HTTP_TIMEOUT,
-                                      stream=stream_to is not None, allow_redirects=False)
+                                      stream=True, allow_redirects=False)
     except requests.RequestException as exc:
         raise PeerUnreachableError(f"{url}: {exc.__class__.__name__}", details={"url": url}) from exc
     try:
-        if stream_to is not None:
-            total = 0
-            for chunk in response.iter_content(1024 * 1024):
-                total += len(chunk)
-                if max_bytes is not None and total > max_bytes:
-                    raise PeerResponseError(f"{url}: body larger than {max_bytes} bytes",
-                                            details={"peer_code": "too_large"})
+        total = 0
+        limit = max_bytes if stream_to is not None else settings.FEDERATION_MAX_RESPONSE_BYTES
+        kept = bytearray()
+        for chunk in response.iter_content(1024 * 1024):
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise PeerResponseError(f"{url}: body larger than {limit} bytes", details={"peer_code": "too_large"})
+            if stream_to is not None:
                 stream_to.write(chunk)
+            else:
+                kept += chunk
+        if stream_to is not None:
             stream_to.flush()
-            body_in: bytes | mmap.mmap = _mapped(stream_to, total)
-        else:
-            body_in = response.content
+        body_in: bytes | mmap.mmap = _mapped(stream_to, total) if stream_to is not None else bytes(kept)
     except requests.RequestException as exc:
         raise PeerUnreachableError(f"{url}: {exc.__class__.__name__}", details={"url": url}) from exc
     finally:

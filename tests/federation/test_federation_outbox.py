@@ -111,6 +111,24 @@ def test_feed_pages_move_forward_and_filter_by_set(node):
     assert feed_page(since=3, limit=10).envelopes == []
 
 
+def test_a_feed_page_keeps_within_its_byte_budget(node, settings):
+    """Cut by bytes, a page says there is more and where to go on from; a single envelope larger
+    than the budget still travels (alone)."""
+    org = node["publisher"].organisation
+    for _ in range(3):
+        factories.ResourceFactory(publisher=org)
+    assert outbox_backfill() == 3
+    first_two = sum(len(e.envelope.encode()) + 1 for e in OutboxEntry.objects.filter(seq__lte=2))
+    settings.FEDERATION_MAX_PAGE_BYTES = first_two
+    page = feed_page(since=0, limit=10)
+    assert len(page.envelopes) == 2 and page.next == 2 and page.more
+    rest = feed_page(since=page.next, limit=10)
+    assert len(rest.envelopes) == 1 and rest.next == 3 and not rest.more
+    settings.FEDERATION_MAX_PAGE_BYTES = 10
+    tiny = feed_page(since=0, limit=10)
+    assert len(tiny.envelopes) == 1 and tiny.next == 1 and tiny.more
+
+
 def test_set_specs_are_checked():
     with pytest.raises(SetSpecInvalidError):
         parse_sets(["grade:七年级"])
