@@ -19,6 +19,12 @@ class ResourceReadOnlyError(ConflictError):
     default_message = "This resource was published by another node and is read-only here."
 
 
+class ResourceTakenDownError(ConflictError):
+    code = "resource_taken_down"
+    default_message = ("This resource was taken down; only a reinstatement by whoever ordered the takedown "
+                       "makes it public again.")
+
+
 class InvalidTransitionError(ConflictError):
     code = "invalid_transition"
     default_message = "The resource cannot move to that status from its current status."

@@ -111,11 +111,16 @@ def _store_placeholder(record: dict[str, Any]) -> ResourceFile:
 
 
 @transaction.atomic
-def _import_batch(records: list[dict[str, Any]], ctx: _Context) -> list[str]:
-    seen = {str(pk) for pk in Resource.objects.filter(pk__in=[r["id"] for r in records]).values_list("pk", flat=True)}
+def _import_batch(records: list[dict[str, Any]], ctx: _Context, errors: list[tuple[int, str]]) -> list[str]:
+    holders = dict(Resource.objects.filter(pk__in=[r["id"] for r in records]).values_list("pk", "origin_node"))
+    seen = {str(pk) for pk, origin in holders.items() if origin == settings.EXCHANGE_NODE_ID}
+    taken = {str(pk): origin for pk, origin in holders.items() if origin != settings.EXCHANGE_NODE_ID}
     fresh = []
     for record in records:  # also drops a repeated id within the batch
-        if record["id"] not in seen:
+        if record["id"] in taken:  # another node's record holds this id here: never skipped silently
+            errors.append((record.get("_line", 0), f"id {record['id']} is already used here by a record of "
+                                                   f"{taken[record['id']]}"))
+        elif record["id"] not in seen:
             seen.add(record["id"])
             fresh.append(record)
     if not fresh:
@@ -125,7 +130,7 @@ def _import_batch(records: list[dict[str, Any]], ctx: _Context) -> list[str]:
         org = ctx.publisher(record["publisher"])
         created = record["_created"]
         resource = Resource(
-            id=uuid.UUID(record["id"]), origin_node=settings.EXCHANGE_NODE_ID, status=Resource.Status.PUBLISHED,
+            id=uuid.UUID(record["id"]), record_id=uuid.UUID(record["id"]), origin_node=settings.EXCHANGE_NODE_ID, status=Resource.Status.PUBLISHED,
             title=record["title"][:300], description=record.get("description") or "",
             keywords=[str(k) for k in record.get("keywords") or []][:30],
             **{f: (record.get(f) or "") for f in ("stage", "subject", "grade", "edition", "volume", "chapter",
@@ -179,9 +184,10 @@ def import_records(
             return
         for record in batch:
             ctx.publisher(record["publisher"])
-        created = _import_batch(batch, ctx)
+        errors_before = len(report.errors)
+        created = _import_batch(batch, ctx, report.errors)
         report.created += len(created)
-        report.skipped_existing += len(batch) - len(created)
+        report.skipped_existing += len(batch) - len(created) - (len(report.errors) - errors_before)
         report.created_ids.extend(created)
         if index and created:
             import_string(settings.CATALOG_BULK_INDEXER)(resource_ids=created)
@@ -193,7 +199,7 @@ def import_records(
         if not line.strip():
             continue
         try:
-            batch.append(_parse(line, ctx))
+            batch.append({**_parse(line, ctx), "_line": number})
         except ValueError as exc:
             report.errors.append((number, str(exc)))
             if progress:

@@ -1,8 +1,11 @@
 """The catalog: courseware resources, their files, their rights statements and the vocabularies
 that describe them.
 
-A ``Resource`` is identified by a UUID that stays the same on every node; ``origin_node`` says which
-node published it and ``version`` grows with every change the origin makes. Local resources move
+A record is identified by its origin and the origin's UUID for it (``origin_node``, ``record_id``), the same
+on every node; ``version`` grows with every change the origin makes. The local primary key equals the record
+id, except for a remote copy whose id another record already holds here (a clash, kept and reported: ids are
+scoped by origin, so one node can never squat another's record). A ``RecordTakedown`` is a fact about a
+record, not a version: while it stands no later version of the record becomes public here. Local resources move
 through the review workflow (draft → submitted → approved/rejected → published → withdrawn);
 resources synced from peers are read-only here. Files are stored content-addressed by sha256.
 The rights statement is descriptive data carried with the record (holder, licence, territory,
@@ -71,6 +74,7 @@ class Resource(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     origin_node = models.CharField(max_length=32, db_index=True)
+    record_id = models.UUIDField(help_text=_("The origin's id of the record (the primary key but for id clashes)"))
     is_remote = models.BooleanField(default=False)
     version = models.PositiveIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
@@ -115,9 +119,17 @@ class Resource(models.Model):
             # OAI-PMH and change listings page by (datestamp, id).
             models.Index(fields=["updated_at", "id"], name="catalog_res_updated_id_idx"),
         ]
+        constraints = [
+            models.UniqueConstraint(fields=["origin_node", "record_id"], name="resource_unique_origin_record"),
+        ]
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args, **kwargs):
+        if self.record_id is None:
+            self.record_id = self.id
+        super().save(*args, **kwargs)
 
     @property
     def is_public(self) -> bool:
@@ -181,3 +193,38 @@ class Favourite(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} ♥ {self.resource_id}"
+
+
+class RecordTakedown(models.Model):
+    """A takedown as a lasting fact about a record (origin, record id), not a version of it.
+
+    Written when a takedown is upheld (by the origin's reviewers, or as the national hub's order) — even
+    before the record itself has arrived — and kept: while it stands (``lifted_at`` unset) no version of
+    the record, however new, becomes public on this node. Only a signed reinstatement by the node that
+    ordered it (``ordered_by``) lifts it. ``order_version`` counts that node's orders and reinstatements
+    for the record, so replays and reordered copies of an order change nothing."""
+
+    origin = models.CharField(max_length=63)
+    record_id = models.UUIDField()
+    ordered_by = models.CharField(max_length=63, help_text=_("The node that ordered it: the hub or the origin"))
+    order_version = models.PositiveBigIntegerField(default=1)
+    note = models.TextField(blank=True)
+    ordered_at = models.DateTimeField()
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lift_note = models.TextField(blank=True)
+    republish_on_lift = models.BooleanField(
+        default=False, help_text=_("The record was public when taken down, or a newer version came since"))
+
+    class Meta:
+        ordering = ["-ordered_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["origin", "record_id"], name="recordtakedown_unique_record"),
+        ]
+
+    def __str__(self) -> str:
+        state = "lifted" if self.lifted_at else "standing"
+        return f"takedown of {self.origin}/{self.record_id} by {self.ordered_by} ({state})"
+
+    @property
+    def standing(self) -> bool:
+        return self.lifted_at is None

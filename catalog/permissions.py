@@ -39,6 +39,15 @@ def can_order_national_takedown(user, resource: Resource) -> bool:
     )
 
 
+def can_reinstate_national(user) -> bool:
+    """Lifting a national takedown is the national authority's call: hub operators at the hub."""
+    return (
+        settings.EXCHANGE_NODE_ROLE == "hub"
+        and getattr(user, "is_authenticated", False)
+        and user_has_role(user, Role.HUB_OPERATOR)
+    )
+
+
 def can_see_unpublished(user, resource: Resource) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False

@@ -26,11 +26,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.files import safe_filename
 from catalog.models import License, Resource, ResourceFile, RightsStatement
 from catalog.storage import blob_key
+from catalog.takedowns import takedown_fact_record, takedown_withheld, takedowns_standing
 from exchange.bulk import insert_rows
 from exchange.errors import InvalidInputError
 from exchange.jobs import enqueue_on_commit
@@ -76,12 +78,15 @@ class RemoteChange:
 class ApplyOutcome:
     """What applying one change did: ``created``, ``updated``, ``withdrawn`` (state changed);
     ``absent`` (a withdrawal of a record never held), ``stale`` (an equal or newer version is held),
-    ``superseded`` (a newer version of it came in the same batch), ``conflict`` (the id belongs to a
-    local resource or another origin) or ``invalid`` (``error`` says why)."""
+    ``superseded`` (a newer version of it came in the same batch), ``withheld`` (stored, but a standing
+    takedown keeps it withdrawn), ``conflict`` (the record claims to be this node's own) or ``invalid``
+    (``error`` says why). ``clash`` names the origin of another record that holds the same id here
+    (the change was applied beside it, under :func:`clash_key`)."""
 
     resource_id: str
     outcome: str
     error: str = ""
+    clash: str = ""
 
     @property
     def changed(self) -> bool:
@@ -106,7 +111,7 @@ def resource_record(resource: Resource) -> dict[str, Any]:
     Only JSON types (no floats); timestamps as ``YYYY-MM-DDTHH:MM:SSZ``, dates as ``YYYY-MM-DD``.
     Prefetch ``rights`` and ``files`` when building many."""
     rights = resource.rights
-    record: dict[str, Any] = {"id": str(resource.pk)}
+    record: dict[str, Any] = {"id": str(resource.record_id)}
     for name in RECORD_TEXT_FIELDS:
         record[name] = getattr(resource, name) or ""
     record.update(
@@ -148,7 +153,7 @@ def resource_record(resource: Resource) -> dict[str, Any]:
 def tombstone_record(resource: Resource, *, reason: str) -> dict[str, Any]:
     """The payload of a withdrawal: the id, why, when, and the stage/subject selective sync filters on."""
     return {
-        "id": str(resource.pk),
+        "id": str(resource.record_id),
         "reason": reason,
         "stage": resource.stage,
         "subject": resource.subject,
@@ -319,111 +324,169 @@ def _ensure_licences(license_ids: set[str]) -> None:
         License.objects.bulk_create([License(id=lid, name=lid) for lid in sorted(missing)], ignore_conflicts=True)
 
 
+#: Namespace of the local keys of remote copies whose record id another record already holds here.
+CLASH_NAMESPACE = uuid.UUID("6f1d7c1e-2b0a-4c59-9a43-5f3b7c0e8d21")
+
+
+def clash_key(origin: str, record_id: str) -> uuid.UUID:
+    """The local primary key of ``origin``'s record ``record_id`` when the id itself is taken here (the
+    same on every node that sees the clash)."""
+    return uuid.uuid5(CLASH_NAMESPACE, f"{origin}/{record_id}")
+
+
 @transaction.atomic
 def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = True) -> list[ApplyOutcome]:
     """Apply verified changes from other nodes; return one outcome per change, in order.
 
     ``upsert`` and ``rights`` carry the full record; ``tombstone`` (and ``takedown``) withdraw the
-    resource with ``reason``. Per (origin, id) only a version higher than the one held changes
-    anything. An invalid record or an id clash is reported in its outcome and skips that change
+    resource with ``reason``. Records are keyed by (origin, record id): another origin's record with
+    the same id is a different record, stored beside it under :func:`clash_key` and reported
+    (``clash`` in its outcome), never a reason to drop either. Per record only a version higher than
+    the one held changes anything. While a takedown of the record stands (``catalog.takedowns``), a
+    new version is stored but stays withdrawn (``withheld``); a tombstone of the origin's own upheld
+    takedown records such a fact. An invalid record is reported in its outcome and skips that change
     only. Changed resources are (re)indexed after commit when ``index`` is true."""
-    latest: dict[str, int] = {}
+    latest: dict[tuple[str, str], int] = {}
     for position, change in enumerate(changes):
-        rid = change.resource_id
-        if rid not in latest or change.version >= changes[latest[rid]].version:
-            latest[rid] = position
+        key = (change.origin, change.resource_id)
+        if key not in latest or change.version >= changes[latest[key]].version:
+            latest[key] = position
     outcomes: list[ApplyOutcome | None] = [None] * len(changes)
     for position, change in enumerate(changes):
-        if latest[change.resource_id] != position:
+        if latest[(change.origin, change.resource_id)] != position:
             outcomes[position] = ApplyOutcome(change.resource_id, "superseded")
 
-    ids = list(latest)
-    existing = {str(row["id"]): row for row in Resource.objects.filter(pk__in=ids).order_by().values(
-        "id", "is_remote", "origin_node", "version")}
+    rids = {rid for _, rid in latest}
+    existing = {(row["origin_node"], str(row["record_id"])): row for row in Resource.objects.filter(
+        origin_node__in={origin for origin, _ in latest}, record_id__in=rids).order_by().values(
+        "id", "origin_node", "record_id", "is_remote", "version", "status")}
+    standing = takedowns_standing(latest)
     creates: list[tuple[int, RemoteChange, _Parsed]] = []
-    updates: list[tuple[int, RemoteChange, _Parsed]] = []
-    withdrawals: list[tuple[int, RemoteChange]] = []
-    for rid, position in latest.items():
+    updates: list[tuple[int, RemoteChange, _Parsed, uuid.UUID]] = []
+    withdrawals: list[tuple[int, RemoteChange, uuid.UUID]] = []
+    for key, position in latest.items():
         change = changes[position]
-        held = existing.get(rid)
-        if held is not None and (not held["is_remote"] or held["origin_node"] != change.origin):
-            outcomes[position] = ApplyOutcome(rid, "conflict", "the id belongs to another origin")
+        rid = change.resource_id
+        held = existing.get(key)
+        if held is not None and not held["is_remote"]:
+            outcomes[position] = ApplyOutcome(rid, "conflict", "the record is this node's own")
         elif held is not None and held["version"] >= change.version:
             outcomes[position] = ApplyOutcome(rid, "stale")
         elif change.kind in WITHDRAW_KINDS:
+            reason = str(change.reason or change.payload.get("reason") or "")
+            if reason == "takedown_upheld":  # the origin's own upheld takedown: a fact, whatever arrives later
+                takedown_fact_record(origin=change.origin, record_id=rid, ordered_by=change.origin,
+                                     order_version=change.version, note=reason,
+                                     republish_on_lift=held is not None and held["status"] == Status.PUBLISHED)
+            elif key in standing:
+                takedown_withheld(origin=change.origin, record_id=rid, republish_on_lift=False)
             if held is None:
                 outcomes[position] = ApplyOutcome(rid, "absent")
             else:
-                withdrawals.append((position, change))
+                withdrawals.append((position, change, held["id"]))
         elif change.kind in UPSERT_KINDS:
             try:
                 parsed = _parse_record(change.payload)
             except RemoteRecordInvalidError as exc:
                 outcomes[position] = ApplyOutcome(rid, "invalid", exc.message)
                 continue
-            (updates if held is not None else creates).append((position, change, parsed))
+            if held is not None:
+                updates.append((position, change, parsed, held["id"]))
+            else:
+                creates.append((position, change, parsed))
         else:
             outcomes[position] = ApplyOutcome(rid, "invalid", f"unknown change kind {change.kind!r}")
 
-    _ensure_licences({p.rights["license_id"] for _, _, p in creates + updates})
-    shas = {f["sha256"] for _, _, p in creates + updates for f in p.files}
+    # Local keys of new copies: the record id, unless another record (another origin's, or one of this
+    # node's own) holds it already — then the clash key.
+    natural = {uuid.UUID(change.resource_id) for _, change, _ in creates}
+    taken = {row["id"]: row["origin_node"] for row in
+             Resource.objects.filter(pk__in=natural).order_by().values("id", "origin_node")} if natural else {}
+    keys_of: dict[int, tuple[uuid.UUID, str]] = {}
+    for position, change, _ in creates:
+        wanted = uuid.UUID(change.resource_id)
+        holder = taken.get(wanted)
+        if holder is None:
+            taken[wanted] = change.origin
+            keys_of[position] = (wanted, "")
+        else:
+            keys_of[position] = (clash_key(change.origin, change.resource_id), holder)
+
+    _ensure_licences({p.rights["license_id"] for _, _, p in creates} | {p.rights["license_id"] for _, _, p, _ in updates})
+    shas = {f["sha256"] for _, _, p in creates for f in p.files} | {f["sha256"] for _, _, p, _ in updates for f in p.files}
     local_shas = set(ResourceFile.objects.filter(sha256__in=shas, available_locally=True)
                      .values_list("sha256", flat=True)) if shas else set()
     now = timezone.now()
+    withheld_keys: list[tuple[str, str]] = []
 
-    def build(change: RemoteChange, parsed: _Parsed) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    def build(change: RemoteChange, parsed: _Parsed, pk: uuid.UUID
+              ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         """The rows of a remote record (plain dicts for ``insert_rows``)."""
-        rid = uuid.UUID(change.resource_id)
-        resource = {"id": rid, "origin_node": change.origin, "is_remote": True, "version": change.version,
-                    "status": Status.PUBLISHED, "publisher_id": None, "review_note": "", **parsed.resource}
-        rights = {"resource_id": rid, **parsed.rights}
-        files = [{"resource_id": rid, "storage_key": blob_key(f["sha256"]),
+        withheld = (change.origin, change.resource_id) in standing
+        if withheld:
+            withheld_keys.append((change.origin, change.resource_id))
+        resource = {"id": pk, "record_id": uuid.UUID(change.resource_id), "origin_node": change.origin,
+                    "is_remote": True, "version": change.version,
+                    "status": Status.WITHDRAWN if withheld else Status.PUBLISHED, "publisher_id": None,
+                    "review_note": "takedown_upheld" if withheld else "", **parsed.resource}
+        rights = {"resource_id": pk, **parsed.rights}
+        files = [{"resource_id": pk, "storage_key": blob_key(f["sha256"]),
                   "available_locally": f["sha256"] in local_shas, **f} for f in parsed.files]
         return resource, rights, files
 
+    def outcome_of(change: RemoteChange, done: str, clash: str = "") -> ApplyOutcome:
+        if (change.origin, change.resource_id) in standing:
+            return ApplyOutcome(change.resource_id, "withheld", clash=clash)
+        return ApplyOutcome(change.resource_id, done, clash=clash)
+
     new_resources, new_rights, new_files = [], [], []
     for position, change, parsed in creates:
-        resource, rights, files = build(change, parsed)
+        pk, holder = keys_of[position]
+        resource, rights, files = build(change, parsed, pk)
         new_resources.append(resource)
         new_rights.append(rights)
         new_files.extend(files)
-        outcomes[position] = ApplyOutcome(change.resource_id, "created")
+        outcomes[position] = outcome_of(change, "created", holder)
     insert_rows(Resource, new_resources)
 
     if updates:
-        update_ids = [uuid.UUID(change.resource_id) for _, change, _ in updates]
+        update_pks = [pk for *_, pk in updates]
         changed_resources = []
-        for position, change, parsed in updates:
-            resource, rights, files = build(change, parsed)
+        for position, change, parsed, pk in updates:
+            resource, rights, files = build(change, parsed, pk)
             changed_resources.append(Resource(**resource))
             new_rights.append(rights)
             new_files.extend(files)
-            outcomes[position] = ApplyOutcome(change.resource_id, "updated")
+            outcomes[position] = outcome_of(change, "updated")
         Resource.objects.bulk_update(
             changed_resources,
             ["version", "status", "review_note", "keywords", "publisher_name", "province", "created_at",
              "updated_at", "published_at", *RECORD_TEXT_FIELDS],
             batch_size=500,
         )
-        RightsStatement.objects.filter(resource_id__in=update_ids).delete()
-        ResourceFile.objects.filter(resource_id__in=update_ids).delete()
+        RightsStatement.objects.filter(resource_id__in=update_pks).delete()
+        ResourceFile.objects.filter(resource_id__in=update_pks).delete()
     insert_rows(RightsStatement, new_rights)
     insert_rows(ResourceFile, new_files)
+    for origin, rid in withheld_keys:
+        takedown_withheld(origin=origin, record_id=rid, republish_on_lift=True)
 
     if withdrawals:
         withdrawn = []
-        for position, change in withdrawals:
+        for position, change, pk in withdrawals:
             reason = str(change.reason or change.payload.get("reason") or "")
-            withdrawn.append(Resource(id=uuid.UUID(change.resource_id), version=change.version,
-                                      status=Status.WITHDRAWN, review_note=reason[:500], updated_at=now))
+            withdrawn.append(Resource(id=pk, version=change.version, status=Status.WITHDRAWN,
+                                      review_note=reason[:500], updated_at=now))
             outcomes[position] = ApplyOutcome(change.resource_id, "withdrawn")
         Resource.objects.bulk_update(withdrawn, ["version", "status", "review_note", "updated_at"], batch_size=500)
 
     final = [outcome for outcome in outcomes if outcome is not None]
     assert len(final) == len(changes)
-    changed_ids = [o.resource_id for o in final if o.changed]
-    if index and changed_ids:
-        enqueue_on_commit(settings.CATALOG_BULK_INDEXER, resource_ids=changed_ids)
+    changed_pks = [str(keys_of[position][0]) for position, _, _ in creates if final[position].changed]
+    changed_pks += [str(pk) for position, _, _, pk in updates if final[position].changed]
+    changed_pks += [str(pk) for position, _, pk in withdrawals]
+    if index and changed_pks:
+        enqueue_on_commit(settings.CATALOG_BULK_INDEXER, resource_ids=changed_pks)
     return final
 
 
@@ -460,25 +523,27 @@ def remote_file_get(*, file_id: str | uuid.UUID) -> ResourceFile:
 
 def catalog_digest(*, origin: str | None = None) -> dict[str, Any]:
     """A digest of the public catalog (optionally of one origin's records): the count and a SHA-256
-    over every published resource's id, origin, version and record, in id order. Two nodes that
-    hold the same records give the same digest."""
+    over every published record's origin, id, version and content, in (origin, id) order. Two nodes
+    that hold the same records give the same digest, whatever local keys they gave them."""
     digest = hashlib.sha256()
     count = 0
     qs = Resource.objects.filter(status=Status.PUBLISHED)
     if origin:
         qs = qs.filter(origin_node=origin)
-    qs = qs.select_related("rights").prefetch_related("files").order_by("pk")
-    last = None
+    qs = qs.select_related("rights").prefetch_related("files").order_by("origin_node", "record_id")
+    last: tuple[str, uuid.UUID] | None = None
     while True:
-        batch = list((qs.filter(pk__gt=last) if last else qs)[:1000])
+        page = qs if last is None else qs.filter(Q(origin_node__gt=last[0]) | Q(origin_node=last[0],
+                                                                                 record_id__gt=last[1]))
+        batch = list(page[:1000])
         if not batch:
             break
         for resource in batch:
             record = resource_record(resource)
             record.pop("updated_at", None)
             body = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            digest.update(f"{resource.pk} {resource.origin_node} {resource.version} ".encode())
+            digest.update(f"{resource.record_id} {resource.origin_node} {resource.version} ".encode())
             digest.update(hashlib.sha256(body.encode()).hexdigest().encode() + b"\n")
             count += 1
-        last = batch[-1].pk
+        last = (batch[-1].origin_node, batch[-1].record_id)
     return {"count": count, "sha256": digest.hexdigest()}

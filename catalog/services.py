@@ -24,6 +24,7 @@ from catalog.errors import (
     NotPublisherMemberError,
     NotReviewerError,
     ResourceReadOnlyError,
+    ResourceTakenDownError,
     RightsInvalidError,
     TooManyFilesError,
 )
@@ -32,6 +33,7 @@ from catalog.files import CheckedFile, check_upload
 from catalog.models import Favourite, License, Resource, ResourceFile, RightsStatement
 from catalog.permissions import can_edit, can_review, grant_object_rights  # noqa: F401 (re-exported)
 from catalog.storage import blob_key, get_blob_store
+from catalog.takedowns import resource_under_takedown, takedown_fact_record
 from catalog.vocab import check_metadata_terms
 from exchange.audit import audit_record
 from exchange.errors import InvalidInputError, NotAuthenticatedError, PermissionDeniedError
@@ -189,6 +191,12 @@ def _transition(resource: Resource, *, allowed_from: Iterable[str], to: str) -> 
     return before
 
 
+def _refuse_if_taken_down(resource: Resource) -> None:
+    """A standing takedown outranks every version: nothing of the record may become public again."""
+    if resource_under_takedown(resource):
+        raise ResourceTakenDownError()
+
+
 def _bump(resource: Resource, fields: list[str]) -> None:
     resource.version += 1
     resource.updated_at = timezone.now()
@@ -278,6 +286,7 @@ def resource_create(
             **clean, origin_node=settings.EXCHANGE_NODE_ID, status=Status.DRAFT, publisher=org,
             publisher_name=org.name, province=_province_of(org), created_by=user, created_at=now, updated_at=now,
         )
+        resource.record_id = resource.pk  # a local record's id is its key
         resource.full_clean()
         resource.save(force_insert=True)
         RightsStatement.objects.create(resource=resource, **rights_clean)
@@ -383,6 +392,7 @@ def resource_approve(*, user, resource: Resource, note: str = "") -> Resource:
     _require_reviewer(user, resource)
     resource = Resource.objects.select_for_update().get(pk=resource.pk)
     before = _transition(resource, allowed_from={Status.SUBMITTED}, to=Status.APPROVED)
+    _refuse_if_taken_down(resource)
     _run_approval_checks(resource)
     resource.status, resource.review_note = Status.APPROVED, note.strip()
     _bump(resource, ["status", "review_note"])
@@ -415,6 +425,7 @@ def resource_publish(*, user, resource: Resource) -> Resource:
         raise NotPublisherMemberError("Only the publisher's members or the province's reviewers may publish.")
     resource = Resource.objects.select_for_update().get(pk=resource.pk)
     before = _transition(resource, allowed_from={Status.APPROVED}, to=Status.PUBLISHED)
+    _refuse_if_taken_down(resource)
     resource.status, resource.published_at = Status.PUBLISHED, timezone.now()
     _bump(resource, ["status", "published_at"])
     audit_record(action="resource.publish", actor=user, object_type="resource", object_id=resource.pk,
@@ -448,42 +459,6 @@ def resource_withdraw_for_takedown(*, resource: Resource, actor, note: str = "")
 
 
 @transaction.atomic
-def resource_withdraw_national(*, resource_id: str, actor, note: str = "", origin: str | None = None,
-                               up_to_version: int | None = None) -> str:
-    """A national takedown — a hub operator's upheld notice at the hub, or the hub's signed takedown
-    order arriving at a province — withdraws this node's copy of a resource whatever its origin.
-    The caller (licensing, or federation after verifying the hub's signature) has checked the
-    authority. A local resource is withdrawn as by its own reviewers (a new version, a
-    ``takedown_upheld`` tombstone in this node's feed); a remote copy keeps its origin's version.
-
-    An order names the record's ``origin`` and the version it was given for (``up_to_version``): a
-    copy of another origin is left alone (``conflict``), and so is a later version, reviewed and
-    published after the order (``stale``). Returns ``withdrawn``, ``already_withdrawn``, ``absent``,
-    ``conflict`` or ``stale``."""
-    resource = Resource.objects.select_for_update().filter(pk=resource_id).first()
-    if resource is None:
-        return "absent"
-    if origin is not None and resource.origin_node != origin:
-        return "conflict"
-    if up_to_version is not None and resource.version > up_to_version:
-        return "stale"
-    if resource.status == Status.WITHDRAWN:
-        return "already_withdrawn"
-    if not resource.is_remote:
-        _withdraw(resource=resource, actor=actor, reason="takedown_upheld", note=note)
-        return "withdrawn"
-    before = resource.status
-    resource.status, resource.review_note = Status.WITHDRAWN, (note or "takedown_upheld").strip()[:500]
-    resource.updated_at = timezone.now()
-    resource.save(update_fields=["status", "review_note", "updated_at"])
-    audit_record(action="resource.withdraw", actor=actor, object_type="resource", object_id=resource.pk,
-                 data={"from": before, "reason": "takedown_upheld", "note": note, "national": True,
-                       "origin": resource.origin_node, "version": resource.version})
-    resource_changed(resource, kind="withdraw", reason="takedown_upheld")
-    return "withdrawn"
-
-
-@transaction.atomic
 def _withdraw(*, resource: Resource, actor, reason: str, note: str) -> Resource:
     resource = Resource.objects.select_for_update().get(pk=resource.pk)
     allowed = {Status.PUBLISHED} if reason != "takedown_upheld" else {
@@ -491,6 +466,10 @@ def _withdraw(*, resource: Resource, actor, reason: str, note: str) -> Resource:
     before = _transition(resource, allowed_from=allowed, to=Status.WITHDRAWN)
     resource.status, resource.review_note = Status.WITHDRAWN, (note or reason).strip()
     _bump(resource, ["status", "review_note"])
+    if reason == "takedown_upheld":  # a fact no later version of the record overrides (catalog.takedowns)
+        takedown_fact_record(origin=resource.origin_node, record_id=resource.record_id,
+                             ordered_by=resource.origin_node, order_version=resource.version, note=note,
+                             republish_on_lift=before == Status.PUBLISHED)
     audit_record(action="resource.withdraw", actor=actor, object_type="resource", object_id=resource.pk,
                  data={"from": before, "reason": reason, "note": note, "version": resource.version})
     resource_changed(resource, kind="withdraw", reason=reason)

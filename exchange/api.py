@@ -8,8 +8,9 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions as drf_exceptions
-from rest_framework import permissions
+from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -30,6 +31,15 @@ DRF_CODES = {
     drf_exceptions.ParseError: "malformed_request",
     drf_exceptions.ValidationError: "invalid_input",
 }
+
+
+#: The one error shape, for OpenAPI ``responses`` of error status codes.
+ERROR_RESPONSE = OpenApiResponse(
+    response=inline_serializer("Error", {"error": inline_serializer("ErrorBody", {
+        "code": serializers.CharField(help_text="Stable snake_case code"), "message": serializers.CharField(),
+        "details": serializers.DictField()})}),
+    description="Error (one JSON shape with a stable code)",
+)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

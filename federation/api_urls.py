@@ -12,4 +12,5 @@ urlpatterns = [
     path("enrolments/<int:enrolment_id>/approve", apis.EnrolmentApproveApi.as_view(),
          name="api-federation-enrolment-approve"),
     path("nodes/<str:node_id>/revoke", apis.NodeRevokeApi.as_view(), name="api-federation-node-revoke"),
+    path("reinstatements", apis.ReinstatementApi.as_view(), name="api-federation-reinstatements"),
 ]

@@ -3,14 +3,14 @@ approvals and revocations. The protocol endpoints themselves are in :mod:`federa
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from exchange.api import ExchangeAPIView, HasRole
+from exchange.api import ERROR_RESPONSE, ExchangeAPIView, HasRole
 from exchange.errors import InvalidInputError
 from exchange.roles import Role
-from federation import hub, selectors
+from federation import hub, selectors, takedowns
 from federation.errors import UnknownPeerError
 from federation.jobs import pull_requested
 from federation.models import Enrolment, Peer
@@ -121,3 +121,37 @@ class NodeRevokeApi(ExchangeAPIView):
             raise InvalidInputError(details=data.errors)
         state = hub.node_revoke(node_id=node_id, actor=request.user, reason=data.validated_data["reason"])
         return Response({"node_id": node_id, "revocation_list": state.number})
+
+
+class ReinstatementApi(ExchangeAPIView):
+    """Lift a national takedown this hub ordered: the record is public again wherever it was public
+    when taken down (or got a newer version since), and every node gets the hub's signed
+    ``reinstate`` order. Permission: hub operators (at the hub)."""
+
+    permission_classes = [IsHubOperator]
+
+    class ReinstatementInputSerializer(serializers.Serializer):
+        origin = serializers.CharField(max_length=63)
+        record_id = serializers.UUIDField()
+        note = serializers.CharField(max_length=2000)
+
+    @extend_schema(
+        request=ReinstatementInputSerializer,
+        responses={200: inline_serializer("Reinstated", {"origin": serializers.CharField(),
+                                                         "record_id": serializers.UUIDField(),
+                                                         "outcome": serializers.CharField()}),
+                   409: ERROR_RESPONSE, 404: ERROR_RESPONSE, 403: ERROR_RESPONSE},
+        examples=[OpenApiExample("reinstate", request_only=True, value={
+            "origin": "cn-11", "record_id": "0b7c3f2e-5d1a-4c0e-9f1b-2a3c4d5e6f70", "note": "权利人撤回投诉，复核后恢复"}),
+                  OpenApiExample("not standing", response_only=True, status_codes=["409"], value={"error": {
+                      "code": "takedown_not_standing", "message": "No takedown ordered by this node stands "
+                      "against this record.", "details": {"outcome": "absent"}}})],
+    )
+    def post(self, request):
+        data = self.ReinstatementInputSerializer(data=request.data)
+        if not data.is_valid():
+            raise InvalidInputError(details=data.errors)
+        values = data.validated_data
+        outcome = takedowns.national_reinstate(origin=values["origin"], record_id=str(values["record_id"]),
+                                               actor=request.user, note=values["note"])
+        return Response({"origin": values["origin"], "record_id": str(values["record_id"]), "outcome": outcome})

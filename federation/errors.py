@@ -12,6 +12,12 @@ class NodeKeyMissingError(ExchangeError):
     default_message = "This node has no signing key yet; run `python manage.py node_init`."
 
 
+class TakedownNotStandingError(ExchangeError):
+    code = "takedown_not_standing"
+    http_status = 409
+    default_message = "No takedown ordered by this node stands against this record."
+
+
 class NotAHubError(ExchangeError):
     code = "not_a_hub"
     http_status = 404
@@ -124,3 +130,21 @@ class ReceiptInvalidError(ExchangeError):
     code = "receipt_invalid"
     http_status = 422
     default_message = "The grant receipt is not valid."
+
+
+class ReceiptRecordUnknownError(ReceiptInvalidError):
+    """Retryable: the receiver does not hold the record version the receipt names (yet)."""
+
+    code = "receipt_record_unknown"
+    http_status = 409
+    default_message = "The receipt names a record version this node does not hold."
+
+
+class ReceiptMismatchError(ReceiptInvalidError):
+    code = "receipt_mismatch"
+    default_message = "The receipt does not agree with the signed record it names (origin, price or version)."
+
+
+class ReceiptDateInvalidError(ReceiptInvalidError):
+    code = "receipt_date_invalid"
+    default_message = "The receipt's grant date lies outside the window its record allows."

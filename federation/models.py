@@ -116,14 +116,18 @@ class PeerKey(models.Model):
 
 
 class Enrolment(models.Model):
-    """(Hub) a province's request to join, decided by a hub operator after comparing fingerprints."""
+    """(Hub) a province's request to join with one key, decided by a hub operator after comparing
+    fingerprints. Requests for one node id with different keys are separate rows, listed side by side:
+    nobody can replace a pending request by re-sending it with another key. Approving one supersedes
+    the others."""
 
     class Status(models.TextChoices):
         PENDING = "pending", _("待批准")
         APPROVED = "approved", _("已批准")
+        SUPERSEDED = "superseded", _("已被取代")
         REVOKED = "revoked", _("已吊销")
 
-    node_id = models.CharField(max_length=63, unique=True)
+    node_id = models.CharField(max_length=63)
     role = models.CharField(max_length=16, default="province")
     region = models.CharField(max_length=12)
     name = models.CharField(max_length=200, blank=True)
@@ -140,7 +144,8 @@ class Enrolment(models.Model):
     note = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["node_id"]
+        ordering = ["node_id", "requested_at"]
+        constraints = [models.UniqueConstraint(fields=["node_id", "kid"], name="enrolment_unique_node_key")]
 
     def __str__(self) -> str:
         return f"{self.node_id} ({self.status})"
@@ -236,6 +241,26 @@ class RemoteRecord(models.Model):
         return f"{self.origin}/{self.resource_id} v{self.version} {self.kind}"
 
 
+class IdClash(models.Model):
+    """A record whose id another record (another origin's, or this node's own) already held here. Both
+    are kept — ids are scoped by origin — and the clash is shown to operators: it means an id was
+    reused, by accident or to squat another node's record."""
+
+    origin = models.CharField(max_length=63)
+    record_id = models.UUIDField()
+    holder = models.CharField(max_length=63, help_text=_("Origin of the record that holds the id here"))
+    local_id = models.UUIDField(help_text=_("The local key this node gave the record"))
+    received_from = models.CharField(max_length=63)
+    first_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-first_seen_at"]
+        constraints = [models.UniqueConstraint(fields=["origin", "record_id"], name="idclash_unique_record")]
+
+    def __str__(self) -> str:
+        return f"{self.origin}/{self.record_id} (id held by {self.holder})"
+
+
 class SeenNonce(models.Model):
     """Nonce of an accepted signed request, kept until its ±skew window has closed."""
 
@@ -260,6 +285,8 @@ class OutgoingReceipt(models.Model):
     delivered = models.JSONField(default=list, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    refused = models.JSONField(default=dict, blank=True,
+                               help_text=_("Targets that refused it for good: node id → error code"))
     created_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
 
@@ -282,6 +309,8 @@ class ReceivedReceipt(models.Model):
     token = models.TextField()
     claims = models.JSONField()
     received_at = models.DateTimeField()
+    late = models.BooleanField(default=False, help_text=_("Arrived after its month was closed here: counted in "
+                                                          "the month it arrived"))
 
     class Meta:
         ordering = ["-received_at"]

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from catalog.models import Resource
 from catalog.remote import WITHDRAW_REASONS, local_published_resources, resource_record, tombstone_record
+from catalog.takedowns import takedown_standing
 from exchange.bulk import insert_rows
 from federation import identity
 from federation.errors import SetSpecInvalidError
@@ -153,23 +154,38 @@ def _entries_for_unsent(resources: Sequence[Resource]) -> list[NewEntry]:
     if not resources:
         return []
     me = identity.node_id()
-    have = set(OutboxEntry.objects.filter(origin=me, resource_id__in=[r.pk for r in resources])
+    have = set(OutboxEntry.objects.filter(origin=me, resource_id__in=[r.record_id for r in resources])
                .values_list("resource_id", "version"))
     key = identity.signing_key()
     return [entry_for(_sign(r, kind="upsert", reason="", key=key)) for r in resources
-            if (r.pk, r.version) not in have and r.origin_node == me]
+            if (r.record_id, r.version) not in have and r.origin_node == me]
 
 
 def national_takedown_append(resource: Resource) -> None:
-    """(Hub) Sign a national takedown order for a province's resource: a ``takedown`` envelope whose
-    origin is the hub, carrying the target record's origin and version. Every province applies it
-    (the origin included, which then withdraws its own resource and publishes the tombstone).
-    Versions count the hub's orders for that record, so each order is applied once."""
-    me = identity.node_id()
-    version = OutboxEntry.objects.filter(origin=me, resource_id=resource.pk, kind="takedown").count() + 1
+    """(Hub) Sign the national takedown order the hub just recorded for a province's record
+    (``catalog.takedowns``): a ``takedown`` envelope whose origin is the hub, naming the record's
+    origin. Every node applies it — the origin included, which withdraws its own resource and
+    publishes the tombstone — and keeps it as a standing fact against every later version. The
+    version is the hub's order counter for the record, so each order is applied once."""
+    fact = takedown_standing(origin=resource.origin_node, record_id=resource.record_id)
+    if fact is None or fact.ordered_by != identity.node_id():
+        return
     record = {**tombstone_record(resource, reason="takedown_upheld"), "target_origin": resource.origin_node,
-              "target_version": resource.version, "note": (resource.review_note or "")[:500]}
-    envelope = sign_envelope(record=record, kind="takedown", origin=me, version=version,
+              "target_version": resource.version, "note": (fact.note or resource.review_note or "")[:500]}
+    _append_order(record, kind="takedown", version=fact.order_version)
+
+
+def national_reinstatement_append(*, resource: Resource, version: int, note: str) -> None:
+    """(Hub) Sign the reinstatement that lifts the hub's takedown of a record: every node lifts the
+    standing fact, and a record that was public (or got a newer version meanwhile) is public again."""
+    record = {"id": str(resource.record_id), "reason": "reinstated", "stage": resource.stage,
+              "subject": resource.subject, "target_origin": resource.origin_node, "note": note[:500],
+              "reinstated_at": timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ")}
+    _append_order(record, kind="reinstate", version=version)
+
+
+def _append_order(record: dict[str, Any], *, kind: str, version: int) -> None:
+    envelope = sign_envelope(record=record, kind=kind, origin=identity.node_id(), version=version,
                              signing_key=identity.signing_key())
     outbox_append([entry_for(envelope)])
     from federation.jobs import poke_pullers_on_commit

@@ -115,6 +115,7 @@ def hub_dashboard(request: HttpRequest) -> HttpResponse:
         "decided": [e for e in enrolments if e.status != Enrolment.Status.PENDING],
         "lagging": sum(1 for r in rows if r.lagging), "failing": sum(1 for r in rows if r.last_error),
         "expiring": sum(1 for r in rows if r.expiring),
+        "clashes": selectors.id_clash_list(),
     })
 
 

@@ -10,7 +10,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from federation import identity
-from federation.models import Enrolment, NodeKey, OutboxEntry, Peer, PeerKey, RemoteRecord
+from federation.models import Enrolment, IdClash, NodeKey, OutboxEntry, Peer, PeerKey, RemoteRecord
 from federation.outbox import outbox_head
 
 
@@ -58,7 +58,13 @@ def identity_status() -> dict[str, Any]:
         "remote_records": RemoteRecord.objects.count(),
         "pending_enrolments": Enrolment.objects.filter(status=Enrolment.Status.PENDING).count()
         if identity.is_hub() else None,
+        "id_clashes": IdClash.objects.count(),
     }
+
+
+def id_clash_list(*, limit: int = 50) -> list[IdClash]:
+    """Records whose id another record already held here, newest first (squatting shows up here)."""
+    return list(IdClash.objects.all()[:limit])
 
 
 def enrolment_list(*, status: str | None = None) -> list[Enrolment]:

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
-from catalog.remote import ApplyOutcome, RemoteChange, remote_resources_apply
-from catalog.services import resource_withdraw_national
+from catalog.remote import ApplyOutcome, RemoteChange, clash_key, remote_resources_apply
+from catalog.takedowns import resource_reinstate, resource_withdraw_national
 from exchange.audit import audit_record
 from exchange.bulk import insert_rows
 from exchange.errors import ExchangeError
@@ -37,7 +37,7 @@ from federation.errors import (
     PeerResponseError,
     UnknownPeerError,
 )
-from federation.models import Peer, RemoteRecord
+from federation.models import IdClash, Peer, RemoteRecord
 from federation.outbox import outbox_relay
 from federation.signing import (
     CanonicalJsonError,
@@ -307,19 +307,22 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
             for row in RemoteRecord.objects.filter(origin__in=origins, resource_id__in=[rid for _, rid in best]):
                 held[(row.origin, str(row.resource_id))] = row
         fresh = [item for key, item in best.items() if key not in held or item.version > held[key].version]
-        hub = trust.hub_id()
-        national = [item for item in fresh if item.kind == "takedown" and item.origin == hub]
-        fresh = [item for item in fresh if not (item.kind == "takedown" and item.origin == hub)]
+        # Orders about records — the hub's takedowns, anyone's reinstatements — act after the records
+        # of the page are in, so an order and a newer version in one page still end taken down.
+        orders = [item for item in fresh if _is_order(item)]
+        fresh = [item for item in fresh if not _is_order(item)]
         outcomes = remote_resources_apply(changes=[
             RemoteChange(origin=item.origin, version=item.version, kind=item.kind, payload=item.payload,
                          reason=str(item.payload.get("reason") or "")) for item in fresh
         ])
-        fresh += national
-        outcomes += [_apply_national_takedown(item) for item in national]
+        fresh += orders
+        outcomes += [_apply_order(item) for item in orders]
         now = timezone.now()
         new_rows, changed_rows = [], []
         for item, outcome in zip(fresh, outcomes, strict=True):
             result.outcomes[outcome.outcome] = result.outcomes.get(outcome.outcome, 0) + 1
+            if outcome.clash:
+                _record_clash(item, holder=outcome.clash, received_from=peer.node_id)
             if outcome.outcome in ("conflict", "invalid"):
                 logger.warning("remote record not applied", extra={"origin": item.origin, "id": item.id,
                                                                    "outcome": outcome.outcome,
@@ -353,16 +356,39 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
     return True
 
 
-def _apply_national_takedown(item: VerifiedEnvelope) -> ApplyOutcome:
-    """Apply the hub's signed takedown order (a ``takedown`` envelope whose origin is the hub) to
-    this node's copy of the record it names — the origin's own resource included."""
-    target, version = item.payload.get("target_origin"), item.payload.get("target_version")
-    if not isinstance(target, str) or type(version) is not int or version < 1:
-        return ApplyOutcome(item.id, "invalid", "a national takedown names target_origin and target_version")
-    outcome = resource_withdraw_national(resource_id=item.id, actor=item.origin, origin=target,
-                                         up_to_version=version, note=str(item.payload.get("note") or ""))
-    logger.info("national takedown", extra={"id": item.id, "origin": target, "outcome": outcome})
-    return ApplyOutcome(item.id, {"already_withdrawn": "stale"}.get(outcome, outcome))
+def _is_order(item: VerifiedEnvelope) -> bool:
+    return item.kind == "reinstate" or (item.kind == "takedown" and item.origin == trust.hub_id())
+
+
+def _apply_order(item: VerifiedEnvelope) -> ApplyOutcome:
+    """Apply an order about a record named by ``target_origin`` and the envelope's id: the hub's signed
+    takedown (a national order: this node's copy is withdrawn — the origin's own resource included —
+    and the takedown stands against every later version), or a reinstatement signed by whoever
+    ordered the takedown it lifts (anyone else's changes nothing: ``not_orderer``)."""
+    target = item.payload.get("target_origin")
+    if not isinstance(target, str) or not target:
+        return ApplyOutcome(item.id, "invalid", f"a {item.kind} order names target_origin")
+    note = str(item.payload.get("note") or "")[:2000]
+    if item.kind == "takedown":
+        outcome = resource_withdraw_national(origin=target, record_id=item.id, actor=item.origin,
+                                             ordered_by=item.origin, order_version=item.version, note=note)
+    else:
+        outcome = resource_reinstate(origin=target, record_id=item.id, actor=item.origin, lifted_by=item.origin,
+                                     version=item.version, note=note)
+    logger.info("order applied", extra={"kind": item.kind, "id": item.id, "origin": target, "by": item.origin,
+                                        "outcome": outcome})
+    return ApplyOutcome(item.id, {"already_withdrawn": "recorded", "absent": "recorded"}.get(outcome, outcome))
+
+
+def _record_clash(item: VerifiedEnvelope, *, holder: str, received_from: str) -> None:
+    """Another record holds this record's id here: keep both, and say so loudly (audit, operators' view)."""
+    _, created = IdClash.objects.get_or_create(origin=item.origin, record_id=item.id, defaults={
+        "holder": holder, "local_id": clash_key(item.origin, item.id), "received_from": received_from,
+        "first_seen_at": timezone.now()})
+    if created:
+        logger.warning("record id clash", extra={"origin": item.origin, "id": item.id, "holder": holder})
+        audit_record(action="federation.id_clash", actor=received_from, object_type="record", object_id=item.id,
+                     data={"origin": item.origin, "holder": holder, "local_id": str(clash_key(item.origin, item.id))})
 
 
 def error_code_of(exc: ExchangeError) -> str:

@@ -16,9 +16,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import Resource
+from catalog.models import RecordTakedown, Resource
+from catalog.permissions import can_reinstate_national
+from catalog.takedowns import resource_reinstate
+from exchange.errors import InvalidInputError, PermissionDeniedError
 from federation import identity, trust
+from federation.errors import NotAHubError, TakedownNotStandingError
 from federation.models import Peer
+from federation.outbox import national_reinstatement_append
 from federation.signing.identifiers import is_canonical_uuid
 from federation.transport import build_url, signed_request
 
@@ -61,7 +66,7 @@ def notice_forward(*, notice_id: int) -> bool:
     notice = TakedownNotice.objects.select_related("resource").filter(pk=notice_id, exchanged_at__isnull=True).first()
     if notice is None or not notice.forwarded_to:
         return notice is None
-    body = {"notice": notice.pk, "resource": str(notice.resource_id), "origin": notice.resource.origin_node,
+    body = {"notice": notice.pk, "resource": str(notice.resource.record_id), "origin": notice.resource.origin_node,
             "grounds": notice.grounds, "statement": notice.statement, "claimant": notice.claimant,
             "filed_at": notice.filed_at.isoformat()}
     if not _post(notice.forwarded_to, FORWARD_PATH, body):
@@ -108,27 +113,26 @@ def forwarded_receive(*, body: dict[str, Any], sender: trust.PeerIdentity) -> tu
     from datetime import datetime
 
     from catalog.errors import ResourceNotFoundError
-    from exchange.errors import InvalidInputError
     from licensing.services import takedown_receive_forwarded
 
     try:
-        ref, resource_id = body["notice"], str(body["resource"])
+        ref, resource_id, origin = body["notice"], str(body["resource"]), str(body.get("origin") or "")
         filed_at = datetime.fromisoformat(str(body["filed_at"]))
         if type(ref) is not int or ref < 1 or filed_at.tzinfo is None:
             raise ValueError("notice must be a positive integer and filed_at an aware timestamp")
         grounds, statement, claimant = str(body["grounds"]), str(body["statement"]), str(body.get("claimant") or "")
     except (KeyError, ValueError, TypeError) as exc:
         raise InvalidInputError(f"A forwarded notice needs notice, resource, grounds, statement and filed_at: {exc}") from exc
-    resource = Resource.objects.filter(pk=resource_id).first() if is_canonical_uuid(resource_id) else None
+    resource = (Resource.objects.filter(origin_node=origin, record_id=resource_id).first()
+                if is_canonical_uuid(resource_id) and origin else None)
     if resource is None:
-        raise ResourceNotFoundError(details={"resource": resource_id})
+        raise ResourceNotFoundError(details={"resource": resource_id, "origin": origin})
     return takedown_receive_forwarded(node_id=sender.node_id, remote_ref=ref, resource=resource, grounds=grounds,
                                       statement=statement, claimant=claimant, filed_at=filed_at)
 
 
 def decision_receive(*, body: dict[str, Any], sender: trust.PeerIdentity) -> Any:
     """(Filing node) The hub's decision on a notice this node forwarded."""
-    from exchange.errors import InvalidInputError
     from licensing.services import takedown_decided_elsewhere
 
     ref, upheld = body.get("notice"), body.get("upheld")
@@ -137,3 +141,26 @@ def decision_receive(*, body: dict[str, Any], sender: trust.PeerIdentity) -> Any
     return takedown_decided_elsewhere(notice_id=ref, decided_by_node=sender.node_id, upheld=upheld,
                                       note=str(body.get("note") or ""))
 
+
+
+def national_reinstate(*, origin: str, record_id: str, actor: Any, note: str) -> str:
+    """(Hub) A hub operator lifts the hub's standing takedown of a record: this node's copy is public
+    again where it was public when taken down (or got a newer version since), and the hub signs a
+    ``reinstate`` order every node applies. Raises NotAHubError, PermissionDeniedError (not a hub
+    operator), InvalidInputError (no note) or TakedownNotStandingError (nothing this hub ordered stands)."""
+    if not identity.is_hub():
+        raise NotAHubError()
+    if not isinstance(actor, str) and not can_reinstate_national(actor):  # a string: the operator's shell
+        raise PermissionDeniedError("Only hub operators reinstate records taken down by national order.")
+    if not (note or "").strip():
+        raise InvalidInputError("A reinstatement needs a reason.", details={"note": ["This field is required."]})
+    me = identity.node_id()
+    with transaction.atomic():
+        outcome = resource_reinstate(origin=origin, record_id=record_id, actor=actor, lifted_by=me, note=note.strip())
+        if outcome != "reinstated":
+            raise TakedownNotStandingError(details={"origin": origin, "record_id": record_id, "outcome": outcome})
+        fact = RecordTakedown.objects.get(origin=origin, record_id=record_id)
+        resource = Resource.objects.filter(origin_node=origin, record_id=record_id).first() or Resource(
+            origin_node=origin, record_id=record_id, stage="", subject="")
+        national_reinstatement_append(resource=resource, version=fact.order_version, note=note.strip())
+    return outcome

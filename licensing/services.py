@@ -22,8 +22,9 @@ from guardian.shortcuts import assign_perm
 
 from catalog.models import Resource, ResourceFile
 from catalog.permissions import can_order_national_takedown, can_review, reviewing_bureau
-from catalog.services import resource_withdraw_for_takedown, resource_withdraw_national
+from catalog.services import resource_withdraw_for_takedown
 from catalog.storage import get_blob_store
+from catalog.takedowns import resource_withdraw_national
 from catalog.usage import resource_download_count_increment
 from exchange.audit import audit_record
 from exchange.errors import InvalidInputError, NotFoundError
@@ -422,7 +423,9 @@ def takedown_uphold(*, user: Any, notice: TakedownNotice, note: str = "") -> Tak
     withdrawal_note = f"takedown #{notice.pk}: {note.strip()}".strip(": ")
     if notice.resource.status != Resource.Status.WITHDRAWN:
         if notice.resource.is_remote:  # a national takedown, ordered at the hub
-            resource_withdraw_national(resource_id=str(notice.resource_id), actor=user, note=withdrawal_note)
+            resource = notice.resource
+            resource_withdraw_national(origin=resource.origin_node, record_id=resource.record_id, actor=user,
+                                       ordered_by=settings.EXCHANGE_NODE_ID, note=withdrawal_note)
         else:
             resource_withdraw_for_takedown(resource=notice.resource, actor=user, note=withdrawal_note)
     notice.status, notice.decided_by, notice.decided_at = TakedownNotice.Status.UPHELD, user, timezone.now()

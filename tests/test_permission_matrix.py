@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from catalog.models import Resource
@@ -228,6 +230,8 @@ M: list[Case] = [
     Case("api-settlement", "get", "other publisher", S(401, 403, 403, 403, 403, 403, 200),
          lambda w, r: Req(query=f"publisher={w.far_publisher.pk}")),
     Case("api-settlement-csv", "get", ANY, S(401, 403, 200, 403, 403, 200, 200), lambda w, r: Req()),
+    Case("api-settlement-close", "post", "last month", S(401, 403, 403, 403, 403, 200, 200),
+         lambda w, r: Req({}, {"month": f"{timezone.localdate().replace(day=1) - timedelta(days=1):%Y-%m}"})),
 ]
 M += [
     # --- federation operator API (objects that do not exist here: the role gate, then the lookup) ---
@@ -240,6 +244,9 @@ M += [
          lambda w, r: Req({"enrolment_id": 999999}, {"fingerprint": "SHA256:x"})),
     Case("api-federation-node-revoke", "post", "unknown node", S(401, 403, 403, 403, 403, 403, 404),
          lambda w, r: Req({"node_id": "cn-99"}, {"reason": "key compromised"})),
+    Case("api-federation-reinstatements", "post", "not a hub", S(401, 403, 403, 403, 403, 403, 404),
+         lambda w, r: Req({}, {"origin": "cn-11", "record_id": "0b7c3f2e-5d1a-4c0e-9f1b-2a3c4d5e6f70",
+                               "note": "复核后恢复"})),
 ]
 MATRIX = {case.id: case for case in M}
 

@@ -46,7 +46,7 @@ from federation.signing.identifiers import (
 from federation.signing.keys import SigningKey, key_id
 
 ENVELOPE_FORMAT = 1
-ENVELOPE_KINDS = frozenset({"upsert", "tombstone", "takedown", "rights"})
+ENVELOPE_KINDS = frozenset({"upsert", "tombstone", "takedown", "rights", "reinstate"})
 ENVELOPE_FIELDS = frozenset({"v", "kind", "origin", "id", "version", "issued_at", "kid", "payload", "sig"})
 
 ResolveOriginKey = Callable[[str, str], Ed25519PublicKey]

@@ -19,14 +19,21 @@ from federation.models import OutboxEntry, RemoteRecord
 pytestmark = pytest.mark.django_db
 
 
+def _keyed(resources: list[Resource]) -> list[Resource]:
+    """A local record's id is its key (bulk writes do not call ``save``, which would set it)."""
+    for resource in resources:
+        resource.record_id = resource.pk
+    return resources
+
+
 def _resources(n: int, tag: str) -> list[Resource]:
     moment = dt.datetime(2024, 9, 1, 8, 30, 15, tzinfo=dt.UTC)
-    return [
+    return _keyed([
         Resource(title=f"{tag} 七年级数学 有理数 {i}", description="含 \"引号\" 与 \\ 反斜杠\n换行", keywords=["有理数", tag],
                  stage="初中", subject="数学", grade="七年级", status=Resource.Status.PUBLISHED, is_remote=True,
                  origin_node="cn-44", version=i + 1, created_at=moment, updated_at=moment, published_at=moment)
         for i in range(n)
-    ]
+    ])
 
 
 def _rights(resources: list[Resource]) -> list[RightsStatement]:
@@ -48,7 +55,8 @@ def _values(obj, leave_out=frozenset()) -> dict:
 
 
 def _rows(model, pks) -> list[dict]:
-    fields = [f.name for f in model._meta.concrete_fields if not f.primary_key and f.name != "resource"]
+    fields = [f.name for f in model._meta.concrete_fields
+              if not f.primary_key and f.name not in ("resource", "record_id")]  # both follow the key
     return sorted((model_to_dict(obj, fields=fields) for obj in model.objects.filter(pk__in=pks)), key=repr)
 
 
@@ -111,8 +119,9 @@ def test_insert_rows_stores_the_very_values_django_stores() -> None:
     shanghai = dt.timezone(dt.timedelta(hours=8))
     moments = [dt.datetime(2024, 9, 1, 8, 30, 15, tzinfo=dt.UTC), dt.datetime(2024, 9, 1, 8, 30, 15, 250, tzinfo=dt.UTC),
                dt.datetime(2024, 9, 1, 16, 30, 15, tzinfo=shanghai)]
-    by_orm = [Resource(title=f"t{i}", created_at=m, updated_at=m, published_at=m) for i, m in enumerate(moments)]
-    by_insert = [Resource(title=f"t{i}", created_at=m, updated_at=m, published_at=m) for i, m in enumerate(moments)]
+    by_orm = _keyed([Resource(title=f"t{i}", created_at=m, updated_at=m, published_at=m) for i, m in enumerate(moments)])
+    by_insert = _keyed([Resource(title=f"t{i}", created_at=m, updated_at=m, published_at=m)
+                        for i, m in enumerate(moments)])
     Resource.objects.bulk_create(by_orm)
     insert_rows(Resource, [_values(r) for r in by_insert])
     given_as_text = {**_values(_rights(by_insert[:1])[0]), "resource_id": str(by_insert[0].pk)}
@@ -141,7 +150,8 @@ def test_left_out_fields_get_what_a_new_instance_holds() -> None:
     """Defaults (callable ones per row), "" for text without a default, auto_now_add now."""
     License.objects.get_or_create(id="CC-BY-4.0", defaults={"name": "CC BY 4.0"})
     moment = timezone.now()
-    rows = [{"id": uuid.uuid4(), "title": f"t{i}", "created_at": moment, "updated_at": moment} for i in range(2)]
+    rows = [{"id": (key := uuid.uuid4()), "record_id": key, "title": f"t{i}", "created_at": moment,
+             "updated_at": moment} for i in range(2)]
     insert_rows(Resource, rows)
     stored = Resource.objects.get(pk=rows[0]["id"])
     fresh = Resource()

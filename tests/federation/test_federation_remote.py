@@ -10,6 +10,7 @@ from catalog.models import License, Resource, ResourceFile
 from catalog.remote import (
     RemoteChange,
     catalog_digest,
+    clash_key,
     remote_file_mark_available,
     remote_resource_apply,
     remote_resources_apply,
@@ -66,15 +67,47 @@ def test_tombstone_of_an_unknown_record_is_absent():
     assert not Resource.objects.exists()
 
 
-def test_a_remote_record_cannot_take_over_a_local_id(orgs):
+def test_ids_are_scoped_by_origin_a_clash_keeps_both_records_and_is_reported(orgs, settings):
+    """Squatting: another node that publishes an id first never takes the record of that id from its
+    genuine origin, here or anywhere: both are kept, under different local keys, and the clash is named."""
     local = factories.ResourceFactory(publisher=orgs["publisher"])
-    outcome = apply(record(str(local.pk)), version=99)
-    assert outcome.outcome == "conflict"
+    outcome = apply(record(str(local.pk), title="冒用本地编号"), version=99)
+    assert (outcome.outcome, outcome.clash) == ("created", local.origin_node)
     local.refresh_from_db()
-    assert not local.is_remote and local.version == 1
-    other_origin = record()
-    apply(other_origin, origin="cn-11")
-    assert apply(record(other_origin["id"]), origin="cn-12", version=5).outcome == "conflict"
+    assert not local.is_remote and local.version == 1 and local.title != "冒用本地编号"
+    copy = Resource.objects.get(origin_node="cn-11", record_id=local.pk)
+    assert copy.pk == clash_key("cn-11", str(local.pk)) and copy.title == "冒用本地编号"
+
+    squatted = record()
+    assert apply(squatted, origin="cn-12").outcome == "created"  # cn-12 publishes cn-11's id first
+    genuine = apply(record(squatted["id"], title="真正的记录"), origin="cn-11", version=5)
+    assert (genuine.outcome, genuine.clash) == ("created", "cn-12")
+    assert apply(record(squatted["id"], title="真正的记录 第二版"), origin="cn-11", version=6).outcome == "updated"
+    both = {r.origin_node: r for r in Resource.objects.filter(record_id=squatted["id"])}
+    assert set(both) == {"cn-11", "cn-12"}
+    assert (both["cn-11"].title, both["cn-11"].version) == ("真正的记录 第二版", 6)
+    assert resource_record(both["cn-11"])["id"] == squatted["id"]  # peers see the origin's id, not the local key
+    tomb = {"id": squatted["id"], "reason": "withdrawn_by_publisher"}
+    assert apply(tomb, origin="cn-12", version=2, kind="tombstone").outcome == "withdrawn"
+    assert Resource.objects.get(pk=both["cn-11"].pk).status == "published"  # one origin's withdrawal is its own
+
+    mine = apply(record(str(local.pk)), origin=settings.EXCHANGE_NODE_ID, version=7)
+    assert mine.outcome == "conflict"  # a peer's copy of this node's own record changes nothing here
+
+
+def test_the_catalog_digest_does_not_depend_on_local_keys(orgs):
+    """Two nodes holding the same records give the same digest, even when a clash made their local keys differ."""
+    first, second = record(), record()
+    second_other = record(second["id"], title="另一来源")
+    apply(first)
+    apply(second, origin="cn-11")
+    apply(second_other, origin="cn-12")
+    here = catalog_digest()
+    Resource.objects.all().delete()
+    apply(second_other, origin="cn-12")  # arrives first on the other node: the keys swap
+    apply(second, origin="cn-11")
+    apply(first)
+    assert catalog_digest() == here and here["count"] == 3
 
 
 @pytest.mark.parametrize("bad", [

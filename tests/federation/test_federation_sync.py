@@ -202,3 +202,23 @@ def test_worker_pool_gives_exactly_what_inline_verification_gives(province_peer,
     inline = verify_page(peer, page, PullResult(node_id="cn-11"))
     assert len(by_workers) == 5 and by_workers == inline
     assert [v.canonical for v in by_workers] == [envelope_to_bytes(e) for e in envelopes]
+
+
+def test_a_squatted_id_loses_nothing_and_the_clash_is_loud_at_the_hub(province_peer):
+    """A rogue province that knows an id in advance publishes it first under its own origin; the
+    genuine origin's record arrives later. Both are applied and relayed; the clash is recorded."""
+    from federation.models import IdClash
+
+    rogue = FakeNode("cn-66")
+    enrol_and_approve(rogue, base_url="http://127.0.0.1:8166")
+    genuine = record()
+    assert process("cn-66", [rogue.envelope(record(genuine["id"], title="抢注的编号"))]).outcomes == {"created": 1}
+    result = process("cn-11", [province_peer.envelope(genuine)])
+    assert result.outcomes == {"created": 1} and result.relayed == 1
+    held = {r.origin_node: r.title for r in Resource.objects.filter(record_id=genuine["id"])}
+    assert held == {"cn-66": "抢注的编号", "cn-11": genuine["title"]}
+    clash = IdClash.objects.get(origin="cn-11", record_id=genuine["id"])
+    assert clash.holder == "cn-66" and clash.received_from == "cn-11"
+    assert AuditEvent.objects.filter(action="federation.id_clash", object_id=genuine["id"]).count() == 1
+    relayed = OutboxEntry.objects.filter(resource_id=genuine["id"]).values_list("origin", flat=True)
+    assert sorted(relayed) == ["cn-11", "cn-66"]  # provinces get both records from the hub

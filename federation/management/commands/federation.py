@@ -12,21 +12,24 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from exchange.errors import ExchangeError
-from federation import enrolment, hub, identity, selectors
+from federation import enrolment, hub, identity, selectors, takedowns
 from federation.jobs import poke_peer, sync_tick, wait_idle
 from federation.outbox import outbox_backfill
 from federation.sync import pull_peer, pull_peers_due
 
 
 class Command(BaseCommand):
-    help = "Federation operations: enrol | approve | enrolments | revoke | status | sync | pull | poke | renew | " \
+    help = "Federation operations: enrol | approve | enrolments | revoke | reinstate | status | sync | pull | poke | renew | " \
            "directory | backfill | sets | digest | identity."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         p = sub.add_parser("enrol", help="(province) ask the hub to enrol this node; prints both fingerprints")
         p.add_argument("--hub", required=True, help="the hub's base URL")
-        p.add_argument("--hub-fingerprint", help="refuse unless the hub's key has this fingerprint")
+        p.add_argument("--hub-fingerprint", help="the fingerprint of the hub's key, as its operator reads it out: "
+                                                 "only that key is pinned (required for a hub not pinned yet)")
+        p.add_argument("--trust-on-first-use", action="store_true",
+                       help="pin the hub's active key without a confirmed fingerprint (audited; compare it later)")
         p.add_argument("--wait", action="store_true", help="wait until a hub operator approves")
         p.add_argument("--timeout", type=float, default=600)
         p = sub.add_parser("approve", help="(hub) approve an enrolment after comparing the fingerprint")
@@ -38,6 +41,10 @@ class Command(BaseCommand):
         p = sub.add_parser("revoke", help="(hub) revoke every certificate of a node and push the revocation list")
         p.add_argument("node_id")
         p.add_argument("--reason", required=True)
+        p = sub.add_parser("reinstate", help="(hub) lift a national takedown of a record and sign the reinstatement")
+        p.add_argument("origin")
+        p.add_argument("record_id")
+        p.add_argument("--note", required=True, help="why (audited, shown at every node)")
         p = sub.add_parser("status", help="peers, cursors, lag, last success and error, certificate expiry")
         p.add_argument("--json", action="store_true")
         p = sub.add_parser("sync", help="run the scheduled upkeep once, or keep running it (--loop)")
@@ -71,8 +78,13 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
     # --- trust -------------------------------------------------------------------------------
-    def do_enrol(self, *, hub: str, hub_fingerprint: str | None, wait: bool, timeout: float, **_: Any) -> None:
-        status = enrolment.enrol(hub_url=hub, hub_fingerprint=hub_fingerprint)
+    def do_enrol(self, *, hub: str, hub_fingerprint: str | None, trust_on_first_use: bool, wait: bool,
+                 timeout: float, **_: Any) -> None:
+        status = enrolment.enrol(hub_url=hub, hub_fingerprint=hub_fingerprint, trust_on_first_use=trust_on_first_use)
+        if trust_on_first_use and not hub_fingerprint:
+            self.stderr.write(self.style.WARNING(
+                "WARNING: the hub's key was trusted on first use, without a confirmed fingerprint. Compare the "
+                "fingerprint below with the hub's operator before relying on this federation."))
         self.stdout.write(f"hub key fingerprint(s): {', '.join(status.hub_fingerprints)}")
         self.stdout.write(f"this node:  {identity.node_id()}  fingerprint {status.node_fingerprint}")
         self.stdout.write(f"enrolment:  {status.status}")
@@ -112,6 +124,11 @@ class Command(BaseCommand):
         wait_idle(15)
         self.stdout.write(self.style.WARNING(f"revoked {node_id}; revocation list #{state.number} pushed"))
 
+    def do_reinstate(self, *, origin: str, record_id: str, note: str, **_: Any) -> None:
+        outcome = takedowns.national_reinstate(origin=origin, record_id=record_id, actor="operator (cli)", note=note)
+        wait_idle(15)
+        self.stdout.write(self.style.SUCCESS(f"{origin}/{record_id}: {outcome}; reinstatement signed and sent"))
+
     def do_renew(self, **_: Any) -> None:
         self.stdout.write(f"certificate valid until {enrolment.certificate_renew()}")
 
@@ -139,6 +156,10 @@ class Command(BaseCommand):
         me = selectors.identity_status()
         self.stdout.write(f"{me['node_id']} ({me['role']})  feed head {me['outbox_head']}  "
                           f"certificate until {_short(me['certificate_not_after'])}")
+        if me["id_clashes"]:
+            self.stdout.write(self.style.WARNING(
+                f"{me['id_clashes']} record id clash(es): another origin used an id already held here "
+                f"(both records kept); see the operator page or the audit log (federation.id_clash)"))
         header = (f"{'peer':<10} {'role':<9} {'status':<8} {'cursor':>8} {'lag':>7} {'last success':<20} "
                   f"{'cert expiry':<20} last error")
         self.stdout.write(header)
