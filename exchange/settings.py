@@ -315,6 +315,8 @@ FEDERATION_MAX_PAGE_SIZE = env_int("FEDERATION_MAX_PAGE_SIZE", 2000)
 FEDERATION_MAX_PAGE_BYTES = env_int("FEDERATION_MAX_PAGE_BYTES", 16 * 1024 * 1024)
 FEDERATION_MAX_RESPONSE_BYTES = env_int("FEDERATION_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)
 FEDERATION_HTTP_TIMEOUT = env_int("FEDERATION_HTTP_TIMEOUT", 30)
+# A grant receipt older than this (by its grant date) is refused: settlement is monthly.
+FEDERATION_RECEIPT_MAX_AGE_DAYS = env_int("FEDERATION_RECEIPT_MAX_AGE_DAYS", 62)
 FEDERATION_POKE_TIMEOUT = env_int("FEDERATION_POKE_TIMEOUT", 5)
 # Selective sync: sets this province asks the hub for (e.g. "stage:初中", "stage:高中,subject:数学").
 FEDERATION_SETS = env_list("FEDERATION_SETS", [])

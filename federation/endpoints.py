@@ -210,7 +210,7 @@ def enrolment_detail(request: HttpRequest, node_id: str) -> HttpResponse:
     """Permission: the enrolling node itself (hub only). Its enrolment status and certificate."""
     if _peer(request).node_id != node_id:
         raise PeerNotAllowedError("A node may only read its own enrolment.")
-    return json_response(_enrolment_answer(hub.enrolment_get(node_id=node_id)))
+    return json_response(_enrolment_answer(hub.enrolment_get(node_id=node_id, kid=_peer(request).kid)))
 
 
 @federation_endpoint(methods=("POST",), hub_only=True, roles=PROVINCE)

@@ -69,14 +69,17 @@ def _activate_hub(certificate_token: str | None) -> str | None:
     return cert.not_after.isoformat()
 
 
-def enrol(*, hub_url: str, hub_fingerprint: str | None = None, actor: Any = None) -> EnrolmentStatus:
-    """Pin the hub's keys and send this node's enrolment request. Idempotent; returns the status.
+def enrol(*, hub_url: str, hub_fingerprint: str | None = None, trust_on_first_use: bool = False,
+          actor: Any = None) -> EnrolmentStatus:
+    """Pin the hub's key (the one with ``hub_fingerprint``; see ``trust.hub_pin``) and send this node's
+    enrolment request. Idempotent; returns the status.
 
-    Raises PeerUnreachableError, FingerprintMismatchError (the hub's key is not the expected one),
-    PeerResponseError (the hub refused, e.g. ``enrolment_state_invalid``)."""
+    Raises PeerUnreachableError, FingerprintMismatchError (no hub key with that fingerprint, or none
+    given for a hub not pinned yet), PeerResponseError (the hub refused, e.g. ``enrolment_state_invalid``)."""
     identity.node_key_ensure()
     document = hub_document(hub_url)
-    hub_prints = trust.hub_pin(document=document, base_url=hub_url, expected_fingerprint=hub_fingerprint)
+    hub_prints = trust.hub_pin(document=document, base_url=hub_url, expected_fingerprint=hub_fingerprint,
+                               trust_on_first_use=trust_on_first_use)
     key = identity.newest_key()
     body = {
         "node_id": identity.node_id(), "role": identity.node_role(), "region": settings.EXCHANGE_NODE_REGION,

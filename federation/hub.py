@@ -69,10 +69,13 @@ def _kid_taken_by_other(kid: str, node_id: str) -> bool:
 def enrolment_receive(
     *, node_id: str, role: str, region: str, base_url: str, name: str, jwk: Any, signer_kid: str,
 ) -> Enrolment:
-    """Register (or refresh) a province's request to enrol. The request was signed with ``jwk``.
+    """Register (or refresh) a province's request to enrol with ``jwk``; the request was signed with it.
 
-    Raises EnrolmentInvalidError for a malformed request and EnrolmentStateError when the node is
-    already enrolled with another key (renew instead) or was revoked with this key."""
+    A request is one (node id, key): re-sending it with the same key refreshes it; a request with
+    another key never replaces it but is listed beside it (the operator approves the one whose
+    fingerprint the province's operator reads out). Raises EnrolmentInvalidError for a malformed
+    request and EnrolmentStateError when the node is already enrolled with another key (renew
+    instead) or this key was revoked."""
     _require_hub()
     problems: dict[str, list[str]] = {}
     if not is_node_id(node_id) or node_id == identity.node_id():
@@ -93,19 +96,20 @@ def enrolment_receive(
                                     details={"jwk": ["Not the signing key."]})
     if _kid_taken_by_other(kid, node_id):
         raise EnrolmentInvalidError("This key is already used by another node.", details={"jwk": ["In use."]})
-    existing = Enrolment.objects.select_for_update().filter(node_id=node_id).first()
+    requests_ = {row.kid: row for row in Enrolment.objects.select_for_update().filter(node_id=node_id)}
+    approved = next((row for row in requests_.values() if row.status == Enrolment.Status.APPROVED), None)
+    if approved is not None:
+        if approved.kid != kid:
+            raise EnrolmentStateError("Already enrolled with another key: renew the certificate to rotate.",
+                                      details={"status": approved.status})
+        return approved
+    existing = requests_.get(kid)
+    if existing is not None and existing.status == Enrolment.Status.REVOKED:
+        raise EnrolmentStateError("This key was revoked; enrol with a new key.", details={"status": existing.status})
     now = timezone.now()
     fields = {"role": role, "region": region, "base_url": base_url.rstrip("/"), "name": (name or "")[:200],
-              "public_jwk": clean, "kid": kid, "fingerprint": fingerprint(jwk_to_public_key(clean))}
-    if existing is not None:
-        if existing.status == Enrolment.Status.APPROVED:
-            if existing.kid != kid:
-                raise EnrolmentStateError("Already enrolled with another key: renew the certificate to rotate.",
-                                          details={"status": existing.status})
-            return existing
-        if existing.status == Enrolment.Status.REVOKED and existing.kid == kid:
-            raise EnrolmentStateError("This key was revoked; enrol with a new key.",
-                                      details={"status": existing.status})
+              "public_jwk": clean, "fingerprint": fingerprint(jwk_to_public_key(clean))}
+    if existing is not None:  # the same key asks again: its own request, refreshed
         for name_, value in fields.items():
             setattr(existing, name_, value)
         existing.status, existing.requested_at, existing.decided_at, existing.decided_by = (
@@ -113,18 +117,28 @@ def enrolment_receive(
         existing.save()
         enrolment = existing
     else:
-        enrolment = Enrolment.objects.create(node_id=node_id, status=Enrolment.Status.PENDING, requested_at=now,
-                                             **fields)
+        enrolment = Enrolment.objects.create(node_id=node_id, kid=kid, status=Enrolment.Status.PENDING,
+                                             requested_at=now, **fields)
+    competing = sorted(row.fingerprint for row in requests_.values()
+                       if row.kid != kid and row.status == Enrolment.Status.PENDING)
     audit_record(action="federation.enrolment_requested", actor=node_id, object_type="enrolment",
                  object_id=node_id, data={"fingerprint": enrolment.fingerprint, "base_url": enrolment.base_url,
-                                          "region": region})
+                                          "region": region, "competing_requests": competing})
     return enrolment
 
 
-def enrolment_get(*, node_id: str | None = None, enrolment_id: int | None = None) -> Enrolment:
-    """Raises EnrolmentNotFoundError."""
+def enrolment_get(*, node_id: str | None = None, enrolment_id: int | None = None, kid: str | None = None
+                  ) -> Enrolment:
+    """One request: by id, or a node's request with ``kid`` (else its approved one, else its newest).
+    Raises EnrolmentNotFoundError."""
     qs = Enrolment.objects.all()
-    enrolment = qs.filter(pk=enrolment_id).first() if enrolment_id is not None else qs.filter(node_id=node_id).first()
+    if enrolment_id is not None:
+        enrolment = qs.filter(pk=enrolment_id).first()
+    elif kid is not None:
+        enrolment = qs.filter(node_id=node_id, kid=kid).first()
+    else:
+        rows = list(qs.filter(node_id=node_id).order_by("-requested_at"))
+        enrolment = next((r for r in rows if r.status == Enrolment.Status.APPROVED), rows[0] if rows else None)
     if enrolment is None:
         raise EnrolmentNotFoundError(details={"node_id": node_id, "id": enrolment_id})
     return enrolment
@@ -147,37 +161,45 @@ def _certificate_issue(*, node_id: str, role: str, region: str, jwk: dict[str, s
 
 
 def enrolment_approve(*, node_id: str, fingerprint_seen: str, actor: Any) -> IssuedCertificate:
-    """Approve a pending enrolment after the operator compared the key fingerprint out of band:
-    issue the node's certificate and start pulling it. Raises EnrolmentNotFoundError,
-    EnrolmentStateError or FingerprintMismatchError (audited, and the audit event is kept)."""
+    """Approve the pending request of ``node_id`` whose key has the fingerprint the operator compared
+    out of band: issue the node's certificate, start pulling it, and supersede the node's other
+    requests. Raises EnrolmentNotFoundError, EnrolmentStateError or FingerprintMismatchError (audited,
+    and the audit event is kept)."""
     _require_hub()
-    enrolment = Enrolment.objects.filter(node_id=node_id).first()
-    if enrolment is not None and not trust.fingerprints_equal(fingerprint_seen, enrolment.fingerprint):
+    requests_ = list(Enrolment.objects.filter(node_id=node_id))
+    if requests_ and not any(trust.fingerprints_equal(fingerprint_seen, r.fingerprint) for r in requests_):
         audit_record(action="federation.enrolment_fingerprint_mismatch", actor=actor, object_type="enrolment",
-                     object_id=node_id, data={"given": fingerprint_seen, "enrolled": enrolment.fingerprint})
+                     object_id=node_id, data={"given": fingerprint_seen,
+                                              "requests": sorted(r.fingerprint for r in requests_)})
         raise FingerprintMismatchError(details={"node_id": node_id})
     return _enrolment_approve(node_id=node_id, fingerprint_seen=fingerprint_seen, actor=actor)
 
 
 @transaction.atomic
 def _enrolment_approve(*, node_id: str, fingerprint_seen: str, actor: Any) -> IssuedCertificate:
-    enrolment = Enrolment.objects.select_for_update().filter(node_id=node_id).first()
-    if enrolment is None:
+    requests_ = list(Enrolment.objects.select_for_update().filter(node_id=node_id))
+    if not requests_:
         raise EnrolmentNotFoundError(details={"node_id": node_id})
+    enrolment = next((r for r in requests_ if trust.fingerprints_equal(fingerprint_seen, r.fingerprint)), None)
+    if enrolment is None:  # the requests changed meanwhile
+        raise FingerprintMismatchError(details={"node_id": node_id})
     if enrolment.status != Enrolment.Status.PENDING:
         raise EnrolmentStateError(f"The enrolment is {enrolment.status}.", details={"status": enrolment.status})
-    if not trust.fingerprints_equal(fingerprint_seen, enrolment.fingerprint):  # the key changed meanwhile
-        raise FingerprintMismatchError(details={"node_id": node_id})
     issued = _certificate_issue(node_id=node_id, role=enrolment.role, region=enrolment.region,
                                 jwk=enrolment.public_jwk)
-    enrolment.status, enrolment.decided_at = Enrolment.Status.APPROVED, timezone.now()
+    now = timezone.now()
+    enrolment.status, enrolment.decided_at = Enrolment.Status.APPROVED, now
     enrolment.decided_by = actor if getattr(actor, "pk", None) else None
     enrolment.save(update_fields=["status", "decided_at", "decided_by"])
+    superseded = [r for r in requests_ if r.pk != enrolment.pk and r.status == Enrolment.Status.PENDING]
+    Enrolment.objects.filter(pk__in=[r.pk for r in superseded]).update(
+        status=Enrolment.Status.SUPERSEDED, decided_at=now, note="another key of this node was approved")
     trust.certificate_store(issued.token, base_url=enrolment.base_url, name=enrolment.name)
     Peer.objects.filter(node_id=node_id).update(status=Peer.Status.ACTIVE, pull=True)
     audit_record(action="federation.enrolment_approved", actor=actor, object_type="enrolment", object_id=node_id,
                  data={"fingerprint": enrolment.fingerprint, "serial": issued.serial,
-                       "not_after": issued.not_after.isoformat()})
+                       "not_after": issued.not_after.isoformat(),
+                       "superseded": sorted(r.fingerprint for r in superseded)})
     from federation.jobs import run_soon
 
     transaction.on_commit(lambda: run_soon("federation.jobs.push_certificate", key=f"cert:{node_id}",
@@ -249,12 +271,11 @@ def node_revoke(*, node_id: str, actor: Any, reason: str = "") -> RevocationStat
     """Revoke every certificate of ``node_id``, stop trusting and pulling it, issue the new signed
     revocation list and push it to the provinces after commit. Raises EnrolmentNotFoundError."""
     _require_hub()
-    enrolment = Enrolment.objects.select_for_update().filter(node_id=node_id).first()
-    if enrolment is None:
+    if not Enrolment.objects.select_for_update().filter(node_id=node_id).exists():
         raise EnrolmentNotFoundError(details={"node_id": node_id})
     now = timezone.now()
-    enrolment.status, enrolment.note = Enrolment.Status.REVOKED, reason[:2000]
-    enrolment.save(update_fields=["status", "note"])
+    Enrolment.objects.filter(node_id=node_id).exclude(status=Enrolment.Status.SUPERSEDED).update(
+        status=Enrolment.Status.REVOKED, note=reason[:2000])
     serials = list(IssuedCertificate.objects.filter(node_id=node_id).values_list("serial", flat=True))
     IssuedCertificate.objects.filter(node_id=node_id, revoked_at__isnull=True).update(revoked_at=now)
     PeerKey.objects.filter(peer_id=node_id).update(revoked=True)

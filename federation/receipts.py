@@ -13,19 +13,35 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from exchange.audit import audit_record
 from federation import identity, trust
-from federation.errors import ReceiptInvalidError
-from federation.models import OutgoingReceipt, Peer, ReceivedReceipt
-from federation.signing import JwsInvalidError, jws_header, jws_sign, jws_verify_compact, parse_json
+from federation.errors import (
+    PeerResponseError,
+    ReceiptDateInvalidError,
+    ReceiptInvalidError,
+    ReceiptMismatchError,
+    ReceiptRecordUnknownError,
+)
+from federation.models import OutboxEntry, OutgoingReceipt, Peer, ReceivedReceipt
+from federation.signing import (
+    JwsInvalidError,
+    envelope_from_bytes,
+    jws_header,
+    jws_sign,
+    jws_verify_compact,
+    parse_json,
+)
+from federation.signing.identifiers import parse_timestamp
 from federation.transport import build_url, signed_request
+from licensing.settlement import settlement_month_closed
 
 logger = logging.getLogger("federation.receipts")
 RECEIPT_TYPE = "exchange-grant-receipt+jwt"
@@ -61,7 +77,7 @@ def report_grant(*, grant: Any) -> OutgoingReceipt | None:
     organisation = grant.organisation
     claims = {
         "jti": str(receipt_id), "iss": me, "iat": _seconds(timezone.now()), "grant": str(grant.pk),
-        "resource": str(resource.pk), "origin": resource.origin_node, "resource_version": int(resource.version),
+        "resource": str(resource.record_id), "origin": resource.origin_node, "resource_version": int(resource.version),
         "scope": grant.scope, "price": int(grant.price), "currency": "voucher",
         "buyer": {"organisation": organisation.name, "region": organisation.region_id,
                   "categories": sorted(organisation.categories or [])},
@@ -84,12 +100,17 @@ def _deliver_soon(receipt_id: uuid.UUID) -> None:
     run_soon("federation.receipts.receipt_deliver", key=f"receipt:{receipt_id}", receipt_id=str(receipt_id))
 
 
+#: Refusals that no retry can change (the receipt itself is wrong): the target is given up, loudly.
+FINAL_REFUSALS = frozenset({"receipt_invalid", "receipt_mismatch", "receipt_date_invalid"})
+
+
 def receipt_deliver(*, receipt_id: str) -> list[str]:
-    """Job: deliver one receipt to the targets that do not have it yet; returns those still missing."""
+    """Job: deliver one receipt to the targets that have neither taken nor refused it for good;
+    returns those still to try."""
     receipt = OutgoingReceipt.objects.filter(pk=receipt_id).first()
     if receipt is None:
         return []
-    missing = [node for node in receipt.targets if node not in receipt.delivered]
+    missing = [node for node in receipt.targets if node not in receipt.delivered and node not in receipt.refused]
     errors = []
     for node_id in missing:
         peer = Peer.objects.filter(node_id=node_id).exclude(base_url="").first()
@@ -99,16 +120,23 @@ def receipt_deliver(*, receipt_id: str) -> list[str]:
         try:
             signed_request("POST", build_url(peer.base_url, "/federation/v1/receipts"),
                            json_body={"receipt": receipt.token}, expect_node=node_id)
+        except PeerResponseError as exc:
+            errors.append(f"{node_id}: {exc}")
+            if exc.peer_code in FINAL_REFUSALS:
+                receipt.refused = {**receipt.refused, node_id: exc.peer_code}
+                audit_record(action="federation.receipt_refused", actor=node_id, object_type="receipt",
+                             object_id=str(receipt.pk), data={"code": exc.peer_code, "message": exc.message})
+            continue
         except Exception as exc:  # noqa: BLE001 - retried by the tick
             errors.append(f"{node_id}: {exc}")
             continue
         receipt.delivered = [*receipt.delivered, node_id]
     receipt.attempts += 1
     receipt.last_error = "; ".join(errors)[:2000]
-    if all(node in receipt.delivered for node in receipt.targets):
+    if all(node in receipt.delivered or node in receipt.refused for node in receipt.targets):
         receipt.delivered_at = timezone.now()
-    receipt.save(update_fields=["delivered", "attempts", "last_error", "delivered_at"])
-    return [node for node in receipt.targets if node not in receipt.delivered]
+    receipt.save(update_fields=["delivered", "refused", "attempts", "last_error", "delivered_at"])
+    return [node for node in receipt.targets if node not in receipt.delivered and node not in receipt.refused]
 
 
 def receipts_deliver_pending(*, limit: int = 200) -> int:
@@ -120,17 +148,55 @@ def receipts_deliver_pending(*, limit: int = 200) -> int:
 
 
 def received_sales(*, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Settlement source (``LICENSING_REMOTE_SALES``): paid grants other nodes reported, granted in
-    [start, end), per resource — for this node's own resources, or on the hub for every node's."""
-    received = ReceivedReceipt.objects.filter(granted_at__gte=start, granted_at__lt=end)
+    """Settlement source (``LICENSING_REMOTE_SALES``): paid grants other nodes reported for [start, end),
+    per record — for this node's own records, or on the hub for every node's. A receipt counts in the
+    month of its grant, unless it arrived after that month was closed (``late``): then in the month it
+    arrived, so a closed month's figures never change."""
+    on_time = Q(late=False, granted_at__gte=start, granted_at__lt=end)
+    late = Q(late=True, received_at__gte=start, received_at__lt=end)
+    received = ReceivedReceipt.objects.filter(on_time | late)
     if not identity.is_hub():
         received = received.filter(origin=identity.node_id())
-    return list(received.values("resource_id").annotate(grants=Count("id"), vouchers=Sum("price")).order_by())
+    return list(received.values("origin", "resource_id").annotate(grants=Count("id"), vouchers=Sum("price"))
+                .order_by())
+
+
+def _named_record(claims: dict[str, Any]) -> dict[str, Any]:
+    """The rights of the signed record version a receipt names, from this node's feed (its own
+    envelopes, or on the hub every envelope it relayed). Raises ReceiptRecordUnknownError."""
+    entry = (OutboxEntry.objects.filter(origin=claims["origin"], resource_id=claims["resource"],
+                                        version=claims["resource_version"], kind__in=("upsert", "rights"))
+             .only("envelope").first())
+    if entry is None:
+        raise ReceiptRecordUnknownError(details={"origin": claims["origin"], "resource": claims["resource"],
+                                                 "resource_version": claims["resource_version"]})
+    envelope = envelope_from_bytes(entry.envelope.encode("utf-8"))
+    return {"rights": envelope["payload"].get("rights") or {}, "issued_at": parse_timestamp(envelope["issued_at"])}
+
+
+def _check_against_record(claims: dict[str, Any], granted_at: datetime) -> None:
+    """A receipt must agree with the signed record it names: that version exists, with this price,
+    and the grant lies between the version's signing and now. Raises a ReceiptInvalidError subclass."""
+    record = _named_record(claims)
+    price = record["rights"].get("price")
+    if price != claims["price"]:
+        raise ReceiptMismatchError(details={"price": claims["price"], "signed_price": price})
+    skew = timedelta(seconds=settings.FEDERATION_CLOCK_SKEW)
+    now = timezone.now()
+    oldest = now - timedelta(days=settings.FEDERATION_RECEIPT_MAX_AGE_DAYS)
+    if granted_at < record["issued_at"] - skew or granted_at > now + skew or granted_at < oldest:
+        raise ReceiptDateInvalidError(details={"granted_at": granted_at.isoformat(),
+                                               "record_issued_at": record["issued_at"].isoformat(),
+                                               "max_age_days": settings.FEDERATION_RECEIPT_MAX_AGE_DAYS})
 
 
 def receipt_receive(*, token: str, sender: trust.PeerIdentity) -> tuple[ReceivedReceipt, bool]:
-    """Verify and store a receipt sent by ``sender`` (who must also be its signer and issuer).
-    Returns (receipt, created). Raises ReceiptInvalidError."""
+    """Verify and store a receipt sent by ``sender`` (who must also be its signer and issuer), checked
+    against the signed record it names (exists here at that version, from that origin, at that price;
+    granted between the version's signing and now, within ``FEDERATION_RECEIPT_MAX_AGE_DAYS``).
+    A receipt for a month already closed here is stored flagged ``late``. Returns (receipt, created).
+    Raises ReceiptInvalidError or a subclass with a stable code: ``receipt_record_unknown`` (retry
+    later), ``receipt_mismatch``, ``receipt_date_invalid``."""
     try:
         header = jws_header(token)
     except JwsInvalidError as exc:
@@ -146,23 +212,33 @@ def receipt_receive(*, token: str, sender: trust.PeerIdentity) -> tuple[Received
     try:
         receipt_id = uuid.UUID(str(claims["jti"]))
         resource_id = uuid.UUID(str(claims["resource"]))
-        price, granted_at = claims["price"], claims["granted_at"]
-        if claims.get("iss") != sender.node_id or type(price) is not int or price < 0 or type(granted_at) is not int:
-            raise ValueError("iss, price or granted_at")
+        price, granted_at, version = claims["price"], claims["granted_at"], claims["resource_version"]
+        if claims.get("iss") != sender.node_id or type(price) is not int or price <= 0 or type(granted_at) is not int:
+            raise ValueError("iss, price (a whole number above zero) or granted_at")
+        if type(version) is not int or version < 1 or not isinstance(claims.get("origin"), str):
+            raise ValueError("origin or resource_version")
+        if str(resource_id) != claims["resource"]:
+            raise ValueError("resource is not a canonical UUID")
         me = identity.node_id()
-        if claims.get("origin") != me and not identity.is_hub():
+        if claims["origin"] != me and not identity.is_hub():
             raise ValueError("this node is neither the origin nor the hub")
-    except (KeyError, ValueError, TypeError) as exc:
+        granted = datetime.fromtimestamp(granted_at, UTC)
+    except (KeyError, ValueError, TypeError, OverflowError, OSError) as exc:
         raise ReceiptInvalidError(f"Receipt claims are invalid: {exc}") from exc
+    existing = ReceivedReceipt.objects.filter(issuer=sender.node_id, receipt_id=receipt_id).first()
+    if existing is not None:
+        return existing, False
+    _check_against_record(claims, granted)
+    late = settlement_month_closed(granted)
     try:
         with transaction.atomic():
             received = ReceivedReceipt.objects.create(
                 receipt_id=receipt_id, issuer=sender.node_id, resource_id=resource_id,
-                origin=str(claims.get("origin")), price=price,
-                granted_at=datetime.fromtimestamp(granted_at, UTC), token=token, claims=claims,
-                received_at=timezone.now())
+                origin=claims["origin"], price=price, granted_at=granted, token=token, claims=claims,
+                received_at=timezone.now(), late=late)
             audit_record(action="federation.receipt_received", actor=sender.node_id, object_type="receipt",
-                         object_id=str(receipt_id), data={"resource": str(resource_id), "price": price})
+                         object_id=str(receipt_id), data={"resource": str(resource_id), "price": price,
+                                                          "late": late})
     except IntegrityError:
         return ReceivedReceipt.objects.get(issuer=sender.node_id, receipt_id=receipt_id), False
     return received, True

@@ -16,6 +16,7 @@ certificates (the hub's directory). The hub knows provinces' keys from the certi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,8 @@ from federation.signing import (
     verify_certificate,
     verify_revocation_list,
 )
+
+logger = logging.getLogger("federation.trust")
 
 
 @dataclass(frozen=True)
@@ -78,20 +81,52 @@ def revoked_serials() -> frozenset[str]:
     return frozenset(state.serials) if state else frozenset()
 
 
-def hub_pin(*, document: Mapping[str, Any], base_url: str, expected_fingerprint: str | None) -> list[str]:
-    """(Province) pin the hub's published keys from its well-known document. When
-    ``expected_fingerprint`` is given it must be one of the keys' fingerprints. Returns the
-    fingerprints pinned. Raises FingerprintMismatchError or CertificateInvalidError (not a hub)."""
+def hub_pin(*, document: Mapping[str, Any], base_url: str, expected_fingerprint: str | None,
+            trust_on_first_use: bool = False) -> list[str]:
+    """(Province) pin the hub's key from its (unsigned) well-known document — only the key a person
+    confirmed. With ``expected_fingerprint`` (read out by the hub's operator) exactly the key with that
+    fingerprint is pinned; every other hub key is taken only with a signature by a pinned key (rotation
+    endorsements, the signed directory). Without it, nothing is pinned unless ``trust_on_first_use``: then
+    the hub's active key alone, loudly (warning log and audit event). When hub keys are already pinned,
+    the document must list one of them (a changed document is never trusted on its word).
+
+    Returns the fingerprints of the keys pinned for the hub. Raises FingerprintMismatchError (no key
+    with that fingerprint, or an unconfirmed document), CertificateInvalidError (not the hub)."""
     from federation.errors import FingerprintMismatchError
 
     if document.get("role") != "hub" or document.get("node_id") != hub_id():
         raise CertificateInvalidError(f"{base_url} is not hub {hub_id()}",
                                       details={"node_id": document.get("node_id"), "role": document.get("role")})
-    keys = [(jwk_to_public_key(item["jwk"]), item["jwk"]) for item in document.get("keys") or []
-            if item.get("status") != NodeKey.Status.RETIRED]
-    prints = [fingerprint(key) for key, _ in keys]
-    if expected_fingerprint and _norm(expected_fingerprint) not in {_norm(p) for p in prints}:
-        raise FingerprintMismatchError(details={"expected": expected_fingerprint, "published": prints})
+    listed: list[tuple[Ed25519PublicKey, dict[str, Any]]] = []
+    for item in document.get("keys") or []:
+        if not isinstance(item, dict) or item.get("status") == NodeKey.Status.RETIRED:
+            continue
+        try:
+            listed.append((jwk_to_public_key(item.get("jwk")), item))
+        except KeyInvalidError:
+            continue
+    published = [fingerprint(key) for key, _ in listed]
+    pinned = {row.kid: row for row in PeerKey.objects.filter(peer_id=hub_id(), anchor=True, revoked=False)}
+    if expected_fingerprint:
+        chosen = [(key, item) for key, item in listed if _norm(fingerprint(key)) == _norm(expected_fingerprint)]
+        if not chosen:
+            raise FingerprintMismatchError(details={"expected": expected_fingerprint, "published": published})
+        how = "fingerprint"
+    elif pinned:
+        if not any(key_id(key) in pinned for key, _ in listed):
+            raise FingerprintMismatchError(
+                "The hub's document lists none of the keys pinned for it: confirm the new key's fingerprint "
+                "with the hub's operator (--hub-fingerprint).", details={"published": published})
+        chosen, how = [], "already pinned"
+    elif trust_on_first_use:
+        chosen = [(key, item) for key, item in listed if item.get("status") == NodeKey.Status.ACTIVE][:1]
+        if not chosen:
+            raise FingerprintMismatchError("The hub publishes no active key.", details={"published": published})
+        how = "trust on first use"
+    else:
+        raise FingerprintMismatchError(
+            "Refusing to trust the hub's key unconfirmed: give the fingerprint its operator reads out "
+            "(--hub-fingerprint), or --trust-on-first-use knowingly.", details={"published": published})
     with transaction.atomic():
         peer, created = Peer.objects.update_or_create(
             node_id=hub_id(),
@@ -101,14 +136,19 @@ def hub_pin(*, document: Mapping[str, Any], base_url: str, expected_fingerprint:
         if created and settings.FEDERATION_SETS:
             peer.sets = list(settings.FEDERATION_SETS)
             peer.save(update_fields=["sets"])
-        for _key, jwk in keys:
-            PeerKey.objects.update_or_create(
-                peer=peer, kid=jwk["kid"],
-                defaults={"public_jwk": {k: jwk[k] for k in ("kty", "crv", "x", "kid")}, "anchor": True,
-                          "retired_at": None},
-            )
-        audit_record(action="federation.hub_pinned", actor=identity.node_id(), object_type="peer",
-                     object_id=peer.node_id, data={"base_url": peer.base_url, "fingerprints": prints})
+        for public, _item in chosen:
+            PeerKey.objects.update_or_create(peer=peer, kid=key_id(public), defaults={
+                "public_jwk": public_key_to_jwk(public), "anchor": True, "retired_at": None})
+        prints = [fingerprint(jwk_to_public_key(row.public_jwk)) for row in
+                  PeerKey.objects.filter(peer=peer, anchor=True, revoked=False, retired_at__isnull=True)]
+        if chosen:
+            action = "federation.hub_pinned_tofu" if how == "trust on first use" else "federation.hub_pinned"
+            audit_record(action=action, actor=identity.node_id(), object_type="peer", object_id=peer.node_id,
+                         data={"base_url": peer.base_url, "pinned": [fingerprint(k) for k, _ in chosen],
+                               "published": published, "how": how})
+    if how == "trust on first use":
+        logger.warning("hub key pinned on first use, without a confirmed fingerprint: compare it with the hub "
+                       "operator now", extra={"hub": hub_id(), "fingerprint": prints})
     return prints
 
 

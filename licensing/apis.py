@@ -6,14 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiTypes,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
 from catalog.permissions import can_edit, can_review
 from catalog.usage import license_list
-from exchange.api import ExchangeAPIView, HasRole
+from exchange.api import ERROR_RESPONSE, ExchangeAPIView, HasRole
 from exchange.apis import client_ip
 from exchange.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from exchange.models import Organisation
@@ -34,7 +40,13 @@ from licensing.serializers import (
     TakedownSerializer,
     VoucherAccountSerializer,
 )
-from licensing.settlement import Period, settlement_csv, settlement_report, settlement_scope_for
+from licensing.settlement import (
+    Period,
+    settlement_csv,
+    settlement_month_close,
+    settlement_report,
+    settlement_scope_for,
+)
 
 IsPurchaser = HasRole.of(Role.TEACHER, Role.SCHOOL_ADMIN)
 IsLedgerViewer = HasRole.of(Role.SCHOOL_ADMIN, Role.PROVINCE_ADMIN)
@@ -377,3 +389,29 @@ class SettlementCsvApi(ExchangeAPIView):
         response["Content-Disposition"] = (
             f'attachment; filename="settlement-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"')
         return response
+
+
+class SettlementCloseApi(ExchangeAPIView):
+    """Close a month whose settlement is final: grant receipts for it that arrive later are flagged late and
+    counted in the month they arrive. Permission: hub operators and province administrators."""
+
+    permission_classes = [HasRole.of(Role.HUB_OPERATOR, Role.PROVINCE_ADMIN)]
+
+    class SettlementCloseInputSerializer(serializers.Serializer):
+        month = serializers.RegexField(r"^\d{4}-\d{2}$", help_text="YYYY-MM")
+        note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    @extend_schema(
+        request=SettlementCloseInputSerializer,
+        responses={200: inline_serializer("SettlementClosed", {"month": serializers.CharField(),
+                                                               "closed_at": serializers.DateTimeField()}),
+                   400: ERROR_RESPONSE, 403: ERROR_RESPONSE},
+        examples=[OpenApiExample("close", request_only=True, value={"month": "2026-10", "note": "十月结算已付"})],
+    )
+    def post(self, request):
+        data = self.SettlementCloseInputSerializer(data=request.data)
+        if not data.is_valid():
+            raise InvalidInputError(details=data.errors)
+        close = settlement_month_close(month=data.validated_data["month"], actor=request.user,
+                                       note=data.validated_data.get("note", ""))
+        return Response({"month": f"{close.month:%Y-%m}", "closed_at": close.closed_at.isoformat()})

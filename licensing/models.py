@@ -246,3 +246,21 @@ class TakedownNotice(models.Model):
 
     def __str__(self) -> str:
         return f"takedown #{self.pk} ({self.status}) of {self.resource_id}"
+
+
+class SettlementClose(models.Model):
+    """A month whose settlement is final on this node. A grant receipt for a closed month that arrives
+    afterwards is kept but flagged late: it counts in the month it arrived, and never silently changes
+    the figures of a month already paid out."""
+
+    month = models.DateField(unique=True, help_text=_("First day of the closed month"))
+    closed_at = models.DateTimeField()
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                  null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"settlement {self.month:%Y-%m} closed"

@@ -17,9 +17,10 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from catalog.models import Resource
+from exchange.audit import audit_record
 from exchange.roles import Role, user_has_role
 from licensing.errors import InvalidPeriodError, SettlementNotAllowedError
-from licensing.models import DownloadEvent, Grant, LedgerEntry, LedgerTransaction
+from licensing.models import DownloadEvent, Grant, LedgerEntry, LedgerTransaction, SettlementClose
 
 
 @dataclass(frozen=True)
@@ -152,19 +153,22 @@ def settlement_report(
     pub_txn = ("transaction__resource__publisher_id", "transaction__resource__publisher_name")
     for v in spent.values(*pub_txn).annotate(total=Sum("amount")).order_by():
         row(v, "transaction__resource__").vouchers_spent = int(v["total"] or 0)
-    sales = {str(s["resource_id"]): s for s in _sales_elsewhere(start, end)}
+    sales = {(s["origin"], str(s["resource_id"])): s for s in _sales_elsewhere(start, end)}
     if sales:
-        for v in narrowed(Resource.objects.filter(pk__in=list(sales)), "").values("pk", "publisher_id",
-                                                                                   "publisher_name"):
-            r, sale = row(v, ""), sales[str(v["pk"])]
+        held = Resource.objects.filter(record_id__in={rid for _, rid in sales})
+        for v in narrowed(held, "").values("origin_node", "record_id", "publisher_id", "publisher_name"):
+            sale = sales.get((v["origin_node"], str(v["record_id"])))
+            if sale is None:
+                continue
+            r = row(v, "")
             r.grants_elsewhere += int(sale["grants"])
             r.vouchers_elsewhere += int(sale["vouchers"] or 0)
     return sorted(rows.values(), key=lambda r: (r.publisher, r.publisher_id or 0))
 
 
 def _sales_elsewhere(start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
-    """``LICENSING_REMOTE_SALES(start=, end=)``: per resource, the paid grants other nodes reported
-    (``resource_id``, ``grants``, ``vouchers``); none when unset."""
+    """``LICENSING_REMOTE_SALES(start=, end=)``: per record, the paid grants other nodes reported
+    (``origin``, ``resource_id`` — the record id —, ``grants``, ``vouchers``); none when unset."""
     path = settings.LICENSING_REMOTE_SALES
     return list(import_string(path)(start=start, end=end)) if path else []
 
@@ -198,3 +202,32 @@ def settlement_csv(*, period: Period, rows: Iterable[SettlementRow]) -> str:
             r.grants_personal, r.buyer_schools, r.vouchers_spent, r.grants_elsewhere, r.vouchers_elsewhere,
         ])
     return out.getvalue()
+
+
+# --- closing months ---------------------------------------------------------------------------------
+
+def _month_of(moment: dt.datetime | dt.date) -> dt.date:
+    day = timezone.localtime(moment).date() if isinstance(moment, dt.datetime) else moment
+    return day.replace(day=1)
+
+
+def settlement_month_closed(moment: dt.datetime | dt.date) -> bool:
+    """Whether the month ``moment`` falls in (node time zone) has been closed."""
+    return SettlementClose.objects.filter(month=_month_of(moment)).exists()
+
+
+def settlement_month_close(*, month: str, actor: Any, note: str = "") -> SettlementClose:
+    """Close a month whose settlement is final (hub operators, province administrators, or the operator's
+    shell). Idempotent. Raises SettlementNotAllowedError, InvalidPeriodError (not YYYY-MM, or not over yet)."""
+    if not isinstance(actor, str) and not (user_has_role(actor, Role.HUB_OPERATOR)
+                                           or user_has_role(actor, Role.PROVINCE_ADMIN)):
+        raise SettlementNotAllowedError()
+    period = Period.parse(month=month) if month else None
+    if period is None or period.end >= timezone.localdate():
+        raise InvalidPeriodError("Only a month that is over can be closed.", details={"month": [month]})
+    close, created = SettlementClose.objects.get_or_create(month=period.start, defaults={
+        "closed_at": timezone.now(), "closed_by": None if isinstance(actor, str) else actor, "note": note[:500]})
+    if created:
+        audit_record(action="settlement.close", actor=actor, object_type="settlement", object_id=f"{period.start:%Y-%m}",
+                     data={"note": note})
+    return close

@@ -26,4 +26,5 @@ urlpatterns = [
     path("takedowns/<int:notice_id>/reject", apis.TakedownRejectApi.as_view(), name="api-takedown-reject"),
     path("settlement", apis.SettlementApi.as_view(), name="api-settlement"),
     path("settlement/csv", apis.SettlementCsvApi.as_view(), name="api-settlement-csv"),
+    path("settlement/close", apis.SettlementCloseApi.as_view(), name="api-settlement-close"),
 ]

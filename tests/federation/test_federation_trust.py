@@ -89,6 +89,43 @@ def test_approval_needs_the_fingerprint_read_out_of_band(hub_node):
         hub.enrolment_approve(node_id="cn-11", fingerprint_seen=node.fingerprint, actor="op")
 
 
+def test_a_pending_enrolment_cannot_be_taken_over_with_another_key(client, hub_node):
+    """Someone re-sends cn-44's pending request with their own key and URL: it is listed beside the
+    genuine one (never replacing it), and the operator's fingerprint check approves the genuine key."""
+    genuine, attacker = FakeNode("cn-44"), FakeNode("cn-44")
+    body = {"node_id": "cn-44", "role": "province", "region": "440000", "base_url": "http://127.0.0.1:8102",
+            "name": "广东", "jwk": genuine.jwk}
+    assert send(client, genuine, "POST", "/federation/v1/enrolments", body)[0].status_code == 202
+    takeover = {**body, "base_url": "http://attacker.invalid", "jwk": attacker.jwk}
+    response, _ = send(client, attacker, "POST", "/federation/v1/enrolments", takeover)
+    assert response.status_code == 202 and response.json()["fingerprint"] == attacker.fingerprint
+    rows = {row.kid: row for row in Enrolment.objects.filter(node_id="cn-44")}
+    assert set(rows) == {genuine.key.kid, attacker.key.kid}
+    assert rows[genuine.key.kid].base_url == "http://127.0.0.1:8102"  # the genuine request is untouched
+    event = AuditEvent.objects.filter(action="federation.enrolment_requested", object_id="cn-44").last()
+    assert event.data["competing_requests"] == [genuine.fingerprint]  # the operator sees two keys for one node
+    hub.enrolment_approve(node_id="cn-44", fingerprint_seen=genuine.fingerprint, actor="op")
+    rows = {row.kid: row.status for row in Enrolment.objects.filter(node_id="cn-44")}
+    assert rows == {genuine.key.kid: "approved", attacker.key.kid: "superseded"}
+    theirs, _ = send(client, attacker, "GET", "/federation/v1/enrolments/cn-44")
+    assert theirs.status_code == 200 and theirs.json()["status"] == "superseded" and not theirs.json()["certificate"]
+    ours, _ = send(client, genuine, "GET", "/federation/v1/enrolments/cn-44")
+    assert ours.json()["status"] == "approved" and ours.json()["certificate"].count(".") == 2
+    assert trust.request_key(genuine.key.kid)[1].node_id == "cn-44"
+    with pytest.raises(UnknownKeyError):
+        trust.request_key(attacker.key.kid)
+    again, _ = send(client, attacker, "POST", "/federation/v1/enrolments", takeover)
+    assert again.status_code == 409 and _code(again) == "enrolment_state_invalid"
+
+
+def test_re_sending_with_the_same_key_refreshes_the_request(hub_node):
+    node = FakeNode("cn-11")
+    for url in ("http://127.0.0.1:8101", "http://127.0.0.1:9101"):
+        hub.enrolment_receive(node_id="cn-11", role="province", region="110000", base_url=url, name="",
+                              jwk=node.jwk, signer_kid=node.key.kid)
+    assert list(Enrolment.objects.values_list("base_url", "status")) == [("http://127.0.0.1:9101", "pending")]
+
+
 def test_enrolment_refuses_a_key_already_used_by_another_node(province_peer):
     node = FakeNode("cn-12", key=province_peer.key)
     with pytest.raises(EnrolmentInvalidError, match="another node"):
