@@ -30,7 +30,13 @@ from exchange.bulk import insert_rows
 from federation import identity
 from federation.errors import SetSpecInvalidError
 from federation.models import OutboxEntry, OutboxHead
-from federation.signing import SigningKey, VerifiedEnvelope, envelope_to_bytes, sign_envelope
+from federation.signing import (
+    MAX_ENVELOPE_BYTES,
+    SigningKey,
+    VerifiedEnvelope,
+    envelope_to_bytes,
+    sign_envelope,
+)
 
 logger = logging.getLogger("federation.outbox")
 SET_FIELDS = ("stage", "subject")
@@ -283,15 +289,23 @@ def feed_page(*, since: int, limit: int, sets: list[dict[str, str]] | None = Non
     rows = list(qs.values_list("seq", "envelope")[:limit])
     full = len(rows) == limit
     budget = settings.FEDERATION_MAX_PAGE_BYTES
-    for index, (_, envelope) in enumerate(rows):
-        budget -= len(envelope.encode("utf-8")) + 1
-        if budget < 0 and index > 0:  # the page ends before this entry (one entry always fits)
+    served = []
+    for index, (seq, envelope) in enumerate(rows):
+        size = len(envelope.encode("utf-8"))
+        if size > MAX_ENVELOPE_BYTES:
+            # Stored before envelopes had a weight limit: left out (its sequence number is still
+            # covered), never served, so no reader can be held up by it.
+            logger.warning("feed entry over the envelope limit left out", extra={"seq": seq, "bytes": size})
+            continue
+        budget -= size + 1
+        if budget < 0 and served:  # the page ends before this entry (one entry always fits)
             rows, full = rows[:index], True
             break
+        served.append((seq, envelope))
     if rows and full:
         last = rows[-1][0]
-        return FeedPage(envelopes=[e for _, e in rows], next=last, more=last < head, head=head)
-    return FeedPage(envelopes=[e for _, e in rows], next=max(head, since), more=False, head=head)
+        return FeedPage(envelopes=[e for _, e in served], next=last, more=last < head, head=head)
+    return FeedPage(envelopes=[e for _, e in served], next=max(head, since), more=False, head=head)
 
 
 def clamp_limit(raw: str | None) -> int:

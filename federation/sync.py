@@ -42,6 +42,7 @@ from federation.outbox import outbox_relay
 from federation.signing import (
     CanonicalJsonError,
     CertificateRevokedError,
+    EnvelopeTooLargeError,
     UnknownKeyError,
     VerifiedEnvelope,
     parse_json,
@@ -82,6 +83,7 @@ class PullResult:
     applied: int = 0
     skipped_own: int = 0
     refused_revoked: int = 0
+    refused_too_large: int = 0
     relayed: int = 0
     cursor: int = 0
     head: int = 0
@@ -173,6 +175,8 @@ class _Verification:
     resolver: _KeyResolver
     verified: list[VerifiedEnvelope] | None = None
     futures: list[tuple[list[Any], Future]] = field(default_factory=list)  # (chunk, its checks)
+    peer: Peer | None = None
+    result: PullResult | None = None
 
 
 def _candidates(peer: Peer, page: Page, result: PullResult) -> list[Any]:
@@ -208,6 +212,8 @@ def _start_verification(peer: Peer, page: Page, result: PullResult) -> _Verifica
                 verified.append(verify_envelope(envelope, resolve_key=resolver))
             except CertificateRevokedError:
                 result.refused_revoked += 1
+            except EnvelopeTooLargeError as exc:
+                _refuse_too_large(peer, exc, result)
         return _Verification(resolver=resolver, verified=verified)
     keys: dict[tuple[str, str], bytes] = {}
     revoked: set[tuple[str, str]] = set()
@@ -226,7 +232,7 @@ def _start_verification(peer: Peer, page: Page, result: PullResult) -> _Verifica
     size = max(1, -(-len(to_verify) // pool._max_workers))  # noqa: SLF001 - ceil division over workers
     chunks = [to_verify[i:i + size] for i in range(0, len(to_verify), size)]
     futures = [(chunk, pool.submit(verify_chunk, chunk, keys, size * n)) for n, chunk in enumerate(chunks)]
-    return _Verification(resolver=resolver, futures=futures)
+    return _Verification(resolver=resolver, futures=futures, peer=peer, result=result)
 
 
 def _finish_verification(job: _Verification) -> list[VerifiedEnvelope]:
@@ -236,10 +242,16 @@ def _finish_verification(job: _Verification) -> list[VerifiedEnvelope]:
         verified = []
         for chunk, future in job.futures:
             checked, failure = future.result()
-            # The worker checked a pickled copy of these very objects: pair them with its results.
-            verified += [verified_envelope(envelope, canonical=canonical, content_hash=content_hash,
-                                           issued_at=issued_at)
-                         for envelope, (canonical, content_hash, issued_at) in zip(chunk, checked, strict=False)]
+            # The worker checked a pickled copy of these very objects: pair them with its results
+            # (an envelope it found too large is skipped alone, as inline).
+            for envelope, outcome in zip(chunk, checked, strict=False):
+                if isinstance(outcome, EnvelopeTooLargeError):
+                    assert job.peer is not None and job.result is not None
+                    _refuse_too_large(job.peer, outcome, job.result)
+                    continue
+                canonical, content_hash, issued_at = outcome
+                verified.append(verified_envelope(envelope, canonical=canonical, content_hash=content_hash,
+                                                  issued_at=issued_at))
             if failure is not None:
                 _, module, name, message, details = failure
                 error_class = getattr(importlib.import_module(module), name)
@@ -250,11 +262,21 @@ def _finish_verification(job: _Verification) -> list[VerifiedEnvelope]:
     return verified
 
 
+def _refuse_too_large(peer: Peer, exc: EnvelopeTooLargeError, result: PullResult) -> None:
+    """An envelope over the protocol's weight is skipped alone — counted, logged and audited — so that
+    no single entry can ever hold a feed up (nor be relayed to nodes that could not read it)."""
+    result.refused_too_large += 1
+    logger.warning("envelope too large, skipped", extra={"peer": peer.node_id, **exc.details})
+    audit_record(action="federation.envelope_refused", actor=peer.node_id, object_type="peer",
+                 object_id=peer.node_id, data={"code": exc.code, "message": exc.message, "details": exc.details})
+
+
 def verify_page(peer: Peer, page: Page, result: PullResult) -> list[VerifiedEnvelope]:
     """Verify every envelope of a page against its origin's key; return those to apply.
 
-    Envelopes this node originated are skipped; envelopes of a revoked origin are refused one by
-    one (counted, not stored). Anything else wrong refuses the whole page: raises
+    Envelopes this node originated are skipped; envelopes of a revoked origin, and envelopes heavier
+    than the protocol allows, are refused one by one (counted, not stored). Anything else wrong
+    refuses the whole page: raises
     EnvelopeMalformedError, EnvelopeSignatureError, UnknownKeyError, EnvelopeKeyNotValidError or
     EnvelopeOriginMismatchError, and nothing of the page is stored."""
     return _finish_verification(_start_verification(peer, page, result))

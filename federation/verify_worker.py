@@ -15,16 +15,18 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from exchange.errors import ExchangeError
-from federation.signing import UnknownKeyError, check_envelope
+from federation.signing import EnvelopeTooLargeError, UnknownKeyError, check_envelope
 
 Failure = tuple[int, str, str, str, dict[str, Any]]  # index, error module, class name, message, details
-Checked = tuple[bytes, str, datetime]  # canonical bytes, their SHA-256, issued_at
+#: canonical bytes, their SHA-256, issued_at — or the error of an envelope skipped alone (too large)
+Checked = tuple[bytes, str, datetime] | EnvelopeTooLargeError
 
 
 def verify_chunk(
     envelopes: list[Any], keys: dict[tuple[str, str], bytes], offset: int
 ) -> tuple[list[Checked], Failure | None]:
-    """Check ``envelopes`` in order with the given keys; stop at the first failure and describe it."""
+    """Check ``envelopes`` in order with the given keys; stop at the first failure and describe it (an
+    envelope too large is not a failure of the page: its error takes its place in the results)."""
     public = {pair: Ed25519PublicKey.from_public_bytes(raw) for pair, raw in keys.items()}
 
     def resolve(origin: str, kid: str) -> Ed25519PublicKey:
@@ -37,6 +39,8 @@ def verify_chunk(
     for index, envelope in enumerate(envelopes):
         try:
             verified.append(check_envelope(envelope, resolve_key=resolve))
+        except EnvelopeTooLargeError as exc:
+            verified.append(exc)
         except ExchangeError as exc:
             failure = (offset + index, type(exc).__module__, type(exc).__qualname__, exc.message, exc.details)
             return verified, failure

@@ -34,6 +34,7 @@ from federation.signing.errors import (
     CanonicalJsonError,
     EnvelopeMalformedError,
     EnvelopeSignatureError,
+    EnvelopeTooLargeError,
     UnknownKeyError,
 )
 from federation.signing.identifiers import (
@@ -48,6 +49,20 @@ from federation.signing.keys import SigningKey, key_id
 ENVELOPE_FORMAT = 1
 ENVELOPE_KINDS = frozenset({"upsert", "tombstone", "takedown", "rights", "reinstate"})
 ENVELOPE_FIELDS = frozenset({"v", "kind", "origin", "id", "version", "issued_at", "kid", "payload", "sig"})
+#: The most one envelope may weigh (its canonical bytes, signature included): far below a feed page
+#: (16 MiB) and a response (64 MiB), so a relay can always serve every envelope it accepted.
+MAX_ENVELOPE_BYTES = 256 * 1024
+#: Payload members this version does not know (a later v1 addition) may weigh this much together.
+MAX_UNKNOWN_MEMBERS_BYTES = 4096
+#: Payload members of v1, per kind (a record; a withdrawal; the hub's orders).
+RECORD_MEMBERS = frozenset({
+    "id", "title", "description", "keywords", "stage", "subject", "grade", "edition", "volume", "chapter",
+    "section", "resource_type", "language", "textbook_id", "publisher", "province", "created_at",
+    "updated_at", "published_at", "rights", "files"})
+TOMBSTONE_MEMBERS = frozenset({"id", "reason", "stage", "subject", "withdrawn_at"})
+ORDER_MEMBERS = TOMBSTONE_MEMBERS | {"target_origin", "target_version", "note", "reinstated_at"}
+PAYLOAD_MEMBERS = {"upsert": RECORD_MEMBERS, "rights": RECORD_MEMBERS, "tombstone": TOMBSTONE_MEMBERS,
+                   "takedown": ORDER_MEMBERS, "reinstate": ORDER_MEMBERS}
 
 ResolveOriginKey = Callable[[str, str], Ed25519PublicKey]
 
@@ -248,6 +263,14 @@ def _check_structure(envelope: Mapping[str, Any]) -> tuple[bytes, bytes, datetim
         canonical = canonical_json(dict(envelope))
     except CanonicalJsonError as exc:
         raise EnvelopeMalformedError(exc.message) from exc
+    if len(canonical) > MAX_ENVELOPE_BYTES:
+        raise EnvelopeTooLargeError(details={"bytes": len(canonical), "max_bytes": MAX_ENVELOPE_BYTES,
+                                             "origin": envelope["origin"], "id": envelope["id"]})
+    unknown = {k: v for k, v in payload.items() if k not in PAYLOAD_MEMBERS[envelope["kind"]]}
+    if unknown and len(canonical_json(unknown)) > MAX_UNKNOWN_MEMBERS_BYTES:
+        raise EnvelopeTooLargeError("The envelope carries unknown members heavier than the protocol allows.",
+                                    details={"members": sorted(unknown)[:20], "max_bytes": MAX_UNKNOWN_MEMBERS_BYTES,
+                                             "origin": envelope["origin"], "id": envelope["id"]})
     # Members sort as id, issued_at, kid, kind, origin, payload, sig, v, version, and only integers
     # follow "sig": the canonical bytes without "sig" are those bytes with that one member cut out
     # (the same bytes canonical_json gives for the envelope without "sig", without serialising twice).

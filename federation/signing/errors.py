@@ -82,6 +82,16 @@ class EnvelopeMalformedError(ExchangeError):
     default_message = "The record envelope is malformed."
 
 
+class EnvelopeTooLargeError(EnvelopeMalformedError):
+    """An envelope heavier than the protocol allows (``MAX_ENVELOPE_BYTES``), or carrying members this
+    version does not know that weigh more than ``MAX_UNKNOWN_MEMBERS_BYTES``. Receivers skip such an
+    envelope alone (it never blocks a feed); origins never sign one."""
+
+    code = "envelope_too_large"
+    http_status = 413
+    default_message = "The record envelope is larger than the protocol allows."
+
+
 class EnvelopeSignatureError(ExchangeError):
     """A well-formed record envelope whose signature does not verify with the origin's key."""
 

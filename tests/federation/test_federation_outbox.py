@@ -3,6 +3,8 @@ paging, selective sets, backfill after a bulk import."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import transaction
 
@@ -13,8 +15,8 @@ from exchange.models import AuditEvent
 from federation import identity
 from federation.errors import SetSpecInvalidError
 from federation.models import OutboxEntry
-from federation.outbox import feed_page, outbox_backfill, parse_sets
-from federation.signing import envelope_from_bytes, verify_envelope
+from federation.outbox import NewEntry, feed_page, outbox_append, outbox_backfill, parse_sets
+from federation.signing import MAX_ENVELOPE_BYTES, envelope_from_bytes, verify_envelope
 from tests import factories
 from tests.federation.federation_support import fed_fixture, province_node_fixture, record  # noqa: F401 - fixtures
 
@@ -204,3 +206,16 @@ def test_http_feed_endpoint_answers_with_canonical_envelopes(client, node):
     bad, _ = send(client, hub, "GET", "/federation/v1/changes?since=0&set=grade:x")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "set_invalid"
     assert not AuditEvent.objects.filter(action="federation.request_refused").exists()
+
+
+def test_an_entry_over_the_envelope_limit_is_never_served(node):
+    """A relay can always serve what it holds: an entry stored before envelopes had a weight limit is
+    left out of every page (its sequence number covered), so no reader is held up by it."""
+    texts = ('{"a":1}', '{"b":"' + "x" * MAX_ENVELOPE_BYTES + '"}', '{"c":3}')
+    before = OutboxEntry.objects.count()
+    outbox_append([NewEntry(origin="cn-11", resource_id=str(uuid.uuid4()), version=1, kind="upsert", stage="",
+                            subject="", envelope=text, content_hash="0" * 64) for text in texts])
+    page = feed_page(since=before, limit=10)
+    assert page.envelopes == ['{"a":1}', '{"c":3}'] and page.next == before + 3 and not page.more
+    first = feed_page(since=before, limit=2)
+    assert first.envelopes == ['{"a":1}'] and first.next == before + 2 and first.more

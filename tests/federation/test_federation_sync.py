@@ -222,3 +222,49 @@ def test_a_squatted_id_loses_nothing_and_the_clash_is_loud_at_the_hub(province_p
     assert AuditEvent.objects.filter(action="federation.id_clash", object_id=genuine["id"]).count() == 1
     relayed = OutboxEntry.objects.filter(resource_id=genuine["id"]).values_list("origin", flat=True)
     assert sorted(relayed) == ["cn-11", "cn-66"]  # provinces get both records from the hub
+
+
+def signed_anyway(node: FakeNode, payload: dict, *, version: int = 1, kind: str = "upsert") -> dict:
+    """An envelope signed correctly by ``node`` as a hostile origin would, without the protocol's weight
+    checks that honest signers apply (``sign_envelope`` refuses to make these)."""
+    from federation.signing import canonical_json
+    from federation.signing.encoding import b64url_encode
+
+    unsigned = {"v": 1, "kind": kind, "origin": node.node_id, "id": payload["id"], "version": version,
+                "issued_at": timezone.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "kid": node.key.kid, "payload": payload}
+    return {**unsigned, "sig": b64url_encode(node.key.sign(canonical_json(unsigned)))}
+
+
+def test_one_oversized_or_padded_envelope_is_skipped_alone_and_never_relayed(province_peer):
+    """The attack: a correctly signed envelope padded so that the hub's page carrying it would exceed what
+    provinces read. It is refused at ingest, alone: the rest of the page is applied and relayed, the
+    cursor moves on, and the refusal is audited."""
+    from federation.signing import MAX_ENVELOPE_BYTES
+
+    huge = signed_anyway(province_peer, record(description="长" * (MAX_ENVELOPE_BYTES // 3 + 1)))
+    padded = signed_anyway(province_peer, {**record(), "padding": "x" * 5000})
+    honest = [province_peer.envelope(record()) for _ in range(2)]
+    future = province_peer.envelope({**record(), "added_in_a_later_v1": {"small": True}})
+    result = process("cn-11", [honest[0], huge, padded, honest[1], future])
+    assert result.refused_too_large == 2 and result.applied == 3 and result.relayed == 3
+    assert Peer.objects.get(node_id="cn-11").cursor == 5
+    assert {huge["id"], padded["id"]}.isdisjoint({str(rid) for rid in Resource.objects.values_list("record_id", flat=True)})
+    assert {str(e.resource_id) for e in OutboxEntry.objects.all()} == {e["id"] for e in (*honest, future)}
+    assert envelope_to_bytes(future) in [e.envelope.encode() for e in OutboxEntry.objects.all()]  # unchanged
+    assert AuditEvent.objects.filter(action="federation.envelope_refused").count() == 2
+
+
+def test_an_honest_origin_cannot_sign_an_envelope_over_the_limit(province_peer):
+    from federation.signing import MAX_ENVELOPE_BYTES, EnvelopeTooLargeError
+
+    with pytest.raises(EnvelopeTooLargeError):
+        province_peer.envelope(record(description="长" * (MAX_ENVELOPE_BYTES // 3 + 1)))
+
+
+def test_worker_pool_skips_oversized_envelopes_like_the_inline_path(province_peer, verify_workers):
+    from federation.signing import MAX_ENVELOPE_BYTES
+
+    huge = signed_anyway(province_peer, record(description="长" * (MAX_ENVELOPE_BYTES // 3 + 1)))
+    honest = [province_peer.envelope(record()) for _ in range(3)]
+    result = process("cn-11", [honest[0], huge, *honest[1:]])
+    assert (result.refused_too_large, result.applied) == (1, 3)
