@@ -121,6 +121,9 @@ else:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; "
                                 "PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=8000;",
             },
+            # Tests use a file too, not SQLite's shared-cache memory database: threads then wait for
+            # each other's writes as they do in production (WAL, busy timeout) instead of failing.
+            "TEST": {"NAME": str(DATA_DIR / "test-exchange.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -315,6 +318,13 @@ FEDERATION_MAX_PAGE_SIZE = env_int("FEDERATION_MAX_PAGE_SIZE", 2000)
 FEDERATION_MAX_PAGE_BYTES = env_int("FEDERATION_MAX_PAGE_BYTES", 16 * 1024 * 1024)
 FEDERATION_MAX_RESPONSE_BYTES = env_int("FEDERATION_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)
 FEDERATION_HTTP_TIMEOUT = env_int("FEDERATION_HTTP_TIMEOUT", 30)
+# Total deadlines per exchange with a peer (however slowly it answers), and per pull of one peer's feed
+# before it yields to the next tick; failing peers back off exponentially up to FEDERATION_BACKOFF_MAX.
+FEDERATION_REQUEST_DEADLINE = env_int("FEDERATION_REQUEST_DEADLINE", 120)
+FEDERATION_FILE_DEADLINE = env_int("FEDERATION_FILE_DEADLINE", 1800)
+FEDERATION_PULL_BUDGET = env_int("FEDERATION_PULL_BUDGET", 300)
+FEDERATION_PULL_CONCURRENCY = env_int("FEDERATION_PULL_CONCURRENCY", 4)
+FEDERATION_BACKOFF_MAX = env_int("FEDERATION_BACKOFF_MAX", 3600)
 # A grant receipt older than this (by its grant date) is refused: settlement is monthly.
 FEDERATION_RECEIPT_MAX_AGE_DAYS = env_int("FEDERATION_RECEIPT_MAX_AGE_DAYS", 62)
 FEDERATION_POKE_TIMEOUT = env_int("FEDERATION_POKE_TIMEOUT", 5)

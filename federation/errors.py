@@ -72,6 +72,15 @@ class PeerUnreachableError(ExchangeError):
     default_message = "The peer node could not be reached."
 
 
+class PeerDeadlineExceededError(PeerUnreachableError):
+    """The peer did not answer completely within the exchange's total deadline (however slowly it kept
+    sending); the next attempt backs off."""
+
+    code = "peer_deadline_exceeded"
+    http_status = 504
+    default_message = "The peer did not answer within the deadline."
+
+
 class PeerResponseError(ExchangeError):
     """A peer answered with an error; ``details["peer_code"]`` carries the peer's own error code."""
 

@@ -80,6 +80,12 @@ class Peer(models.Model):
     last_error_code = models.CharField(max_length=64, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True,
+                                           help_text=_("A failing peer is not pulled on schedule before this"))
+    pulling_until = models.DateTimeField(null=True, blank=True,
+                                         help_text=_("A pull of this peer is under way until then (lease)"))
+    pulling_by = models.CharField(max_length=120, blank=True, help_text=_("host:pid of the pull holding the lease"))
     applied_total = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -14,14 +14,18 @@ from __future__ import annotations
 import importlib
 import logging
 import multiprocessing
+import os
+import socket
+import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import reset_queries, transaction
+from django.db import close_old_connections, reset_queries, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.remote import ApplyOutcome, RemoteChange, clash_key, remote_resources_apply
@@ -89,6 +93,7 @@ class PullResult:
     head: int = 0
     error_code: str = ""
     error: str = ""
+    busy: bool = False  # another pull of this peer holds the lease: nothing done
     outcomes: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -370,7 +375,11 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
         locked.cursor, locked.remote_head = page.next, page.head
         locked.applied_total += len(relayed)
         locked.last_success_at = now
-        locked.save(update_fields=["cursor", "remote_head", "applied_total", "last_success_at", "updated_at"])
+        fields = ["cursor", "remote_head", "applied_total", "last_success_at", "updated_at"]
+        if locked.pulling_by == _HOLDER:  # renew this pull's lease
+            locked.pulling_until = _lease_until(now)
+            fields.append("pulling_until")
+        locked.save(update_fields=fields)
         if identity.is_hub() and relayed:
             from federation.jobs import poke_pullers_on_commit
 
@@ -421,16 +430,63 @@ def error_code_of(exc: ExchangeError) -> str:
 
 
 def _record_error(peer: Peer, exc: ExchangeError) -> None:
+    """Remember a failed pull on the peer, and back off: the n-th failure in a row defers the next
+    scheduled pull by the pull interval × 2^(n-1), at most ``FEDERATION_BACKOFF_MAX`` (a poke from
+    the peer, which proves it is back, still pulls at once)."""
     code = error_code_of(exc)
-    previous = Peer.objects.filter(pk=peer.pk).values_list("last_error_code", flat=True).first()
-    Peer.objects.filter(pk=peer.pk).update(last_error_code=code, last_error=exc.message[:2000],
-                                           last_error_at=timezone.now())
+    previous = Peer.objects.filter(pk=peer.pk).values_list("last_error_code", "consecutive_failures").first()
+    previous_code, failures = previous if previous else ("", 0)
+    now = timezone.now()
+    delay = min(settings.FEDERATION_PULL_INTERVAL * 2 ** min(failures, 20), settings.FEDERATION_BACKOFF_MAX)
+    Peer.objects.filter(pk=peer.pk).update(last_error_code=code, last_error=exc.message[:2000], last_error_at=now,
+                                           consecutive_failures=failures + 1,
+                                           next_attempt_at=now + timedelta(seconds=delay))
     refused_by_us = not isinstance(exc, PeerResponseError)
     if refused_by_us and (code in SECURITY_CODES or code.startswith("envelope_") or code == "feed_invalid"):
-        if previous != code:
+        if previous_code != code:
             audit_record(action="federation.feed_refused", actor=peer.node_id, object_type="peer",
                          object_id=peer.node_id, data={"code": code, "message": exc.message,
                                                        "details": exc.details})
+
+
+def _lease_until(moment: datetime) -> datetime:
+    # A page is fetched within one deadline and applied in moments; the lease is renewed with every page.
+    return moment + timedelta(seconds=2 * settings.FEDERATION_REQUEST_DEADLINE + 30)
+
+
+_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _lease(peer: Peer, started: datetime) -> bool:
+    """Claim the peer for this pull (one pull per peer at a time). A lease ends when its pull ends,
+    when it expires (renewed with each page, so a pull that died on another host frees the peer within
+    minutes), or at once when its holder is a process of this host that no longer runs (kill -9).
+    False when another live pull holds it."""
+    free = Q(pulling_until__isnull=True) | Q(pulling_until__lt=started)
+    if Peer.objects.filter(free, pk=peer.pk).update(pulling_until=_lease_until(started), pulling_by=_HOLDER):
+        return True
+    holder = Peer.objects.filter(pk=peer.pk).values_list("pulling_by", flat=True).first() or ""
+    if not _dead_here(holder):
+        return False
+    taken = Peer.objects.filter(pk=peer.pk, pulling_by=holder).update(pulling_until=_lease_until(started),
+                                                                      pulling_by=_HOLDER)
+    if taken:
+        logger.warning("took over the pull lease of a process that died", extra={"peer": peer.node_id,
+                                                                                 "holder": holder})
+    return bool(taken)
+
+
+def _dead_here(holder: str) -> bool:
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @bulk_allocations()
@@ -443,14 +499,30 @@ def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None =
     if peer is None:
         raise UnknownPeerError(details={"node_id": node_id})
     started = timezone.now()
+    result = PullResult(node_id=node_id, cursor=peer.cursor)
+    if not _lease(peer, started):
+        result.busy = True  # that pull will see the poke's entries too: it reads to the end
+        return result
+    try:
+        return _pull(peer, started=started, result=result, max_pages=max_pages, limit=limit)
+    finally:
+        Peer.objects.filter(pk=peer.pk, pulling_by=_HOLDER).update(pulling_until=None, pulling_by="")
+
+
+def _pull(peer: Peer, *, started: datetime, result: PullResult, max_pages: int | None, limit: int | None
+          ) -> PullResult:
+    node_id = peer.node_id
     Peer.objects.filter(pk=peer.pk).update(last_attempt_at=started)
     Peer.objects.filter(pk=peer.pk, pull_requested_at__lte=started).update(pull_requested_at=None)
-    result = PullResult(node_id=node_id, cursor=peer.cursor)
+    budget_ends = time.monotonic() + settings.FEDERATION_PULL_BUDGET
     try:
         # Pipelined: while a page is applied, the next one is (with a worker pool) verified and the
         # one after it is downloaded in the background. Nothing of a page is stored before all of
-        # it is verified; at most three pages are held.
+        # it is verified; at most three pages are held. A pull reads pages for at most
+        # FEDERATION_PULL_BUDGET seconds, then leaves the rest to the next one.
         def wanted(pages_ahead: int) -> bool:
+            if time.monotonic() > budget_ends:
+                return False
             return max_pages is None or result.pages + pages_ahead < max_pages
 
         page = fetch_page(peer, since=peer.cursor, limit=limit)
@@ -482,7 +554,8 @@ def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None =
                 break
             page, job = following
         if result.ok:
-            Peer.objects.filter(pk=peer.pk).update(last_error_code="", last_error="")
+            Peer.objects.filter(pk=peer.pk).update(last_error_code="", last_error="", consecutive_failures=0,
+                                                   next_attempt_at=None)
     except ExchangeError as exc:
         result.error_code, result.error = error_code_of(exc), exc.message
         _record_error(peer, exc)
@@ -492,13 +565,30 @@ def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None =
 
 def pull_peers_due(*, interval: int | None = None, requested_only: bool = False) -> list[PullResult]:
     """Pull every active peer this node pulls whose last attempt is older than ``interval`` seconds
-    (default ``FEDERATION_PULL_INTERVAL``), or that asked for a pull (a poke)."""
+    (default ``FEDERATION_PULL_INTERVAL``) and that is not backing off after failures, or that asked
+    for a pull (a poke). Peers are pulled side by side (``FEDERATION_PULL_CONCURRENCY`` at a time),
+    each within its deadlines, so one slow or dead peer never holds up the others."""
     interval = settings.FEDERATION_PULL_INTERVAL if interval is None else interval
-    cutoff = timezone.now() - timedelta(seconds=interval)
-    results = []
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=interval)
+    due = []
     for peer in Peer.objects.filter(pull=True, status=Peer.Status.ACTIVE).exclude(base_url=""):
         requested = peer.pull_requested_at is not None
-        due = peer.last_attempt_at is None or peer.last_attempt_at <= cutoff
-        if requested or (due and not requested_only):
-            results.append(pull_peer(node_id=peer.node_id))
-    return results
+        scheduled = ((peer.last_attempt_at is None or peer.last_attempt_at <= cutoff)
+                     and (peer.next_attempt_at is None or peer.next_attempt_at <= now))
+        if requested or (scheduled and not requested_only):
+            due.append(peer.node_id)
+    workers = max(1, settings.FEDERATION_PULL_CONCURRENCY)
+    if workers == 1 or len(due) <= 1:
+        return [pull_peer(node_id=node_id) for node_id in due]
+    with ThreadPoolExecutor(max_workers=min(workers, len(due)), thread_name_prefix="federation-pull") as pool:
+        return list(pool.map(_pull_in_thread, due))
+
+
+def _pull_in_thread(node_id: str) -> PullResult:
+    """One peer's pull on a worker thread, with its own database connection."""
+    close_old_connections()
+    try:
+        return pull_peer(node_id=node_id)
+    finally:
+        close_old_connections()

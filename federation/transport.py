@@ -16,7 +16,9 @@ import json
 import logging
 import mmap
 import random
+import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,11 +35,20 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from exchange.audit import audit_record
 from exchange.errors import ExchangeError
 from federation import identity, trust
-from federation.errors import NotAHubError, PeerNotAllowedError, PeerResponseError, PeerUnreachableError
+from federation.errors import (
+    NotAHubError,
+    PeerDeadlineExceededError,
+    PeerNotAllowedError,
+    PeerResponseError,
+    PeerUnreachableError,
+)
 from federation.models import SeenNonce
 from federation.signing import (
     SignatureInvalidError,
@@ -63,12 +74,104 @@ ResolveKey = Callable[[str], Ed25519PublicKey]
 
 
 # --- client ------------------------------------------------------------------------------------
+#
+# Every exchange with a peer has a total deadline, not only a timeout per read: a peer that dribbles
+# its answer a byte at a time would otherwise hold the caller for ever. When the deadline passes, a
+# timer shuts down the sockets the exchange uses (which ends a blocked read, plain or TLS); the
+# connections register themselves with the deadline of the thread that uses them.
+
+class _Deadline:
+    """A total time limit for one exchange with a peer, in the thread that runs it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._connections: list[HTTPConnection] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _local.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _local.deadline = None
+
+    def watch(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._connections.append(connection)
+            expired = self.expired
+        if expired:
+            _shut(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            _shut(connection)
+
+
+def _shut(connection: HTTPConnection) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _watch(connection: HTTPConnection) -> None:
+    deadline = getattr(_local, "deadline", None)
+    if deadline is not None:
+        deadline.watch(connection)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        _watch(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        _watch(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
 
 def _session() -> requests.Session:
     session = getattr(_local, "session", None)
     if session is None:
         session = requests.Session()
         session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+        adapter = _WatchedAdapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         _local.session = session
     return session
 
@@ -143,16 +246,23 @@ def signed_request(
     signing_key: SigningKey | None = None,
     stream_to: IO[bytes] | None = None,
     max_bytes: int | None = None,
+    deadline: float | None = None,
 ) -> SignedResponse:
     """Send a signed request and return its verified response.
 
     ``expect_node`` is the node that must have signed the response. With ``stream_to`` the body is
-    written to that (seekable, real) file instead of memory, and verified from it.
-    Raises PeerUnreachableError (network), PeerResponseError (the peer answered with an error; its
-    code in ``details["peer_code"]``), or a signature error when the response is not properly signed.
+    written to that (seekable, real) file instead of memory, and verified from it. ``timeout`` bounds
+    each network wait; ``deadline`` the whole exchange (default ``FEDERATION_REQUEST_DEADLINE``, or
+    ``FEDERATION_FILE_DEADLINE`` for a file streamed to disk).
+    Raises PeerUnreachableError (network), PeerDeadlineExceededError (too slow in total),
+    PeerResponseError (the peer answered with an error; its code in ``details["peer_code"]``), or a
+    signature error when the response is not properly signed.
     """
     body, headers = _signed(method, url, json_body=json_body, signing_key=signing_key)
-    received = _exchange(method, url, body, headers, timeout=timeout, stream_to=stream_to, max_bytes=max_bytes)
+    if deadline is None and timeout is not None and stream_to is None:
+        deadline = 2 * timeout  # a short exchange (poke, push): short in total too
+    received = _exchange(method, url, body, headers, timeout=timeout, stream_to=stream_to, max_bytes=max_bytes,
+                         deadline=deadline)
     return _verified(method, url, headers, received, expect_node=expect_node, streamed=stream_to is not None)
 
 
@@ -169,20 +279,17 @@ class PendingResponse:
                          streamed=False)
 
 
-_background: ThreadPoolExecutor | None = None
-_background_lock = threading.Lock()
-
-
 def signed_get_in_background(url: str, *, expect_node: str | None = None) -> PendingResponse:
     """Sign a GET here and send it from a background thread, so that waiting for the peer overlaps
     other work (the pull engine fetches the next page while it applies one). The thread only moves
-    bytes: signing and verification, which read keys, happen in the caller's thread."""
-    global _background
+    bytes: signing and verification, which read keys, happen in the caller's thread. Each calling
+    thread has its own fetch thread, so one slow peer's fetch never queues another peer's."""
     body, headers = _signed("GET", url, json_body=None, signing_key=None)
-    with _background_lock:
-        if _background is None:
-            _background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="federation-fetch")
-    future = _background.submit(_exchange, "GET", url, body, headers, timeout=None, stream_to=None, max_bytes=None)
+    background = getattr(_local, "background", None)
+    if background is None:
+        background = _local.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="federation-fetch")
+    future = background.submit(_exchange, "GET", url, body, headers, timeout=None, stream_to=None, max_bytes=None,
+                               deadline=None)
     return PendingResponse("GET", url, headers, future, expect_node)
 
 
@@ -205,36 +312,51 @@ class _Received:
 
 
 def _exchange(method: str, url: str, body: bytes, headers: dict[str, str], *, timeout: float | None,
-              stream_to: IO[bytes] | None, max_bytes: int | None) -> _Received:
-    """Send the request and read the response (nothing verified yet). Raises PeerUnreachableError,
-    or PeerResponseError for a body over ``max_bytes`` (streamed to a file) or over
-    ``FEDERATION_MAX_RESPONSE_BYTES`` (read into memory)."""
-    try:
-        response = _session().request(method, url, data=body or None, headers=headers,
-                                      timeout=timeout or settings.FEDERATION_HTTP_TIMEOUT,
-                                      stream=True, allow_redirects=False)
-    except requests.RequestException as exc:
-        raise PeerUnreachableError(f"{url}: {exc.__class__.__name__}", details={"url": url}) from exc
-    try:
-        total = 0
-        limit = max_bytes if stream_to is not None else settings.FEDERATION_MAX_RESPONSE_BYTES
-        kept = bytearray()
-        for chunk in response.iter_content(1024 * 1024):
-            total += len(chunk)
-            if limit is not None and total > limit:
-                raise PeerResponseError(f"{url}: body larger than {limit} bytes", details={"peer_code": "too_large"})
+              stream_to: IO[bytes] | None, max_bytes: int | None, deadline: float | None) -> _Received:
+    """Send the request and read the response (nothing verified yet), all within the deadline. Raises
+    PeerUnreachableError, PeerDeadlineExceededError, or PeerResponseError for a body over ``max_bytes``
+    (streamed to a file) or over ``FEDERATION_MAX_RESPONSE_BYTES`` (read into memory)."""
+    if deadline is None:
+        deadline = settings.FEDERATION_FILE_DEADLINE if stream_to is not None else settings.FEDERATION_REQUEST_DEADLINE
+    started = time.monotonic()
+    with _Deadline(deadline) as limit:
+        try:
+            response = _session().request(method, url, data=body or None, headers=headers,
+                                          timeout=min(timeout or settings.FEDERATION_HTTP_TIMEOUT, deadline),
+                                          stream=True, allow_redirects=False)
+        except (requests.RequestException, OSError) as exc:
+            _raise_if_late(limit, url, started)
+            raise PeerUnreachableError(f"{url}: {exc.__class__.__name__}", details={"url": url}) from exc
+        try:
+            total = 0
+            limit_bytes = max_bytes if stream_to is not None else settings.FEDERATION_MAX_RESPONSE_BYTES
+            kept = bytearray()
+            for chunk in response.iter_content(1024 * 1024):
+                total += len(chunk)
+                if limit_bytes is not None and total > limit_bytes:
+                    raise PeerResponseError(f"{url}: body larger than {limit_bytes} bytes",
+                                            details={"peer_code": "too_large"})
+                if stream_to is not None:
+                    stream_to.write(chunk)
+                else:
+                    kept += chunk
+            _raise_if_late(limit, url, started)
             if stream_to is not None:
-                stream_to.write(chunk)
-            else:
-                kept += chunk
-        if stream_to is not None:
-            stream_to.flush()
-        body_in: bytes | mmap.mmap = _mapped(stream_to, total) if stream_to is not None else bytes(kept)
-    except requests.RequestException as exc:
-        raise PeerUnreachableError(f"{url}: {exc.__class__.__name__}", details={"url": url}) from exc
-    finally:
-        response.close()
+                stream_to.flush()
+            body_in: bytes | mmap.mmap = _mapped(stream_to, total) if stream_to is not None else bytes(kept)
+        except (requests.RequestException, OSError) as exc:
+            _raise_if_late(limit, url, started)
+            raise PeerUnreachableError(f"{url}: {exc.__class__.__name__}", details={"url": url}) from exc
+        finally:
+            response.close()
     return _Received(status=response.status_code, headers=dict(response.headers), body=body_in)
+
+
+def _raise_if_late(limit: _Deadline, url: str, started: float) -> None:
+    if limit.expired:
+        raise PeerDeadlineExceededError(f"{url}: no complete answer within {limit.seconds:g} s",
+                                        details={"url": url, "deadline_seconds": limit.seconds,
+                                                 "elapsed_seconds": round(time.monotonic() - started, 1)})
 
 
 def _verified(method: str, url: str, sent: dict[str, str], received: _Received, *, expect_node: str | None,

@@ -24,6 +24,7 @@ from tests.federation.federation_support import (  # noqa: F401 - fixtures
     fed_fixture,
     hub_node_fixture,
     province_node_fixture,
+    province_peer_fixture,
     send,
 )
 
@@ -112,3 +113,27 @@ def test_receipt_claims_match(province_node, users):
     receipt = report_grant(grant=grant)
     assert receipt.targets == ["cn-11", "cn-hub"]
     validate("receipt-claims", _claims(receipt.token))
+
+
+def test_national_takedown_and_reinstatement_envelopes_match(users, province_peer):
+    import uuid
+
+    from catalog.models import Resource as CatalogResource
+    from federation.takedowns import national_reinstate
+    from licensing.services import takedown_file, takedown_uphold
+    from tests.federation.federation_support import record
+    from tests.federation.test_federation_sync import process
+
+    rid = str(uuid.uuid4())
+    process("cn-11", [province_peer.envelope(record(rid))])
+    notice = takedown_file(user=users["hub_operator"], resource=CatalogResource.objects.get(pk=rid),
+                           grounds="copyright",
+                           statement="整册抄袭")
+    takedown_uphold(user=users["hub_operator"], notice=notice, note="经核实")
+    national_reinstate(origin="cn-11", record_id=rid, actor=users["hub_operator"], note="权利人撤回投诉")
+    page = json.loads(feed_page(since=0, limit=10).to_json_bytes())
+    validate("feed-page", page)
+    orders = [e for e in page["envelopes"] if e["origin"] == "cn-hub"]
+    assert [(e["kind"], e["version"]) for e in orders] == [("takedown", 1), ("reinstate", 2)]
+    for envelope in orders:
+        validate("envelope", envelope)

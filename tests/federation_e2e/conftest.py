@@ -75,7 +75,8 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     base = tmp_path_factory.mktemp("federation-e2e")
     template = prepare_template(base / "template")
     ports = servers.free_ports(3)
-    hub = Node("cn-hub", "hub", ports[0], base / "cn-hub")
+    # A short total deadline at the hub, so that the hostile-peer tests see a dribbling peer cut off soon.
+    hub = Node("cn-hub", "hub", ports[0], base / "cn-hub", extra_env={"FEDERATION_REQUEST_DEADLINE": "8"})
     p11 = Node("cn-11", "province", ports[1], base / "cn-11", hub_url=hub.url)
     p44 = Node("cn-44", "province", ports[2], base / "cn-44", hub_url=hub.url)
     nodes = [hub, p11, p44]

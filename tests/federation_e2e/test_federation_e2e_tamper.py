@@ -6,11 +6,8 @@ node refuses it. Each refusal has its error code, and nothing is stored."""
 from __future__ import annotations
 
 import copy
-import json
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,71 +18,11 @@ from federation.signing import (
     fingerprint,
     generate_private_key,
     public_key_to_jwk,
-    sign_envelope,
-    sign_request,
-    sign_response,
 )
-from tests.federation_e2e.cluster import Node, wait_until
+from tests.federation_e2e.cluster import wait_until
+from tests.hostile import HostilePeer
 
 pytestmark = pytest.mark.slow
-
-
-class MaliciousProvince:
-    """Province ``cn-12``: a real key, enrolled and approved at the hub, whose feed we control."""
-
-    def __init__(self) -> None:
-        self.node_id = "cn-12"
-        self.key = SigningKey.from_private_key(generate_private_key())
-        self.feed: list[dict[str, Any]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def _handler(self):
-        province = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
-                body = json.dumps({"envelopes": province.feed, "next": len(province.feed), "more": False,
-                                   "head": len(province.feed)}, ensure_ascii=False).encode()
-                headers = {"content-type": "application/json"}
-                signed = sign_response(status=200, headers=headers, body=body, request_method="GET",
-                                       request_url=province.url + self.path, request_headers=dict(self.headers),
-                                       key=province.key.private_key, kid=province.key.kid)
-                self.send_response(200)
-                for name, value in {**headers, **signed, "Content-Length": str(len(body))}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self) -> None:  # noqa: N802 - pokes and pushes: accepted, ignored
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                self.send_response(202)
-                self.end_headers()
-
-        return Handler
-
-    def request(self, node: Node, method: str, path: str, body: Any = None, *, created: datetime | None = None,
-                key: SigningKey | None = None, headers: dict[str, str] | None = None) -> requests.Response:
-        raw = b"" if body is None else json.dumps(body).encode()
-        url = node.url + path
-        if headers is None:
-            headers = {"Content-Type": "application/json"} if raw else {}
-            signer = key or self.key
-            headers.update(sign_request(method=method, url=url, headers=headers, body=raw, key=signer.private_key,
-                                        kid=signer.kid, created=created))
-        return requests.request(method, url, data=raw or None, headers=headers, timeout=30)
-
-    def envelope(self, record: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return sign_envelope(record=record, kind="upsert", origin=kwargs.pop("origin", self.node_id), version=1,
-                             signing_key=kwargs.pop("key", self.key), **kwargs)
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 def _record() -> dict[str, Any]:
@@ -100,10 +37,10 @@ def _code(response: requests.Response) -> str:
 
 @pytest.fixture(scope="module")
 def rogue(cluster):
-    province = MaliciousProvince()
+    province = HostilePeer("cn-12")
     body = {"node_id": "cn-12", "role": "province", "region": "120000", "base_url": province.url,
             "name": "恶意测试节点", "jwk": public_key_to_jwk(province.key.public_key)}
-    response = province.request(cluster.hub, "POST", "/federation/v1/enrolments", body)
+    response = province.request(cluster.hub.url, "POST", "/federation/v1/enrolments", body)
     assert response.status_code == 202, response.text
     cluster.hub.manage("federation", "approve", "cn-12", "--fingerprint", fingerprint(province.key.public_key))
     yield province
@@ -134,7 +71,7 @@ def test_swapped_origin_is_refused(cluster, rogue):
     rogue.feed = [forged]
     _pull_refused(cluster, "envelope_origin_mismatch")
     # A genuine envelope of another origin, relayed by the rogue province, is refused as well.
-    page = rogue.request(cluster.hub, "GET", "/federation/v1/changes?since=0&limit=1")
+    page = rogue.request(cluster.hub.url, "GET", "/federation/v1/changes?since=0&limit=1")
     assert page.status_code == 200
     rogue.feed = page.json()["envelopes"]
     assert rogue.feed[0]["origin"] != "cn-12"
@@ -155,15 +92,15 @@ def test_malformed_envelope_is_refused(cluster, rogue):
 
 def test_replayed_expired_and_unknown_key_requests_are_refused(cluster, rogue):
     path = "/federation/v1/changes?since=0&limit=1"
-    first = rogue.request(cluster.hub, "GET", path)
+    first = rogue.request(cluster.hub.url, "GET", path)
     assert first.status_code == 200
     headers = {k: v for k, v in first.request.headers.items()
                if k in ("Content-Digest", "Signature-Input", "Signature")}
-    replay = rogue.request(cluster.hub, "GET", path, headers=headers)
+    replay = rogue.request(cluster.hub.url, "GET", path, headers=headers)
     assert replay.status_code == 401 and _code(replay) == "replayed_request"
-    late = rogue.request(cluster.hub, "GET", path, created=datetime.now(UTC) - timedelta(seconds=400))
+    late = rogue.request(cluster.hub.url, "GET", path, created=datetime.now(UTC) - timedelta(seconds=400))
     assert late.status_code == 401 and _code(late) == "signature_expired"
-    stranger = rogue.request(cluster.hub, "GET", path, key=SigningKey.from_private_key(generate_private_key()))
+    stranger = rogue.request(cluster.hub.url, "GET", path, key=SigningKey.from_private_key(generate_private_key()))
     assert stranger.status_code == 401 and _code(stranger) == "unknown_key"
     unsigned = requests.get(cluster.hub.url + path, timeout=10)
     assert unsigned.status_code == 401 and _code(unsigned) == "signature_missing"
@@ -173,14 +110,14 @@ def test_revoked_province_is_refused_everywhere(cluster, rogue):
     """After revocation the hub refuses it at once, and provinces as soon as the pushed list arrives."""
     cluster.p44.manage("federation", "directory")  # cn-44 learns cn-12's certificate
     path = "/federation/v1/changes?since=0&limit=1"
-    assert rogue.request(cluster.p44, "GET", path).status_code == 200
+    assert rogue.request(cluster.p44.url, "GET", path).status_code == 200
     cluster.hub.manage("federation", "revoke", "cn-12", "--reason", "e2e: key compromised")
-    refused = rogue.request(cluster.hub, "GET", path)
+    refused = rogue.request(cluster.hub.url, "GET", path)
     assert refused.status_code == 403 and _code(refused) == "certificate_revoked"
-    wait_until(lambda: rogue.request(cluster.p44, "GET", path).status_code == 403, timeout=15,
+    wait_until(lambda: rogue.request(cluster.p44.url, "GET", path).status_code == 403, timeout=15,
                what="cn-44 to refuse the revoked province")
-    assert _code(rogue.request(cluster.p44, "GET", path)) == "certificate_revoked"
-    again = rogue.request(cluster.hub, "POST", "/federation/v1/enrolments", {
+    assert _code(rogue.request(cluster.p44.url, "GET", path)) == "certificate_revoked"
+    again = rogue.request(cluster.hub.url, "POST", "/federation/v1/enrolments", {
         "node_id": "cn-12", "role": "province", "region": "120000", "base_url": rogue.url,
         "jwk": public_key_to_jwk(rogue.key.public_key)})
     assert again.status_code == 409 and _code(again) == "enrolment_state_invalid"

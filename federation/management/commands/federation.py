@@ -179,8 +179,14 @@ class Command(BaseCommand):
 
     # --- syncing ------------------------------------------------------------------------------
     def do_pull(self, *, node_id: str, max_pages: int | None, limit: int | None, **_: Any) -> None:
+        deadline = time.monotonic() + 120
         result = pull_peer(node_id=node_id, max_pages=max_pages, limit=limit)
+        while result.busy and time.monotonic() < deadline:  # the sync loop is pulling it: wait for our turn
+            time.sleep(0.2)
+            result = pull_peer(node_id=node_id, max_pages=max_pages, limit=limit)
         self._json(result.__dict__)
+        if result.busy:
+            raise CommandError(f"another pull of {node_id} is still under way")
         if not result.ok:
             raise CommandError(f"{result.error_code}: {result.error}")
 
