@@ -24,16 +24,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from catalog.files import safe_filename
 from catalog.models import License, Resource, ResourceFile, RightsStatement
+from catalog.search.indexing import index_pending_drain_on_commit, index_pending_record
 from catalog.storage import blob_key
 from exchange.bulk import insert_rows
 from exchange.errors import InvalidInputError
-from exchange.jobs import enqueue_on_commit
 
 Status = Resource.Status
 #: Metadata members of a record, mapped one to one onto Resource fields.
@@ -326,7 +325,8 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
     ``upsert`` and ``rights`` carry the full record; ``tombstone`` (and ``takedown``) withdraw the
     resource with ``reason``. Per (origin, id) only a version higher than the one held changes
     anything. An invalid record or an id clash is reported in its outcome and skips that change
-    only. Changed resources are (re)indexed after commit when ``index`` is true."""
+    only. Changed resources are recorded for the search index in the same transaction and (re)indexed
+after commit when ``index`` is true."""
     latest: dict[str, int] = {}
     for position, change in enumerate(changes):
         rid = change.resource_id
@@ -423,7 +423,8 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
     assert len(final) == len(changes)
     changed_ids = [o.resource_id for o in final if o.changed]
     if index and changed_ids:
-        enqueue_on_commit(settings.CATALOG_BULK_INDEXER, resource_ids=changed_ids)
+        index_pending_record(changed_ids)  # in this transaction: a crash after commit loses nothing
+        index_pending_drain_on_commit()
     return final
 
 
