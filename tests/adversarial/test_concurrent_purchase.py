@@ -110,18 +110,12 @@ def test_embedded_node_concurrent_buyers(make_node, tmp_path, crash_seed):
 
 
 @pytest.fixture
-def committed_world(django_db_blocker, transactional_db, province):
+def committed_world(reload_base_data_after_flush, transactional_db, province):
     orgs = factories.demo_organisations(province)
     users = factories.demo_users(orgs)
     orgs["city_school"].student_count = 10
     orgs["city_school"].save(update_fields=["student_count"])
-    yield orgs, users
-    from catalog.vocab import vocabularies_load
-    from exchange.services import roles_ensure
-
-    with django_db_blocker.unblock():  # transactional_db's teardown empties every table: reload the base data
-        vocabularies_load()
-        roles_ensure()
+    return orgs, users
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="row locks between connections: runs in the PostgreSQL lane (the "
