@@ -205,4 +205,6 @@ def import_records(
         if len(batch) >= batch_size:
             flush()
     flush()
+    if index:
+        index_pending_drain()  # what an earlier, interrupted run left pending, even when nothing was new
     return report

@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
                        reason="the nodes run embedded (SQLite) in every lane: covered by the SQLite lane"),
 ]
-N = 800
+N = max(800, 160 * CRASH_RUNS)  # enough pages that every kill lands mid-pull
 PAGE = 40
 
 

@@ -21,7 +21,7 @@ pytestmark = [
     pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
                        reason="the nodes run embedded (SQLite) in every lane: covered by the SQLite lane"),
 ]
-N = 1200
+N = max(1200, 200 * CRASH_RUNS)  # enough batches that every kill lands mid-import
 BATCH = 100
 
 

@@ -20,7 +20,8 @@ pytestmark = [
     pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
                        reason="the nodes run embedded (SQLite) in every lane: covered by the SQLite lane"),
 ]
-FUNDED = 20 * 15  # 20 students × 15 vouchers
+SCALE = max(1, CRASH_RUNS // 3)  # enough purchases that every kill lands mid-spending
+FUNDED = 20 * 15 * SCALE  # 20 students × 15 vouchers, per 3 runs
 
 
 def _grants(node) -> int:
@@ -31,10 +32,10 @@ def _grants(node) -> int:
 def test_killed_spending_keeps_the_books(make_node, crash_rng, crash_seed, tmp_path):
     node = make_node("cn-44")
     corpus = tmp_path / "corpus.jsonl"
-    subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", "400", "--seed", "3", "--out", str(corpus)],
+    subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(400 * SCALE), "--seed", "3", "--out", str(corpus)],
                    cwd=ROOT, check=True, timeout=120)
     node.manage("import_corpus", str(corpus), "--no-progress")  # priced records, placeholder files stored
-    assert action(node, "fund", "--students", "20", "--per-student", "15") == [{"funded": FUNDED}]
+    assert action(node, "fund", "--students", "20", "--per-student", str(15 * SCALE)) == [{"funded": FUNDED}]
 
     history = []
     for run in range(CRASH_RUNS):

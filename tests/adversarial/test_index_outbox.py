@@ -102,3 +102,22 @@ def test_a_failed_index_write_leaves_the_work_pending_and_a_replay_is_harmless(t
     report = index_verify(backend=backend)
     assert report["ok"] and report["published"] == report["indexed"] == 1, report
     assert backend.stored_documents([str(kept.pk)])[str(kept.pk)]["price"] == 3
+
+
+def test_an_import_that_creates_nothing_still_drains_what_an_interrupted_one_left(backend, orgs):
+    """An import killed after a batch committed left its rows pending; re-running it creates nothing
+    (every id exists) and must still index them."""
+    import json
+
+    from catalog.importer import import_records
+    from catalog.search.indexing import index_pending_record
+
+    resource = factories.ResourceFactory(publisher=orgs["publisher"], title="一元二次方程 复习课件")
+    index_pending_record([resource.pk])  # as the killed run's batch left it: committed, not indexed
+    line = json.dumps({"id": str(resource.pk), "title": resource.title, "stage": "初中", "subject": "数学",
+                       "resource_type": "课件", "publisher": orgs["publisher"].name, "license": "CC-BY-4.0",
+                       "created_at": "2024-09-01T00:00:00Z"}, ensure_ascii=False)
+    report = import_records([line], with_files=False)
+    assert report.created == 0 and report.skipped_existing == 1
+    assert _ids("一元二次方程") == {str(resource.pk)}
+    assert not IndexPending.objects.exists()
