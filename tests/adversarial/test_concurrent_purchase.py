@@ -106,7 +106,6 @@ def test_embedded_node_concurrent_buyers(make_node, tmp_path, crash_seed):
     assert kinds[(201, "")] + 1 == len(grants) == purchases
     assert len({(r, u) for r, u, _ in grants}) == len(grants), "a resource granted twice to one buyer"
     assert balance == 60 - sum(p for *_, p in grants) >= 0
-    assert balance < min(priced.values()) or kinds[(409, "insufficient_vouchers")] == 0
 
 
 @pytest.fixture
