@@ -1,6 +1,7 @@
 """What happens when a resource changes: hooks run inside the same transaction (the federation
 outbox registers one, so a change and its feed entry commit together), and the search index is
-updated by a job after commit."""
+updated after commit from an ``IndexPending`` row written in that same transaction (see
+``catalog.search.indexing``), so a crash between the commit and the index write loses nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from catalog.models import Resource
-from exchange.jobs import enqueue_on_commit
+from catalog.search.indexing import index_pending_drain_on_commit, index_pending_record
 
 
 @cache
@@ -23,13 +24,17 @@ def resource_changed(resource: Resource, *, kind: str, reason: str = "") -> None
     (plus any kind a hook understands, e.g. ``rights``); ``reason`` explains withdrawals."""
     for hook in _hooks(tuple(settings.CATALOG_CHANGE_HOOKS)):
         hook(resource=resource, kind=kind, reason=reason)
-    enqueue_on_commit("catalog.jobs.index_resource", resource_id=str(resource.pk))
+    index_pending_record([resource.pk])
+    index_pending_drain_on_commit()
 
 
-def resources_imported(resource_ids: list[str]) -> None:
+def resources_imported(resource_ids: list[str], *, index: bool = True) -> None:
     """Call in the transaction that bulk-created these published local resources (the importer):
     ``CATALOG_BULK_CHANGE_HOOKS`` hear of them together, as ``resource_changed`` hooks hear of one
-    (the federation outbox signs their envelopes in the same transaction). Indexing is the
-    importer's own business (it indexes per batch, or not at all with ``--no-index``)."""
+    (the federation outbox signs their envelopes in the same transaction), and with ``index`` they
+    are recorded as pending for the index in that transaction (the importer drains after each
+    batch; ``--no-index`` leaves indexing to ``rebuild_index``)."""
     for hook in _hooks(tuple(settings.CATALOG_BULK_CHANGE_HOOKS)):
         hook(resource_ids=resource_ids)
+    if index:
+        index_pending_record(resource_ids)

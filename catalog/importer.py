@@ -19,7 +19,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.module_loading import import_string
 
 from catalog.errors import VocabularyError
 from catalog.events import resources_imported
@@ -27,9 +26,11 @@ from catalog.files import safe_filename, sniff
 from catalog.models import License, Resource, ResourceFile, RightsStatement
 from catalog.permissions import grant_object_rights
 from catalog.placeholders import placeholder_bytes, placeholder_name
+from catalog.search.indexing import index_pending_drain
 from catalog.storage import blob_key, get_blob_store
 from catalog.vocab import CHECKED_FIELDS, check_metadata_terms, vocabulary_codes
 from exchange.audit import audit_record
+from exchange.faults import crash_point
 from exchange.models import Organisation, SchoolCategory
 from exchange.services import organisation_get_or_create
 
@@ -45,12 +46,13 @@ class ImportReport:
 
 
 class _Context:
-    def __init__(self, *, free_for: list[str], with_files: bool, actor: Any) -> None:
+    def __init__(self, *, free_for: list[str], with_files: bool, actor: Any, index: bool) -> None:
         self.known = {vocab: vocabulary_codes(vocab) for vocab, _ in CHECKED_FIELDS.values()}
         self.licenses = set(License.objects.values_list("id", flat=True))
         self.publishers: dict[str, Organisation] = {}
         self.free_for = free_for
         self.with_files = with_files
+        self.index = index
         self.actor = actor
         self.province = settings.EXCHANGE_NODE_REGION[:2] + "0000"
 
@@ -160,7 +162,7 @@ def _import_batch(records: list[dict[str, Any]], ctx: _Context, errors: list[tup
         grant_object_rights(Resource.objects.filter(pk__in=pks), publisher=ctx.publishers[publisher_name],
                             province=ctx.province)
     ids = [str(r.pk) for r in resources]
-    resources_imported(ids)
+    resources_imported(ids, index=ctx.index)
     audit_record(action="resource.import", actor=ctx.actor, object_type="resource", object_id=ids[0],
                  data={"count": len(ids), "ids_sha256": hashlib.sha256(",".join(ids).encode()).hexdigest()})
     return ids
@@ -175,7 +177,7 @@ def import_records(
     unknown = [c for c in free if c not in SchoolCategory.values]
     if unknown:
         raise ValueError(f"unknown school categories: {', '.join(unknown)}")
-    ctx = _Context(free_for=free, with_files=with_files, actor=actor)
+    ctx = _Context(free_for=free, with_files=with_files, actor=actor, index=index)
     report = ImportReport()
     batch: list[dict[str, Any]] = []
 
@@ -190,7 +192,8 @@ def import_records(
         report.skipped_existing += len(batch) - len(created) - (len(report.errors) - errors_before)
         report.created_ids.extend(created)
         if index and created:
-            import_string(settings.CATALOG_BULK_INDEXER)(resource_ids=created)
+            crash_point("index.after_commit")
+            index_pending_drain()  # the batch's rows, recorded in its transaction (and any left over)
         if progress:
             progress(len(batch))
         batch.clear()
@@ -208,4 +211,6 @@ def import_records(
         if len(batch) >= batch_size:
             flush()
     flush()
+    if index:
+        index_pending_drain()  # what an earlier, interrupted run left pending, even when nothing was new
     return report

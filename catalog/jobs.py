@@ -5,7 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from catalog.search import indexing
+
 
 def index_resource(*, resource_id: str) -> None:
     """Bring the search index in line with the resource's current state (index or remove)."""
     import_string(settings.CATALOG_INDEXER)(resource_id=resource_id)
+
+
+def index_pending_drain() -> int:
+    """Bring the search index in line with every change recorded as pending (and delete those rows)."""
+    return indexing.index_pending_drain()

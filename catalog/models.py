@@ -228,3 +228,17 @@ class RecordTakedown(models.Model):
     @property
     def standing(self) -> bool:
         return self.lifted_at is None
+
+
+class IndexPending(models.Model):
+    """A resource whose search-index entry must be brought in line with the catalog: written in the
+    same transaction as the change (so a crash after the commit cannot lose it), deleted by the
+    indexer only after the index write succeeded (``catalog.search.indexing.index_pending_drain``).
+    Several rows for one resource are fine: indexing reads the resource's current state."""
+
+    id = models.BigAutoField(primary_key=True)
+    resource_id = models.UUIDField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"index {self.resource_id}"

@@ -24,18 +24,17 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from catalog.files import safe_filename
 from catalog.models import License, Resource, ResourceFile, RightsStatement
+from catalog.search.indexing import index_pending_drain_on_commit, index_pending_record
 from catalog.storage import blob_key
 from catalog.takedowns import takedown_fact_record, takedown_withheld, takedowns_standing
 from exchange.bulk import insert_rows
 from exchange.errors import InvalidInputError
-from exchange.jobs import enqueue_on_commit
 
 Status = Resource.Status
 #: Metadata members of a record, mapped one to one onto Resource fields.
@@ -345,7 +344,8 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
     the one held changes anything. While a takedown of the record stands (``catalog.takedowns``), a
     new version is stored but stays withdrawn (``withheld``); a tombstone of the origin's own upheld
     takedown records such a fact. An invalid record is reported in its outcome and skips that change
-    only. Changed resources are (re)indexed after commit when ``index`` is true."""
+    only. Changed resources are recorded for the search index in the same transaction and (re)indexed
+    after commit when ``index`` is true."""
     latest: dict[tuple[str, str], int] = {}
     for position, change in enumerate(changes):
         key = (change.origin, change.resource_id)
@@ -486,7 +486,8 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
     changed_pks += [str(pk) for position, _, _, pk in updates if final[position].changed]
     changed_pks += [str(pk) for position, _, pk in withdrawals]
     if index and changed_pks:
-        enqueue_on_commit(settings.CATALOG_BULK_INDEXER, resource_ids=changed_pks)
+        index_pending_record(changed_pks)  # in this transaction: a crash after commit loses nothing
+        index_pending_drain_on_commit()
     return final
 
 

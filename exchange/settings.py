@@ -262,14 +262,16 @@ EXCHANGE_READINESS_CHECKS = {
     "storage": "catalog.storage.check_storage",
     "queue": "exchange.jobs.check_queue",
     "search": "catalog.search.check_search",
+    # Drains index work a crash or a lost job left pending; never makes the node unready.
+    "search_pending": "catalog.search.indexing.check_index_pending",
 }
 # Called inside the transaction of every resource change (import strings); see catalog.events.
 CATALOG_CHANGE_HOOKS: list[str] = ["federation.outbox.record_change"]
 # The same for resources created in bulk (import_corpus): called with their ids.
 CATALOG_BULK_CHANGE_HOOKS: list[str] = ["federation.outbox.record_imported"]
-# Search indexing entry points (catalog.search): one resource after commit, and many after a bulk import.
+# Search indexing of one resource (the ``catalog.jobs.index_resource`` job). Changes reach the index
+# through pending rows written in their transaction (catalog.search.indexing.index_pending_drain).
 CATALOG_INDEXER = "catalog.search.indexing.index_resource"
-CATALOG_BULK_INDEXER = "catalog.search.indexing.index_resources"
 
 # --- licensing ---
 # Lifetime of a download link (presigned object-store URL or node-signed /files/ link), in seconds.

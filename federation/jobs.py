@@ -9,7 +9,8 @@ finishes, so no poke is lost. With ``FEDERATION_BACKGROUND=False`` jobs run inli
 
 ``sync_tick`` is the scheduled backstop (an rq-schedulable job; ``manage.py federation sync --loop``
 runs it in embedded mode): pull peers that are due, renew this node's certificate, refresh the
-directory and revocation list, deliver pending receipts, purge nonces, retire keys, backfill the feed.
+directory and revocation list, deliver pending receipts, purge nonces, retire keys, backfill the feed,
+drain index work left pending.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from catalog.search.indexing import index_pending_drain
 from exchange.jobs import enqueue
 from federation import identity
 from federation.models import Peer
@@ -210,6 +212,7 @@ def sync_tick(*, pull_interval: int | None = None) -> dict[str, Any]:
         _step("certificate", enrolment.certificate_renew_if_due, report)
         _step("revocations", enrolment.revocations_refresh, report)
     _step("backfill", outbox_backfill, report)
+    _step("index", index_pending_drain, report)  # index work a crash or a lost job left pending
     _step("pull", lambda: [r.__dict__ for r in pull_peers_due(interval=pull_interval)], report)
     _step("receipts", receipts.receipts_deliver_pending, report)
     _step("takedowns", takedowns.takedowns_deliver_pending, report)

@@ -168,8 +168,11 @@ def grant_purchase(*, buyer: Any, resource: Resource, scope: str) -> Grant:
     """Spend the buyer's school's vouchers on a grant to ``resource``: for the whole school or for the
     buyer alone, for the statement's ``grant_days`` (never past the rights' term end).
 
-    Purchases of one school are serialised on its account row, so the entitlement check and the spend
-    see every earlier purchase. Raises NoSchoolAccountError unless the buyer is a teacher or school
+    Locks, in this order (the order every writer of both takes): the resource row — an edit of its
+    rights (``catalog.services.resource_update``) or a remote record's new version holds it too — then
+    the school's account row. The decision and the charge use the rights read under those locks, so a
+    price edited meanwhile is the price charged, and purchases of one school see every earlier one.
+    Raises NoSchoolAccountError unless the buyer is a teacher or school
     administrator holding the spend right on their school's account; AlreadyEntitledError when the
     buyer (or, for a school grant, the school) may already download it; NotPurchasableError when no
     purchase would help (outside the territory, embargoed…); InsufficientVouchersError when the
@@ -185,6 +188,7 @@ def grant_purchase(*, buyer: Any, resource: Resource, scope: str) -> Grant:
     account = voucher_account_ensure(school=school)
     if not buyer.has_perm("licensing.spend_vouchers", account):
         raise NoSchoolAccountError()
+    resource = Resource.objects.select_for_update().get(pk=resource.pk)  # its rights load after the lock
     account = VoucherAccount.objects.select_for_update().get(pk=account.pk)
     now = timezone.now()
     decision = _purchase_decision(buyer=buyer, resource=resource, scope=scope, now=now)

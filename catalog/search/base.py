@@ -160,6 +160,10 @@ class SearchBackend(abc.ABC):
     def begin_rebuild(self) -> IndexBuild: ...
 
     @abc.abstractmethod
+    def stored_documents(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The documents the live index holds for those of ``ids`` it holds, by id (verification)."""
+
+    @abc.abstractmethod
     def count(self) -> int:
         """Number of documents in the live index."""
 

@@ -386,6 +386,19 @@ class ElasticsearchBackend(SearchBackend):
         terms = found("term", limit)
         return terms + found("title", max(limit - len(terms), 3))
 
+    def stored_documents(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 1000):
+            chunk = list(ids[start:start + 1000])
+            body = {"query": {"terms": {"id": chunk}}, "size": len(chunk)}
+            try:
+                response = self.client.search(index=self.alias, body=body)
+            except NotFoundError:
+                return {}
+            for hit in response["hits"]["hits"]:
+                found[hit["_source"]["id"]] = {key: hit["_source"].get(key) for key in DOCUMENT_KEYS}
+        return found
+
     def count(self) -> int:
         try:
             return self.client.count(index=self.alias)["count"]

@@ -320,6 +320,11 @@ class EmbeddedBackend(SearchBackend):
     def count(self) -> int:
         return self._handle().conn.execute("SELECT count(*) FROM docs").fetchone()[0]
 
+    def stored_documents(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        conn = self._handle().conn
+        with store.read_transaction(conn):
+            return store.documents_by_id(conn, ids)
+
     def check(self) -> None:
         store.check_version(self._handle().conn)
 

@@ -304,3 +304,15 @@ def bodies(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, dict[st
     marks = ",".join("?" * len(rowids))
     return {rowid: json.loads(body) for rowid, body in conn.execute(
         f"SELECT rowid, body FROM bodies WHERE rowid IN ({marks})", list(rowids))}  # noqa: S608
+
+
+def documents_by_id(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored documents of those of ``ids`` the index holds."""
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(ids)):
+        marks = ",".join("?" * len(chunk))
+        for doc_id, body in conn.execute(
+                f"SELECT d.id, b.body FROM docs d JOIN bodies b ON b.rowid = d.rowid WHERE d.id IN ({marks})",  # noqa: S608
+                list(chunk)):
+            found[doc_id] = json.loads(body)
+    return found
