@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import permissions
 from rest_framework.response import Response
@@ -15,10 +16,12 @@ from rest_framework.views import APIView
 
 from exchange.errors import ExchangeError
 from exchange.roles import user_has_role
+from exchange.tokens import TokenExpiredError
 
 logger = logging.getLogger("exchange.api")
 
 DRF_CODES = {
+    TokenExpiredError: "token_expired",  # before its base class AuthenticationFailed
     drf_exceptions.NotAuthenticated: "not_authenticated",
     drf_exceptions.AuthenticationFailed: "authentication_failed",
     drf_exceptions.PermissionDenied: "permission_denied",
@@ -63,10 +66,18 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     body, status = mapped
     response = Response(body, status=status)
     if isinstance(exc, drf_exceptions.Throttled) and exc.wait:
-        response["Retry-After"] = str(int(exc.wait))
+        response["Retry-After"] = str(max(1, math.ceil(exc.wait)))
+    if getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
     if status == 401:
         response["WWW-Authenticate"] = 'Token realm="api"'
     return response
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """Whether an error for this request is answered in the API's JSON shape rather than as a page."""
+    return request.path.startswith(("/api/", "/federation/", "/.well-known/")) or \
+        "application/json" in request.headers.get("Accept", "")
 
 
 def json_error(code: str, message: str, status: int, details: Any = None) -> JsonResponse:

@@ -5,6 +5,7 @@ This module and ``exchange/urls.py`` form the composition root: the only places 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "axes",
     "exchange",
     "catalog",
     "licensing",
@@ -80,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "exchange.middleware.RequestMetricsMiddleware",
+    # Last: turns a request axes marked as locked out into exchange.login.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "exchange.urls"
@@ -128,6 +132,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- accounts ------------------------------------------------------------------------------
 AUTH_USER_MODEL = "exchange.User"
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username before any password check
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -139,6 +144,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
+
+# --- sign-in protection (exchange.login) ----------------------------------------------------
+# Addresses or networks of the reverse proxies in front of the node (comma-separated, e.g. the nginx
+# container's network). X-Forwarded-For is believed only when the peer is one of them, read from the
+# right; with none (the default) it is ignored. exchange.clientip.client_ip is the one reading of it.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+# django-axes: a username is locked out *at one client address* after LOGIN_FAILURE_LIMIT failures for
+# LOGIN_LOCKOUT_SECONDS (not by username alone: anybody could lock a teacher out; not by address alone:
+# a school behind one NAT address would be locked out together). Attempts are database rows.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "exchange.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "exchange.login.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout do not extend it (they are audited as auth.login_refused).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log
+AXES_VERBOSE = False
+# --- API tokens (exchange.tokens): refused with token_expired this long after sign-in ----------
+API_TOKEN_LIFETIME = env_int("API_TOKEN_LIFETIME", 30 * 24 * 3600)
+if API_TOKEN_LIFETIME <= 0:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("API_TOKEN_LIFETIME must be a positive number of seconds.")
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
@@ -189,6 +219,18 @@ EXCHANGE_JOB_QUEUE = env_str(
 )
 RQ_QUEUE_NAME = env_str("RQ_QUEUE_NAME", "exchange")
 
+# --- cache: shared by every worker process (sign-in rate counters, rate-limited audit) --------
+# Redis when REDIS_URL is set; otherwise the database (the table exchange_cache, made by migrate),
+# which every process and host of the node already shares. Never a per-process memory cache: a limit
+# counted in each worker's memory is multiplied by the number of workers.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "KEY_PREFIX": f"exchange:{EXCHANGE_NODE_ID}"}
+    if REDIS_URL else
+    {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "exchange_cache",
+     "OPTIONS": {"MAX_ENTRIES": 100_000}},
+}
+
 # --- search --------------------------------------------------------------------------------
 ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL")
 ELASTICSEARCH_INDEX_PREFIX = env_str("ELASTICSEARCH_INDEX_PREFIX", f"exchange-{EXCHANGE_NODE_ID}")
@@ -196,7 +238,7 @@ ELASTICSEARCH_INDEX_PREFIX = env_str("ELASTICSEARCH_INDEX_PREFIX", f"exchange-{E
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "exchange.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -207,7 +249,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "DEFAULT_THROTTLE_RATES": {"anon": "120/min", "user": "600/min", "login": "10/min"},
+    # "login": sign-in attempts per client address, web form and token endpoint together (exchange.login).
+    "DEFAULT_THROTTLE_RATES": {"anon": "120/min", "user": "600/min", "login": env_str("LOGIN_RATE", "10/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -250,7 +293,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # The Elasticsearch client logs every request at INFO.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "elastic_transport": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "elastic_transport": {"level": "WARNING"},
+                "axes": {"level": "WARNING"}},
 }
 
 # --- readiness: each check is an import string raising on failure --------------------------

@@ -4,10 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from exchange import apis, health
+from exchange import apis, health, views
 
 api_v1 = [
     path("auth/token", apis.AuthTokenApi.as_view(), name="api-token"),
+    path("auth/logout", apis.LogoutApi.as_view(), name="api-logout"),
     path("me", apis.MeApi.as_view(), name="api-me"),
     path("", include("catalog.urls")),
     path("", include("catalog.search.urls")),
@@ -27,6 +28,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The sign-in form with its rate limit; the rest of Django's account views as they are.
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("exchange.page_urls")),
