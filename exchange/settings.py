@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 from exchange.config import (
@@ -18,6 +19,7 @@ from exchange.config import (
     env_list,
     env_str,
     mandatory_secret,
+    url_origin,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -65,6 +67,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "axes",
+    "csp",
     "exchange",
     "catalog",
     "licensing",
@@ -81,6 +84,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "exchange.middleware.RequestMetricsMiddleware",
     # Last: turns a request axes marked as locked out into exchange.login.lockout_response.
     "axes.middleware.AxesMiddleware",
@@ -270,6 +274,29 @@ SPECTACULAR_SETTINGS = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts and styles only from the node's own static files (no
+# inline script, no style attribute), nothing may frame a page. Views that need more say so themselves:
+# the inline file preview may be framed by the node's own pages; Swagger UI at /api/docs/ gets inline
+# styles (exchange.urls). A download form is sent on to the signed link at the node's public base URL
+# or to the object store's presigned URL: those origins may receive forms (form-action).
+CSP_FORM_ACTION_EXTRA = env_list("CSP_FORM_ACTION_EXTRA", [url_origin(S3_ENDPOINT_URL)] if S3_ENDPOINT_URL else (
+    [f"https://s3.{S3_REGION}.amazonaws.com"] if S3_BUCKET else []))
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "media-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF, url_origin(EXCHANGE_BASE_URL), *CSP_FORM_ACTION_EXTRA],
+        "frame-ancestors": [NONE],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
