@@ -321,8 +321,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # The Elasticsearch client logs every request at INFO.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "elastic_transport": {"level": "WARNING"},
-                "axes": {"level": "WARNING"}},
+                "axes": {"level": "WARNING"},
+                # Django's own loggers (django.request's "Forbidden: /path", runserver's access log) through
+                # the redacting handler only, instead of the handlers of Django's default logging.
+                "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+                "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
+# URL paths whose rest is a secret (the signed download links licensing mounts at /files/): logged as
+# "/files/[REDACTED]" by every handler above and by gunicorn (exchange.logging).
+LOG_REDACT_PATH_PREFIXES = ["/files/"]
 
 # --- readiness: each check is an import string raising on failure --------------------------
 EXCHANGE_READINESS_CHECKS = {
