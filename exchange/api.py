@@ -65,8 +65,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None  # let Django's 500 handling (and our handler500) deal with real bugs
     body, status = mapped
     response = Response(body, status=status)
-    if isinstance(exc, drf_exceptions.Throttled) and exc.wait:
-        response["Retry-After"] = str(max(1, math.ceil(exc.wait)))
+    wait = getattr(exc, "wait", None) if isinstance(exc, drf_exceptions.Throttled) else None
+    if wait:
+        response["Retry-After"] = str(max(1, math.ceil(wait)))
     if getattr(exc, "retry_after", None):
         response["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
     if status == 401:

@@ -45,8 +45,9 @@ class LoginRateThrottle(ScopedRateThrottle):
         return client_ip(getattr(request, "_request", request))
 
 
-def login_rate_wait(request: HttpRequest, view: Any) -> int | None:
-    """Count one sign-in attempt against the client's rate; the seconds to wait when over it, else None."""
+def login_rate_wait(request: Any, view: Any) -> int | None:
+    """Count one sign-in attempt (a Django or DRF request) against the client's rate; the seconds to
+    wait when over it, else None."""
     throttle = LoginRateThrottle()
     if throttle.allow_request(request, view):
         return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -227,7 +228,7 @@ RQ_QUEUE_NAME = env_str("RQ_QUEUE_NAME", "exchange")
 # Redis when REDIS_URL is set; otherwise the database (the table exchange_cache, made by migrate),
 # which every process and host of the node already shares. Never a per-process memory cache: a limit
 # counted in each worker's memory is multiplied by the number of workers.
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
                 "KEY_PREFIX": f"exchange:{EXCHANGE_NODE_ID}"}
     if REDIS_URL else
