@@ -36,8 +36,9 @@ class AuthTokenApi(ExchangeAPIView):
     throttle_scope = "login"
 
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField(style={"input_type": "password"})
+        # No account has a longer username (the column is 150); refused before any lookup or record.
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=4096, style={"input_type": "password"})
 
     @extend_schema(
         request=InputSerializer,
