@@ -12,4 +12,6 @@ max_requests = 2000
 max_requests_jitter = 200
 accesslog = "-"
 errorlog = "-"
+# Both logs redacted like the node's own: no signed download token (/files/…) or credential in them.
+logger_class = "exchange.logging.GunicornLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

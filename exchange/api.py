@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from django.http import Http404, HttpRequest, JsonResponse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions as drf_exceptions
-from rest_framework import permissions, serializers
+from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exchange.errors import ExchangeError
+from exchange.openapi import ErrorSerializer
 from exchange.roles import user_has_role
+from exchange.tokens import TokenExpiredError
 
 logger = logging.getLogger("exchange.api")
 
 DRF_CODES = {
+    TokenExpiredError: "token_expired",  # before its base class AuthenticationFailed
     drf_exceptions.NotAuthenticated: "not_authenticated",
     drf_exceptions.AuthenticationFailed: "authentication_failed",
     drf_exceptions.PermissionDenied: "permission_denied",
@@ -34,12 +38,7 @@ DRF_CODES = {
 
 
 #: The one error shape, for OpenAPI ``responses`` of error status codes.
-ERROR_RESPONSE = OpenApiResponse(
-    response=inline_serializer("Error", {"error": inline_serializer("ErrorBody", {
-        "code": serializers.CharField(help_text="Stable snake_case code"), "message": serializers.CharField(),
-        "details": serializers.DictField()})}),
-    description="Error (one JSON shape with a stable code)",
-)
+ERROR_RESPONSE = OpenApiResponse(response=ErrorSerializer, description="Error (one JSON shape with a stable code)")
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -72,11 +71,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None  # let Django's 500 handling (and our handler500) deal with real bugs
     body, status = mapped
     response = Response(body, status=status)
-    if isinstance(exc, drf_exceptions.Throttled) and exc.wait:
-        response["Retry-After"] = str(int(exc.wait))
+    wait = getattr(exc, "wait", None) if isinstance(exc, drf_exceptions.Throttled) else None
+    if wait:
+        response["Retry-After"] = str(max(1, math.ceil(wait)))
+    if getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
     if status == 401:
         response["WWW-Authenticate"] = 'Token realm="api"'
     return response
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """Whether an error for this request is answered in the API's JSON shape rather than as a page."""
+    return request.path.startswith(("/api/", "/federation/", "/.well-known/")) or \
+        "application/json" in request.headers.get("Accept", "")
 
 
 def json_error(code: str, message: str, status: int, details: Any = None) -> JsonResponse:

@@ -51,7 +51,9 @@ def audit_record(
     """Append one event to the chain. ``actor`` is a user, a node id string, or None (system)."""
     head, _ = AuditChainHead.objects.select_for_update().get_or_create(id=1)
     seq = head.last_seq + 1
-    created_at = timezone.now().replace(microsecond=(timezone.now().microsecond // 1000) * 1000)
+    # One reading of the clock, truncated to the millisecond: the time stored is the time hashed.
+    now = timezone.now()
+    created_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
     if actor is None:
         actor_id, actor_name = "", "system"
     elif isinstance(actor, str):

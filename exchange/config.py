@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -41,6 +42,12 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = os.environ.get(name, "")
     items = [item.strip() for item in raw.split(",") if item.strip()]
     return items or list(default or [])
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (what a Content-Security-Policy source names)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def mandatory_secret(name: str) -> str:

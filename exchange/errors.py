@@ -60,3 +60,17 @@ class ServiceUnavailableError(ExchangeError):
     code = "service_unavailable"
     http_status = 503
     default_message = "A backend service is unavailable."
+
+
+class TooManyAttemptsError(ExchangeError):
+    """Sign-in refused without checking the password: too many failures for this username from this
+    client address. ``retry_after`` (seconds) goes into the ``Retry-After`` header and the details."""
+
+    code = "too_many_attempts"
+    http_status = 429
+    default_message = "Too many failed sign-in attempts for this account from this address. Try again later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int, details: dict[str, Any] | None = None
+                 ) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, details={"retry_after": self.retry_after, **(details or {})})

@@ -122,3 +122,20 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head #{self.last_seq}"
+
+
+class CacheEntry(models.Model):
+    """One entry of Django's database cache (``DatabaseCache``), the embedded default of ``CACHES``
+    when no ``REDIS_URL`` is set: shared by every worker process of the node, unlike a per-process
+    memory cache. Its table is made by a migration, so ``migrate`` is all a node needs. Only the cache
+    backend reads and writes it (it holds e.g. the sign-in rate counters)."""
+
+    cache_key = models.CharField(max_length=255, primary_key=True)
+    value = models.TextField()
+    expires = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "exchange_cache"
+
+    def __str__(self) -> str:
+        return self.cache_key

@@ -5,9 +5,12 @@ This module and ``exchange/urls.py`` form the composition root: the only places 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
 from exchange.config import (
@@ -17,6 +20,7 @@ from exchange.config import (
     env_list,
     env_str,
     mandatory_secret,
+    url_origin,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -63,6 +67,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
+    "axes",
+    "csp",
     "exchange",
     "catalog",
     "licensing",
@@ -79,7 +85,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "exchange.middleware.RequestMetricsMiddleware",
+    # Last: turns a request axes marked as locked out into exchange.login.lockout_response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "exchange.urls"
@@ -131,6 +140,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- accounts ------------------------------------------------------------------------------
 AUTH_USER_MODEL = "exchange.User"
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username before any password check
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -142,6 +152,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
+
+# --- sign-in protection (exchange.login) ----------------------------------------------------
+# Addresses or networks of the reverse proxies in front of the node (comma-separated, e.g. the nginx
+# container's network). X-Forwarded-For is believed only when the peer is one of them, read from the
+# right; with none (the default) it is ignored. exchange.clientip.client_ip is the one reading of it.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+# django-axes: a username is locked out *at one client address* after LOGIN_FAILURE_LIMIT failures for
+# LOGIN_LOCKOUT_SECONDS (not by username alone: anybody could lock a teacher out; not by address alone:
+# a school behind one NAT address would be locked out together). Attempts are database rows.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "exchange.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "exchange.login.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout do not extend it (they are audited as auth.login_refused).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log
+AXES_VERBOSE = False
+# --- API tokens (exchange.tokens): refused with token_expired this long after sign-in ----------
+API_TOKEN_LIFETIME = env_int("API_TOKEN_LIFETIME", 30 * 24 * 3600)
+if API_TOKEN_LIFETIME <= 0:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("API_TOKEN_LIFETIME must be a positive number of seconds.")
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
@@ -192,6 +227,18 @@ EXCHANGE_JOB_QUEUE = env_str(
 )
 RQ_QUEUE_NAME = env_str("RQ_QUEUE_NAME", "exchange")
 
+# --- cache: shared by every worker process (sign-in rate counters, rate-limited audit) --------
+# Redis when REDIS_URL is set; otherwise the database (the table exchange_cache, made by migrate),
+# which every process and host of the node already shares. Never a per-process memory cache: a limit
+# counted in each worker's memory is multiplied by the number of workers.
+CACHES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "KEY_PREFIX": f"exchange:{EXCHANGE_NODE_ID}"}
+    if REDIS_URL else
+    {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "exchange_cache",
+     "OPTIONS": {"MAX_ENTRIES": 100_000}},
+}
+
 # --- search --------------------------------------------------------------------------------
 ELASTICSEARCH_URL = env_str("ELASTICSEARCH_URL")
 ELASTICSEARCH_INDEX_PREFIX = env_str("ELASTICSEARCH_INDEX_PREFIX", f"exchange-{EXCHANGE_NODE_ID}")
@@ -199,7 +246,7 @@ ELASTICSEARCH_INDEX_PREFIX = env_str("ELASTICSEARCH_INDEX_PREFIX", f"exchange-{E
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "exchange.tokens.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -210,7 +257,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
-    "DEFAULT_THROTTLE_RATES": {"anon": "120/min", "user": "600/min", "login": "10/min"},
+    # "login": sign-in attempts per client address, web form and token endpoint together (exchange.login).
+    "DEFAULT_THROTTLE_RATES": {"anon": "120/min", "user": "600/min", "login": env_str("LOGIN_RATE", "10/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -230,6 +278,29 @@ SPECTACULAR_SETTINGS = {
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts and styles only from the node's own static files (no
+# inline script, no style attribute), nothing may frame a page. Views that need more say so themselves:
+# the inline file preview may be framed by the node's own pages; Swagger UI at /api/docs/ gets inline
+# styles (exchange.urls). A download form is sent on to the signed link at the node's public base URL
+# or to the object store's presigned URL: those origins may receive forms (form-action).
+CSP_FORM_ACTION_EXTRA = env_list("CSP_FORM_ACTION_EXTRA", [url_origin(S3_ENDPOINT_URL)] if S3_ENDPOINT_URL else (
+    [f"https://s3.{S3_REGION}.amazonaws.com"] if S3_BUCKET else []))
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "media-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF, url_origin(EXCHANGE_BASE_URL), *CSP_FORM_ACTION_EXTRA],
+        "frame-ancestors": [NONE],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
@@ -253,8 +324,16 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # The Elasticsearch client logs every request at INFO.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "elastic_transport": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "elastic_transport": {"level": "WARNING"},
+                "axes": {"level": "WARNING"},
+                # Django's own loggers (django.request's "Forbidden: /path", runserver's access log) through
+                # the redacting handler only, instead of the handlers of Django's default logging.
+                "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+                "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
+# URL paths whose rest is a secret (the signed download links licensing mounts at /files/): logged as
+# "/files/[REDACTED]" by every handler above and by gunicorn (exchange.logging).
+LOG_REDACT_PATH_PREFIXES = ["/files/"]
 
 # --- readiness: each check is an import string raising on failure --------------------------
 EXCHANGE_READINESS_CHECKS = {

@@ -1,21 +1,33 @@
-"""Plain-Django views of the node shell: home page and error handlers (JSON under /api/)."""
+"""Plain-Django views of the node shell: home page, sign-in form and error handlers (JSON under /api/)."""
 
 from __future__ import annotations
 
+from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from exchange.api import json_error
-
-
-def _wants_json(request: HttpRequest) -> bool:
-    return request.path.startswith(("/api/", "/federation/", "/.well-known/")) or \
-        "application/json" in request.headers.get("Accept", "")
+from exchange.api import wants_json as _wants_json
+from exchange.login import login_rate_wait, too_many_attempts_response
 
 
 def home(request: HttpRequest) -> HttpResponse:
     """Permission: public. The home page leads to the teacher search."""
     return redirect("search")
+
+
+class LoginView(auth_views.LoginView):
+    """The sign-in form. Each POST counts against the client address's sign-in rate (shared with the API's
+    token endpoint); axes locks a username out at an address after repeated failures (its middleware
+    answers with ``exchange.login.lockout_response``); failures are audited. Permission: public."""
+
+    throttle_scope = "login"
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        wait = login_rate_wait(request, self)
+        if wait is not None:
+            return too_many_attempts_response(request, wait)
+        return super().post(request, *args, **kwargs)
 
 
 def handler404(request, exception=None):

@@ -14,6 +14,8 @@ import io
 from typing import Any
 from urllib.parse import quote
 
+from csp.constants import SELF
+from csp.decorators import csp_replace
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -169,6 +171,7 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
 
 @require_GET
 @xframe_options_sameorigin
+@csp_replace({"frame-ancestors": [SELF]})  # shown in an <iframe> of the resource page
 def file_preview(request: HttpRequest, resource_id: Any, file_id: Any) -> HttpResponse:
     """A file shown inline (PDF viewer, image, video or audio player), with byte ranges for players.
     Permission: published resources: licensing's ``decide(user, resource, "preview")``; unpublished ones:

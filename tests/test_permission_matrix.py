@@ -121,6 +121,7 @@ M: list[Case] = [
     # --- exchange ---
     Case("api-token", "post", ANY, S(401, 200, 200, 200, 200, 200, 200), lambda w, r: Req(data=token_body(w, r))),
     Case("api-me", "get", ANY, S(401, 200, 200, 200, 200, 200, 200), lambda w, r: Req()),
+    Case("api-logout", "post", ANY, S(401, 204, 204, 204, 204, 204, 204), lambda w, r: Req()),
     # --- catalog ---
     Case("api-resources", "get", ANY, S(200, 200, 200, 200, 200, 200, 200), lambda w, r: Req()),
     Case("api-resources", "post", ANY, S(401, 403, 201, 403, 403, 403, 403),

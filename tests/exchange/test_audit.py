@@ -66,3 +66,24 @@ def test_rows_refuse_update_and_delete_through_the_orm(chain):
         event.save()
     with pytest.raises(RuntimeError, match="append-only"):
         event.delete()
+
+
+def test_one_clock_reading_per_event_even_across_a_second_boundary(db, monkeypatch):
+    """An event's time is one reading of the clock, truncated to the millisecond: a clock that ticks
+    from .999700 to the next second between two readings must not store (and hash) a time almost a
+    second earlier than when the event happened. The stored time is the hashed one (the chain verifies)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    readings = iter([dt.datetime(2025, 3, 1, 4, 0, 0, 999_700, tzinfo=dt.UTC),
+                     dt.datetime(2025, 3, 1, 4, 0, 1, 300, tzinfo=dt.UTC)])
+    last = dt.datetime(2025, 3, 1, 4, 0, 1, 300, tzinfo=dt.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: next(readings, last))
+
+    event = audit_record(action="test.clock", actor="tester")
+
+    assert event.created_at == dt.datetime(2025, 3, 1, 4, 0, 0, 999_000, tzinfo=dt.UTC)
+    stored = AuditEvent.objects.get(seq=event.seq)
+    assert stored.created_at == event.created_at
+    assert audit_verify() == []

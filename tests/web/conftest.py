@@ -128,10 +128,22 @@ def live(live_server, settings) -> str:
     return live_server.url
 
 
+def is_csp_violation(text: str) -> bool:
+    """Chromium reports a refused script, style, frame or form target on the console with this wording."""
+    return "Content Security Policy" in text
+
+
 @pytest.fixture
-def browse(chromium, live) -> Iterator[Callable[..., Any]]:
+def csp_violations() -> list[str]:
+    """Console messages of every page the test opened that report a Content-Security-Policy violation."""
+    return []
+
+
+@pytest.fixture
+def browse(chromium, live, csp_violations) -> Iterator[Callable[..., Any]]:
     """``browse(user=None, language="zh-hans", viewport=DESKTOP)`` → a new page in a fresh browser
-    context, signed in as ``user`` through a session cookie. Contexts are closed after the test."""
+    context, signed in as ``user`` through a session cookie. Contexts are closed after the test, which
+    fails if any page reported a Content-Security-Policy violation (the pages must work under the policy)."""
     contexts = []
 
     def open_page(user: User | None = None, *, language: str = "zh-hans", viewport: dict[str, int] | None = None):
@@ -148,11 +160,15 @@ def browse(chromium, live) -> Iterator[Callable[..., Any]]:
         context.add_cookies(cookies)
         context.set_default_timeout(10_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on("console", lambda message: csp_violations.append(f"{page.url}: {message.text}")
+                if is_csp_violation(message.text) else None)
+        return page
 
     yield open_page
     for context in contexts:
         context.close()
+    assert csp_violations == []
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -213,3 +213,26 @@ def test_main_pages_render_in_both_languages_and_on_a_phone(browse, live, live_w
                 assert overflow <= 0, (path, overflow)
             screenshot(page, f"{name}-{suffix}")
             page.context.close()
+
+
+def test_api_docs_render_under_their_policy(browse, live, db):
+    """Swagger UI (drf-spectacular-sidecar, served by the node) works under /api/docs/'s own policy: no inline
+    script, inline styles allowed there only. A violation would fail the test (see ``browse``)."""
+    page = browse()
+    response = page.goto(f"{live}/api/docs/")
+    assert "'unsafe-inline'" not in response.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    page.locator(".swagger-ui .info .title").wait_for()
+    assert "Courseware Exchange Node API" in page.locator(".swagger-ui .info .title").inner_text()
+    page.locator(".opblock-summary-path", has_text="/api/v1/auth/token").first.wait_for()
+    screenshot(page, "api-docs")
+
+
+def test_language_menu_switches_without_inline_script(browse, live, db):
+    """The language menu submits itself from the site's script file (an inline onchange is refused)."""
+    page = browse(language="zh-hans")
+    page.goto(f"{live}/search")
+    assert page.locator("html").get_attribute("lang") == "zh-hans"
+    with page.expect_navigation():
+        page.locator("#lang-select").select_option("en")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_role("link", name="Sign in").count() == 1
