@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -13,6 +14,7 @@ def _wants_json(request: HttpRequest) -> bool:
         "application/json" in request.headers.get("Accept", "")
 
 
+@login_not_required
 def home(request: HttpRequest) -> HttpResponse:
     """Permission: public. The home page leads to the teacher search."""
     return redirect("search")

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
@@ -115,6 +115,7 @@ def _first_page_pdf(file: ResourceFile) -> bytes:
     return out.getvalue()
 
 
+@login_not_required
 def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     """A resource with its metadata, rights, attribution, previews and what this user may do with it.
     Permission: published resources: anyone (the download decision is licensing's ``decide``); others:
@@ -167,6 +168,7 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     return render(request, "licensing/resource.html", context)
 
 
+@login_not_required
 @require_GET
 @xframe_options_sameorigin
 def file_preview(request: HttpRequest, resource_id: Any, file_id: Any) -> HttpResponse:
