@@ -161,7 +161,8 @@ def notice_body(world: World, obj: Any, actor: str) -> dict[str, str]:
 
 # --- the expectation table ----------------------------------------------------------------------------------
 
-# Shorthands of the table: who passes each role gate of the API (anonymous gets 401, the rest 403).
+# What a role gate answers the anonymous: 401 from the API, the login page from a page (signed-in users
+# without the role get 403 from both).
 API_DENY = {"anonymous": 401}
 PAGE_DENY = {"anonymous": "login"}
 
@@ -178,13 +179,11 @@ def visible(ok: Any, hidden: Any = 404, **gate: Any) -> dict[Any, dict[str, Any]
     }
 
 
-PUBLISHER_GATE = dict(API_DENY)  # HasRole(publisher): publisher, other_publisher, far_publisher pass
-REVIEWER_GATE = dict(API_DENY)
-EDIT_OR_REVIEW = ("publisher", "other_publisher", "far_publisher", "reviewer", "far_reviewer")
 CLAIMANTS = ("publisher", "other_publisher", "far_publisher", "province_admin", "hub_operator", "bureau_operator")
 
 
 def only(default: Any, names: tuple[str, ...], value: Any, **more: Any) -> dict[str, Any]:
+    """``value`` for ``names`` (then ``more``), ``default`` for everybody else."""
     return X(default, **({name: value for name in names} | more))
 
 
