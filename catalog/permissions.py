@@ -1,6 +1,10 @@
 """Who may do what to a resource. Object rights go through django-guardian: a publisher's members
 group holds ``change_resource`` on its resources; a province bureau's members group holds
-``review_resource`` on the resources of its province. Roles (groups) say which of those members act."""
+``review_resource`` on the resources of its province. Roles (groups) say which of those members act:
+an object right alone (a province administrator or an operator in the bureau's group, a member of the
+publishing organisation without the publisher role) lets nobody see, edit or review anything.
+
+Each rule is one predicate here, asked by the selectors, the services and the pages alike."""
 
 from __future__ import annotations
 
@@ -49,9 +53,18 @@ def can_reinstate_national(user) -> bool:
 
 
 def can_see_unpublished(user, resource: Resource) -> bool:
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return user.has_perm("catalog.change_resource", resource) or user.has_perm("catalog.review_resource", resource)
+    """Who may see a resource that is not published (a draft, one in review, a rejected or withdrawn
+    one): the publisher's members — the publisher role and the edit right — and the reviewers of its
+    province — the reviewer role and the review right. Nobody else: not the province administrators,
+    not hub operators, not other publishers; for them it does not exist."""
+    return can_edit(user, resource) or can_review(user, resource)
+
+
+def can_see(user, resource: Resource) -> bool:
+    """Whether ``resource`` exists for ``user``: a published one for everybody, any other only for
+    those ``can_see_unpublished`` names. Whoever may not see it must get the answer a missing
+    resource gets."""
+    return resource.status == Resource.Status.PUBLISHED or can_see_unpublished(user, resource)
 
 
 def reviewing_bureau(province_code: str) -> Organisation | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from catalog.errors import ResourceNotFoundError
 from catalog.models import Favourite, Resource
-from catalog.permissions import can_see_unpublished
+from catalog.permissions import can_see
 from exchange.roles import Role, user_has_role
 
 
@@ -16,14 +17,14 @@ def _base() -> QuerySet[Resource]:
 
 
 def resource_get(*, user, resource_id) -> Resource:
-    """A resource the user may see: published ones for everybody, others for their publisher's
-    members and their province's reviewers. Raises ResourceNotFoundError otherwise (no leak of
-    existence)."""
+    """A resource the user may see (``catalog.permissions.can_see``): published ones for everybody,
+    others for their publisher's members and their province's reviewers. Raises ResourceNotFoundError
+    otherwise, the same error as for an id that names nothing (no leak of existence)."""
     try:
         resource = _base().get(pk=resource_id)
-    except (Resource.DoesNotExist, ValueError, TypeError) as exc:
+    except (Resource.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise ResourceNotFoundError() from exc
-    if resource.status != Resource.Status.PUBLISHED and not can_see_unpublished(user, resource):
+    if not can_see(user, resource):
         raise ResourceNotFoundError()
     return resource
 

@@ -23,6 +23,7 @@ from catalog.errors import (
     NoFilesError,
     NotPublisherMemberError,
     NotReviewerError,
+    ResourceNotFoundError,
     ResourceReadOnlyError,
     ResourceTakenDownError,
     RightsInvalidError,
@@ -31,7 +32,7 @@ from catalog.errors import (
 from catalog.events import resource_changed
 from catalog.files import CheckedFile, check_upload
 from catalog.models import Favourite, License, Resource, ResourceFile, RightsStatement
-from catalog.permissions import can_edit, can_review, grant_object_rights  # noqa: F401 (re-exported)
+from catalog.permissions import can_edit, can_review, can_see, grant_object_rights  # noqa: F401 (re-exported)
 from catalog.storage import blob_key, get_blob_store
 from catalog.takedowns import resource_under_takedown, takedown_fact_record
 from catalog.vocab import check_metadata_terms
@@ -480,9 +481,12 @@ def _withdraw(*, resource: Resource, actor, reason: str, note: str) -> Resource:
 
 def favourite_add(*, user, resource: Resource) -> bool:
     """Bookmark a published resource for ``user``; True when it was newly added (idempotent).
-    Raises NotAuthenticatedError for anonymous users and InvalidTransitionError for unpublished ones."""
+    Raises NotAuthenticatedError for anonymous users, ResourceNotFoundError for a resource the user may
+    not see (``can_see``) and InvalidTransitionError for an unpublished one they see."""
     if not getattr(user, "is_authenticated", False):
         raise NotAuthenticatedError()
+    if not can_see(user, resource):
+        raise ResourceNotFoundError()
     if resource.status != Status.PUBLISHED:
         raise InvalidTransitionError("Only published resources can be added to favourites.",
                                      details={"status": resource.status})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.module_loading import import_string
@@ -20,12 +21,14 @@ def check_database() -> None:
         cursor.execute("SELECT 1")
 
 
+@login_not_required
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """Permission: public. The process is up (no backend is touched)."""
     return JsonResponse({"status": "ok", "node": settings.EXCHANGE_NODE_ID})
 
 
+@login_not_required
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     """Permission: public. Every backend the node needs answers (database, storage, search, queue)."""
@@ -44,6 +47,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
                         status=200 if ready else 503)
 
 
+@login_not_required
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     """Permission: public on loopback / behind the ingress (exposes counters only, no data)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -11,6 +12,7 @@ from exchange.api import wants_json as _wants_json
 from exchange.login import login_rate_wait, too_many_attempts_response
 
 
+@login_not_required
 def home(request: HttpRequest) -> HttpResponse:
     """Permission: public. The home page leads to the teacher search."""
     return redirect("search")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
@@ -47,6 +48,7 @@ def _peer(request: HttpRequest) -> trust.PeerIdentity:
     return request.federation_peer  # type: ignore[attr-defined]
 
 
+@login_not_required
 @require_GET
 def well_known(request: HttpRequest) -> HttpResponse:
     """Permission: public. This node's id, role, region, base URL, keys, certificate and endpoints."""

@@ -19,7 +19,7 @@ from csp.decorators import csp_replace
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
@@ -36,7 +36,7 @@ from catalog.errors import ResourceNotFoundError
 from catalog.jsonld import jsonld_script, resource_jsonld
 from catalog.models import Resource, ResourceFile
 from catalog.pages.common import Labels, preview_kind
-from catalog.permissions import can_edit, can_review
+from catalog.permissions import can_edit, can_review, can_see_unpublished
 from catalog.search import SearchRequest, search
 from catalog.storage import get_blob_store
 from exchange.apis import client_ip
@@ -81,10 +81,10 @@ def _page_of(request: HttpRequest, items: Any, per_page: int = LIST_PAGE_SIZE) -
 # --- the resource page --------------------------------------------------------------------------------
 
 def _may_preview(request: HttpRequest, resource: Resource) -> Decision | None:
-    """None when previews may be shown; else the refusing decision. An unpublished resource is only
-    visible (through ``resource_get``) to its publisher's members and its province's reviewers, who may
-    preview it; a published one is previewed on licensing's decision."""
-    if resource.status != Resource.Status.PUBLISHED:
+    """None when previews may be shown; else the refusing decision. An unpublished resource is
+    previewed by those who may see it (``catalog.permissions.can_see_unpublished``: its publisher's
+    members and its province's reviewers); a published one on licensing's decision."""
+    if resource.status != Resource.Status.PUBLISHED and can_see_unpublished(request.user, resource):
         return None
     decision = decide(request.user, resource, Action.PREVIEW)
     return None if decision.allowed else decision
@@ -92,10 +92,10 @@ def _may_preview(request: HttpRequest, resource: Resource) -> Decision | None:
 
 def _whole_file_allowed(request: HttpRequest, resource: Resource) -> bool:
     """Whether a preview may show the whole file: only to those who may download it (licensing's
-    ``decide``), or, for an unpublished resource, its publisher's members and reviewers. Everybody else
-    gets an excerpt (the first page of a PDF) so a preview never gives away a priced work."""
+    ``decide``), or, for an unpublished resource, those who may see it (``can_see_unpublished``).
+    Everybody else gets an excerpt (the first page of a PDF) so a preview never gives away a priced work."""
     if resource.status != Resource.Status.PUBLISHED:
-        return True
+        return can_see_unpublished(request.user, resource)
     return decide(request.user, resource, Action.DOWNLOAD).allowed
 
 
@@ -117,6 +117,7 @@ def _first_page_pdf(file: ResourceFile) -> bytes:
     return out.getvalue()
 
 
+@login_not_required
 def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     """A resource with its metadata, rights, attribution, previews and what this user may do with it.
     Permission: published resources: anyone (the download decision is licensing's ``decide``); others:
@@ -169,6 +170,7 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     return render(request, "licensing/resource.html", context)
 
 
+@login_not_required
 @require_GET
 @xframe_options_sameorigin
 @csp_replace({"frame-ancestors": [SELF]})  # shown in an <iframe> of the resource page

@@ -20,8 +20,9 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from guardian.shortcuts import assign_perm
 
+from catalog.errors import ResourceNotFoundError
 from catalog.models import Resource, ResourceFile
-from catalog.permissions import can_order_national_takedown, can_review, reviewing_bureau
+from catalog.permissions import can_order_national_takedown, can_review, can_see, reviewing_bureau
 from catalog.services import resource_withdraw_for_takedown
 from catalog.storage import get_blob_store
 from catalog.takedowns import resource_withdraw_national
@@ -324,10 +325,18 @@ def takedown_file(
     """A rights holder (publisher) or an administrator (province administrator, hub operator) files a
     notice that ``resource`` infringes rights. The province's reviewers decide it.
 
-    Raises NotClaimantError for other users; InvalidInputError for unknown grounds or an empty statement;
+    A notice is about a resource the public can see: filing one about a resource the user may not see
+    gets the answer a missing resource gets (``ResourceNotFoundError``), so it cannot probe for drafts;
+    one about a resource still in review (which its own publisher sees) is refused too, so no draft's
+    title reaches the notice lists of others (hub operators see every notice).
+
+    Raises NotClaimantError for other users; ResourceNotFoundError for a resource the user may not see
+    or that is not published; InvalidInputError for unknown grounds or an empty statement;
     ResourceAlreadyWithdrawnError when the resource is already withdrawn."""
     if not any(user_has_role(user, role) for role in CLAIMANT_ROLES):
         raise NotClaimantError()
+    if not can_see(user, resource):
+        raise ResourceNotFoundError()
     problems: dict[str, list[str]] = {}
     if grounds not in TakedownNotice.Grounds.values:
         problems["grounds"] = [f"One of {', '.join(TakedownNotice.Grounds.values)}."]
@@ -338,6 +347,8 @@ def takedown_file(
         raise InvalidInputError(details=problems)
     if resource.status == Resource.Status.WITHDRAWN:
         raise ResourceAlreadyWithdrawnError()
+    if resource.status != Resource.Status.PUBLISHED:
+        raise ResourceNotFoundError()
     org = getattr(user, "organisation", None)
     notice = TakedownNotice(resource=resource, grounds=grounds, statement=statement,
                             claimant=(claimant or (org.name if org else user.get_username())).strip()[:200],

@@ -12,6 +12,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.http import http_date
 from django.views.decorators.http import require_http_methods
@@ -33,6 +34,7 @@ def _error(exc: ExchangeError, **headers: str) -> JsonResponse:
     return response
 
 
+@login_not_required
 @require_http_methods(["GET", "HEAD"])
 def signed_file_download(request: HttpRequest, token: str) -> HttpResponse:
     """Permission: the holder of a valid, unexpired link; the user it was issued to must still be

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -110,6 +111,7 @@ def _search_request(request: HttpRequest) -> SearchRequest:
                          sort=params.get("sort", ""), page=page, page_size=PAGE_SIZE)
 
 
+@login_not_required
 def search_page(request: HttpRequest) -> HttpResponse:
     """Teacher search with facets, highlights, sort and pages. Permission: public (the index holds only
     published resources); the access badge on each hit is licensing's decision for this user."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 from federation.oai.protocol import respond
 
 
+@login_not_required
 @csrf_exempt  # OAI-PMH harvesters POST form-encoded arguments without a session or CSRF token
 @require_http_methods(["GET", "HEAD", "POST"])
 def oai_endpoint(request: HttpRequest) -> HttpResponse:
