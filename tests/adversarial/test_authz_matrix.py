@@ -27,11 +27,13 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from catalog.models import Favourite, Resource
 from exchange.api import ExchangeAPIView
@@ -192,6 +194,7 @@ M: list[Row] = []
 # --- exchange API ---
 M += rows("api-token", "post", {ANY: X(200, anonymous=401)}, data=token_body)
 M += rows("api-me", "get", {ANY: X(200, anonymous=401)})
+M += rows("api-logout", "post", {ANY: X(204, anonymous=401)})
 
 # --- catalog API ---
 M += rows("api-resources", "get", {ANY: X(200)})
@@ -352,6 +355,9 @@ for name in ("api-settlement", "api-settlement-csv"):
 M += rows("api-settlement", "get", {ANY: X(403, **API_DENY, far_publisher=200, hub_operator=200,
                                            bureau_operator=200)},
           query=lambda w: f"publisher={w.orgs['far_publisher'].pk}", label="province B publisher")
+M += rows("api-settlement-close", "post", {ANY: only(403, ("province_admin", "hub_operator", "bureau_operator"), 200,
+                                                     **API_DENY)},
+          data=lambda w, o, a: {"month": f"{timezone.localdate().replace(day=1) - timedelta(days=1):%Y-%m}"})
 
 # --- federation operator API (objects that do not exist here: the role gate, then the lookup) ---
 OPERATORS = ("province_admin", "hub_operator", "bureau_operator")
@@ -365,6 +371,8 @@ M += rows("api-federation-enrolment-approve", "post", {"unknown enrolment": only
           data={"fingerprint": "SHA256:x"})
 M += rows("api-federation-node-revoke", "post", {"unknown node": only(403, HUB_OPERATORS, 404, **API_DENY)},
           data={"reason": "key compromised"})
+M += rows("api-federation-reinstatements", "post", {"not a hub": only(403, HUB_OPERATORS, 404, **API_DENY)},
+          data={"origin": "cn-11", "record_id": "0b7c3f2e-5d1a-4c0e-9f1b-2a3c4d5e6f70", "note": "复核后恢复"})
 
 # --- web pages ---
 M += page_rows("home", {ANY: X(302)})
