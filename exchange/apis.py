@@ -28,8 +28,10 @@ class AuthTokenApi(ExchangeAPIView):
     throttle_scope = "login"
 
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField(style={"input_type": "password"})
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(style={"input_type": "password"}, max_length=4096)
+
+    body_fields = {"post": InputSerializer}
 
     @extend_schema(request=InputSerializer, responses=inline_serializer("Token", {"token": serializers.CharField()}))
     def post(self, request):
