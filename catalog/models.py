@@ -4,7 +4,8 @@ that describe them.
 A ``Resource`` is identified by a UUID that stays the same on every node; ``origin_node`` says which
 node published it and ``version`` grows with every change the origin makes. Local resources move
 through the review workflow (draft → submitted → approved/rejected → published → withdrawn);
-resources synced from peers are read-only here. Files are stored content-addressed by sha256.
+resources synced from peers are read-only here. Files are stored content-addressed by sha256 (a blob
+may be shared by many files; ``BlobLease`` protects a blob between its upload and its first row).
 The rights statement is descriptive data carried with the record (holder, licence, territory,
 audience, price, free-for categories, term, embargo); the rules that interpret it live in
 ``licensing``.
@@ -181,3 +182,17 @@ class Favourite(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} ♥ {self.resource_id}"
+
+
+class BlobLease(models.Model):
+    """A claim on a stored blob by an upload that is about to reference it (see ``catalog.blobs``).
+
+    Renewed by every upload of the same bytes before it stores or finds the blob; the blob collector
+    leaves a blob alone while its lease is younger than the grace period. A failed upload's lease is
+    what marks its blob as a collection candidate."""
+
+    key = models.CharField(max_length=128, primary_key=True)
+    renewed_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"lease on {self.key} since {self.renewed_at:%Y-%m-%d %H:%M:%S}"

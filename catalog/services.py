@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from catalog.blobs import BlobToStore, blobs_store
 from catalog.errors import (
     ApprovalCheckFailedError,
     InvalidTransitionError,
@@ -31,7 +32,7 @@ from catalog.events import resource_changed
 from catalog.files import CheckedFile, check_upload
 from catalog.models import Favourite, License, Resource, ResourceFile, RightsStatement
 from catalog.permissions import can_edit, can_review, grant_object_rights  # noqa: F401 (re-exported)
-from catalog.storage import blob_key, get_blob_store
+from catalog.storage import blob_key
 from catalog.vocab import check_metadata_terms
 from exchange.audit import audit_record
 from exchange.errors import InvalidInputError, NotAuthenticatedError, PermissionDeniedError
@@ -215,31 +216,30 @@ def _check_files(files: Sequence[UploadedFile]) -> list[CheckedFile]:
 
 
 class _StoredBlobs:
-    """Stores checked files; if the surrounding operation fails, removes the blobs it newly wrote
-    that no committed row references, so a failed upload leaves nothing behind."""
+    """Stores checked files (claiming their blobs, see ``catalog.blobs``) and removes the temp files
+    afterwards. A blob is never deleted here, even if the surrounding operation fails: another
+    upload of the same bytes may be about to reference it. The collector removes it later if none
+    does."""
 
     def __init__(self, checked: list[CheckedFile]) -> None:
         self.checked = checked
-        self.new_keys: list[str] = []
 
     def __enter__(self) -> _StoredBlobs:
-        store = get_blob_store()
-        for item in self.checked:
-            if store.put_file(blob_key(item.sha256), item.temp_path, content_type=item.mime):
-                self.new_keys.append(blob_key(item.sha256))
+        try:
+            blobs_store([BlobToStore(sha256=item.sha256, path=item.temp_path, content_type=item.mime)
+                         for item in self.checked])
+        except BaseException:
+            self._remove_temp_files()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        self._remove_temp_files()
+
+    def _remove_temp_files(self) -> None:
         for item in self.checked:
             if os.path.exists(item.temp_path):
                 os.unlink(item.temp_path)
-        if exc_type is not None and self.new_keys:
-            store = get_blob_store()
-            referenced = set(ResourceFile.objects.filter(storage_key__in=self.new_keys)
-                             .values_list("storage_key", flat=True))
-            for key in self.new_keys:
-                if key not in referenced:
-                    store.delete(key)
 
 
 def _create_file_rows(resource: Resource, checked: list[CheckedFile], *, start: int = 0) -> list[ResourceFile]:
