@@ -2,47 +2,67 @@
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import permissions, serializers, status
+from rest_framework import parsers, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from catalog import selectors, services
 from catalog.jsonld import JSONLDRenderer, resource_jsonld
 from catalog.models import Resource, Term
+from catalog.parsers import UploadMultiPartParser
 from catalog.serializers import ResourceFileSerializer, ResourceSerializer
 from exchange.api import ExchangeAPIView, HasRole
 from exchange.errors import InvalidInputError
+from exchange.inputs import MAX_NOTE_LENGTH, InputBoundsError, clean_text, loads_bounded
 from exchange.pagination import paginate
+from exchange.parsers import JSONParser
 from exchange.roles import Role
 
 IsPublisher = HasRole.of(Role.PUBLISHER)
 IsReviewer = HasRole.of(Role.REVIEWER)
 
 
-def _json_field(request, name: str) -> Any:
-    """A JSON object sent either as a JSON body key or as a multipart form field holding JSON."""
+#: Deposits and file additions: JSON, or multipart with files (unsafe file names refused).
+UPLOAD_PARSERS = [JSONParser, UploadMultiPartParser, parsers.FormParser]
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _json_field(request, name: str) -> dict[str, Any] | None:
+    """A JSON object sent either as a JSON body key or as a multipart form field holding JSON (with
+    the JSON body's bounds, see ``exchange.inputs``); None when absent."""
     raw = request.data.get(name)
-    if raw is None or isinstance(raw, dict):
-        return raw
-    try:
-        return json.loads(raw)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name} must be a JSON object.", details={name: ["Invalid JSON."]}) from exc
+    if raw is not None and not isinstance(raw, dict):
+        if not isinstance(raw, str):
+            raise InvalidInputError(f"{name} must be a JSON object.", details={name: ["A JSON object."]})
+        try:
+            raw = loads_bounded(raw, max_depth=settings.API_JSON_MAX_DEPTH)
+        except InputBoundsError as exc:
+            raise InvalidInputError(f"{name} must be a JSON object.", details={name: [str(exc)]}) from exc
+    if raw is not None and not isinstance(raw, dict):
+        raise InvalidInputError(f"{name} must be a JSON object.", details={name: ["A JSON object."]})
+    return raw
 
 
-def _uploaded_files(request, checksums: dict[str, str] | None) -> list[services.UploadedFile]:
+def _text_field(request, name: str, *, max_length: int = MAX_NOTE_LENGTH) -> str:
+    return clean_text(request.data.get(name), field=name, max_length=max_length)
+
+
+def _uploaded_files(request, checksums: dict[str, Any] | None) -> list[services.UploadedFile]:
+    files = request.FILES.getlist("files")
     checksums = checksums or {}
-    if not isinstance(checksums, dict):
-        raise InvalidInputError(details={"checksums": ["An object mapping file name to sha256."]})
-    return [
-        services.UploadedFile(stream=f, name=f.name, sha256=checksums.get(f.name))
-        for f in request.FILES.getlist("files")
-    ]
+    names = {f.name for f in files}
+    problems = {name: ["No file of this name was sent."] for name in checksums if name not in names}
+    problems |= {name: ["A sha256 as 64 hexadecimal digits."] for name, value in checksums.items()
+                 if name in names and not (isinstance(value, str) and SHA256_HEX.fullmatch(value))}
+    if problems:
+        raise InvalidInputError("checksums must map the names of the files sent to their sha256.",
+                                details={"checksums": problems})
+    return [services.UploadedFile(stream=f, name=f.name, sha256=checksums.get(f.name)) for f in files]
 
 
 DEPOSIT_DOC = (
@@ -61,6 +81,8 @@ class ResourceListCreateApi(ExchangeAPIView):
         return [permissions.AllowAny()] if self.request.method == "GET" else [IsPublisher()]
 
     permission_classes = [permissions.AllowAny]
+    parser_classes = UPLOAD_PARSERS
+    body_fields = {"post": {"metadata", "rights", "checksums", "files"}}
 
     @extend_schema(parameters=[OpenApiParameter("mine", bool), OpenApiParameter("status", str),
                                OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
@@ -101,6 +123,7 @@ class ResourceDetailApi(ExchangeAPIView):
 
     permission_classes = [permissions.AllowAny]
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, JSONLDRenderer]
+    body_fields = {"patch": {"metadata", "rights"}}
 
     @extend_schema(responses=ResourceSerializer)
     def get(self, request, resource_id):
@@ -124,6 +147,8 @@ class ResourceFilesApi(ExchangeAPIView):
     """Add files to a draft or rejected resource. Permission: publisher role + object right."""
 
     permission_classes = [IsPublisher]
+    parser_classes = UPLOAD_PARSERS
+    body_fields = {"post": {"files", "checksums"}}
 
     @extend_schema(request=inline_serializer("AddFiles", {
         "files": serializers.ListField(child=serializers.FileField()),
@@ -153,6 +178,7 @@ class ResourceSubmitApi(_TransitionApi):
     """Send to review. Permission: publisher role + object right."""
 
     permission_classes = [IsPublisher]
+    body_fields = {"post": ()}
 
     def act(self, request, resource):
         return services.resource_submit(user=request.user, resource=resource)
@@ -162,24 +188,27 @@ class ResourceApproveApi(_TransitionApi):
     """Approve. Permission: reviewer role + review right on the resource's province."""
 
     permission_classes = [IsReviewer]
+    body_fields = {"post": {"note"}}
 
     def act(self, request, resource):
-        return services.resource_approve(user=request.user, resource=resource, note=request.data.get("note", ""))
+        return services.resource_approve(user=request.user, resource=resource, note=_text_field(request, "note"))
 
 
 class ResourceRejectApi(_TransitionApi):
     """Reject with a reason. Permission: reviewer role + review right on the resource's province."""
 
     permission_classes = [IsReviewer]
+    body_fields = {"post": {"reason"}}
 
     def act(self, request, resource):
-        return services.resource_reject(user=request.user, resource=resource, reason=request.data.get("reason", ""))
+        return services.resource_reject(user=request.user, resource=resource, reason=_text_field(request, "reason"))
 
 
 class ResourcePublishApi(_TransitionApi):
     """Publish an approved resource. Permission: publisher or reviewer role + object right."""
 
     permission_classes = [HasRole.of(Role.PUBLISHER, Role.REVIEWER)]
+    body_fields = {"post": ()}
 
     def act(self, request, resource):
         return services.resource_publish(user=request.user, resource=resource)
@@ -189,12 +218,13 @@ class ResourceWithdrawApi(_TransitionApi):
     """Withdraw a published resource. Permission: publisher (own) or reviewer (province) + object right."""
 
     permission_classes = [HasRole.of(Role.PUBLISHER, Role.REVIEWER)]
+    body_fields = {"post": {"reason", "note"}}
 
     def act(self, request, resource):
-        reason = request.data.get("reason") or (
+        reason = _text_field(request, "reason", max_length=64) or (
             "withdrawn_by_publisher" if services.can_edit(request.user, resource) else "review_revoked")
         return services.resource_withdraw(user=request.user, resource=resource, reason=reason,
-                                          note=request.data.get("note", ""))
+                                          note=_text_field(request, "note"))
 
 
 class ReviewQueueApi(ExchangeAPIView):
@@ -230,6 +260,7 @@ class ResourceFavouriteApi(ExchangeAPIView):
     Permission: authenticated."""
 
     permission_classes = [permissions.IsAuthenticated]
+    body_fields = {"put": (), "delete": ()}
 
     @extend_schema(request=None, responses=inline_serializer("Favourite", {"favourite": serializers.BooleanField()}))
     def put(self, request, resource_id):

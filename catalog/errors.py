@@ -84,6 +84,25 @@ class FileTypeMismatchError(UploadError):
     http_status = 415
 
 
+class FileNameInvalidError(UploadError):
+    code = "file_name_invalid"
+    default_message = "The file name is not accepted."
+
+
+class ArchiveTooLargeError(UploadError):
+    """A ZIP container (office document, e-book, archive) that inflates beyond the configured limits."""
+
+    code = "archive_too_large"
+    http_status = 413
+
+
+class ArchiveBombError(UploadError):
+    """A ZIP container built to exhaust whoever inflates it (extreme ratio, overlapping entries,
+    sizes its bytes contradict)."""
+
+    code = "archive_bomb"
+
+
 class TooManyFilesError(UploadError):
     code = "too_many_files"
 

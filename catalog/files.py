@@ -2,7 +2,10 @@
 
 The client's file name and Content-Type are never trusted: the type comes from the content, must be
 on the allowlist, and must agree with the file's extension (a renamed executable is refused, and so
-is a PNG called ``.pdf``).
+is a PNG called ``.pdf``). A file must be one type only: a PDF or an image that is also a ZIP archive
+(a polyglot), or markup (HTML, SVG) dressed as text, is refused. ZIP containers are inflated under
+limits (:mod:`catalog.archives`), and names that climb directories, hide their real extension or
+name a device are refused rather than repaired.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import os
 import re
 import tempfile
 import unicodedata
-import zipfile
 from dataclasses import dataclass
 from typing import IO
 
+from catalog.archives import ArchiveLimits, directory_figures, inspect_zip
 from catalog.errors import (
     ChecksumMismatchError,
     EmptyFileError,
+    FileNameInvalidError,
     FileTooLargeError,
     FileTypeMismatchError,
     FileTypeNotAllowedError,
@@ -49,6 +53,11 @@ REFUSED_SIGNATURES = [
     (b"#!", "script"),
 ]
 SNIFF_BYTES = 8192
+#: PDF readers look for their header anywhere in the first KiB.
+PDF_HEADER_WINDOW = 1024
+#: Markup a browser or an image viewer would render or run, refused in text files.
+MARKUP_TAGS = (b"<!doctype", b"<html", b"<head", b"<body", b"<script", b"<svg", b"<?xml", b"<iframe", b"<object",
+               b"<embed", b"<meta", b"<style", b"<link", b"<xml", b"<math")
 
 
 @dataclass(frozen=True)
@@ -57,22 +66,15 @@ class SniffResult:
     extensions: frozenset[str]
 
 
-def _zip_kind(path: str) -> SniffResult:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            if "mimetype" in names:
-                declared = zf.read("mimetype").decode("ascii", "replace").strip()
-                if declared in ODF:
-                    return SniffResult(declared, frozenset(ODF[declared]))
-            if "[Content_Types].xml" in names:
-                for prefix, (mime, exts) in OOXML.items():
-                    if any(n.startswith(prefix) for n in names):
-                        return SniffResult(mime, frozenset(exts))
-            return SniffResult("application/zip", frozenset({".zip"}))
-    except zipfile.BadZipFile as exc:
-        raise FileTypeNotAllowedError("The file looks like a ZIP archive but is damaged.",
-                                      details={"reason": "bad_zip"}) from exc
+def _zip_kind(path: str, name: str) -> SniffResult:
+    contents = inspect_zip(path, name=name, limits=ArchiveLimits.from_settings())
+    if contents.mimetype in ODF:
+        return SniffResult(contents.mimetype, frozenset(ODF[contents.mimetype]))
+    if "[Content_Types].xml" in contents.names:
+        for prefix, (mime, exts) in OOXML.items():
+            if any(n.startswith(prefix) for n in contents.names):
+                return SniffResult(mime, frozenset(exts))
+    return SniffResult("application/zip", frozenset({".zip"}))
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -84,14 +86,40 @@ def _looks_like_text(head: bytes) -> bool:
         # A multi-byte character cut at the sniff boundary is still text.
         if exc.start < len(head) - 4:
             return False
-    lowered = head.lstrip().lower()
-    return not (lowered.startswith((b"<!doctype html", b"<html", b"<script", b"<svg", b"<?xml")))
+    return not _holds_markup(head)
 
 
-def sniff(path: str, extension: str) -> SniffResult:
-    """The type of the file at ``path`` from its bytes. Raises FileTypeNotAllowedError."""
+def _holds_markup(head: bytes) -> bool:
+    """Whether text starts like markup (``<`` and a tag name) or holds one of MARKUP_TAGS."""
+    lowered = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    if re.match(rb"<[a-z!?/]", lowered):
+        return True
+    return any(tag in lowered for tag in MARKUP_TAGS)
+
+
+def _polyglot(path: str, head: bytes, mime: str) -> None:
+    """Refuse a file that other readers take for another type: a PDF header within the first KiB of
+    a non-PDF, or a ZIP directory at the end of a file that is not a ZIP container."""
+    if mime != "application/pdf" and b"%PDF-" in head[:PDF_HEADER_WINDOW]:
+        raise FileTypeNotAllowedError("The file is also a PDF document; a file must be one type only.",
+                                      details={"detected": mime, "also": "application/pdf", "reason": "polyglot"})
+    figures = None if head.startswith(b"PK\x03\x04") else directory_figures(path)
+    if figures is not None and figures.entries > 0:
+        raise FileTypeNotAllowedError("The file is also a ZIP archive; a file must be one type only.",
+                                      details={"detected": mime, "also": "application/zip", "reason": "polyglot"})
+
+
+def sniff(path: str, extension: str, *, name: str = "") -> SniffResult:
+    """The type of the file at ``path`` from its bytes. Raises FileTypeNotAllowedError, or for ZIP
+    containers beyond the limits ArchiveTooLargeError / ArchiveBombError."""
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
+    kind = _sniff_head(path, head, extension, name=name or os.path.basename(path))
+    _polyglot(path, head, kind.mime)
+    return kind
+
+
+def _sniff_head(path: str, head: bytes, extension: str, *, name: str) -> SniffResult:
     for signature, what in REFUSED_SIGNATURES:
         if head.startswith(signature):
             raise FileTypeNotAllowedError(f"Executable content is not accepted ({what}).",
@@ -99,7 +127,7 @@ def sniff(path: str, extension: str) -> SniffResult:
     if head.startswith(b"%PDF-"):
         return SniffResult("application/pdf", frozenset({".pdf"}))
     if head.startswith(b"PK\x03\x04"):
-        return _zip_kind(path)
+        return _zip_kind(path, name)
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         mime = OLE2_BY_EXT.get(extension)
         if mime is None:
@@ -127,6 +155,44 @@ def sniff(path: str, extension: str) -> SniffResult:
 
 
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+#: Device names Windows resolves in any directory and with any extension (``CON.pdf`` is the console).
+WINDOWS_RESERVED_NAMES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{device}{n}" for device in ("COM", "LPT") for n in (*"123456789", "¹", "²", "³")}
+)
+#: File systems store at most 255 bytes per name.
+MAX_NAME_BYTES = 255
+#: Control and format characters: NUL and friends, bidirectional overrides (``evil\u202egpj.pdf``
+#: shows as ``evilfdp.jpg``), zero-width characters, line and paragraph separators, lone surrogates.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why an uploaded file's ``name`` is refused (``empty``, ``path``, ``control_character``,
+    ``reserved_name``, ``too_long``), or None. Such names are refused, not repaired: a name that climbs
+    directories, hides its real extension behind invisible characters, names a device or overflows
+    a file system comes from an attacker or a broken client. (Other awkward characters are replaced
+    by :func:`safe_filename`.)"""
+    if not name or not name.strip():
+        return "empty"
+    if "/" in name or "\\" in name or name.strip() in {".", ".."}:
+        return "path"
+    if any(unicodedata.category(char) in _INVISIBLE_CATEGORIES for char in name):
+        return "control_character"
+    if name.strip().split(".")[0].strip().upper() in WINDOWS_RESERVED_NAMES:
+        return "reserved_name"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return "too_long"
+    return None
+
+
+def check_file_name(name: str) -> None:
+    """Raise FileNameInvalidError when :func:`file_name_problem` finds one."""
+    problem = file_name_problem(name)
+    if problem is not None:
+        shown = name.encode("unicode_escape").decode("ascii")[:300]
+        raise FileNameInvalidError(f"The file name {shown!r} is not accepted ({problem}).",
+                                   details={"file": shown, "reason": problem})
 
 
 def safe_filename(name: str, *, max_bytes: int = 200) -> str:
@@ -159,8 +225,9 @@ class CheckedFile:
 
 def check_upload(stream: IO[bytes], *, name: str, max_bytes: int, expected_sha256: str | None = None,
                  temp_dir: str | None = None) -> CheckedFile:
-    """Copy ``stream`` to a temp file while hashing; check size, type and checksum. On any error the
-    temp file is removed and a catalog error is raised."""
+    """Check the name; copy ``stream`` to a temp file while hashing; check size, type and checksum. On
+    any error the temp file is removed and a catalog error is raised."""
+    check_file_name(name)
     clean = safe_filename(name)
     ext = os.path.splitext(clean)[1].lower()
     digest = hashlib.sha256()
@@ -185,7 +252,7 @@ def check_upload(stream: IO[bytes], *, name: str, max_bytes: int, expected_sha25
                 f"The sha256 of {clean} does not match the checksum sent with it.",
                 details={"file": clean, "expected": expected_sha256.lower(), "actual": hexdigest},
             )
-        kind = sniff(temp_path, ext)
+        kind = sniff(temp_path, ext, name=clean)
         if ext not in kind.extensions:
             raise FileTypeMismatchError(
                 f"{clean} contains {kind.mime}, which does not match its extension {ext or '(none)'}.",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import tempfile
 import uuid
@@ -20,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from catalog.blobs import BlobToStore, blobs_store
 from catalog.errors import VocabularyError
 from catalog.events import resources_imported
 from catalog.files import safe_filename, sniff
@@ -27,10 +27,12 @@ from catalog.models import License, Resource, ResourceFile, RightsStatement
 from catalog.permissions import grant_object_rights
 from catalog.placeholders import placeholder_bytes, placeholder_name
 from catalog.search.indexing import index_pending_drain
-from catalog.storage import blob_key, get_blob_store
+from catalog.services import MAX_PRICE
+from catalog.storage import blob_key
 from catalog.vocab import CHECKED_FIELDS, check_metadata_terms, vocabulary_codes
 from exchange.audit import audit_record
 from exchange.faults import crash_point
+from exchange.inputs import InputBoundsError, loads_bounded
 from exchange.models import Organisation, SchoolCategory
 from exchange.services import organisation_get_or_create
 
@@ -65,9 +67,9 @@ class _Context:
 
 def _parse(line: str, ctx: _Context) -> dict[str, Any]:
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg})") from exc
+        record = loads_bounded(line, max_depth=settings.API_JSON_MAX_DEPTH)
+    except InputBoundsError as exc:
+        raise ValueError(f"not JSON ({exc})") from exc
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
     missing = [f for f in REQUIRED if not record.get(f)]
@@ -84,8 +86,8 @@ def _parse(line: str, ctx: _Context) -> dict[str, Any]:
     if record["license"] not in ctx.licenses:
         raise ValueError(f"unknown licence {record['license']!r}")
     price = record.get("price", 0)
-    if not isinstance(price, int) or price < 0:
-        raise ValueError("price must be a whole number ≥ 0")
+    if not isinstance(price, int) or isinstance(price, bool) or not 0 <= price <= MAX_PRICE:
+        raise ValueError(f"price must be a whole number from 0 to {MAX_PRICE}")
     try:
         record["_created"] = dt.datetime.fromisoformat(str(record["created_at"]).replace("Z", "+00:00"))
     except ValueError as exc:
@@ -105,7 +107,7 @@ def _store_placeholder(record: dict[str, Any]) -> ResourceFile:
         with os.fdopen(fd, "wb") as out:
             out.write(body)
         mime = sniff(tmp, os.path.splitext(name)[1].lower()).mime
-        get_blob_store().put_file(blob_key(digest), tmp, content_type=mime)
+        blobs_store([BlobToStore(sha256=digest, path=tmp, content_type=mime)])
     finally:
         os.unlink(tmp)
     return ResourceFile(original_name=name, sha256=digest, size=len(body), mime=mime, storage_key=blob_key(digest),

@@ -7,7 +7,8 @@ id, except for a remote copy whose id another record already holds here (a clash
 scoped by origin, so one node can never squat another's record). A ``RecordTakedown`` is a fact about a
 record, not a version: while it stands no later version of the record becomes public here. Local resources move
 through the review workflow (draft → submitted → approved/rejected → published → withdrawn);
-resources synced from peers are read-only here. Files are stored content-addressed by sha256.
+resources synced from peers are read-only here. Files are stored content-addressed by sha256 (a blob
+may be shared by many files; ``BlobLease`` protects a blob between its upload and its first row).
 The rights statement is descriptive data carried with the record (holder, licence, territory,
 audience, price, free-for categories, term, embargo); the rules that interpret it live in
 ``licensing``.
@@ -242,3 +243,17 @@ class IndexPending(models.Model):
 
     def __str__(self) -> str:
         return f"index {self.resource_id}"
+
+
+class BlobLease(models.Model):
+    """A claim on a stored blob by an upload that is about to reference it (see ``catalog.blobs``).
+
+    Renewed by every upload of the same bytes before it stores or finds the blob; the blob collector
+    leaves a blob alone while its lease is younger than the grace period. A failed upload's lease is
+    what marks its blob as a collection candidate."""
+
+    key = models.CharField(max_length=128, primary_key=True)
+    renewed_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"lease on {self.key} since {self.renewed_at:%Y-%m-%d %H:%M:%S}"

@@ -6,17 +6,18 @@ on any change a peer must see, and tells ``catalog.events`` so the feed and the 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from catalog.blobs import BlobToStore, blobs_store
 from catalog.errors import (
     ApprovalCheckFailedError,
     InvalidTransitionError,
@@ -33,11 +34,12 @@ from catalog.events import resource_changed
 from catalog.files import CheckedFile, check_upload
 from catalog.models import Favourite, License, Resource, ResourceFile, RightsStatement
 from catalog.permissions import can_edit, can_review, can_see, grant_object_rights  # noqa: F401 (re-exported)
-from catalog.storage import blob_key, get_blob_store
+from catalog.storage import blob_key
 from catalog.takedowns import resource_under_takedown, takedown_fact_record
 from catalog.vocab import check_metadata_terms
 from exchange.audit import audit_record
 from exchange.errors import InvalidInputError, NotAuthenticatedError, PermissionDeniedError
+from exchange.inputs import INT32_MAX, calendar_date, clean_text, plain_text, whole_number
 from exchange.models import Organisation, Region, SchoolCategory
 from exchange.roles import Role, user_has_role
 
@@ -50,6 +52,11 @@ RIGHTS_FIELDS = (
     "holder", "year", "license", "attribution", "territory", "audience", "price", "free_for", "grant_days",
     "term_end", "embargo_until", "derived_from",
 )
+#: Bounds of the rights statement's numbers: a price in vouchers, a grant's term in days (a century).
+MAX_PRICE = 1_000_000
+MAX_GRANT_DAYS = 36_500
+MAX_TERRITORY_CODES = 500
+MAX_TEXT_LENGTH = 20_000  # description and other text without a column limit
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,13 @@ class UploadedFile:
 
 # --- validation --------------------------------------------------------------------------
 
+def _max_length(model: type[models.Model], field: str) -> int:
+    return getattr(model._meta.get_field(field), "max_length", None) or MAX_TEXT_LENGTH
+
+
 def _clean_metadata(metadata: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        raise InvalidInputError("metadata must be a JSON object.", details={"metadata": ["An object."]})
     unknown = set(metadata) - set(METADATA_FIELDS)
     if unknown:
         raise InvalidInputError("Unknown metadata fields.", details={f: ["Unknown field."] for f in sorted(unknown)})
@@ -75,15 +88,18 @@ def _clean_metadata(metadata: dict[str, Any], *, partial: bool = False) -> dict[
         if field == "keywords":
             if isinstance(value, str):
                 value = [k for k in (p.strip() for p in value.replace("，", ",").split(",")) if k]
-            if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+            if (not isinstance(value, list) or len(value) > 1000
+                    or not all(isinstance(k, str) and "\x00" not in k for k in value)):
                 raise InvalidInputError(details={"keywords": ["A list of strings."]})
             value = list(dict.fromkeys(k.strip()[:64] for k in value if k.strip()))[:30]
         elif value is None:
             value = ""
-        elif not isinstance(value, str):
-            raise InvalidInputError(details={field: ["A string."]})
         else:
-            value = value.strip()
+            limit = _max_length(Resource, field)
+            try:
+                value = plain_text(value, max_length=limit)
+            except ValueError:
+                raise InvalidInputError(details={field: [f"A string of at most {limit} characters."]}) from None
         clean[field] = value
     if not partial:
         if not clean.get("title"):
@@ -104,26 +120,31 @@ def clean_rights(rights: dict[str, Any] | None, *, default_holder: str = "") -> 
     for field in sorted(unknown):
         problems[field] = ["Unknown field."]
     out: dict[str, Any] = {}
-    out["holder"] = str(rights.get("holder") or default_holder).strip()
-    if not out["holder"]:
+    for field, default in (("holder", default_holder), ("attribution", "")):
+        limit = _max_length(RightsStatement, field)
+        try:
+            out[field] = plain_text(rights.get(field) or default, max_length=limit)
+        except ValueError:
+            problems[field] = [f"A string of at most {limit} characters."]
+    if "holder" in out and not out["holder"]:
         problems["holder"] = ["The rights holder is required."]
     this_year = timezone.now().year
     try:
-        out["year"] = int(rights.get("year") or this_year)
-        if not 1900 <= out["year"] <= this_year + 1:
-            problems["year"] = [f"Between 1900 and {this_year + 1}."]
-    except (TypeError, ValueError):
-        problems["year"] = ["A year."]
-    license_id = str(rights.get("license") or "").strip()
-    license_obj = License.objects.filter(id=license_id).first() if license_id else None
+        out["year"] = whole_number(rights.get("year") or this_year, minimum=1900, maximum=this_year + 1)
+    except ValueError:
+        problems["year"] = [f"A year between 1900 and {this_year + 1}."]
+    license_id = rights.get("license") or ""
+    license_obj = None
+    if isinstance(license_id, str) and license_id.strip() and "\x00" not in license_id:
+        license_obj = License.objects.filter(id=license_id.strip()[:64]).first()
     if license_obj is None:
-        problems["license"] = [f"Unknown licence {license_id!r}." if license_id else "Required."]
+        problems["license"] = [f"Unknown licence {str(license_id)[:64]!r}." if license_id else "Required."]
     out["license"] = license_obj
-    out["attribution"] = str(rights.get("attribution") or "").strip()[:500]
     territory = rights.get("territory") or []
     if territory == "nationwide":
         territory = []
-    if not isinstance(territory, list) or not all(isinstance(t, str) for t in territory):
+    if (not isinstance(territory, list) or len(territory) > MAX_TERRITORY_CODES
+            or not all(isinstance(t, str) and "\x00" not in t for t in territory)):
         problems["territory"] = ["A list of region codes, or empty for nationwide."]
         territory = []
     else:
@@ -133,19 +154,18 @@ def clean_rights(rights: dict[str, Any] | None, *, default_holder: str = "") -> 
             problems["territory"] = [f"Unknown region codes: {', '.join(missing)}."]
     out["territory"] = sorted(set(territory))
     audience = rights.get("audience") or RightsStatement.Audience.TEACHERS
-    if audience not in RightsStatement.Audience.values:
+    if not isinstance(audience, str) or audience not in RightsStatement.Audience.values:
         problems["audience"] = [f"One of {', '.join(RightsStatement.Audience.values)}."]
     out["audience"] = audience
-    for field, default in (("price", 0), ("grant_days", 365)):
+    for field, fallback, maximum in (("price", 0, MAX_PRICE), ("grant_days", 365, MAX_GRANT_DAYS)):
+        raw = rights.get(field)
         try:
-            value = int(rights.get(field, default) if rights.get(field) is not None else default)
-            if value < 0:
-                raise ValueError
-            out[field] = value
-        except (TypeError, ValueError):
-            problems[field] = ["A whole number, zero or more."]
+            out[field] = whole_number(fallback if raw is None else raw, minimum=0, maximum=min(maximum, INT32_MAX))
+        except ValueError:
+            problems[field] = [f"A whole number from 0 to {maximum}."]
     free_for = rights.get("free_for") or []
-    if not isinstance(free_for, list) or any(c not in SchoolCategory.values for c in free_for):
+    if not isinstance(free_for, list) or any(not isinstance(c, str) or c not in SchoolCategory.values
+                                             for c in free_for):
         problems["free_for"] = [f"A list of: {', '.join(SchoolCategory.values)}."]
         free_for = []
     out["free_for"] = sorted(set(free_for))
@@ -155,10 +175,15 @@ def clean_rights(rights: dict[str, Any] | None, *, default_holder: str = "") -> 
             out[field] = None
             continue
         try:
-            out[field] = raw if isinstance(raw, dt.date) else dt.date.fromisoformat(str(raw))
+            out[field] = calendar_date(raw)
         except ValueError:
-            problems[field] = ["A date, YYYY-MM-DD."]
-    out["derived_from"] = rights.get("derived_from") or None
+            problems[field] = ["A date, YYYY-MM-DD, between 1900-01-01 and 2999-12-31."]
+    derived_from = rights.get("derived_from") or None
+    try:
+        out["derived_from"] = None if derived_from is None else (
+            derived_from if isinstance(derived_from, uuid.UUID) else uuid.UUID(str(derived_from)[:64]))
+    except ValueError:
+        problems["derived_from"] = ["The id (UUID) of the resource this one derives from."]
     if problems:
         raise RightsInvalidError(details=problems)
     return out
@@ -224,31 +249,30 @@ def _check_files(files: Sequence[UploadedFile]) -> list[CheckedFile]:
 
 
 class _StoredBlobs:
-    """Stores checked files; if the surrounding operation fails, removes the blobs it newly wrote
-    that no committed row references, so a failed upload leaves nothing behind."""
+    """Stores checked files (claiming their blobs, see ``catalog.blobs``) and removes the temp files
+    afterwards. A blob is never deleted here, even if the surrounding operation fails: another
+    upload of the same bytes may be about to reference it. The collector removes it later if none
+    does."""
 
     def __init__(self, checked: list[CheckedFile]) -> None:
         self.checked = checked
-        self.new_keys: list[str] = []
 
     def __enter__(self) -> _StoredBlobs:
-        store = get_blob_store()
-        for item in self.checked:
-            if store.put_file(blob_key(item.sha256), item.temp_path, content_type=item.mime):
-                self.new_keys.append(blob_key(item.sha256))
+        try:
+            blobs_store([BlobToStore(sha256=item.sha256, path=item.temp_path, content_type=item.mime)
+                         for item in self.checked])
+        except BaseException:
+            self._remove_temp_files()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        self._remove_temp_files()
+
+    def _remove_temp_files(self) -> None:
         for item in self.checked:
             if os.path.exists(item.temp_path):
                 os.unlink(item.temp_path)
-        if exc_type is not None and self.new_keys:
-            store = get_blob_store()
-            referenced = set(ResourceFile.objects.filter(storage_key__in=self.new_keys)
-                             .values_list("storage_key", flat=True))
-            for key in self.new_keys:
-                if key not in referenced:
-                    store.delete(key)
 
 
 def _create_file_rows(resource: Resource, checked: list[CheckedFile], *, start: int = 0) -> list[ResourceFile]:
@@ -338,6 +362,8 @@ def resource_update(
         resource.full_clean()
     rights_changed = False
     if rights:
+        if not isinstance(rights, dict):
+            raise RightsInvalidError("rights must be a JSON object.", details={"rights": ["An object."]})
         current = resource.rights
         base = {f: getattr(current, f) for f in RIGHTS_FIELDS if f != "license"} | {"license": current.license_id}
         rights_clean = clean_rights(base | rights, default_holder=resource.publisher_name)
@@ -390,6 +416,7 @@ def _run_approval_checks(resource: Resource) -> None:
 def resource_approve(*, user, resource: Resource, note: str = "") -> Resource:
     """A reviewer of the province approves a submitted resource (checks in CATALOG_APPROVAL_CHECKS
     must pass, e.g. licensing's rights audit)."""
+    note = clean_text(note, field="note")
     _require_reviewer(user, resource)
     resource = Resource.objects.select_for_update().get(pk=resource.pk)
     before = _transition(resource, allowed_from={Status.SUBMITTED}, to=Status.APPROVED)
@@ -405,8 +432,9 @@ def resource_approve(*, user, resource: Resource, note: str = "") -> Resource:
 @transaction.atomic
 def resource_reject(*, user, resource: Resource, reason: str) -> Resource:
     """A reviewer sends a submitted resource back with a reason the publisher sees."""
+    reason = clean_text(reason, field="reason")
     _require_reviewer(user, resource)
-    if not reason or not reason.strip():
+    if not reason:
         raise InvalidInputError("A rejection needs a reason.", details={"reason": ["This field is required."]})
     resource = Resource.objects.select_for_update().get(pk=resource.pk)
     before = _transition(resource, allowed_from={Status.SUBMITTED}, to=Status.REJECTED)
@@ -443,6 +471,7 @@ def resource_withdraw(*, user, resource: Resource, reason: str, note: str = "") 
     """Take a published resource out of public view. ``reason`` is one of WITHDRAW_REASONS:
     publishers withdraw their own (``withdrawn_by_publisher``); reviewers revoke (``review_revoked``);
     licensing's upheld takedowns use ``takedown_upheld`` through ``resource_withdraw_for_takedown``."""
+    note = clean_text(note, field="note")
     if resource.is_remote:
         raise ResourceReadOnlyError()
     if reason == "withdrawn_by_publisher":

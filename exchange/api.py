@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, ClassVar
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse, UnreadablePostError
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exchange.errors import ExchangeError
+from exchange.errors import ExchangeError, InvalidInputError, UnknownFieldsError
 from exchange.openapi import ErrorSerializer
 from exchange.roles import user_has_role
 from exchange.tokens import TokenExpiredError
@@ -41,6 +48,29 @@ DRF_CODES = {
 ERROR_RESPONSE = OpenApiResponse(response=ErrorSerializer, description="Error (one JSON shape with a stable code)")
 
 
+class NulInRequest(SuspiciousOperation):
+    """A NUL character in the request's path or query (refused by ``exchange.middleware``)."""
+
+
+#: Requests refused while reading them (Django's limits in settings, DATA_UPLOAD_*; NUL characters),
+#: most specific first.
+REQUEST_REFUSALS: tuple[tuple[type[Exception], str, int, str], ...] = (
+    (NulInRequest, "malformed_request", 400, "The request's path or query holds a NUL character."),
+    (RequestDataTooBig, "request_too_large", 413, "The request body is larger than this node accepts."),
+    (TooManyFieldsSent, "too_many_fields", 400, "The request has more form fields than this node accepts."),
+    (TooManyFilesSent, "too_many_files", 400, "The request has more files than this node accepts."),
+    (SuspiciousOperation, "bad_request", 400, "Bad request."),
+    (UnreadablePostError, "malformed_request", 400, "The request body could not be read."),
+)
+API_PATH_PREFIXES = ("/api/", "/federation/", "/.well-known/")
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Whether errors for this request are rendered as JSON (the API, the federation protocol, and
+    clients that ask for JSON) rather than as HTML pages."""
+    return request.path.startswith(API_PATH_PREFIXES) or "application/json" in request.headers.get("Accept", "")
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -56,6 +86,9 @@ def error_response(exc: Exception) -> tuple[dict[str, Any], int] | None:
         return error_body("not_found", "Not found."), 404
     if isinstance(exc, DjangoPermissionDenied):
         return error_body("permission_denied", str(exc) or "Permission denied."), 403
+    for refused, code, status, message in REQUEST_REFUSALS:
+        if isinstance(exc, refused):
+            return error_body(code, message), status
     if isinstance(exc, drf_exceptions.APIException):
         code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), "error")
         if isinstance(exc, drf_exceptions.ValidationError):
@@ -79,12 +112,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if status == 401:
         response["WWW-Authenticate"] = 'Token realm="api"'
     return response
-
-
-def wants_json(request: HttpRequest) -> bool:
-    """Whether an error for this request is answered in the API's JSON shape rather than as a page."""
-    return request.path.startswith(("/api/", "/federation/", "/.well-known/")) or \
-        "application/json" in request.headers.get("Accept", "")
 
 
 def json_error(code: str, message: str, status: int, details: Any = None) -> JsonResponse:
@@ -111,14 +138,48 @@ class DenyAll(permissions.BasePermission):
         return False
 
 
+WRITE_METHODS = ("post", "put", "patch", "delete")
+#: Sent by HTML forms for Django's CSRF check, which reads it: understood by every endpoint.
+ALWAYS_UNDERSTOOD = frozenset({"csrfmiddlewaretoken"})
+
+
 class ExchangeAPIView(APIView):
     """Base API view. Subclasses must name their permission explicitly (checked by a test);
-    one that does not is closed to everybody."""
+    one that does not is closed to everybody.
+
+    ``body_fields`` names the body members each write method understands (``{"post": {"scope"}}``, or
+    an input serializer class whose fields are the members); any other member is refused with
+    ``unknown_fields`` instead of being silently ignored, and a body that is not an object with
+    ``invalid_input``. A write method without an entry takes no members at all."""
 
     permission_classes: list[Any] = [DenyAll]
     permission_declared = False
+    body_fields: ClassVar[Mapping[str, Collection[str] | type]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "permission_classes" in cls.__dict__:
             cls.permission_declared = True
+
+    def initial(self, request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        method = (request.method or "").lower()
+        if method in WRITE_METHODS and hasattr(self, method):
+            self.check_body_fields(request, method)
+
+    def understood_fields(self, method: str) -> frozenset[str]:
+        spec = self.body_fields.get(method, ())
+        names = spec().fields.keys() if isinstance(spec, type) else spec
+        return frozenset(names) | ALWAYS_UNDERSTOOD
+
+    def check_body_fields(self, request, method: str) -> None:
+        data = request.data
+        if not isinstance(data, Mapping):
+            raise InvalidInputError("The body must be a JSON object (or a form).",
+                                    details={"body": ["An object."]})
+        unknown = sorted(str(name) for name in data.keys() if name not in self.understood_fields(method))
+        if unknown:
+            raise UnknownFieldsError(
+                f"Not understood: {', '.join(unknown)}.",
+                details={name: ["Unknown field."] for name in unknown},
+            )

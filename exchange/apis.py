@@ -40,6 +40,8 @@ class AuthTokenApi(ExchangeAPIView):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=4096, style={"input_type": "password"})
 
+    body_fields = {"post": InputSerializer}
+
     @extend_schema(
         request=InputSerializer,
         responses={

@@ -32,6 +32,19 @@ class InvalidInputError(ExchangeError):
     default_message = "The request is not valid."
 
 
+class UnknownFieldsError(InvalidInputError):
+    """A body member the endpoint does not understand: refused, never silently ignored."""
+
+    code = "unknown_fields"
+    default_message = "The request has members this endpoint does not understand."
+
+
+class RequestTooLargeError(ExchangeError):
+    code = "request_too_large"
+    http_status = 413
+    default_message = "The request body is larger than this node accepts."
+
+
 class NotFoundError(ExchangeError):
     code = "not_found"
     http_status = 404

@@ -28,7 +28,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from rest_framework.throttling import ScopedRateThrottle
 
-from exchange.api import json_error, wants_json
+from exchange.api import is_api_request, json_error
 from exchange.audit import audit_record
 from exchange.clientip import client_ip
 from exchange.errors import TooManyAttemptsError
@@ -91,7 +91,7 @@ def too_many_attempts_response(request: HttpRequest, retry_after: int,
     """``429`` with ``Retry-After``: the JSON error under the API, the translated page on the web (also
     for the per-address rate on the web form)."""
     response: HttpResponse
-    if wants_json(request):
+    if is_api_request(request):
         error = error or TooManyAttemptsError(retry_after=retry_after)
         response = json_error(error.code, error.message, error.http_status, error.details)
     else:

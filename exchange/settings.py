@@ -78,6 +78,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The API and the federation protocol answer every error in the JSON error shape.
+    "exchange.middleware.ApiErrorMiddleware",
+    "exchange.middleware.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -214,7 +217,24 @@ CATALOG_BLOB_ROOT = DATA_DIR / "blobs"
 CATALOG_MAX_UPLOAD_BYTES = env_int("CATALOG_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
 CATALOG_MAX_FILES_PER_RESOURCE = env_int("CATALOG_MAX_FILES_PER_RESOURCE", 20)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Request bodies: at most this many bytes besides uploaded files (request_too_large), form fields
+# (too_many_fields) and files (too_many_files) per request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 100)
+# ZIP containers (DOCX/PPTX/XLSX, ODF, EPUB, ZIP) are inflated entry by entry, in bounded chunks, to
+# check them before anything is stored: beyond these limits an upload is refused as archive_too_large
+# (entries, one entry's size, the total size) or archive_bomb (an entry inflating more than
+# CATALOG_ARCHIVE_MAX_RATIO times its compressed size, or sizes the bytes contradict).
+CATALOG_ARCHIVE_MAX_ENTRIES = env_int("CATALOG_ARCHIVE_MAX_ENTRIES", 10_000)
+CATALOG_ARCHIVE_MAX_ENTRY_BYTES = env_int("CATALOG_ARCHIVE_MAX_ENTRY_BYTES", 512 * 1024 * 1024)
+CATALOG_ARCHIVE_MAX_TOTAL_BYTES = env_int("CATALOG_ARCHIVE_MAX_TOTAL_BYTES", 1024 * 1024 * 1024)
+CATALOG_ARCHIVE_MAX_RATIO = env_int("CATALOG_ARCHIVE_MAX_RATIO", 100)
+# A stored blob no row references is removed by `manage.py gc_blobs` only when its last upload (its
+# lease) or, without a lease, its write is older than this; an upload of the same bytes renews it.
+CATALOG_BLOB_GRACE_SECONDS = env_int("CATALOG_BLOB_GRACE_SECONDS", 6 * 3600)
+# The first-page excerpt of a PDF preview parses at most this many bytes of the file.
+CATALOG_PREVIEW_MAX_PDF_BYTES = env_int("CATALOG_PREVIEW_MAX_PDF_BYTES", 64 * 1024 * 1024)
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Checks a resource must pass before a reviewer can approve it (import strings, run in order).
@@ -253,7 +273,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "exchange.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "exchange.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -261,6 +281,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": "120/min", "user": "600/min", "login": env_str("LOGIN_RATE", "10/min")},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# JSON request bodies (and the JSON held in multipart fields) nested deeper than this are refused.
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Courseware Exchange Node API",
     "DESCRIPTION": "Catalog, search, licensing and federation API of a courseware exchange node. "

@@ -51,6 +51,7 @@ class PeerPullApi(ExchangeAPIView):
     """Ask this node to pull a peer's feed now. Permission: hub operators and province administrators."""
 
     permission_classes = [IsFederationOperator]
+    body_fields = {"post": ()}
 
     @extend_schema(request=None, responses={202: inline_serializer("PullQueued", {"queued": serializers.BooleanField()})})
     def post(self, request, node_id: str):
@@ -91,6 +92,8 @@ class EnrolmentApproveApi(ExchangeAPIView):
     class EnrolmentApproveInputSerializer(serializers.Serializer):
         fingerprint = serializers.CharField()
 
+    body_fields = {"post": EnrolmentApproveInputSerializer}
+
     @extend_schema(request=EnrolmentApproveInputSerializer, responses=inline_serializer("EnrolmentApproved", {
         "node_id": serializers.CharField(), "serial": serializers.CharField(),
         "not_after": serializers.DateTimeField()}))
@@ -112,6 +115,8 @@ class NodeRevokeApi(ExchangeAPIView):
 
     class NodeRevokeInputSerializer(serializers.Serializer):
         reason = serializers.CharField()
+
+    body_fields = {"post": NodeRevokeInputSerializer}
 
     @extend_schema(request=NodeRevokeInputSerializer, responses=inline_serializer("NodeRevoked", {
         "node_id": serializers.CharField(), "revocation_list": serializers.IntegerField()}))

@@ -22,6 +22,7 @@ from catalog.usage import license_list
 from exchange.api import ERROR_RESPONSE, ExchangeAPIView, HasRole
 from exchange.apis import client_ip
 from exchange.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from exchange.inputs import INT64_MAX
 from exchange.models import Organisation
 from exchange.pagination import paginate
 from exchange.roles import Role
@@ -97,6 +98,8 @@ class ResourceDownloadApi(ExchangeAPIView):
 
     class DownloadInputSerializer(serializers.Serializer):
         file = serializers.UUIDField(required=False)
+
+    body_fields = {"post": DownloadInputSerializer}
 
     @extend_schema(request=DownloadInputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, resource_id):
@@ -178,6 +181,8 @@ class ResourceGrantPurchaseApi(ExchangeAPIView):
     class GrantPurchaseInputSerializer(serializers.Serializer):
         scope = serializers.ChoiceField(choices=["school", "personal"])
 
+    body_fields = {"post": GrantPurchaseInputSerializer}
+
     @extend_schema(request=GrantPurchaseInputSerializer, responses={201: GrantSerializer})
     def post(self, request, resource_id):
         data = _valid(self.GrantPurchaseInputSerializer, request.data)
@@ -245,9 +250,11 @@ class VoucherFundApi(ExchangeAPIView):
     permission_classes = [IsProvinceAdmin]
 
     class VoucherFundInputSerializer(serializers.Serializer):
-        school = serializers.IntegerField()
-        per_student = serializers.IntegerField(min_value=1)
+        school = serializers.IntegerField(min_value=1, max_value=INT64_MAX)
+        per_student = serializers.IntegerField(min_value=1, max_value=services.MAX_VOUCHERS_PER_STUDENT)
         memo = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+
+    body_fields = {"post": VoucherFundInputSerializer}
 
     @extend_schema(request=VoucherFundInputSerializer, responses={201: LedgerTransactionSerializer})
     def post(self, request):
@@ -274,9 +281,11 @@ class TakedownListCreateApi(ExchangeAPIView):
 
     class TakedownFileInputSerializer(serializers.Serializer):
         resource = serializers.UUIDField()
-        grounds = serializers.CharField()
-        statement = serializers.CharField(allow_blank=True)
-        claimant = serializers.CharField(required=False, allow_blank=True, default="")
+        grounds = serializers.CharField(max_length=32)
+        statement = serializers.CharField(allow_blank=True, max_length=20_000)
+        claimant = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+    body_fields = {"post": TakedownFileInputSerializer}
 
     @extend_schema(parameters=[OpenApiParameter("status", str)], responses=TakedownSerializer(many=True))
     def get(self, request):
@@ -306,7 +315,9 @@ class _TakedownDecisionApi(ExchangeAPIView):
     permission_classes = [IsTakedownDecider]
 
     class TakedownDecisionInputSerializer(serializers.Serializer):
-        note = serializers.CharField(required=False, allow_blank=True, default="")
+        note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+    body_fields = {"post": TakedownDecisionInputSerializer}
 
     decide_notice: Any  # each subclass: decide_notice(self, request, notice, note) -> TakedownNotice
 

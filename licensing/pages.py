@@ -100,19 +100,27 @@ def _whole_file_allowed(request: HttpRequest, resource: Resource) -> bool:
 
 
 def _first_page_pdf(file: ResourceFile) -> bytes:
-    """A new PDF holding only the first page of ``file`` (raises Http404 if it cannot be read)."""
-    from pypdf import PdfReader, PdfWriter
-    from pypdf.errors import PdfReadError
+    """A new PDF holding only the first page of ``file`` (raises Http404 if it cannot be read).
 
+    The PDF is untrusted input: at most CATALOG_PREVIEW_MAX_PDF_BYTES of it are read, pypdf's own
+    decompression limits apply to its streams (LimitReachedError), and any failure of the parser on
+    malformed input, deep nesting included, means no excerpt rather than a server error."""
+    from pypdf import PdfReader, PdfWriter
+
+    limit = settings.CATALOG_PREVIEW_MAX_PDF_BYTES
+    if file.size > limit:
+        raise Http404
     with get_blob_store().open(file.storage_key) as handle:
-        data = handle.read()
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise Http404
     try:
         reader = PdfReader(io.BytesIO(data))
         writer = PdfWriter()
         writer.add_page(reader.pages[0])
         out = io.BytesIO()
         writer.write(out)
-    except (PdfReadError, IndexError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds of error on hostile input, not only PyPdfError
         raise Http404 from exc
     return out.getvalue()
 
@@ -440,7 +448,8 @@ class FundForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
 
-    per_student = forms.IntegerField(label=gettext_lazy("每名学生资源券数"), min_value=1)
+    per_student = forms.IntegerField(label=gettext_lazy("每名学生资源券数"), min_value=1,
+                                     max_value=services.MAX_VOUCHERS_PER_STUDENT)
     memo = forms.CharField(label=gettext_lazy("备注"), required=False, max_length=300)
 
 

@@ -29,6 +29,7 @@ from catalog.takedowns import resource_withdraw_national
 from catalog.usage import resource_download_count_increment
 from exchange.audit import audit_record
 from exchange.errors import InvalidInputError, NotFoundError
+from exchange.inputs import clean_text
 from exchange.models import Organisation
 from exchange.roles import Role, user_has_role
 from licensing.decisions import Action, Decision, Reason, active_grant_facts, decide, subject_of
@@ -136,6 +137,10 @@ def _post(
     return txn
 
 
+#: One funding gives each student at most this many vouchers.
+MAX_VOUCHERS_PER_STUDENT = 100_000
+
+
 @transaction.atomic
 def vouchers_fund(*, actor: Any, school: Organisation, per_student: int, memo: str = "") -> LedgerTransaction:
     """A province administrator funds a school's voucher account with ``per_student`` vouchers for each
@@ -143,10 +148,11 @@ def vouchers_fund(*, actor: Any, school: Organisation, per_student: int, memo: s
 
     Raises FundingNotAllowedError unless ``actor`` is a province administrator whose bureau holds the
     fund right on the school's account (its own province); InvalidInputError for a non-school, an
-    amount that is not positive, or a school with no students on record."""
-    if not isinstance(per_student, int) or isinstance(per_student, bool) or per_student <= 0:
-        raise InvalidInputError("per_student must be a whole number above zero.",
-                                details={"per_student": ["A whole number above zero."]})
+    amount that is not positive or above MAX_VOUCHERS_PER_STUDENT, or a school with no students on record."""
+    if (not isinstance(per_student, int) or isinstance(per_student, bool)
+            or not 0 < per_student <= MAX_VOUCHERS_PER_STUDENT):
+        raise InvalidInputError(f"per_student must be a whole number from 1 to {MAX_VOUCHERS_PER_STUDENT}.",
+                                details={"per_student": [f"A whole number from 1 to {MAX_VOUCHERS_PER_STUDENT}."]})
     if not user_has_role(actor, Role.PROVINCE_ADMIN):
         raise FundingNotAllowedError()
     account = voucher_account_ensure(school=school)
@@ -435,7 +441,8 @@ def takedown_uphold(*, user: Any, notice: TakedownNotice, note: str = "") -> Tak
 
     Raises NotTakedownReviewerError for anyone else; TakedownAlreadyDecidedError when it was decided."""
     notice = _lock_open_notice(user=user, notice=notice)
-    withdrawal_note = f"takedown #{notice.pk}: {note.strip()}".strip(": ")
+    note = clean_text(note, field="note")
+    withdrawal_note = f"takedown #{notice.pk}: {note}".strip(": ")
     if notice.resource.status != Resource.Status.WITHDRAWN:
         if notice.resource.is_remote:  # a national takedown, ordered at the hub
             resource = notice.resource
@@ -458,7 +465,8 @@ def takedown_reject(*, user: Any, notice: TakedownNotice, note: str) -> Takedown
 
     Raises NotTakedownReviewerError for anyone else; InvalidInputError without a note;
     TakedownAlreadyDecidedError when it was decided."""
-    if not (note or "").strip():
+    note = clean_text(note, field="note")
+    if not note:
         raise InvalidInputError("A rejection needs a reason.", details={"note": ["This field is required."]})
     notice = _lock_open_notice(user=user, notice=notice)
     notice.status, notice.decided_by, notice.decided_at = TakedownNotice.Status.REJECTED, user, timezone.now()

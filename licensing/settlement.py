@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 
 from catalog.models import Resource
 from exchange.audit import audit_record
+from exchange.inputs import MAX_DATE, MIN_DATE, calendar_date
 from exchange.roles import Role, user_has_role
 from licensing.errors import InvalidPeriodError, SettlementNotAllowedError
 from licensing.models import DownloadEvent, Grant, LedgerEntry, LedgerTransaction, SettlementClose
@@ -33,21 +34,23 @@ class Period:
     @classmethod
     def parse(cls, *, month: str | None = None, start: str | None = None, end: str | None = None) -> Period:
         """``month=YYYY-MM``, or ``start``/``end`` dates (YYYY-MM-DD, inclusive); default: this month.
-        Raises InvalidPeriodError for anything else."""
+        Dates lie between ``exchange.inputs.MIN_DATE`` and ``MAX_DATE`` (further out, the period's
+        bounds overflow). Raises InvalidPeriodError for anything else."""
         try:
             if month:
-                first = dt.date.fromisoformat(f"{month}-01")
+                first = calendar_date(f"{month}-01")
                 following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
                 return cls(first, following - dt.timedelta(days=1))
             if start or end:
                 if not (start and end):
                     raise ValueError("both ends are needed")
-                period = cls(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+                period = cls(calendar_date(start), calendar_date(end))
                 if period.end < period.start:
                     raise ValueError("end before start")
                 return period
         except ValueError as exc:
-            raise InvalidPeriodError(details={"period": ["month=YYYY-MM, or start and end as YYYY-MM-DD."]}) from exc
+            raise InvalidPeriodError(details={"period": [
+                f"month=YYYY-MM, or start and end as YYYY-MM-DD, between {MIN_DATE} and {MAX_DATE}."]}) from exc
         today = timezone.localdate()
         return cls.parse(month=f"{today:%Y-%m}")
 

@@ -59,14 +59,31 @@ def parse_json(data: bytes | str) -> Any:
     """Parse JSON text strictly: UTF-8 only, no duplicate object keys, no NaN/Infinity.
 
     Duplicate keys are refused because two parsers may keep different values for them, which would
-    let a signed document mean one thing to the verifier and another to the consumer.
+    let a signed document mean one thing to the verifier and another to the consumer. Nesting deeper
+    than MAX_DEPTH is refused too (deeper than the interpreter's recursion limit, the parser itself
+    gives up with RecursionError, which must not escape as a server error).
     Raises CanonicalJsonError on any violation.
     """
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as exc:
         raise CanonicalJsonError(f"invalid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise CanonicalJsonError(f"invalid JSON: nested deeper than {MAX_DEPTH} levels") from exc
+    _check_depth(value)
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse containers nested deeper than MAX_DEPTH (iteratively: the check cannot recurse too deep)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise CanonicalJsonError(f"invalid JSON: nested deeper than {MAX_DEPTH} levels")
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
 
 
 def _check(obj: Any, depth: int) -> bool:

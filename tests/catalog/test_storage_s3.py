@@ -24,8 +24,11 @@ def test_upload_lands_in_s3_content_addressed(api_as, users, s3_store):
     assert [k for k, _ in s3_store.iter_keys()] == [key]
 
 
-def test_failed_upload_leaves_nothing_in_s3(api_as, users, s3_store, monkeypatch):
+def test_a_failed_uploads_blob_is_left_to_the_collector_in_s3(api_as, users, s3_store, monkeypatch):
+    """A failed upload deletes nothing (another upload of the same bytes may be about to use the blob,
+    tests/catalog/test_blob_gc.py); the collector removes the unreferenced blob after the grace period."""
     from catalog import services
+    from catalog.blobs import blobs_collect
 
     monkeypatch.setattr(services, "grant_object_rights", lambda *a, **k: 1 / 0)
     client = api_as(users["publisher"])
@@ -34,6 +37,9 @@ def test_failed_upload_leaves_nothing_in_s3(api_as, users, s3_store, monkeypatch
         "metadata": json.dumps(METADATA), "rights": json.dumps(RIGHTS),
         "files": [SimpleUploadedFile("a.pdf", pdf_bytes("gone"))]}, format="multipart")
     assert response.status_code == 500
+    assert len(list(s3_store.iter_keys())) == 1
+    assert blobs_collect() == []  # within the grace period
+    assert len(blobs_collect(grace_seconds=0)) == 1
     assert list(s3_store.iter_keys()) == []
 
 

@@ -106,10 +106,20 @@ def test_size_limit(api_as, users, settings):
         "details": {"file": "big.pdf", "max_bytes": 100}}
 
 
-def test_unsafe_file_names_are_sanitised(api_as, users):
-    response = deposit(api_as(users["publisher"]), [upload("../../etc/第一章\x07<课件>.pdf", pdf_bytes())])
+def test_awkward_file_names_are_sanitised(api_as, users):
+    """Characters some file systems refuse are replaced; the name is otherwise kept."""
+    response = deposit(api_as(users["publisher"]), [upload('第一章 <课件>: "定稿"?.pdf', pdf_bytes())])
     assert response.status_code == 201
-    assert response.json()["files"][0]["original_name"] == "第一章_课件_.pdf"
+    assert response.json()["files"][0]["original_name"] == "第一章 _课件__ _定稿__.pdf"
+
+
+def test_file_names_with_control_characters_are_refused(api_as, users, settings):
+    """A name with a control character is refused, not repaired (tests/adversarial has the full corpus)."""
+    response = deposit(api_as(users["publisher"]), [upload("第一章\x07<课件>.pdf", pdf_bytes())])
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "file_name_invalid"
+    assert response.json()["error"]["details"]["reason"] == "control_character"
+    assert Resource.objects.count() == 0 and stored_blob_count(settings) == 0
 
 
 def test_unknown_vocabulary_and_bad_rights_are_reported_per_field(api_as, users):
@@ -142,9 +152,14 @@ def test_only_publishers_deposit(api_as, users, who):
     assert response.json()["error"]["code"] in {"not_authenticated", "permission_denied"}
 
 
-def test_storage_failure_mid_deposit_leaves_nothing(api_as, users, settings, monkeypatch):
-    """A crash while writing rows (after blobs were stored) removes the new blobs and rolls back."""
+def test_storage_failure_mid_deposit_leaves_no_row_and_a_collectable_blob(api_as, users, settings, monkeypatch):
+    """A crash while writing rows (after blobs were stored) rolls back; the stored blob stays, claimed
+    by the failed upload (another upload of the same bytes may be about to use it), until the
+    collector finds it unreferenced after the grace period (tests/catalog/test_blob_gc.py)."""
+    from django.core.management import call_command
+
     from catalog import services
+    from catalog.models import BlobLease
 
     def boom(*args, **kwargs):
         raise RuntimeError("database went away")
@@ -152,11 +167,17 @@ def test_storage_failure_mid_deposit_leaves_nothing(api_as, users, settings, mon
     monkeypatch.setattr(services, "grant_object_rights", boom)
     client = api_as(users["publisher"])
     client.raise_request_exception = False
-    response = deposit(client, [upload("a.pdf", pdf_bytes("crash"))])
+    body = pdf_bytes("crash")
+    response = deposit(client, [upload("a.pdf", body)])
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
-    assert Resource.objects.count() == 0
-    assert stored_blob_count(settings) == 0
+    assert Resource.objects.count() == 0 and ResourceFile.objects.count() == 0
+    key = blob_key(hashlib.sha256(body).hexdigest())
+    assert get_blob_store().exists(key) and BlobLease.objects.filter(key=key).exists()
+    call_command("gc_blobs", stdout=io.StringIO())
+    assert get_blob_store().exists(key)  # within the grace period
+    call_command("gc_blobs", "--min-age-hours", "0", stdout=io.StringIO())
+    assert stored_blob_count(settings) == 0 and not BlobLease.objects.exists()
 
 
 def test_add_files_to_draft(api_as, users):

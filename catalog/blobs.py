@@ -1,0 +1,105 @@
+"""Blob lifetimes: who may store a blob and who may remove it.
+
+Blobs are content-addressed, so one blob may back any number of files, and an upload cannot know
+whether it is a blob's only user: deleting the blob when an upload fails races a concurrent upload
+of the same bytes, which found the blob present, skipped writing it, and is about to commit a row
+that references it. So nothing but the collector ever deletes a blob:
+
+- before storing, an upload *claims* the blob's key: it writes (or renews) a ``BlobLease`` row in
+  its own transaction, and only then writes the blob or finds it present;
+- a failed upload leaves its blob and its lease behind; the lease marks the blob as a candidate;
+- the collector (``manage.py gc_blobs``) removes a blob only when no file row references it and
+  its lease (or, for a blob without one, its write) is older than the grace period. It decides
+  and deletes while holding the lease row's lock, so an upload claiming the same key meanwhile
+  waits for it and then writes the blob afresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import BlobLease, ResourceFile
+from catalog.storage import BlobStore, blob_key, get_blob_store
+
+
+@dataclass(frozen=True)
+class BlobToStore:
+    sha256: str
+    path: str
+    content_type: str
+
+
+def blobs_claim(keys: Iterable[str]) -> None:
+    """Take or renew the lease on each key (in key order, so concurrent claims cannot deadlock)."""
+    now = timezone.now()
+    leases = [BlobLease(key=key, renewed_at=now) for key in sorted(set(keys))]
+    if not leases:
+        return
+    with transaction.atomic():
+        BlobLease.objects.bulk_create(leases, update_conflicts=True, unique_fields=["key"],
+                                      update_fields=["renewed_at"])
+
+
+def blobs_store(items: Sequence[BlobToStore]) -> list[str]:
+    """Claim and store each file; return their keys. Call it before the transaction that creates
+    the rows referencing them: a blob stored here survives until the collector finds it
+    unreferenced after the grace period, whatever happens to that transaction."""
+    keys = [blob_key(item.sha256) for item in items]
+    blobs_claim(keys)
+    store = get_blob_store()
+    for key, item in zip(keys, items, strict=True):
+        store.put_file(key, item.path, content_type=item.content_type)
+    return keys
+
+
+def _referenced(key: str) -> bool:
+    return ResourceFile.objects.filter(sha256=key.rsplit("/", 1)[-1], storage_key=key).exists()
+
+
+def _collect_one(store: BlobStore, key: str, *, cutoff: dt.datetime, dry_run: bool) -> bool:
+    """Remove ``key``'s blob if nothing references it and no lease younger than ``cutoff`` covers it;
+    True when it was (or, dry, would be) removed."""
+    with transaction.atomic():
+        # A lease row to lock, also for a blob without one, so a concurrent claim waits for us.
+        BlobLease.objects.bulk_create([BlobLease(key=key, renewed_at=cutoff - dt.timedelta(seconds=1))],
+                                      ignore_conflicts=True)
+        lease = BlobLease.objects.select_for_update().get(key=key)
+        if lease.renewed_at >= cutoff:
+            return False  # claimed since we looked: an upload is about to reference it
+        referenced = _referenced(key)
+        if dry_run:
+            transaction.set_rollback(True)
+            return not referenced
+        if not referenced:
+            store.delete(key)
+        lease.delete()
+        return not referenced
+
+
+def blobs_collect(*, grace_seconds: int | None = None, dry_run: bool = False) -> list[str]:
+    """Remove stored blobs that no file references and that no upload claimed (or, without a claim,
+    wrote) within the grace period (``CATALOG_BLOB_GRACE_SECONDS`` unless given); forget expired
+    leases of referenced or missing blobs. Returns the removed keys."""
+    grace = settings.CATALOG_BLOB_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    cutoff = timezone.now() - dt.timedelta(seconds=grace)
+    store = get_blob_store()
+    leases = dict(BlobLease.objects.values_list("key", "renewed_at"))
+    stored: set[str] = set()
+    candidates: set[str] = set()
+    for key, mtime in store.iter_keys():
+        stored.add(key)
+        last_claim = leases.get(key)
+        if (last_claim < cutoff) if last_claim is not None else (mtime < cutoff.timestamp()):
+            candidates.add(key)
+    removed = [key for key in sorted(candidates) if _collect_one(store, key, cutoff=cutoff, dry_run=dry_run)]
+    if not dry_run:
+        orphaned = sorted(key for key, renewed_at in leases.items() if renewed_at < cutoff and key not in stored)
+        for start in range(0, len(orphaned), 500):
+            BlobLease.objects.filter(key__in=orphaned[start:start + 500], renewed_at__lt=cutoff).delete()
+    return removed
