@@ -140,6 +140,8 @@ class ReinstatementApi(ExchangeAPIView):
         record_id = serializers.UUIDField()
         note = serializers.CharField(max_length=2000)
 
+    body_fields = {"post": ReinstatementInputSerializer}
+
     @extend_schema(
         request=ReinstatementInputSerializer,
         responses={200: inline_serializer("Reinstated", {"origin": serializers.CharField(),

@@ -23,7 +23,7 @@ from federation import identity, trust
 from federation.errors import NotEnrolledError, PeerUnreachableError
 from federation.hub import KEY_PROOF_TYPE
 from federation.models import NodeKey, Peer
-from federation.signing import RevocationListStaleError, fingerprint, jws_sign
+from federation.signing import CanonicalJsonError, RevocationListStaleError, fingerprint, jws_sign, parse_json
 from federation.transport import build_url, signed_request
 
 
@@ -45,13 +45,21 @@ def _hub() -> Peer:
 
 
 def hub_document(hub_url: str) -> dict[str, Any]:
-    """GET the hub's public well-known document (unsigned: the fingerprint check makes it trustworthy)."""
+    """GET the hub's public well-known document (unsigned: only the key whose fingerprint a person
+    confirmed is ever pinned from it). Read at most 1 MiB, parsed strictly."""
     url = hub_url.rstrip("/") + "/.well-known/exchange-node"
+    limit = 1024 * 1024
     try:
-        response = requests.get(url, timeout=settings.FEDERATION_HTTP_TIMEOUT, allow_redirects=False)
-        response.raise_for_status()
-        return response.json()
-    except (requests.RequestException, ValueError) as exc:
+        with requests.get(url, timeout=settings.FEDERATION_HTTP_TIMEOUT, allow_redirects=False, stream=True) as response:
+            response.raise_for_status()
+            body = response.raw.read(limit + 1, decode_content=True)
+        if len(body) > limit:
+            raise ValueError(f"the document is larger than {limit} bytes")
+        document = parse_json(body)
+        if not isinstance(document, dict):
+            raise ValueError("the document is not a JSON object")
+        return document
+    except (requests.RequestException, ValueError, CanonicalJsonError) as exc:
         raise PeerUnreachableError(f"{url}: {exc}", details={"url": url}) from exc
 
 

@@ -40,6 +40,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from exchange.audit import audit_record
+from exchange.clientip import client_ip
 from exchange.errors import ExchangeError
 from federation import identity, trust
 from federation.errors import (
@@ -51,9 +52,11 @@ from federation.errors import (
 )
 from federation.models import SeenNonce
 from federation.signing import (
+    CanonicalJsonError,
     SignatureInvalidError,
     SigningKey,
     UnknownKeyError,
+    parse_json,
     sign_request,
     sign_response,
     verify_request,
@@ -195,8 +198,14 @@ class SignedResponse:
     _json: Any = field(default=None, repr=False)
 
     def json(self) -> Any:
+        """The body as JSON, parsed strictly and with bounded nesting (a peer's answer is untrusted input).
+        Raises PeerResponseError (``malformed_response``) for anything else."""
         if self._json is None:
-            self._json = json.loads(self.body or b"null")
+            try:
+                self._json = parse_json(self.body or b"null")
+            except CanonicalJsonError as exc:
+                raise PeerResponseError(f"the peer's answer is not valid JSON: {exc.message}",
+                                        details={"peer_code": "malformed_response"}) from exc
         return self._json
 
 
@@ -410,7 +419,7 @@ def nonces_purge() -> int:
 
 
 def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
+    return client_ip(request)
 
 
 def _audit_refusal(request: HttpRequest, exc: ExchangeError, kid: str) -> None:

@@ -412,6 +412,8 @@ class SettlementCloseApi(ExchangeAPIView):
         month = serializers.RegexField(r"^\d{4}-\d{2}$", help_text="YYYY-MM")
         note = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
+    body_fields = {"post": SettlementCloseInputSerializer}
+
     @extend_schema(
         request=SettlementCloseInputSerializer,
         responses={200: inline_serializer("SettlementClosed", {"month": serializers.CharField(),

@@ -34,6 +34,26 @@ def isolated_blob_store(settings, tmp_path):
 
 
 @pytest.fixture
+def reload_base_data_after_flush(django_db_blocker):
+    """Request it before ``transactional_db`` (or use ``committed_db``): the flush that ends a
+    transactional test empties every table, and this teardown, which runs after it, reloads what
+    ``django_db_setup`` loads once per session, so later tests find their vocabularies and roles."""
+    yield
+    from catalog.vocab import vocabularies_load
+    from exchange.services import roles_ensure
+
+    with django_db_blocker.unblock():
+        vocabularies_load()
+        roles_ensure()
+
+
+@pytest.fixture
+def committed_db(reload_base_data_after_flush, transactional_db):
+    """A database whose writes commit (threads and other processes see them), emptied afterwards and
+    given back its session data."""
+
+
+@pytest.fixture
 def province():
     return django_settings.EXCHANGE_NODE_REGION[:2] + "0000"
 

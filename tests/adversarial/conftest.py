@@ -31,19 +31,6 @@ def crash_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def reload_base_data_after_flush(django_db_blocker):
-    """Request it before ``transactional_db``: its teardown (after the flush that empties every table)
-    reloads what ``tests/conftest.py`` loads once per session."""
-    yield
-    from catalog.vocab import vocabularies_load
-    from exchange.services import roles_ensure
-
-    with django_db_blocker.unblock():
-        vocabularies_load()
-        roles_ensure()
-
-
-@pytest.fixture
 def crash_seed() -> int:
     seed = int(os.environ.get("CRASH_SEED") or secrets.randbelow(2**31))
     print(f"CRASH_SEED={seed}")  # shown with a failure: rerun with CRASH_SEED=… to replay the kill moments

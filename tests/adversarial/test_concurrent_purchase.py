@@ -109,7 +109,7 @@ def test_embedded_node_concurrent_buyers(make_node, tmp_path, crash_seed):
 
 
 @pytest.fixture
-def committed_world(reload_base_data_after_flush, transactional_db, province):
+def committed_world(committed_db, province):
     orgs = factories.demo_organisations(province)
     users = factories.demo_users(orgs)
     orgs["city_school"].student_count = 10

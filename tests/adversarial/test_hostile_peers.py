@@ -50,8 +50,7 @@ def test_a_peer_that_dribbles_its_answer_is_cut_at_the_total_deadline(hub_node, 
     assert outcome.code == "peer_deadline_exceeded" and outcome.details["deadline_seconds"] == 2
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_slow_peer_does_not_hold_up_the_others_and_backs_off(hub_node, hostile):
+def test_a_slow_peer_does_not_hold_up_the_others_and_backs_off(committed_db, hub_node, hostile):
     """The hub's scheduled pull: cn-10 dribbles, cn-11 is honest. cn-11 is pulled and applied while
     cn-10 is still being waited for; cn-10's pull ends at its deadline and it backs off."""
     hub_node.FEDERATION_REQUEST_DEADLINE, hub_node.FEDERATION_PULL_CONCURRENCY = 3, 4

@@ -45,7 +45,7 @@ def test_a_price_edited_after_the_resource_was_read_is_the_price_charged(users, 
 
 
 @pytest.fixture
-def committed_world(reload_base_data_after_flush, transactional_db, province):
+def committed_world(committed_db, province):
     orgs = factories.demo_organisations(province)
     users = factories.demo_users(orgs)
     orgs["city_school"].student_count = 10

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
@@ -34,20 +33,7 @@ WAIT = 30  # seconds a gate waits for the other thread before the test gives up 
 
 
 @pytest.fixture
-def reload_base_data_after_flush(django_db_blocker):
-    """Set up before (and so torn down after) ``transactional_db``, whose teardown empties every table;
-    reloads what ``tests/conftest.py``'s ``django_db_setup`` loads once per session."""
-    yield
-    from catalog.vocab import vocabularies_load
-    from exchange.services import roles_ensure
-
-    with django_db_blocker.unblock():
-        vocabularies_load()
-        roles_ensure()
-
-
-@pytest.fixture
-def users(reload_base_data_after_flush, transactional_db, province):
+def users(committed_db, province):
     """The demo users in a committed (transactional) database: the uploads run in threads."""
     return factories.demo_users(factories.demo_organisations(province))
 
@@ -173,12 +159,6 @@ def test_an_upload_renews_the_claim_on_a_stale_unreferenced_blob(users, store, m
     assert store.exists(key)
 
 
-@pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-    reason="needs writers that wait for locks: the SQLite test database is shared-cache in memory, where a "
-           "blocked writer fails at once instead of waiting (a node's file database waits); runs in the "
-           "PostgreSQL lane",
-)
 def test_an_upload_claiming_a_blob_the_collector_is_removing_waits_and_stores_it_again(users, store, monkeypatch):
     """The collector decides and deletes under the lease's lock: an upload of the same bytes that
     claims the key meanwhile waits for it, then finds the blob gone and writes it again."""

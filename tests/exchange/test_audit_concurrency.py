@@ -10,7 +10,7 @@ from django.db import connection, connections
 from exchange.audit import audit_record, audit_verify
 from exchange.models import AuditEvent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.usefixtures("committed_db")
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql",

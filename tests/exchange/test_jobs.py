@@ -45,7 +45,7 @@ def test_in_process_job_failure_is_logged_not_raised(db, caplog):
     assert "in-process job failed" in caplog.text
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("committed_db")
 def test_rq_job_runs_on_a_worker(rq_queue):
     from rq import SimpleWorker
 
@@ -66,7 +66,7 @@ def touch_file(*, path: str) -> None:
     Path(path).write_text("done")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("committed_db")
 def test_rqworker_command_runs_jobs_with_django_configured(rq_queue):
     """``manage.py rqworker --simple --burst`` runs a job that uses the ORM (the plain ``rq worker``
     command cannot: it never sets Django up)."""

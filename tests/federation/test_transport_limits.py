@@ -53,3 +53,14 @@ def test_the_background_fetch_has_the_same_limit(settings, big_answer, monkeypat
     with pytest.raises(PeerResponseError) as info:
         pending.result()
     assert info.value.details["peer_code"] == "too_large"
+
+
+def test_a_signed_answer_nested_too_deep_is_refused_not_crashed():
+    """A certified peer's signed answer is still untrusted input: parsed strictly, with bounded nesting."""
+    from federation.transport import SignedResponse
+
+    deep = SignedResponse(status=200, headers={}, body=b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(PeerResponseError) as info:
+        deep.json()
+    assert info.value.details["peer_code"] == "malformed_response"
+    assert SignedResponse(status=200, headers={}, body=b'{"ok": true}').json() == {"ok": True}

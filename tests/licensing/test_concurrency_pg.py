@@ -27,20 +27,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def reload_base_data_after_flush(django_db_blocker):
-    """Set up before (and so torn down after) ``transactional_db``, whose teardown empties every table;
-    reloads what ``tests/conftest.py``'s ``django_db_setup`` loads once per session."""
-    yield
-    from catalog.vocab import vocabularies_load
-    from exchange.services import roles_ensure
-
-    with django_db_blocker.unblock():
-        vocabularies_load()
-        roles_ensure()
-
-
-@pytest.fixture
-def world(reload_base_data_after_flush, transactional_db, province):
+def world(committed_db, province):
     orgs = factories.demo_organisations(province)
     users = factories.demo_users(orgs)
     orgs["city_school"].student_count = 5

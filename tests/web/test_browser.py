@@ -11,7 +11,7 @@ import pytest
 
 from tests.web.conftest import PHONE, screenshot
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("committed_db")]
 
 
 def test_search_suggestions_facets_and_badges(browse, live, live_world):
