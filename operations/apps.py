@@ -1,7 +1,7 @@
 from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
 
 
 class OperationsConfig(AppConfig):
+    """Backup and restore of the whole node (management commands only: no models, pages or URLs)."""
+
     name = "operations"
-    verbose_name = _("运维")

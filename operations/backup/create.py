@@ -107,6 +107,7 @@ def backup_create(*, directory: Path, jobs: int = 4, progress: Progress = silent
     with progress("database", total=None, unit="step") as advance:
         with database.snapshot() as dump:
             created_at = _now()
+            advance(1)  # the snapshot is fixed: what is committed from now on is not in this backup
             dump_info = dump(staging)
             advance(1)
             state = snapshot_state()

@@ -176,11 +176,13 @@ def backup_restore(*, directory: Path, force: bool = False, jobs: int = 4, progr
                  data={"digest": report.digest, "digest_matches": report.digest_matches,
                        "feed_head": report.feed_head, "migrations_applied": report.migrations_applied,
                        "overwritten": contents})
-    if not report.digest_matches or missing:
-        raise RestoreCheckError(
-            "the restored node does not match the backup: "
-            + (f"catalog digest {report.digest} (the manifest says {manifest.get('catalog_digest')})"
-               if not report.digest_matches else "")
-            + (f"; {len(missing)} referenced blob(s) not in the backup: {', '.join(missing[:5])}" if missing else ""),
-            details={"digest": report.digest, "expected": manifest.get("catalog_digest"), "missing_blobs": missing})
+    failures = []
+    if not report.digest_matches:
+        failures.append(f"catalog digest {report.digest} (the manifest says {manifest.get('catalog_digest')})")
+    if missing:
+        failures.append(f"{len(missing)} referenced blob(s) not in the backup: {', '.join(missing[:5])}")
+    if failures:
+        raise RestoreCheckError("the restored node does not match the backup: " + "; ".join(failures),
+                                details={"digest": report.digest, "expected": manifest.get("catalog_digest"),
+                                         "missing_blobs": missing})
     return report
