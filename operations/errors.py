@@ -55,3 +55,26 @@ class DatabaseToolMissingError(ExchangeError):
     code = "database_tool_missing"
     http_status = 500
     default_message = "The PostgreSQL client tools are not installed."
+
+
+class BlobStoreUnavailableError(ExchangeError):
+    """The blob store (local directory or S3 bucket) cannot be reached or written."""
+
+    code = "blob_store_unavailable"
+    http_status = 503
+    default_message = "The blob store is not reachable."
+
+
+class BackupBusyError(ConflictError):
+    """Another backup is being written into the same directory."""
+
+    code = "backup_busy"
+    default_message = "Another backup is being written into this directory."
+
+
+class DatabaseUnavailableError(ExchangeError):
+    """The node's database cannot be reached (not created yet, wrong credentials, server down)."""
+
+    code = "database_unavailable"
+    http_status = 503
+    default_message = "The database is not reachable."

@@ -9,6 +9,7 @@ meanwhile (blobs uploaded later are simply not in this backup, and neither are t
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import platform
 from dataclasses import dataclass, field
@@ -19,14 +20,14 @@ from typing import Any
 import django
 from django.conf import settings
 
-from catalog.storage import get_blob_store
+from catalog.storage import BlobStore, get_blob_store
 from operations.backup import manifest as mf
 from operations.backup.blobs import blobs_backup
 from operations.backup.database import database_for
 from operations.backup.keys import keys_backup, secret_key_backup
 from operations.backup.progress import Progress, silent
 from operations.backup.state import node_key_rows, referenced_blobs, snapshot_state
-from operations.errors import BackupSourceError, BackupTargetError
+from operations.errors import BackupBusyError, BackupSourceError, BackupTargetError, BlobStoreUnavailableError
 
 
 @dataclass
@@ -49,10 +50,12 @@ def _code_version() -> str:
         return "unknown"
 
 
-def _prepare(directory: Path) -> str | None:
+def _prepare(directory: Path) -> tuple[str | None, int]:
     """Make ``directory`` ready: new, empty, or holding an earlier (or interrupted) backup, which is
-    updated in place. Returns the earlier backup's creation time, if any. The old manifest is removed
-    first, so an interrupted update is never taken for a complete backup."""
+    updated in place, and lock it against a second backup into it (an ``flock`` on the directory,
+    released when the process ends however it ends). Returns the earlier backup's creation time, if
+    any, and the locked descriptor. The old manifest is removed first, so an interrupted update is
+    never taken for a complete backup."""
     previous = None
     if directory.exists():
         if not directory.is_dir():
@@ -66,10 +69,16 @@ def _prepare(directory: Path) -> str | None:
         except Exception:  # noqa: BLE001 - an unreadable earlier backup is simply replaced
             previous = None
     mf.private_dir(directory)
+    lock = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(lock)
+        raise BackupBusyError(f"another backup is being written into {directory}") from exc
     mf.write_private(directory / mf.IN_PROGRESS, f"backup started {_now()}\n".encode())
     (directory / mf.MANIFEST_SUM).unlink(missing_ok=True)
     (directory / mf.MANIFEST).unlink(missing_ok=True)
-    return previous
+    return previous, lock
 
 
 def _prune(directory: Path, keep: set[str]) -> int:
@@ -97,9 +106,23 @@ def backup_create(*, directory: Path, jobs: int = 4, progress: Progress = silent
     incremental). Writes the manifest last. Raises BackupTargetError for a directory holding something
     else; BackupSourceError when a referenced blob is missing or damaged in the store or a key changed
     while the backup ran (no manifest is written: the directory is marked incomplete);
-    DatabaseToolMissingError without ``pg_dump`` on PostgreSQL."""
+    DatabaseToolMissingError without ``pg_dump`` on PostgreSQL; BlobStoreUnavailableError when the store
+    cannot be reached; BackupBusyError while another backup writes into ``directory``."""
     directory = directory.resolve()
-    previous = _prepare(directory)
+    store = get_blob_store()
+    try:
+        store.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the store stops the backup before it starts
+        raise BlobStoreUnavailableError(f"the blob store is not reachable: {exc.__class__.__name__}: {exc}") from exc
+    previous, lock = _prepare(directory)
+    try:
+        return _backup(directory=directory, store=store, previous=previous, jobs=jobs, progress=progress)
+    finally:
+        os.close(lock)
+
+
+def _backup(*, directory: Path, store: BlobStore, previous: str | None, jobs: int,
+            progress: Progress) -> BackupReport:
     database = database_for()
     db_dir = mf.private_dir(directory / mf.DATABASE_DIR)
     staging = db_dir / f".{database.dump_name}.partial"
@@ -120,7 +143,7 @@ def backup_create(*, directory: Path, jobs: int = 4, progress: Progress = silent
     secret_entry, secret_source = secret_key_backup(directory=directory)
 
     with progress("blobs", total=len(refs), unit="blob") as advance:
-        blobs = blobs_backup(store=get_blob_store(), refs=refs, directory=directory, jobs=jobs, progress=advance)
+        blobs = blobs_backup(store=store, refs=refs, directory=directory, jobs=jobs, progress=advance)
     if blobs.problems:
         raise BackupSourceError(
             f"{len(blobs.problems)} of {len(refs)} blob(s) the database refers to could not be copied; "

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
+from django.db import DatabaseError
 
 from catalog.models import Resource
 from catalog.search.indexing import index_pending_drain, rebuild_index
@@ -38,6 +39,8 @@ from operations.backup.state import (
 from operations.errors import (
     BackupIncompatibleError,
     BackupInvalidError,
+    BlobStoreUnavailableError,
+    DatabaseUnavailableError,
     RestoreCheckError,
     RestoreTargetNotEmptyError,
 )
@@ -106,9 +109,17 @@ def _check_compatible(manifest: dict[str, Any], engine: str) -> None:
 
 def restore_target_contents() -> list[str]:
     """What this node already holds that a restore would overwrite (empty: a fresh node)."""
-    contents = database_for().contents()
+    try:
+        contents = database_for().contents()
+    except DatabaseError as exc:
+        raise DatabaseUnavailableError(f"the database is not reachable: {exc}".strip()) from exc
     store = get_blob_store()
-    if next(iter(store.iter_keys()), None) is not None:
+    try:
+        store.ping()
+        holds_blobs = next(iter(store.iter_keys()), None) is not None
+    except Exception as exc:  # noqa: BLE001 - the restore stops before touching anything
+        raise BlobStoreUnavailableError(f"the blob store is not reachable: {exc.__class__.__name__}: {exc}") from exc
+    if holds_blobs:
         where = f"bucket {settings.S3_BUCKET}" if settings.S3_BUCKET else str(settings.CATALOG_BLOB_ROOT)
         contents.append(f"blob store ({where}) holds blobs (kept: blobs are content-addressed)")
     contents += keys_present()

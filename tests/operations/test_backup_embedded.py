@@ -244,3 +244,17 @@ def test_backup_refuses_a_directory_holding_something_else(world, tmp_path):
     proc = world.source.run("backup", str(tmp_path), "--no-progress")
     assert proc.returncode == 1 and "backup failed [backup_target_not_empty]" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_restore_exits_non_zero_when_the_restored_catalog_differs_from_the_manifest(world):
+    backup = world.backup_copy("wrong-digest")
+    manifest = json.loads((backup / "manifest.json").read_text())
+    manifest["catalog_digest"] = {"count": world.digest["count"], "sha256": "0" * 64}
+    body = json.dumps(manifest).encode()
+    (backup / "manifest.json").write_bytes(body)
+    (backup / "manifest.sha256").write_text(f"{hashlib.sha256(body).hexdigest()}  manifest.json\n")
+    target = world.fresh("wrong-digest-target")
+    proc = target.run("restore", str(backup), "--no-progress")
+    assert proc.returncode == 1
+    assert "restore finished but FAILED its check [restore_check_failed]" in proc.stderr
+    assert world.digest["sha256"] in proc.stderr and "0" * 64 in proc.stderr

@@ -62,3 +62,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(f"  count of {label}: {after} (the backup's: {before})"))
         self.stdout.write(self.style.SUCCESS(
             f"  catalog digest {report.digest['sha256']} ({report.digest['count']} records) equals the backup's"))
+        if m["counts"].get("federation.Peer"):
+            self.stdout.write(self.style.WARNING(
+                f"This node is federated: if its peers read its feed beyond {report.feed_head} or newer versions of "
+                "its records after this backup was taken, tell the hub's operator before starting the sync again."))
