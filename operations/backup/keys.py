@@ -92,7 +92,9 @@ def keys_restore(*, directory: Path, keys: list[dict[str, Any]]) -> dict[str, st
     for item in keys:
         source = directory / item["file"]
         target = active if item.get("at_key_path") else active.parent / Path(item["file"]).name
-        if target != active and target.name.startswith("."):
+        if not item.get("at_key_path") and target == active:  # this node names its active key that way
+            target = active.with_name(f"{active.stem}.{item['kid']}{active.suffix}")
+        if target.name.startswith("."):
             raise BackupInvalidError(f"unsafe key file name {item['file']!r}")
         write_private(target, source.read_bytes())
         placed[item["kid"]] = str(target)
