@@ -94,6 +94,12 @@ def test_round_trip_on_postgres_and_s3(s3_endpoint, tmp_path):
     again = target.run("restore", str(backup), "--no-progress")
     assert again.returncode == 1 and "restore refused [restore_target_not_empty]" in again.stderr
     assert "PostgreSQL database" in again.stderr and f"bucket {target_bucket}" in again.stderr
+    target.shell("import json\nfrom catalog.models import Resource\n"
+                 "print(json.dumps(Resource.objects.filter(is_remote=True).delete()[0]))")
+    assert target.digest() != digest
+    forced = target.run("restore", str(backup), "--force", "--no-progress")
+    assert forced.returncode == 0, forced.stderr
+    assert "overwriting: PostgreSQL database" in forced.stderr and target.digest() == digest
 
 
 def test_an_embedded_backup_is_refused_by_a_postgres_node(s3_endpoint, tmp_path):
