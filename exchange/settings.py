@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "catalog",
     "licensing",
     "federation",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -377,6 +378,11 @@ CATALOG_INDEXER = "catalog.search.indexing.index_resource"
 # --- licensing ---
 # Lifetime of a download link (presigned object-store URL or node-signed /files/ link), in seconds.
 LICENSING_DOWNLOAD_URL_TTL = env_int("LICENSING_DOWNLOAD_URL_TTL", 300)
+
+# --- backup and restore (operations.backup) ---
+# Directory of the PostgreSQL client tools (pg_dump, pg_restore) when they are not in
+# /usr/lib/postgresql/*/bin or on PATH; they must be at least as new as the server.
+PG_BIN_DIR = env_str("PG_BIN_DIR")
 
 # --- search backend ---
 # Elasticsearch when ELASTICSEARCH_URL is set, otherwise the embedded SQLite FTS5 index in DATA_DIR/search.
