@@ -105,13 +105,19 @@ def enrol(*, hub_url: str, hub_fingerprint: str | None = None, trust_on_first_us
                            hub_fingerprints=hub_prints, certificate_not_after=not_after)
 
 
+def enrolment_status_raw() -> dict[str, Any]:
+    """The hub's answer about this node's enrolment (status, certificate, how far it read this node's feed)."""
+    hub = _hub()
+    response = signed_request("GET", build_url(hub.base_url, f"/federation/v1/enrolments/{identity.node_id()}"),
+                              expect_node=hub.node_id, signing_key=identity.newest_key())
+    answer = response.json()
+    return answer if isinstance(answer, dict) else {}
+
+
 def enrolment_poll() -> EnrolmentStatus:
     """Ask the hub how this node's enrolment stands; store the certificate once approved."""
-    hub = _hub()
     key = identity.newest_key()
-    response = signed_request("GET", build_url(hub.base_url, f"/federation/v1/enrolments/{identity.node_id()}"),
-                              expect_node=hub.node_id, signing_key=key)
-    answer = response.json()
+    answer = enrolment_status_raw()
     not_after = _activate_hub(answer.get("certificate"))
     return EnrolmentStatus(status=str(answer.get("status")), node_fingerprint=fingerprint(key.public_key),
                            hub_fingerprints=[], certificate_not_after=not_after)
