@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from catalog.remote import catalog_digest
@@ -25,7 +24,8 @@ from exchange.audit import audit_record
 from federation import enrolment, identity, trust
 from federation.errors import NotEnrolledError
 from federation.files import own_files_fetch
-from federation.models import OutboxHead, Peer
+from federation.models import Peer
+from federation.outbox import outbox_continue_after
 from federation.sync import PullResult, pull_peer
 
 
@@ -39,17 +39,6 @@ class RecoveryReport:
     feed_continues_after: int = 0
     digest_own: dict[str, Any] = field(default_factory=dict)
     error: str = ""
-
-
-def _continue_feed_after(position: int) -> int:
-    """Make this node's next feed entries come after ``position`` (where the hub has read its feed to),
-    so the hub sees every change made from now on."""
-    with transaction.atomic():
-        head, _ = OutboxHead.objects.select_for_update().get_or_create(id=1)
-        if head.last_seq < position:
-            head.last_seq = position
-            head.save(update_fields=["last_seq"])
-        return head.last_seq
 
 
 def _wait_for_running_pull(node_id: str) -> None:
@@ -79,7 +68,7 @@ def recover(*, actor: Any = "operator (cli)", progress: Callable[[int], None] | 
     report = RecoveryReport()
     enrolment.directory_refresh()  # certificates of this node's old keys: its own key history
     status = enrolment.enrolment_status_raw()
-    report.feed_continues_after = _continue_feed_after(int(status.get("feed_cursor") or 0))
+    report.feed_continues_after = outbox_continue_after(int(status.get("feed_cursor") or 0))
     audit_record(action="federation.recovery_started", actor=actor, object_type="peer", object_id=hub_id,
                  data={"feed_cursor": report.feed_continues_after})
     # No ordinary pull of the hub (scheduled, or answering a poke) may read the feed meanwhile: it would

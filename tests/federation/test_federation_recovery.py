@@ -149,3 +149,32 @@ def test_a_node_that_lost_its_key_is_approved_with_a_replacement_without_revokin
     assert not old.revoked  # what the lost key signed stays valid
     assert trust.envelope_key("cn-11", province_peer.key.kid)[0] is not None
     assert trust.request_key(replacement.key.kid)[1].node_id == "cn-11"
+
+
+def test_a_node_restored_from_an_older_backup_continues_its_feed_after_what_the_hub_read(province_node):
+    """The hub has read the node's feed up to 500; the node's restored feed ends at 3. Its next change
+    must be numbered after 500, or the hub would never read it."""
+    from exchange.models import AuditEvent
+    from federation.enrolment import feed_position_check
+    from federation.outbox import outbox_append, outbox_head
+    from tests.hostile import HostilePeer
+
+    hub_peer = HostilePeer("cn-hub")
+    try:
+        peer = Peer.objects.create(node_id="cn-hub", role="hub", status="active", pull=True, base_url=hub_peer.url)
+        PeerKey.objects.create(peer=peer, kid=hub_peer.key.kid, public_jwk=public_key_to_jwk(hub_peer.key.public_key),
+                               anchor=True)
+        hub_peer.answers["/federation/v1/enrolments/cn-44"] = {"node_id": "cn-44", "status": "approved",
+                                                               "feed_cursor": 500, "certificate": None}
+        OutboxHead.objects.update_or_create(id=1, defaults={"last_seq": 3})
+        assert feed_position_check() == "feed continued after 500 (was 3)"
+        assert outbox_head() == 500 and AuditEvent.objects.filter(action="federation.feed_continued").exists()
+        from federation.outbox import NewEntry
+
+        [seq] = outbox_append([NewEntry(origin="cn-44", resource_id="0b7c3f2e-5d1a-4c0e-9f1b-2a3c4d5e6f70",
+                                        version=1, kind="upsert", stage="", subject="", envelope="{}",
+                                        content_hash="0" * 64)])
+        assert seq == 501
+        assert feed_position_check() == "current"
+    finally:
+        hub_peer.close()
