@@ -16,7 +16,6 @@ from exchange.errors import ExchangeError
 from federation import hub, identity, trust
 from federation.errors import EnrolmentStateError
 from federation.models import Enrolment, NodeKey, OutboxEntry, OutboxHead, Peer, PeerKey
-from federation.outbox import outbox_backfill
 from federation.signing import SigningKey, generate_private_key, issue_certificate, public_key_to_jwk
 from federation.sync import Page, PullResult, apply_page, verify_page
 from tests import factories
