@@ -250,7 +250,7 @@ def _audiences() -> frozenset[str]:
     return frozenset(RightsStatement.Audience.values)
 
 
-def _parse_record(payload: dict[str, Any]) -> _Parsed:
+def parse_record(payload: dict[str, Any]) -> _Parsed:
     """Check a record's shape against what the catalog can hold. Raises RemoteRecordInvalidError."""
     fields: dict[str, Any] = {}
     for name in RECORD_TEXT_FIELDS:
@@ -314,7 +314,7 @@ def _parse_record(payload: dict[str, Any]) -> _Parsed:
     return _Parsed(resource=fields, rights=rights_fields, files=parsed_files)
 
 
-def _ensure_licences(license_ids: set[str]) -> None:
+def ensure_licences(license_ids: set[str]) -> None:
     """A licence id this node does not know yet is added conservatively (not open, attribution
     required), so one node's new licence never blocks sync elsewhere; an operator can refine it."""
     known = set(License.objects.filter(id__in=license_ids).values_list("id", flat=True))
@@ -386,7 +386,7 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
                 withdrawals.append((position, change, held["id"]))
         elif change.kind in UPSERT_KINDS:
             try:
-                parsed = _parse_record(change.payload)
+                parsed = parse_record(change.payload)
             except RemoteRecordInvalidError as exc:
                 outcomes[position] = ApplyOutcome(rid, "invalid", exc.message)
                 continue
@@ -412,7 +412,7 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
         else:
             keys_of[position] = (clash_key(change.origin, change.resource_id), holder)
 
-    _ensure_licences({p.rights["license_id"] for _, _, p in creates} | {p.rights["license_id"] for _, _, p, _ in updates})
+    ensure_licences({p.rights["license_id"] for _, _, p in creates} | {p.rights["license_id"] for _, _, p, _ in updates})
     shas = {f["sha256"] for _, _, p in creates for f in p.files} | {f["sha256"] for _, _, p, _ in updates for f in p.files}
     local_shas = set(ResourceFile.objects.filter(sha256__in=shas, available_locally=True)
                      .values_list("sha256", flat=True)) if shas else set()
@@ -512,6 +512,13 @@ def local_published_file(*, sha256: str) -> ResourceFile | None:
     node may serve to peers), or None."""
     return (ResourceFile.objects.filter(sha256=sha256, available_locally=True, resource__is_remote=False,
                                         resource__status=Status.PUBLISHED)
+            .select_related("resource").first())
+
+
+def cached_published_file(*, sha256: str, origin: str) -> ResourceFile | None:
+    """A stored copy of a file of ``origin``'s published record (a node serves it back to its origin)."""
+    return (ResourceFile.objects.filter(sha256=sha256, available_locally=True, resource__is_remote=True,
+                                        resource__origin_node=origin, resource__status=Status.PUBLISHED)
             .select_related("resource").first())
 
 

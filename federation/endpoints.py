@@ -85,7 +85,7 @@ def file_content(request: HttpRequest, sha256: str) -> HttpResponse:
     """Permission: certified nodes. The bytes of a file of one of this node's published resources."""
     from federation.errors import FileNotServedError
 
-    served = open_served_file(sha256.lower())
+    served = open_served_file(sha256.lower(), requester=_peer(request).node_id)
     if served is None:
         raise FileNotServedError(details={"sha256": sha256})
     row, path, temporary = served
@@ -191,6 +191,8 @@ def _enrolment_answer(enrolment: Any) -> dict[str, Any]:
         cert = (IssuedCertificate.objects.filter(node_id=enrolment.node_id, kid=enrolment.kid,
                                                  revoked_at__isnull=True).order_by("-not_after").first())
         answer["certificate"] = cert.token if cert else None
+        # How far the hub has read the node's feed: a node rebuilding itself continues its feed after it.
+        answer["feed_cursor"] = Peer.objects.filter(node_id=enrolment.node_id).values_list("cursor", flat=True).first()
     return answer
 
 

@@ -23,6 +23,7 @@ from federation import identity, trust
 from federation.errors import NotEnrolledError, PeerUnreachableError
 from federation.hub import KEY_PROOF_TYPE
 from federation.models import NodeKey, Peer
+from federation.outbox import outbox_continue_after, outbox_head
 from federation.signing import CanonicalJsonError, RevocationListStaleError, fingerprint, jws_sign, parse_json
 from federation.transport import build_url, signed_request
 
@@ -105,16 +106,35 @@ def enrol(*, hub_url: str, hub_fingerprint: str | None = None, trust_on_first_us
                            hub_fingerprints=hub_prints, certificate_not_after=not_after)
 
 
+def enrolment_status_raw() -> dict[str, Any]:
+    """The hub's answer about this node's enrolment (status, certificate, how far it read this node's feed)."""
+    hub = _hub()
+    response = signed_request("GET", build_url(hub.base_url, f"/federation/v1/enrolments/{identity.node_id()}"),
+                              expect_node=hub.node_id, signing_key=identity.newest_key())
+    answer = response.json()
+    return answer if isinstance(answer, dict) else {}
+
+
 def enrolment_poll() -> EnrolmentStatus:
     """Ask the hub how this node's enrolment stands; store the certificate once approved."""
-    hub = _hub()
     key = identity.newest_key()
-    response = signed_request("GET", build_url(hub.base_url, f"/federation/v1/enrolments/{identity.node_id()}"),
-                              expect_node=hub.node_id, signing_key=key)
-    answer = response.json()
+    answer = enrolment_status_raw()
     not_after = _activate_hub(answer.get("certificate"))
     return EnrolmentStatus(status=str(answer.get("status")), node_fingerprint=fingerprint(key.public_key),
                            hub_fingerprints=[], certificate_not_after=not_after)
+
+
+def feed_position_check() -> str:
+    """Sync tick (province): if the hub has read this node's feed further than the feed goes (the node
+    was restored from an older backup), continue the feed after that point so no change is missed."""
+    position = int(enrolment_status_raw().get("feed_cursor") or 0)
+    before = outbox_head()
+    head = outbox_continue_after(position)
+    if head != before:
+        audit_record(action="federation.feed_continued", actor=trust.hub_id(), object_type="peer",
+                     object_id=trust.hub_id(), data={"was": before, "now": head})
+        return f"feed continued after {head} (was {before})"
+    return "current"
 
 
 def _key_proof(key_kid: str) -> str:

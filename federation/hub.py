@@ -98,11 +98,12 @@ def enrolment_receive(
         raise EnrolmentInvalidError("This key is already used by another node.", details={"jwk": ["In use."]})
     requests_ = {row.kid: row for row in Enrolment.objects.select_for_update().filter(node_id=node_id)}
     approved = next((row for row in requests_.values() if row.status == Enrolment.Status.APPROVED), None)
-    if approved is not None:
-        if approved.kid != kid:
-            raise EnrolmentStateError("Already enrolled with another key: renew the certificate to rotate.",
-                                      details={"status": approved.status})
+    if approved is not None and approved.kid == kid:
         return approved
+    # Another key for an approved node: a node that lost its key asks for a replacement. It is listed as
+    # a pending request like any other; only an operator who confirmed its fingerprint and explicitly
+    # replaces the key approves it (``enrolment_approve(replace_key=True)``). A node that still has its
+    # key rotates through renewal instead.
     existing = requests_.get(kid)
     if existing is not None and existing.status == Enrolment.Status.REVOKED:
         raise EnrolmentStateError("This key was revoked; enrol with a new key.", details={"status": existing.status})
@@ -123,7 +124,8 @@ def enrolment_receive(
                        if row.kid != kid and row.status == Enrolment.Status.PENDING)
     audit_record(action="federation.enrolment_requested", actor=node_id, object_type="enrolment",
                  object_id=node_id, data={"fingerprint": enrolment.fingerprint, "base_url": enrolment.base_url,
-                                          "region": region, "competing_requests": competing})
+                                          "region": region, "competing_requests": competing,
+                                          "replaces_approved_key": approved.fingerprint if approved else None})
     return enrolment
 
 
@@ -160,11 +162,13 @@ def _certificate_issue(*, node_id: str, role: str, region: str, jwk: dict[str, s
     )
 
 
-def enrolment_approve(*, node_id: str, fingerprint_seen: str, actor: Any) -> IssuedCertificate:
+def enrolment_approve(*, node_id: str, fingerprint_seen: str, actor: Any, replace_key: bool = False
+                      ) -> IssuedCertificate:
     """Approve the pending request of ``node_id`` whose key has the fingerprint the operator compared
     out of band: issue the node's certificate, start pulling it, and supersede the node's other
-    requests. Raises EnrolmentNotFoundError, EnrolmentStateError or FingerprintMismatchError (audited,
-    and the audit event is kept)."""
+    requests. For a node approved with another key (it lost it), ``replace_key`` must say so: the old
+    key is superseded, not revoked, so what it signed stays valid. Raises EnrolmentNotFoundError,
+    EnrolmentStateError or FingerprintMismatchError (audited, and the audit event is kept)."""
     _require_hub()
     requests_ = list(Enrolment.objects.filter(node_id=node_id))
     if requests_ and not any(trust.fingerprints_equal(fingerprint_seen, r.fingerprint) for r in requests_):
@@ -172,11 +176,11 @@ def enrolment_approve(*, node_id: str, fingerprint_seen: str, actor: Any) -> Iss
                      object_id=node_id, data={"given": fingerprint_seen,
                                               "requests": sorted(r.fingerprint for r in requests_)})
         raise FingerprintMismatchError(details={"node_id": node_id})
-    return _enrolment_approve(node_id=node_id, fingerprint_seen=fingerprint_seen, actor=actor)
+    return _enrolment_approve(node_id=node_id, fingerprint_seen=fingerprint_seen, actor=actor, replace_key=replace_key)
 
 
 @transaction.atomic
-def _enrolment_approve(*, node_id: str, fingerprint_seen: str, actor: Any) -> IssuedCertificate:
+def _enrolment_approve(*, node_id: str, fingerprint_seen: str, actor: Any, replace_key: bool) -> IssuedCertificate:
     requests_ = list(Enrolment.objects.select_for_update().filter(node_id=node_id))
     if not requests_:
         raise EnrolmentNotFoundError(details={"node_id": node_id})
@@ -185,13 +189,19 @@ def _enrolment_approve(*, node_id: str, fingerprint_seen: str, actor: Any) -> Is
         raise FingerprintMismatchError(details={"node_id": node_id})
     if enrolment.status != Enrolment.Status.PENDING:
         raise EnrolmentStateError(f"The enrolment is {enrolment.status}.", details={"status": enrolment.status})
+    replaced = [r for r in requests_ if r.status == Enrolment.Status.APPROVED]
+    if replaced and not replace_key:
+        raise EnrolmentStateError("The node is enrolled with another key. If its operator confirms it lost that "
+                                  "key, approve this one as its replacement (replace_key).",
+                                  details={"status": "approved", "approved_fingerprint": replaced[0].fingerprint})
     issued = _certificate_issue(node_id=node_id, role=enrolment.role, region=enrolment.region,
                                 jwk=enrolment.public_jwk)
     now = timezone.now()
     enrolment.status, enrolment.decided_at = Enrolment.Status.APPROVED, now
     enrolment.decided_by = actor if getattr(actor, "pk", None) else None
     enrolment.save(update_fields=["status", "decided_at", "decided_by"])
-    superseded = [r for r in requests_ if r.pk != enrolment.pk and r.status == Enrolment.Status.PENDING]
+    superseded = [r for r in requests_ if r.pk != enrolment.pk and r.status in (Enrolment.Status.PENDING,
+                                                                                  Enrolment.Status.APPROVED)]
     Enrolment.objects.filter(pk__in=[r.pk for r in superseded]).update(
         status=Enrolment.Status.SUPERSEDED, decided_at=now, note="another key of this node was approved")
     trust.certificate_store(issued.token, base_url=enrolment.base_url, name=enrolment.name)
@@ -199,7 +209,8 @@ def _enrolment_approve(*, node_id: str, fingerprint_seen: str, actor: Any) -> Is
     audit_record(action="federation.enrolment_approved", actor=actor, object_type="enrolment", object_id=node_id,
                  data={"fingerprint": enrolment.fingerprint, "serial": issued.serial,
                        "not_after": issued.not_after.isoformat(),
-                       "superseded": sorted(r.fingerprint for r in superseded)})
+                       "superseded": sorted(r.fingerprint for r in superseded),
+                       "replaced_key": replaced[0].fingerprint if replaced else None})
     from federation.jobs import run_soon
 
     transaction.on_commit(lambda: run_soon("federation.jobs.push_certificate", key=f"cert:{node_id}",

@@ -211,6 +211,7 @@ def sync_tick(*, pull_interval: int | None = None) -> dict[str, Any]:
     if not identity.is_hub() and Peer.objects.filter(role=Peer.Role.HUB).exists():
         _step("certificate", enrolment.certificate_renew_if_due, report)
         _step("revocations", enrolment.revocations_refresh, report)
+        _step("feed_position", enrolment.feed_position_check, report)
     _step("backfill", outbox_backfill, report)
     _step("index", index_pending_drain, report)  # index work a crash or a lost job left pending
     _step("pull", lambda: [r.__dict__ for r in pull_peers_due(interval=pull_interval)], report)

@@ -91,6 +91,20 @@ def outbox_append(entries: Sequence[NewEntry]) -> list[int]:
     return [row["seq"] for row in rows]
 
 
+def outbox_continue_after(position: int) -> int:
+    """Make this node's next feed entries come after ``position`` — where a peer (the hub) has read this
+    node's feed to — when the feed is behind it (restored from an older backup, or rebuilt), so that the
+    peer sees every change made from now on. Returns the head."""
+    with transaction.atomic():
+        head, _ = OutboxHead.objects.select_for_update().get_or_create(id=1)
+        if head.last_seq < position:
+            logger.warning("feed behind what the hub has read: continuing after it",
+                           extra={"head": head.last_seq, "hub_cursor": position})
+            head.last_seq = position
+            head.save(update_fields=["last_seq"])
+        return head.last_seq
+
+
 def outbox_head() -> int:
     head = OutboxHead.objects.filter(id=1).first()
     return head.last_seq if head else 0

@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import socket
 import time
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from django.db import close_old_connections, reset_queries, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from catalog.recovery import local_records_restore
 from catalog.remote import ApplyOutcome, RemoteChange, clash_key, remote_resources_apply
 from catalog.takedowns import resource_reinstate, resource_withdraw_national
 from exchange.audit import audit_record
@@ -41,8 +43,8 @@ from federation.errors import (
     PeerResponseError,
     UnknownPeerError,
 )
-from federation.models import IdClash, Peer, RemoteRecord
-from federation.outbox import outbox_relay
+from federation.models import IdClash, OutboxEntry, Peer, RemoteRecord
+from federation.outbox import entry_for, outbox_append, outbox_relay
 from federation.signing import (
     CanonicalJsonError,
     CertificateRevokedError,
@@ -94,6 +96,8 @@ class PullResult:
     error_code: str = ""
     error: str = ""
     busy: bool = False  # another pull of this peer holds the lease: nothing done
+    restore_own: bool = False  # recovery: this node's own envelopes are restored, not skipped
+    restored: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -189,7 +193,7 @@ def _candidates(peer: Peer, page: Page, result: PullResult) -> list[Any]:
     candidates = []
     for envelope in page.envelopes:
         origin = envelope.get("origin") if isinstance(envelope, dict) else None
-        if origin == me:
+        if origin == me and not result.restore_own:
             result.skipped_own += 1
             continue
         if peer.role == Peer.Role.PROVINCE and origin != peer.node_id:
@@ -333,7 +337,14 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
             origins = {origin for origin, _ in best}
             for row in RemoteRecord.objects.filter(origin__in=origins, resource_id__in=[rid for _, rid in best]):
                 held[(row.origin, str(row.resource_id))] = row
-        fresh = [item for key, item in best.items() if key not in held or item.version > held[key].version]
+        me = identity.node_id()
+        # Only when restoring (see _candidates): every version, in feed order — a withdrawal needs the
+        # record it withdraws, and the node's feed gets its history back whole.
+        own = [item for item in verified if item.origin == me]
+        if own:
+            _restore_own(own, result)
+        fresh = [item for key, item in best.items()
+                 if item.origin != me and (key not in held or item.version > held[key].version)]
         # Orders about records — the hub's takedowns, anyone's reinstatements — act after the records
         # of the page are in, so an order and a newer version in one page still end taken down.
         orders = [item for item in fresh if _is_order(item)]
@@ -385,6 +396,23 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
 
             poke_pullers_on_commit(exclude=peer.node_id)
     return True
+
+
+def _restore_own(items: Sequence[VerifiedEnvelope], result: PullResult) -> None:
+    """Recovery: this node's own envelopes, relayed back by the hub, become its local resources again,
+    and go back into its own feed byte for byte (peers that hold them see them as already held)."""
+    changes = [RemoteChange(origin=item.origin, version=item.version, kind=item.kind, payload=item.payload,
+                            reason=str(item.payload.get("reason") or "")) for item in items]
+    outcomes = local_records_restore(changes=changes)
+    back = [item for item, outcome in zip(items, outcomes, strict=True) if outcome.outcome in ("restored", "withdrawn")]
+    for outcome in outcomes:
+        key = f"own_{outcome.outcome}"
+        result.outcomes[key] = result.outcomes.get(key, 0) + 1
+    held = set(OutboxEntry.objects.filter(origin=identity.node_id(), resource_id__in=[i.id for i in back])
+               .values_list("resource_id", "version"))
+    outbox_append([entry_for(item.envelope, content_hash=item.content_hash, text=item.canonical.decode("utf-8"))
+                   for item in back if (uuid.UUID(item.id), item.version) not in held])
+    result.restored += len(back)
 
 
 def _is_order(item: VerifiedEnvelope) -> bool:
@@ -490,7 +518,8 @@ def _dead_here(holder: str) -> bool:
 
 
 @bulk_allocations()
-def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None = None) -> PullResult:
+def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None = None,
+              restore_own: bool = False) -> PullResult:
     """Pull ``node_id``'s feed from this node's cursor until it is exhausted (or ``max_pages``).
 
     Errors are recorded on the peer (``last_error_code``) and returned in the result, not raised;
@@ -499,7 +528,7 @@ def pull_peer(*, node_id: str, max_pages: int | None = None, limit: int | None =
     if peer is None:
         raise UnknownPeerError(details={"node_id": node_id})
     started = timezone.now()
-    result = PullResult(node_id=node_id, cursor=peer.cursor)
+    result = PullResult(node_id=node_id, cursor=peer.cursor, restore_own=restore_own)
     if not _lease(peer, started):
         result.busy = True  # that pull will see the poke's entries too: it reads to the end
         return result

@@ -278,8 +278,16 @@ def certificate_store(token: str, *, base_url: str | None = None, name: str | No
     if cert.node_id == identity.node_id():
         row = NodeKey.objects.filter(kid=cert.kid).first()
         if row is None:
-            raise CertificateInvalidError("certificate for a key this node does not have",
-                                          details={"kid": cert.kid})
+            # A key this node used before it lost its data (or before a re-key): the hub certified it, so
+            # what it signed is this node's own. Kept as a retired, public-only key of its history.
+            public = jwk_to_public_key(cert.public_jwk)
+            NodeKey.objects.create(kid=cert.kid, public_jwk=public_key_to_jwk(public), fingerprint=fingerprint(public),
+                                   status=NodeKey.Status.RETIRED, private_key_path="", created_at=cert.not_before,
+                                   retire_at=cert.not_after, retired_at=cert.not_after, certificate=token,
+                                   certificate_serial=cert.serial, certificate_not_after=cert.not_after)
+            audit_record(action="federation.own_key_learned", actor=cert.issuer, object_type="node_key",
+                         object_id=cert.kid, data={"serial": cert.serial, "not_after": cert.not_after.isoformat()})
+            return cert
         if row.certificate_not_after is None or cert.not_after > row.certificate_not_after:
             row.certificate, row.certificate_serial, row.certificate_not_after = token, cert.serial, cert.not_after
             row.save(update_fields=["certificate", "certificate_serial", "certificate_not_after"])

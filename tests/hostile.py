@@ -34,6 +34,7 @@ class HostilePeer:
         self.node_id = node_id
         self.key = key or SigningKey.from_private_key(generate_private_key())
         self.feed: list[dict[str, Any]] = []
+        self.answers: dict[str, Any] = {}  # path prefix → JSON body answered to a GET (instead of the feed)
         self.mode = mode
         self.interval = interval
         self.requests: list[str] = []
@@ -55,8 +56,10 @@ class HostilePeer:
                 query = parse_qs(urlsplit(self.path).query)
                 since = int((query.get("since") or ["0"])[0])
                 served = peer.feed[since:]  # the feed's sequence numbers are its positions, from 1
-                body = json.dumps({"envelopes": served, "next": max(len(peer.feed), since), "more": False,
-                                   "head": len(peer.feed)}, ensure_ascii=False).encode()
+                answer: Any = {"envelopes": served, "next": max(len(peer.feed), since), "more": False,
+                               "head": len(peer.feed)}
+                answer = next((a for prefix, a in peer.answers.items() if self.path.startswith(prefix)), answer)
+                body = json.dumps(answer, ensure_ascii=False).encode()
                 headers = {"content-type": "application/json"}
                 signed = sign_response(status=200, headers=headers, body=body, request_method="GET",
                                        request_url=peer.url + self.path, request_headers=dict(self.headers),

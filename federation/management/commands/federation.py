@@ -10,9 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from tqdm import tqdm
 
 from exchange.errors import ExchangeError
-from federation import enrolment, hub, identity, selectors, takedowns
+from federation import enrolment, hub, identity, recovery, selectors, takedowns
 from federation.jobs import poke_peer, sync_tick, wait_idle
 from federation.outbox import outbox_backfill
 from federation.sync import pull_peer, pull_peers_due
@@ -35,12 +36,17 @@ class Command(BaseCommand):
         p = sub.add_parser("approve", help="(hub) approve an enrolment after comparing the fingerprint")
         p.add_argument("node_id")
         p.add_argument("--fingerprint", required=True, help="the fingerprint the province's operator read out")
+        p.add_argument("--replace-key", action="store_true",
+                       help="the node is enrolled with another key it lost: approve this key as its replacement "
+                            "(the old key is superseded, not revoked)")
         p = sub.add_parser("enrolments", help="(hub) list enrolment requests")
         p.add_argument("--status", choices=["pending", "approved", "revoked"])
         p.add_argument("--json", action="store_true")
         p = sub.add_parser("revoke", help="(hub) revoke every certificate of a node and push the revocation list")
         p.add_argument("node_id")
         p.add_argument("--reason", required=True)
+        sub.add_parser("recover", help="(province) rebuild this node's catalog from the hub after losing its data "
+                                       "(enrol again first, with the old key or an approved replacement)")
         p = sub.add_parser("reinstate", help="(hub) lift a national takedown of a record and sign the reinstatement")
         p.add_argument("origin")
         p.add_argument("record_id")
@@ -104,8 +110,9 @@ class Command(BaseCommand):
         if status.certificate_not_after:
             self.stdout.write(self.style.SUCCESS(f"certified until {status.certificate_not_after}"))
 
-    def do_approve(self, *, node_id: str, fingerprint: str, **_: Any) -> None:
-        issued = hub.enrolment_approve(node_id=node_id, fingerprint_seen=fingerprint, actor="operator (cli)")
+    def do_approve(self, *, node_id: str, fingerprint: str, replace_key: bool, **_: Any) -> None:
+        issued = hub.enrolment_approve(node_id=node_id, fingerprint_seen=fingerprint, actor="operator (cli)",
+                                       replace_key=replace_key)
         wait_idle(10)
         self.stdout.write(self.style.SUCCESS(f"approved {node_id}: certificate {issued.serial} valid until "
                                              f"{issued.not_after.isoformat()}"))
@@ -123,6 +130,18 @@ class Command(BaseCommand):
         state = hub.node_revoke(node_id=node_id, actor="operator (cli)", reason=reason)
         wait_idle(15)
         self.stdout.write(self.style.WARNING(f"revoked {node_id}; revocation list #{state.number} pushed"))
+
+    def do_recover(self, **_: Any) -> None:
+        with tqdm(desc="files", unit="file", disable=None) as bar:
+            report = recovery.recover(progress=bar.update)
+        wait_idle(15)
+        self._json(report.__dict__)
+        if report.error:
+            raise CommandError(report.error)
+        self.stdout.write(self.style.SUCCESS(
+            f"restored {report.restored} own records; files fetched {report.files.get('fetched', 0)}, "
+            f"missing {report.files.get('missing', 0)}; this node's feed continues after "
+            f"{report.feed_continues_after}"))
 
     def do_reinstate(self, *, origin: str, record_id: str, note: str, **_: Any) -> None:
         outcome = takedowns.national_reinstate(origin=origin, record_id=record_id, actor="operator (cli)", note=note)
