@@ -114,8 +114,13 @@ def test_a_pending_enrolment_cannot_be_taken_over_with_another_key(client, hub_n
     assert trust.request_key(genuine.key.kid)[1].node_id == "cn-44"
     with pytest.raises(UnknownKeyError):
         trust.request_key(attacker.key.kid)
+    # Sent again, it is a request to replace an approved key (listed, pending): approving it takes the
+    # explicit replacement after the fingerprint check, never a plain approval.
     again, _ = send(client, attacker, "POST", "/federation/v1/enrolments", takeover)
-    assert again.status_code == 409 and _code(again) == "enrolment_state_invalid"
+    assert again.status_code == 202 and again.json()["status"] == "pending"
+    with pytest.raises(EnrolmentStateError, match="replacement"):
+        hub.enrolment_approve(node_id="cn-44", fingerprint_seen=attacker.fingerprint, actor="op")
+    assert trust.request_key(genuine.key.kid)[1].node_id == "cn-44"
 
 
 def test_re_sending_with_the_same_key_refreshes_the_request(hub_node):

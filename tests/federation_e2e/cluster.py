@@ -135,6 +135,11 @@ class Node:
         args = ["federation", "digest"] + (["--origin", origin] if origin else [])
         return json.loads(self.manage(*args).stdout)
 
+    def origins(self) -> list[str]:
+        """The origins of the records this node holds."""
+        with self.db() as db:
+            return [row[0] for row in db.execute("SELECT DISTINCT origin_node FROM catalog_resource")]
+
     def status(self) -> dict[str, Any]:
         return json.loads(self.manage("federation", "status", "--json").stdout)
 
