@@ -203,6 +203,9 @@ STORAGES = {
 # --- files (catalog blob store) ------------------------------------------------------------
 S3_BUCKET = env_str("S3_BUCKET")
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+# The object store as browsers reach it: presigned download links are signed for this address (a
+# presigned URL's signature covers its host). Unset: S3_ENDPOINT_URL, right when both are the same.
+S3_PUBLIC_ENDPOINT_URL = env_str("S3_PUBLIC_ENDPOINT_URL") or S3_ENDPOINT_URL
 S3_REGION = env_str("S3_REGION", "us-east-1")
 S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID")
 S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY")
@@ -283,7 +286,7 @@ X_FRAME_OPTIONS = "DENY"
 # the inline file preview may be framed by the node's own pages; Swagger UI at /api/docs/ gets inline
 # styles (exchange.urls). A download form is sent on to the signed link at the node's public base URL
 # or to the object store's presigned URL: those origins may receive forms (form-action).
-CSP_FORM_ACTION_EXTRA = env_list("CSP_FORM_ACTION_EXTRA", [url_origin(S3_ENDPOINT_URL)] if S3_ENDPOINT_URL else (
+CSP_FORM_ACTION_EXTRA = env_list("CSP_FORM_ACTION_EXTRA", [url_origin(S3_PUBLIC_ENDPOINT_URL)] if S3_PUBLIC_ENDPOINT_URL else (
     [f"https://s3.{S3_REGION}.amazonaws.com"] if S3_BUCKET else []))
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
