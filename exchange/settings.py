@@ -76,6 +76,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response (redirects and refusals included) carries a request id and is counted.
+    "exchange.middleware.RequestIdMiddleware",
+    "exchange.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -86,7 +89,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "exchange.middleware.RequestMetricsMiddleware",
     # Last: turns a request axes marked as locked out into exchange.login.lockout_response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -320,10 +322,11 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "exchange.logging.RedactSecretsFilter"}},
+    "filters": {"redact": {"()": "exchange.logging.RedactSecretsFilter"},
+                "request": {"()": "exchange.logging.RequestContextFilter"}},
     "formatters": {"json": {"()": "exchange.logging.JsonFormatter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request", "redact"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # The Elasticsearch client logs every request at INFO.
@@ -347,6 +350,9 @@ EXCHANGE_READINESS_CHECKS = {
     # Drains index work a crash or a lost job left pending; never makes the node unready.
     "search_pending": "catalog.search.indexing.check_index_pending",
 }
+# Figures read at scrape time by /metrics (import strings of functions yielding metric families; see
+# exchange.metrics): queue depth and failed jobs, review backlog and pending index work, sync per peer.
+EXCHANGE_METRICS_COLLECTORS = ["exchange.jobs.queue_metrics", "catalog.metrics.collect", "federation.metrics.collect"]
 # Called inside the transaction of every resource change (import strings); see catalog.events.
 CATALOG_CHANGE_HOOKS: list[str] = ["federation.outbox.record_change"]
 # The same for resources created in bulk (import_corpus): called with their ids.
