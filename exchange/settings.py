@@ -315,7 +315,12 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    # Preloading is a commitment browsers keep for months and cannot be undone quickly: an operator opts in.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    # The probes answer over plain HTTP inside the deployment (container healthcheck, Prometheus).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    if not SECURE_HSTS_PRELOAD:  # check --deploy warns about the default; it is deliberate (deploy/README.md)
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- logging: structured (one JSON object per line), secrets never logged -----------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
