@@ -9,7 +9,7 @@ finishes, so no poke is lost. With ``FEDERATION_BACKGROUND=False`` jobs run inli
 
 ``sync_tick`` is the scheduled backstop (an rq-schedulable job; ``manage.py federation sync --loop``
 runs it in embedded mode): pull peers that are due, renew this node's certificate, refresh the
-directory and revocation list, deliver pending receipts, purge nonces, retire keys, backfill the feed,
+hub's directory (other nodes' certificates) and revocation list, deliver pending receipts, purge nonces, retire keys, backfill the feed,
 drain index work left pending.
 """
 
@@ -211,6 +211,9 @@ def sync_tick(*, pull_interval: int | None = None) -> dict[str, Any]:
     if not identity.is_hub() and Peer.objects.filter(role=Peer.Role.HUB).exists():
         _step("certificate", enrolment.certificate_renew_if_due, report)
         _step("revocations", enrolment.revocations_refresh, report)
+        # Certificates of provinces enrolled (or keys rotated) since: without them this node refuses their
+        # signed requests (a file asked of it) until it happens to pull a record they signed.
+        _step("directory", enrolment.directory_refresh, report)
     _step("backfill", outbox_backfill, report)
     _step("index", index_pending_drain, report)  # index work a crash or a lost job left pending
     _step("pull", lambda: [r.__dict__ for r in pull_peers_due(interval=pull_interval)], report)
