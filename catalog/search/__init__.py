@@ -16,7 +16,6 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from catalog.metrics import SEARCH_LATENCY
-
 from catalog.search.base import FACET_FIELDS, SORTS, SearchBackend, SearchPage, SearchRequest
 from catalog.search.indexing import get_backend
 

@@ -8,9 +8,8 @@ import urllib.request
 import uuid
 
 import pytest
-from django.core.management import call_command
-
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from catalog.storage import blob_key
 from tests.factories import METADATA, RIGHTS, pdf_bytes
