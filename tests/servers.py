@@ -224,9 +224,12 @@ def gunicorn_command(*args: str) -> list[str]:
     """``gunicorn -c deploy/gunicorn.conf.py ARGS...`` from the virtualenv. gunicorn ≥ 27 opens a control
     socket at one default path per machine; several gunicorns side by side (tests) must not share it."""
     cmd = [_venv_bin("gunicorn") or "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
-    if int(metadata.version("gunicorn").split(".")[0]) >= 27:
-        cmd.append("--no-control-socket")
-    return [*cmd, *args]
+    return [*cmd, *gunicorn_side_by_side_args(), *args]
+
+
+def gunicorn_side_by_side_args() -> list[str]:
+    """What a gunicorn needs on a machine where other gunicorns run (a container has its own)."""
+    return ["--no-control-socket"] if int(metadata.version("gunicorn").split(".")[0]) >= 27 else []
 
 
 # --- nginx (deploy/nginx.conf) ------------------------------------------------------------------
