@@ -8,11 +8,11 @@ SAMPLE_N ?= 3000
 SAMPLE_SEED ?= 20240901
 PYTEST_ARGS ?=
 
-.PHONY: venv run serve setup test test-sqlite test-postgres lint bench clean demo-federation demo-nation help
+.PHONY: venv run serve setup test test-sqlite test-postgres test-production lint bench clean demo-federation demo-nation help
 
 help:
 	@echo "make run    - set up and start a node with sample data on http://127.0.0.1:8000"
-	@echo "make test   - set up and run the whole suite (SQLite lane, PostgreSQL lane, lint)"
+	@echo "make test   - set up and run the whole suite (lint, SQLite lane, PostgreSQL lane, production-topology lane)"
 	@echo "make bench  - run the benchmarks, figures go to bench/results/"
 
 $(VENV)/.installed: pyproject.toml
@@ -36,13 +36,18 @@ run: setup
 	@echo "Serving on http://127.0.0.1:8000  (API docs: /api/docs/, health: /readyz)"
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-test: venv lint test-sqlite test-postgres
+test: venv lint test-sqlite test-postgres test-production
 
 test-sqlite: venv
-	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m pytest $(PYTEST_ARGS)
+	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m pytest --ignore=tests/production $(PYTEST_ARGS)
 
 test-postgres: venv
-	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m tests.servers postgres -- $(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m tests.servers postgres -- $(PY) -m pytest -m "not browser" --ignore=tests/production $(PYTEST_ARGS)
+
+# A hub and two provinces as deployed (deploy/compose.yaml's commands): gunicorn, rq workers, sync loops,
+# PostgreSQL, Redis, S3 (moto), Elasticsearch API (noida-db), nginx in front of one province.
+test-production: venv
+	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m pytest tests/production $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

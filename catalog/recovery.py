@@ -80,7 +80,7 @@ def local_records_restore(*, changes: Sequence[RemoteChange], actor: Any = "reco
             outcomes.append(ApplyOutcome(rid, "invalid", f"not a record: {change.kind}"))
             continue
         try:
-            parsed = parse_record(change.payload)
+            parsed = parse_record(change.payload, signed_at=change.issued_at)
         except RemoteRecordInvalidError as exc:
             outcomes.append(ApplyOutcome(rid, "invalid", exc.message))
             continue

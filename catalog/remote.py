@@ -67,6 +67,9 @@ class RemoteChange:
     kind: str
     payload: dict[str, Any]
     reason: str = ""
+    #: When the origin signed it: the time a record that names none of its own is dated with, the same on
+    #: every node (never the receiver's clock).
+    issued_at: dt.datetime | None = None
 
     @property
     def resource_id(self) -> str:
@@ -250,7 +253,7 @@ def _audiences() -> frozenset[str]:
     return frozenset(RightsStatement.Audience.values)
 
 
-def parse_record(payload: dict[str, Any]) -> _Parsed:
+def parse_record(payload: dict[str, Any], *, signed_at: dt.datetime | None = None) -> _Parsed:
     """Check a record's shape against what the catalog can hold. Raises RemoteRecordInvalidError."""
     fields: dict[str, Any] = {}
     for name in RECORD_TEXT_FIELDS:
@@ -259,8 +262,7 @@ def parse_record(payload: dict[str, Any]) -> _Parsed:
     fields["keywords"] = _str_list(payload.get("keywords"), "keywords")[:30]
     fields["publisher_name"] = _text(payload, "publisher", _max_length(Resource, "publisher_name"))
     fields["province"] = _text(payload, "province", _max_length(Resource, "province"))
-    now = timezone.now()
-    fields["created_at"] = _parse_ts(payload.get("created_at"), "created_at") or now
+    fields["created_at"] = _parse_ts(payload.get("created_at"), "created_at") or signed_at or timezone.now()
     fields["updated_at"] = _parse_ts(payload.get("updated_at"), "updated_at") or fields["created_at"]
     fields["published_at"] = _parse_ts(payload.get("published_at"), "published_at") or fields["created_at"]
 
@@ -386,7 +388,7 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
                 withdrawals.append((position, change, held["id"]))
         elif change.kind in UPSERT_KINDS:
             try:
-                parsed = parse_record(change.payload)
+                parsed = parse_record(change.payload, signed_at=change.issued_at)
             except RemoteRecordInvalidError as exc:
                 outcomes[position] = ApplyOutcome(rid, "invalid", exc.message)
                 continue

@@ -42,6 +42,9 @@ class BlobStore(Protocol):
 
     def ping(self) -> None: ...
 
+    def ensure(self) -> bool:
+        """Create what the store needs (the S3 bucket) when it is missing; True when something was made."""
+
 
 class LocalBlobStore:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
@@ -97,16 +100,32 @@ class LocalBlobStore:
         if not os.access(self.root, os.W_OK):
             raise OSError(f"blob root {self.root} is not writable")
 
+    def ensure(self) -> bool:
+        """The directory exists (made by the constructor); nothing to create."""
+        self.ping()
+        return False
+
 
 class S3BlobStore:
+    """The node talks to the store at ``S3_ENDPOINT_URL`` (an internal address such as ``http://minio:9000``);
+    download links are presigned for ``S3_PUBLIC_ENDPOINT_URL``, the address browsers reach (a presigned
+    URL's signature covers its host, so the link cannot be rewritten afterwards)."""
+
     def __init__(self) -> None:
+        self.bucket = settings.S3_BUCKET
+        internal = settings.S3_ENDPOINT_URL or None
+        public = getattr(settings, "S3_PUBLIC_ENDPOINT_URL", "") or internal
+        self.client = self._client(internal)
+        self.presign_client = self.client if public == internal else self._client(public)
+
+    @staticmethod
+    def _client(endpoint_url: str | None):
         import boto3
         from botocore.config import Config
 
-        self.bucket = settings.S3_BUCKET
-        self.client = boto3.client(
+        return boto3.client(
             "s3",
-            endpoint_url=settings.S3_ENDPOINT_URL or None,
+            endpoint_url=endpoint_url,
             region_name=settings.S3_REGION,
             aws_access_key_id=settings.S3_ACCESS_KEY_ID or None,
             aws_secret_access_key=settings.S3_SECRET_ACCESS_KEY or None,
@@ -152,7 +171,7 @@ class S3BlobStore:
     def presigned_url(self, key: str, *, filename: str, content_type: str, expires: int) -> str | None:
         from urllib.parse import quote
 
-        return self.client.generate_presigned_url(
+        return self.presign_client.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.bucket,
@@ -165,6 +184,22 @@ class S3BlobStore:
 
     def ping(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)
+
+    def ensure(self) -> bool:
+        """Create the bucket when it does not exist; True when it was created."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket", "NotFound"}:
+                raise
+        options = {}
+        if settings.S3_REGION and settings.S3_REGION != "us-east-1":
+            options["CreateBucketConfiguration"] = {"LocationConstraint": settings.S3_REGION}
+        self.client.create_bucket(Bucket=self.bucket, **options)
+        return True
 
 
 @cache

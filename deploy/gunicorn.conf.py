@@ -2,6 +2,9 @@
 
 import multiprocessing
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
@@ -12,6 +15,38 @@ max_requests = 2000
 max_requests_jitter = 200
 accesslog = "-"
 errorlog = "-"
-# Both logs redacted like the node's own: no signed download token (/files/…) or credential in them.
+# JSON lines, redacted like the node's own: no signed download token (/files/…) or credential in them,
+# each access line with the request id the node returned.
 logger_class = "exchange.logging.GunicornLogger"
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Proxies whose X-Forwarded-Proto gunicorn believes: those the node believes (TRUSTED_PROXIES).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or os.environ.get("TRUSTED_PROXIES") or "127.0.0.1"
+
+# --- metrics across worker processes ----------------------------------------------------------
+# Each worker writes its counters to files in PROMETHEUS_MULTIPROC_DIR and /metrics adds up all of them
+# (prometheus-client's multiprocess mode; exchange.metrics). The variable must be set before a worker
+# imports prometheus_client, so it is set here, in the master, and inherited. Unset: a directory of
+# this master's own, removed when it exits.
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="exchange-metrics-")
+METRICS_DIR = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def on_starting(server):
+    """Start from an empty metrics directory: files of a previous run would be added to this one's."""
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in METRICS_DIR.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker):
+    """A worker's counters stay counted after it exits (max_requests recycles workers); its live
+    gauges are dropped."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, path=str(METRICS_DIR))
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)

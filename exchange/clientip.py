@@ -53,6 +53,13 @@ def _trusted(address: IPAddress, networks: tuple[IPNetwork, ...]) -> bool:
     return any(address.version == network.version and address in network for network in networks)
 
 
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    """Whether the peer that sent ``request`` is one of the trusted reverse proxies (whose headers,
+    such as ``X-Forwarded-For`` or ``X-Request-ID``, may be believed)."""
+    remote = parse_ip(request.META.get("REMOTE_ADDR", "") or "")
+    return remote is not None and _trusted(remote, trusted_proxy_networks())
+
+
 def client_ip(request: HttpRequest) -> str:
     """The address of the client that sent ``request`` ("" when the server gives none)."""
     remote = parse_ip(request.META.get("REMOTE_ADDR", "") or "")

@@ -10,10 +10,9 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
-HTTP_REQUESTS = Counter("exchange_http_requests_total", "HTTP requests", ["method", "status"])
-HTTP_LATENCY = Histogram("exchange_http_request_seconds", "HTTP request latency", ["method"])
+from exchange.metrics import scrape
 
 
 def check_database() -> None:
@@ -50,5 +49,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @login_not_required
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Permission: public on loopback / behind the ingress (exposes counters only, no data)."""
-    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    """Permission: public on loopback / behind the ingress (exposes counters only, no data); the shipped
+    nginx answers it to internal networks only. Figures of every worker process (``exchange.metrics``)."""
+    return HttpResponse(scrape(), content_type=CONTENT_TYPE_LATEST)

@@ -78,3 +78,27 @@ def enqueue_on_commit(func_path: str, **kwargs: Any) -> None:
 
 def check_queue() -> None:
     get_queue().ping()
+
+
+def queue_metrics():
+    """Metrics read at scrape time (``exchange.metrics``): jobs by state in the rq queue — queued
+    (waiting for a worker), started, scheduled (retries waiting for their time), deferred, failed (out of
+    retries, kept in rq's failed registry) — and the workers listening. Nothing without Redis: in-process
+    jobs have no queue."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    queue = get_queue()
+    if not isinstance(queue, RQQueue):
+        return []
+    from rq import Worker
+    from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+
+    q = queue.queue
+    jobs = GaugeMetricFamily("exchange_jobs", "Jobs in the rq queue by state", labels=["queue", "state"])
+    jobs.add_metric([q.name, "queued"], q.count)
+    for state, registry in (("started", StartedJobRegistry), ("scheduled", ScheduledJobRegistry),
+                            ("deferred", DeferredJobRegistry), ("failed", FailedJobRegistry)):
+        jobs.add_metric([q.name, state], registry(queue=q).get_job_count(cleanup=False))
+    workers = GaugeMetricFamily("exchange_job_workers", "rq workers listening on the queue", labels=["queue"])
+    workers.add_metric([q.name], Worker.count(queue=q))
+    return [jobs, workers]

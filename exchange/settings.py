@@ -77,6 +77,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response (redirects and refusals included) carries a request id and is counted.
+    "exchange.middleware.RequestIdMiddleware",
+    "exchange.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The API and the federation protocol answer every error in the JSON error shape.
@@ -90,7 +93,6 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "exchange.middleware.RequestMetricsMiddleware",
     # Last: turns a request axes marked as locked out into exchange.login.lockout_response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -207,6 +209,9 @@ STORAGES = {
 # --- files (catalog blob store) ------------------------------------------------------------
 S3_BUCKET = env_str("S3_BUCKET")
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+# The object store as browsers reach it: presigned download links are signed for this address (a
+# presigned URL's signature covers its host). Unset: S3_ENDPOINT_URL, right when both are the same.
+S3_PUBLIC_ENDPOINT_URL = env_str("S3_PUBLIC_ENDPOINT_URL") or S3_ENDPOINT_URL
 S3_REGION = env_str("S3_REGION", "us-east-1")
 S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID")
 S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY")
@@ -306,7 +311,7 @@ X_FRAME_OPTIONS = "DENY"
 # the inline file preview may be framed by the node's own pages; Swagger UI at /api/docs/ gets inline
 # styles (exchange.urls). A download form is sent on to the signed link at the node's public base URL
 # or to the object store's presigned URL: those origins may receive forms (form-action).
-CSP_FORM_ACTION_EXTRA = env_list("CSP_FORM_ACTION_EXTRA", [url_origin(S3_ENDPOINT_URL)] if S3_ENDPOINT_URL else (
+CSP_FORM_ACTION_EXTRA = env_list("CSP_FORM_ACTION_EXTRA", [url_origin(S3_PUBLIC_ENDPOINT_URL)] if S3_PUBLIC_ENDPOINT_URL else (
     [f"https://s3.{S3_REGION}.amazonaws.com"] if S3_BUCKET else []))
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -333,17 +338,23 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    # Preloading is a commitment browsers keep for months and cannot be undone quickly: an operator opts in.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    # The probes answer over plain HTTP inside the deployment (container healthcheck, Prometheus).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    if not SECURE_HSTS_PRELOAD:  # check --deploy warns about the default; it is deliberate (deploy/README.md)
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # --- logging: structured (one JSON object per line), secrets never logged -----------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "exchange.logging.RedactSecretsFilter"}},
+    "filters": {"redact": {"()": "exchange.logging.RedactSecretsFilter"},
+                "request": {"()": "exchange.logging.RequestContextFilter"}},
     "formatters": {"json": {"()": "exchange.logging.JsonFormatter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request", "redact"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # The Elasticsearch client logs every request at INFO.
@@ -367,6 +378,9 @@ EXCHANGE_READINESS_CHECKS = {
     # Drains index work a crash or a lost job left pending; never makes the node unready.
     "search_pending": "catalog.search.indexing.check_index_pending",
 }
+# Figures read at scrape time by /metrics (import strings of functions yielding metric families; see
+# exchange.metrics): queue depth and failed jobs, review backlog and pending index work, sync per peer.
+EXCHANGE_METRICS_COLLECTORS = ["exchange.jobs.queue_metrics", "catalog.metrics.collect", "federation.metrics.collect"]
 # Called inside the transaction of every resource change (import strings); see catalog.events.
 CATALOG_CHANGE_HOOKS: list[str] = ["federation.outbox.record_change"]
 # The same for resources created in bulk (import_corpus): called with their ids.

@@ -9,7 +9,7 @@ finishes, so no poke is lost. With ``FEDERATION_BACKGROUND=False`` jobs run inli
 
 ``sync_tick`` is the scheduled backstop (an rq-schedulable job; ``manage.py federation sync --loop``
 runs it in embedded mode): pull peers that are due, renew this node's certificate, refresh the
-directory and revocation list, deliver pending receipts, purge nonces, retire keys, backfill the feed,
+hub's directory (other nodes' certificates) and revocation list, deliver pending receipts, purge nonces, retire keys, backfill the feed,
 drain index work left pending.
 """
 
@@ -212,6 +212,9 @@ def sync_tick(*, pull_interval: int | None = None) -> dict[str, Any]:
         _step("certificate", enrolment.certificate_renew_if_due, report)
         _step("revocations", enrolment.revocations_refresh, report)
         _step("feed_position", enrolment.feed_position_check, report)
+        # Certificates of provinces enrolled (or keys rotated) since: without them this node refuses their
+        # signed requests (a file asked of it) until it happens to pull a record they signed.
+        _step("directory", enrolment.directory_refresh, report)
     _step("backfill", outbox_backfill, report)
     _step("index", index_pending_drain, report)  # index work a crash or a lost job left pending
     _step("pull", lambda: [r.__dict__ for r in pull_peers_due(interval=pull_interval)], report)

@@ -351,7 +351,7 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
         fresh = [item for item in fresh if not _is_order(item)]
         outcomes = remote_resources_apply(changes=[
             RemoteChange(origin=item.origin, version=item.version, kind=item.kind, payload=item.payload,
-                         reason=str(item.payload.get("reason") or "")) for item in fresh
+                         reason=str(item.payload.get("reason") or ""), issued_at=item.issued_at) for item in fresh
         ])
         fresh += orders
         outcomes += [_apply_order(item) for item in orders]
@@ -402,7 +402,7 @@ def _restore_own(items: Sequence[VerifiedEnvelope], result: PullResult) -> None:
     """Recovery: this node's own envelopes, relayed back by the hub, become its local resources again,
     and go back into its own feed byte for byte (peers that hold them see them as already held)."""
     changes = [RemoteChange(origin=item.origin, version=item.version, kind=item.kind, payload=item.payload,
-                            reason=str(item.payload.get("reason") or "")) for item in items]
+                            reason=str(item.payload.get("reason") or ""), issued_at=item.issued_at) for item in items]
     outcomes = local_records_restore(changes=changes)
     back = [item for item, outcome in zip(items, outcomes, strict=True) if outcome.outcome in ("restored", "withdrawn")]
     for outcome in outcomes:

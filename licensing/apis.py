@@ -106,7 +106,7 @@ class ResourceDownloadApi(ExchangeAPIView):
         data = _valid(self.DownloadInputSerializer, request.data)
         resource = catalog_selectors.resource_get(user=request.user, resource_id=resource_id)
         ticket = services.download_start(user=request.user, resource=resource, file_id=data.get("file"),
-                                         ip=client_ip(request))
+                                         ip=client_ip(request), base_url=request.build_absolute_uri("/"))
         return Response({
             "download": ticket.event.pk,
             "decision": ticket.decision.as_dict(),

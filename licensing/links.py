@@ -52,8 +52,10 @@ def file_token_read(token: str, *, now: dt.datetime | None = None) -> LinkClaims
     return claims
 
 
-def file_url(token: str) -> str:
-    return settings.EXCHANGE_BASE_URL + reverse("licensing-file", kwargs={"token": token})
+def file_url(token: str, *, base_url: str | None = None) -> str:
+    """The link for ``token`` under ``base_url`` (the address the client reached the node at), or under
+    ``EXCHANGE_BASE_URL`` when there is none (a link made outside a request)."""
+    return (base_url or settings.EXCHANGE_BASE_URL).rstrip("/") + reverse("licensing-file", kwargs={"token": token})
 
 
 @dataclass(frozen=True)

@@ -230,7 +230,8 @@ def resource_download(request: HttpRequest, resource_id: Any) -> HttpResponse:
     resource = _resource_for(request, resource_id)
     try:
         ticket = services.download_start(user=request.user, resource=resource,
-                                         file_id=request.POST.get("file") or None, ip=client_ip(request))
+                                         file_id=request.POST.get("file") or None, ip=client_ip(request),
+                                         base_url=request.build_absolute_uri("/"))
     except AccessRefusedError as exc:
         messages.error(request, _("不能下载：%(reason)s") % {"reason": exc.message})
         return redirect("resource-page", resource_id=resource.pk)

@@ -49,6 +49,7 @@ from licensing.errors import (
     TakedownNotFoundError,
 )
 from licensing.links import file_token_make, file_url, link_ttl_seconds
+from licensing.metrics import DOWNLOADS, PURCHASE_VOUCHERS, PURCHASES
 from licensing.models import (
     DownloadEvent,
     Grant,
@@ -219,6 +220,8 @@ def grant_purchase(*, buyer: Any, resource: Resource, scope: str) -> Grant:
     grant.save(force_insert=True)
     for hook in _hooks(tuple(settings.LICENSING_GRANT_HOOKS)):
         hook(grant=grant)
+    price = rights.price
+    transaction.on_commit(lambda: (PURCHASES.labels(scope).inc(), PURCHASE_VOUCHERS.labels(scope).inc(price)))
     audit_record(action="grant.purchase", actor=buyer, object_type="grant", object_id=grant.pk,
                  data={"resource": str(resource.pk), "scope": scope, "school": school.pk, "price": rights.price,
                        "ends_at": ends_at.isoformat(), "transaction": txn.pk})
@@ -257,13 +260,18 @@ class DownloadTicket:
     links: list[DownloadLink]
 
 
-def download_start(*, user: Any, resource: Resource, file_id: Any = None, ip: str = "") -> DownloadTicket:
+def download_start(
+    *, user: Any, resource: Resource, file_id: Any = None, ip: str = "", base_url: str | None = None,
+) -> DownloadTicket:
     """Ask ``decide``; when it allows, record a DownloadEvent, count the download and return short-lived
     links to the resource's files (or to ``file_id`` only): presigned object-store URLs when the blob
-    store gives them, otherwise links signed by this node (``licensing.links``).
+    store gives them, otherwise links signed by this node (``licensing.links``) under ``base_url`` — the
+    address the request came to — or ``EXCHANGE_BASE_URL``.
 
     Files of remote resources not stored here yet are first fetched from their origin through
-    ``CATALOG_REMOTE_FILE_FETCHER`` (outside any transaction: it waits on the network).
+    ``CATALOG_REMOTE_FILE_FETCHER`` (outside any transaction: it waits on the network). Nothing is
+    recorded or counted unless every file's bytes are in the blob store: a link that cannot be served
+    is no download.
     Raises AccessRefusedError (code = the decision's reason, price in the details) on refusal;
     NotFoundError for an unknown ``file_id``; FileUnavailableError when a file cannot be had here, or the
     fetcher's own error when the origin cannot deliver it."""
@@ -278,8 +286,12 @@ def download_start(*, user: Any, resource: Resource, file_id: Any = None, ip: st
     if not files:
         raise FileUnavailableError()
     files = [_ensure_local(f) for f in files]
+    store = get_blob_store()
+    missing = [str(f.pk) for f in files if not store.exists(f.storage_key)]
+    if missing:
+        raise FileUnavailableError(details={"files": missing})
     return _download_record(user=user, resource=resource, decision=decision, files=files,
-                            single=file_id is not None, ip=ip)
+                            single=file_id is not None, ip=ip, base_url=base_url)
 
 
 def _ensure_local(file: ResourceFile) -> ResourceFile:
@@ -297,6 +309,7 @@ def _ensure_local(file: ResourceFile) -> ResourceFile:
 @transaction.atomic
 def _download_record(
     *, user: Any, resource: Resource, decision: Decision, files: list[ResourceFile], single: bool, ip: str,
+    base_url: str | None,
 ) -> DownloadTicket:
     now = timezone.now()
     ttl = link_ttl_seconds()
@@ -309,13 +322,15 @@ def _download_record(
             links.append(DownloadLink(file=f, url=url, expires_at=expires_at, delivery="presigned"))
         else:
             token = file_token_make(file_id=f.pk, user_id=user.pk, expires_at=expires_at)
-            links.append(DownloadLink(file=f, url=file_url(token), expires_at=expires_at, delivery="signed"))
+            links.append(DownloadLink(file=f, url=file_url(token, base_url=base_url), expires_at=expires_at,
+                                      delivery="signed"))
     event = DownloadEvent(resource=resource, file=files[0] if single else None, user=user,
                           organisation=user.organisation, basis=decision.reason, grant_id=decision.grant_id,
                           delivery=links[0].delivery, ip=ip[:64], created_at=now)
     event.full_clean()
     event.save(force_insert=True)
     resource_download_count_increment(resource_id=resource.pk)
+    transaction.on_commit(lambda: DOWNLOADS.labels(decision.reason, event.delivery).inc())
     audit_record(action="resource.download", actor=user, object_type="resource", object_id=resource.pk,
                  data={"event": event.pk, "basis": decision.reason, "grant": decision.grant_id,
                        "files": [str(f.pk) for f in files]}, ip=ip)

@@ -22,7 +22,12 @@ from catalog.usage import resource_file_with_resource
 from exchange.api import json_error
 from exchange.errors import ExchangeError
 from licensing.decisions import Action, decide
-from licensing.errors import AccessRefusedError, DownloadLinkInvalidError, RangeNotSatisfiableError
+from licensing.errors import (
+    AccessRefusedError,
+    DownloadLinkInvalidError,
+    FileUnavailableError,
+    RangeNotSatisfiableError,
+)
 from licensing.links import UnsatisfiableRange, file_token_read, open_range, parse_range, stream_bytes
 
 
@@ -74,6 +79,8 @@ def signed_file_download(request: HttpRequest, token: str) -> HttpResponse:
     length = byte_range.length if byte_range else size
     status = 206 if byte_range else 200
     store = get_blob_store()
+    if not store.exists(file.storage_key):  # lost from the store since the link was issued: say so, no 500
+        return _error(FileUnavailableError(details={"file": str(file.pk)}))
     if request.method == "HEAD":
         response: HttpResponse = HttpResponse(status=status, content_type=file.mime)
     else:

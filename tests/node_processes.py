@@ -12,7 +12,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from tests import servers
@@ -97,9 +96,5 @@ def runserver(data_dir: Path, port: int, log_name: str, **extra_env: str):
 
 def gunicorn(data_dir: Path, port: int, log_name: str, **extra_env: str):
     """gunicorn as deployed (``deploy/gunicorn.conf.py``), two workers on ``port``."""
-    cmd = [str(Path(sys.executable).parent / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
-    if int(metadata.version("gunicorn").split(".")[0]) >= 27:
-        cmd.append("--no-control-socket")  # its default path is shared by every gunicorn of the machine
-    cmd.append("exchange.wsgi")
-    return started(cmd, data_dir=data_dir, port=port, log_name=log_name, GUNICORN_BIND=f"127.0.0.1:{port}",
+    return started(servers.gunicorn_command("exchange.wsgi"), data_dir=data_dir, port=port, log_name=log_name, GUNICORN_BIND=f"127.0.0.1:{port}",
                    GUNICORN_WORKERS="2", GUNICORN_THREADS="1", **extra_env)

@@ -1,6 +1,7 @@
 """Real backend servers for the test suite, started on loopback and stopped afterwards.
 
-Used by session fixtures (Redis, S3 via moto's server mode, the Elasticsearch-API server) and by
+Used by session fixtures (Redis, S3 via moto's server mode, the Elasticsearch-API server, nginx with
+``deploy/nginx.conf``, gunicorn with ``deploy/gunicorn.conf.py``) and by
 ``python -m tests.servers postgres -- CMD...`` which runs a command with ``DATABASE_URL`` pointing
 at a throw-away PostgreSQL cluster (the PostgreSQL lane of ``make test``).
 """
@@ -8,7 +9,10 @@ at a throw-away PostgreSQL cluster (the PostgreSQL lane of ``make test``).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import ipaddress
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,7 +21,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 
 PG_BIN_DIRS = [Path(p) for p in os.environ.get("PG_BIN_DIRS", "").split(":") if p] + [
@@ -208,6 +213,147 @@ def postgres_server() -> Iterator[str]:
         subprocess.run(_as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(root, ignore_errors=True)
+
+
+# --- gunicorn (deploy/gunicorn.conf.py) -------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gunicorn_command(*args: str) -> list[str]:
+    """``gunicorn -c deploy/gunicorn.conf.py ARGS...`` from the virtualenv. gunicorn ≥ 27 opens a control
+    socket at one default path per machine; several gunicorns side by side (tests) must not share it."""
+    cmd = [_venv_bin("gunicorn") or "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
+    return [*cmd, *gunicorn_side_by_side_args(), *args]
+
+
+def gunicorn_side_by_side_args() -> list[str]:
+    """What a gunicorn needs on a machine where other gunicorns run (a container has its own)."""
+    return ["--no-control-socket"] if int(metadata.version("gunicorn").split(".")[0]) >= 27 else []
+
+
+# --- nginx (deploy/nginx.conf) ------------------------------------------------------------------
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def nginx_version() -> tuple[int, ...] | None:
+    nginx = nginx_binary()
+    if nginx is None:
+        return None
+    out = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out)
+    return tuple(int(part) for part in match.groups()) if match else None
+
+
+def nginx_missing_reason() -> str | None:
+    if nginx_version() is None:
+        return "nginx is not installed (Debian package 'nginx'; .ci/run installs it)"
+    return None
+
+
+def self_signed_certificate(directory: Path, names: Sequence[str] = ("node.example.edu.cn",)) -> tuple[Path, Path]:
+    """A certificate and key (PEM) for ``names`` (host names or IP addresses), valid for a day."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def alt_name(name: str) -> x509.GeneralName:
+        try:
+            return x509.IPAddress(ipaddress.ip_address(name))
+        except ValueError:
+            return x509.DNSName(name)
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([alt_name(n) for n in names]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "fullchain.pem", directory / "privkey.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _replace(text: str, old: str, new: str, count: int) -> str:
+    found = text.count(old)
+    if found != count:  # the deploy file changed: fail loudly rather than test something else
+        raise AssertionError(f"deploy/nginx.conf: {old!r} found {found} times, expected {count}")
+    return text.replace(old, new)
+
+
+def nginx_config(directory: Path, *, upstream_port: int, https_port: int, http_port: int,
+                 files_port: int | None = None, files_upstream_port: int | None = None,
+                 server_name: str = "node.example.edu.cn", certificate_names: Sequence[str] = ()) -> Path:
+    """``deploy/nginx.conf`` as it is, placed on loopback ports in ``directory``: only addresses, ports,
+    the server names and file paths change (each replacement must apply), and ``http2 on`` (nginx ≥
+    1.25.1) is dropped on an older nginx. The node's site listens on ``https_port``, the object store's
+    on ``files_port`` (proxying to ``files_upstream_port``). Returns the main configuration file."""
+    site = (ROOT / "deploy" / "nginx.conf").read_text()
+    cert, key = self_signed_certificate(directory, [server_name, *certificate_names])
+    files_port = files_port or free_port()
+    site = _replace(site, "server web:8000;", f"server 127.0.0.1:{upstream_port};", 1)
+    site = _replace(site, "server minio:9000;", f"server 127.0.0.1:{files_upstream_port or 9};", 1)
+    site = _replace(site, "listen 443 ssl;", "LISTEN_TLS", 2)
+    site = site.replace("LISTEN_TLS", f"listen 127.0.0.1:{https_port} ssl;", 1)
+    site = site.replace("LISTEN_TLS", f"listen 127.0.0.1:{files_port} ssl;", 1)
+    site = _replace(site, "listen 80;", f"listen 127.0.0.1:{http_port};", 1)
+    site = _replace(site, "server_name node.example.edu.cn files.node.example.edu.cn;",
+                    f"server_name {server_name} files.{server_name};", 1)
+    site = _replace(site, "server_name node.example.edu.cn;", f"server_name {server_name};", 1)
+    site = _replace(site, "server_name files.node.example.edu.cn;", f"server_name files.{server_name};", 1)
+    site = _replace(site, "/etc/nginx/tls/fullchain.pem", str(cert), 2)
+    site = _replace(site, "/etc/nginx/tls/privkey.pem", str(key), 2)
+    site = _replace(site, "/var/log/nginx/access.log", str(directory / "access.log"), 3)
+    if (nginx_version() or (0,)) < (1, 25, 1):
+        site = _replace(site, "http2 on;", "", 2)
+    (directory / "site.conf").write_text(site)
+    main = directory / "nginx.conf"
+    # As root nginx would run its workers as "nobody", who cannot enter the test's private directories.
+    user = "user root;" if os.geteuid() == 0 else ""
+    main.write_text(f"""
+daemon off;
+{user}
+worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    client_body_temp_path {directory}/client_body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    include {directory}/site.conf;
+}}
+""")
+    return main
+
+
+@contextlib.contextmanager
+def nginx_server(config: Path, *, port: int) -> Iterator[subprocess.Popen]:
+    """nginx with ``config`` (checked with ``nginx -t`` first), until the block ends."""
+    nginx = nginx_binary()
+    if nginx is None:
+        raise RuntimeError(nginx_missing_reason())
+    prefix = str(config.parent)
+    checked = subprocess.run([nginx, "-t", "-p", prefix, "-c", str(config)], capture_output=True, text=True)
+    if checked.returncode != 0:
+        raise RuntimeError(f"nginx -t refused the configuration:\n{checked.stderr}")
+    proc = subprocess.Popen([nginx, "-p", prefix, "-c", str(config)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc=proc)
+        yield proc
+    finally:
+        stop(proc)
 
 
 def main(argv: list[str]) -> int:

@@ -9,11 +9,13 @@ index only holds published resources, so everything it returns is public. Indexi
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from catalog.metrics import SEARCH_LATENCY
 from catalog.search.base import FACET_FIELDS, SORTS, SearchBackend, SearchPage, SearchRequest
 from catalog.search.indexing import get_backend
 
@@ -27,7 +29,9 @@ def search(*, user: Any, request: SearchRequest, backend: SearchBackend | None =
     """Run ``request`` and return the API shape ``{"count", "results", "facets", "page", "page_size"}``.
     Each result is passed to every annotator of ``settings.CATALOG_SEARCH_RESULT_ANNOTATORS``
     (``annotate(*, user, hits)``, e.g. licensing's price for this user)."""
+    started = time.monotonic()
     page = (backend or get_backend()).search(request)
+    SEARCH_LATENCY.labels("search").observe(time.monotonic() - started)
     for path in settings.CATALOG_SEARCH_RESULT_ANNOTATORS:
         import_string(path)(user=user, hits=page.hits)
     return {"count": page.count, "results": page.hits, "facets": page.facets, "page": request.page,
@@ -36,7 +40,10 @@ def search(*, user: Any, request: SearchRequest, backend: SearchBackend | None =
 
 def suggest(*, prefix: str, limit: int = 10, backend: SearchBackend | None = None) -> list[dict[str, Any]]:
     """Completions of what a teacher is typing: vocabulary/topic terms, then titles."""
-    return (backend or get_backend()).suggest(prefix, limit=limit)
+    started = time.monotonic()
+    suggestions = (backend or get_backend()).suggest(prefix, limit=limit)
+    SEARCH_LATENCY.labels("suggest").observe(time.monotonic() - started)
+    return suggestions
 
 
 def check_search() -> None:

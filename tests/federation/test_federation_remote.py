@@ -162,3 +162,18 @@ def test_catalog_digest_compares_public_records():
     assert catalog_digest(origin="cn-12")["count"] == 0
     apply(record(first["id"], title="改"), version=2)
     assert catalog_digest()["sha256"] != digest["sha256"]
+
+
+def test_a_record_without_dates_is_dated_when_its_origin_signed_it_on_every_node():
+    """Not by the receiver's clock: two nodes applying it at different times must hold the same record."""
+    import datetime as dt
+
+    rec = record()
+    for name in ("created_at", "updated_at", "published_at"):
+        del rec[name]
+    signed = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
+    remote_resources_apply(changes=[RemoteChange(origin="cn-11", version=1, kind="upsert", payload=rec,
+                                                 issued_at=signed)])
+    held = Resource.objects.get(pk=rec["id"])
+    assert held.created_at == held.published_at == signed
+    assert resource_record(held)["published_at"] == "2025-03-01T08:00:00Z"

@@ -44,7 +44,7 @@ def test_allowed_download_records_an_event_counts_and_returns_signed_links(api_a
     assert payload["decision"]["allowed"] is True and payload["decision"]["reason"] == "open_licence"
     [link] = payload["files"]
     assert link["delivery"] == "signed" and link["size"] == len(body) and link["name"] == "课件 第1章.pdf"
-    assert link["url"].startswith("http://127.0.0.1:8000/files/")
+    assert link["url"].startswith("http://testserver/files/")  # the address the request came to
     event = DownloadEvent.objects.get(pk=payload["download"])
     assert (event.user, event.basis, event.delivery, event.organisation) == (
         users["teacher"], "open_licence", "signed", users["teacher"].organisation)
@@ -297,3 +297,77 @@ def test_an_unreachable_origin_is_reported_and_nothing_is_recorded(api_as, users
     settings.CATALOG_REMOTE_FILE_FETCHER = ""
     unavailable = download(api_as(users["teacher"]), resource)
     assert unavailable.status_code == 503 and unavailable.json()["error"]["code"] == "file_unavailable"
+
+
+# --- links name the address the client used; a file that cannot be served is no download ----------------
+
+def test_signed_links_use_the_address_the_request_came_to(api_as, users, big_file_resource, settings):
+    """A node published at one address but reached at another (another port: ``-p 8443:443``) hands out
+    links that work where the client is, not at ``EXCHANGE_BASE_URL``; behind the trusted proxy the scheme
+    is the proxy's (``X-Forwarded-Proto``)."""
+    resource, body = big_file_resource
+    settings.EXCHANGE_BASE_URL = "https://node.example.edu.cn"
+    settings.ALLOWED_HOSTS = ["node.example.edu.cn", "127.0.0.1"]
+    client = api_as(users["teacher"])
+    response = client.post(f"/api/v1/resources/{resource.pk}/download", {}, format="json",
+                           HTTP_HOST="127.0.0.1:8443")
+    [link] = response.json()["files"]
+    assert link["url"].startswith("http://127.0.0.1:8443/files/"), link["url"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    proxied = client.post(f"/api/v1/resources/{resource.pk}/download", {}, format="json",
+                          HTTP_HOST="node.example.edu.cn:8443", HTTP_X_FORWARDED_PROTO="https")
+    [link] = proxied.json()["files"]
+    assert link["url"].startswith("https://node.example.edu.cn:8443/files/"), link["url"]
+    fetched = api_as(None).get(path_of(link["url"]), HTTP_HOST="node.example.edu.cn:8443",
+                               HTTP_X_FORWARDED_PROTO="https")
+    assert b"".join(fetched.streaming_content) == body
+    refused = client.post(f"/api/v1/resources/{resource.pk}/download", {}, format="json", HTTP_HOST="evil.example")
+    assert refused.status_code == 400  # a host that is not the node's is refused, never put into a link
+    assert DownloadEvent.objects.count() == 2
+
+
+def test_the_download_page_redirects_to_the_address_the_browser_used(client, users, big_file_resource, settings):
+    resource, _ = big_file_resource
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    client.force_login(users["teacher"])
+    response = client.post(f"/resources/{resource.pk}/download", HTTP_HOST="127.0.0.1:8101")
+    assert response.status_code == 302 and response["Location"].startswith("http://127.0.0.1:8101/files/")
+
+
+def _lose_the_bytes(resource) -> None:
+    store = get_blob_store()
+    for file in resource.files.all():
+        store.delete(file.storage_key)
+
+
+def test_a_file_missing_from_the_store_is_not_a_download(api_as, users, big_file_resource):
+    """The store lost the bytes (a restore without the blobs, a bucket emptied): the download is refused
+    as unavailable, and nothing is recorded or counted."""
+    resource, _ = big_file_resource
+    _lose_the_bytes(resource)
+    response = download(api_as(users["teacher"]), resource)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "file_unavailable", response.json()
+    assert DownloadEvent.objects.count() == 0
+    assert Resource.objects.get(pk=resource.pk).download_count == 0
+    assert not AuditEvent.objects.filter(action="resource.download").exists()
+
+
+def test_a_missing_object_in_s3_is_not_a_download(api_as, users, make_resource, s3_store):
+    """The same with presigned links: a link to an object that is not there would only fail at the
+    browser, after the node had counted it."""
+    resource = make_resource(with_file=False)
+    store_file(resource, "试卷.pdf", b"%PDF-1.4 lost")
+    _lose_the_bytes(resource)
+    response = download(api_as(users["teacher"]), resource)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "file_unavailable"
+    assert DownloadEvent.objects.count() == 0 and Resource.objects.get(pk=resource.pk).download_count == 0
+
+
+def test_a_link_to_bytes_lost_after_it_was_issued_says_unavailable(api_as, users, big_file_resource):
+    resource, _ = big_file_resource
+    [link] = download(api_as(users["teacher"]), resource).json()["files"]
+    _lose_the_bytes(resource)
+    client = api_as(None)
+    client.raise_request_exception = False
+    fetched = client.get(path_of(link["url"]))
+    assert fetched.status_code == 503 and fetched.json()["error"]["code"] == "file_unavailable"

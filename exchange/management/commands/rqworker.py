@@ -2,6 +2,10 @@
 
 The plain ``rq worker`` command does not configure Django, so every job (indexing, pokes, pulls,
 receipts) would fail on the first model it touches; run this instead. Needs ``REDIS_URL``.
+
+Every worker also runs rq's scheduler (one of them at a time holds its lock): a failed job is retried
+after an interval (``exchange.jobs``), and only the scheduler puts it back on the queue when that
+interval is over — without it a job that failed once would wait in the scheduled registry for ever.
 """
 
 from django.conf import settings
@@ -20,8 +24,11 @@ class Command(BaseCommand):
                             help="Run jobs in this process instead of a forked child per job (faster for "
                                  "many short jobs; a job that crashes the interpreter takes the worker along).")
         parser.add_argument("--name", default=None, help="Worker name (default: rq's host.pid).")
+        parser.add_argument("--without-scheduler", action="store_true",
+                            help="Do not run rq's scheduler in this worker (some other worker must, or retries "
+                                 "never run).")
 
-    def handle(self, *args, burst, simple, name, **options):
+    def handle(self, *args, burst, simple, name, without_scheduler, **options):
         from rq import SimpleWorker, Worker
 
         if not settings.REDIS_URL:
@@ -33,4 +40,4 @@ class Command(BaseCommand):
         worker_class = SimpleWorker if simple else Worker
         worker = worker_class([queue.queue], connection=queue.connection, name=name)
         self.stdout.write(f"rq worker {worker.name} on queue {queue.queue.name} ({'simple' if simple else 'forking'})")
-        worker.work(burst=burst, logging_level="WARNING")
+        worker.work(burst=burst, logging_level="WARNING", with_scheduler=not without_scheduler)

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
@@ -55,7 +56,7 @@ class Command(BaseCommand):
         p.add_argument("--json", action="store_true")
         p = sub.add_parser("sync", help="run the scheduled upkeep once, or keep running it (--loop)")
         p.add_argument("--loop", action="store_true", help="keep syncing until interrupted (embedded mode)")
-        p.add_argument("--interval", type=float, default=None, help="seconds between scheduled pulls")
+        p.add_argument("--interval", type=float, default=None, help="seconds between scheduled pulls (default FEDERATION_PULL_INTERVAL)")
         p.add_argument("--poll", type=float, default=0.5, help="seconds between checks for pokes (--loop)")
         p = sub.add_parser("pull", help="pull one peer's feed now")
         p.add_argument("node_id")
@@ -234,7 +235,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        every = 60.0 if interval is None else interval
+        every = float(settings.FEDERATION_PULL_INTERVAL) if interval is None else interval
         self.stdout.write(f"{identity.node_id()}: syncing every {every:g}s, pokes checked every {poll:g}s "
                           "(Ctrl-C to stop)")
         sys.stdout.flush()
