@@ -45,6 +45,9 @@ TEXT_BEARING = frozenset({PDF, DOCX, PPTX, XLSX, *ODF, *TEXT})
 #: Directory entry names of a VBA project inside an OLE2 file (UTF-16LE, as the directory stores them).
 OLE_VBA_NAMES = (b"_\x00V\x00B\x00A\x00_\x00P\x00R\x00O\x00J\x00E\x00C\x00T\x00",)
 OLE_SCAN_CHUNK = 1024 * 1024
+#: How deep direct objects nested in one PDF object are examined, and how many items of an array.
+MAX_PDF_NESTING = 32
+MAX_PDF_ARRAY_ITEMS = 10_000
 _DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _NUMBERED = re.compile(r"(\d+)\.xml$")
 
@@ -158,7 +161,7 @@ def _pdf(path: str, limits: ExtractionLimits, result: Extraction) -> None:
             value = info.get(key)
             if isinstance(value, str) and value.strip():
                 text.add(value.strip() + "\n")
-    except Exception:  # noqa: BLE001 - a broken info dictionary is no reason to skip the pages
+    except Exception:  # noqa: BLE001, S110 - a broken info dictionary is no reason to skip the pages
         pass
     pages = reader.pages
     for number in range(min(len(pages), limits.max_pages)):
@@ -181,11 +184,22 @@ def _pdf_object_refs(reader: Any) -> Iterator[tuple[int, int]]:
 
 
 def _pdf_active_content(reader: Any, limits: ExtractionLimits, result: Extraction) -> None:
-    from pypdf.generic import DictionaryObject, IndirectObject
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
-    def examine(obj: Any) -> None:
+    def examine(obj: Any, depth: int = 0) -> None:
+        """One object and the direct objects nested in it (indirect ones are visited on their own)."""
+        if depth > MAX_PDF_NESTING:
+            return
+        if isinstance(obj, ArrayObject):
+            for item in obj[:MAX_PDF_ARRAY_ITEMS]:
+                if not isinstance(item, IndirectObject):
+                    examine(item, depth + 1)
+            return
         if not isinstance(obj, DictionaryObject):
             return
+        for key, value in obj.items():
+            if key != "/Parent" and isinstance(value, (DictionaryObject, ArrayObject)):
+                examine(value, depth + 1)
         keys = set(obj.keys())
         action = obj.get("/S")
         if "/JS" in keys or action == "/JavaScript" or "/JavaScript" in keys:
@@ -203,7 +217,7 @@ def _pdf_active_content(reader: Any, limits: ExtractionLimits, result: Extractio
     try:
         examine(reader.trailer)
         examine(reader.trailer.get("/Root"))
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001, S110 - the objects are visited one by one below anyway
         pass
     seen = 0
     for number, generation in _pdf_object_refs(reader):
@@ -213,7 +227,7 @@ def _pdf_active_content(reader: Any, limits: ExtractionLimits, result: Extractio
             break
         try:
             examine(reader.get_object(IndirectObject(number, generation, reader)))
-        except Exception:  # noqa: BLE001 - a broken object among good ones
+        except Exception:  # noqa: BLE001, S112 - a broken object among good ones
             continue
 
 
@@ -283,7 +297,8 @@ def _xml_text(data: bytes, text: _Text, *, odf: bool, cut: bool) -> None:
     """Text of an OOXML part (``t`` elements, paragraph breaks) or an ODF part (every text node of
     paragraphs and headings)."""
     try:
-        for event, element in ElementTree.iterparse(io.BytesIO(data), events=("end",)):
+        # A part declaring a DTD was refused before this point: no entity can be expanded.
+        for _event, element in ElementTree.iterparse(io.BytesIO(data), events=("end",)):  # noqa: S314
             local = element.tag.rsplit("}", 1)[-1]
             if odf:
                 if local in ("p", "h"):

@@ -26,7 +26,6 @@ from catalog.models import (
     Resource,
 )
 from catalog.permissions import can_review
-from catalog.services import resource_withdraw
 from catalog.prereview.checks import (
     context_from_db,
     negative_findings,
@@ -45,6 +44,7 @@ from catalog.prereview.lists import ListEntry, NegativeList
 from catalog.prereview.matching import fold
 from catalog.prereview.permissions import can_manage_local_list, can_manage_national_list
 from catalog.prereview.selectors import list_versions, prereview_run_current, version_label
+from catalog.services import resource_withdraw
 from exchange.audit import audit_record
 from exchange.errors import InvalidInputError, PermissionDeniedError
 from exchange.inputs import clean_text
