@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.utils.translation import get_language
 from guardian.shortcuts import get_objects_for_user
 
@@ -37,16 +37,20 @@ def negative_list_effective() -> NegativeList:
     """The active entries of the national and the local list, compiled (cached per pair of versions)."""
     national, local = list_versions()
     label = version_label(national, local)
+    # Versions only grow, but a restored backup or a test's rolled-back transaction can bring one back
+    # with other entries: the key also holds what the entries themselves say.
+    shape = NegativeTerm.objects.filter(active=True).aggregate(n=Count("pk"), last=Max("updated_at"))
+    key = (label, shape["n"], shape["last"])
     with _cache_lock:
         cached = _cache.get("list")
-        if cached is not None and cached.version == label:
-            return cached
+        if cached is not None and cached[0] == key:
+            return cached[1]
     entries = [ListEntry(id=str(pk), term=term, category=category, severity=severity, scope=scope)
                for pk, term, category, severity, scope in NegativeTerm.objects.filter(active=True).values_list(
                    "pk", "term", "category", "severity", "scope")]
     compiled = NegativeList.of(label, entries)
     with _cache_lock:
-        _cache["list"] = compiled
+        _cache["list"] = (key, compiled)
     return compiled
 
 
