@@ -257,3 +257,20 @@ def test_approval_check_takes_a_subject_describing_proposed_content(api_as, user
     assert PrereviewRun.objects.filter(resource=resource, revision_id=7).count() == 1
     assert [f["code"] for f in prereview_findings(resource_id, 7)] == ["negative_term"]
     assert prereview_findings(resource_id, None) == []
+
+
+def test_findings_are_given_in_the_reader_language(api_as, users, listed):
+    resource_id = submitted(api_as, users["publisher"], [("讲义.pdf", made.pdf("附：违禁词"))])
+    url = f"/api/v1/resources/{resource_id}/prereview"
+    english = api_as(users["reviewer"]).get(url, HTTP_ACCEPT_LANGUAGE="en").json()["findings"]
+    [term] = [f for f in english if f["code"] == "negative_term"]
+    assert term["message"].startswith("讲义.pdf contains the negative-list term “违禁词” (Other)")
+    chinese = api_as(users["reviewer"]).get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").json()["findings"]
+    assert [f for f in chinese if f["code"] == "negative_term"][0]["message"].startswith("“讲义.pdf”含负面清单词语")
+
+
+def test_review_page_shows_the_findings(client, api_as, users, listed):
+    resource_id = submitted(api_as, users["publisher"], [("讲义.pdf", made.pdf("附：违禁词"))])
+    client.force_login(users["reviewer"])
+    page = client.get(f"/review/{resource_id}").content.decode()
+    assert "机器预审" in page and "negative_term" in page and "违禁词" in page
