@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import secrets
 import sys
 import time
 import uuid
@@ -118,7 +119,7 @@ def main() -> int:
 
     publisher = organisation_create(name="基准出版社", kind=Organisation.Kind.PUBLISHER, region="440000")
     bureau = organisation_create(name="基准教育厅", kind=Organisation.Kind.BUREAU, region="440000")
-    admin: User = user_create(username="bench-admin", password="bench-pass-123456", organisation=bureau,
+    admin: User = user_create(username="bench-admin", password=secrets.token_urlsafe(16), organisation=bureau,
                               roles=[Role.PROVINCE_ADMIN])
     resources, files, rights, texts = [], [], [], []
     for i in range(args.recheck_n):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 HARD = "hard"
@@ -76,7 +77,7 @@ class Finding:
     field: str
     message_zh: str
     message_en: str
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = dataclass_field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

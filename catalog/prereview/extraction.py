@@ -147,16 +147,16 @@ def _pdf(path: str, limits: ExtractionLimits, result: Extraction) -> None:
     reader = PdfReader(path, strict=False)
     if reader.is_encrypted:
         try:
-            opened = reader.decrypt("")
+            opened = bool(reader.decrypt(""))
         except Exception:  # noqa: BLE001 - unsupported encryption
-            opened = 0
+            opened = False
         if not opened:
             result.error = "encrypted"
             return
     _pdf_active_content(reader, limits, result)
     text = _Text(limits.max_chars)
     try:
-        info = reader.metadata or {}
+        info: Any = reader.metadata or {}
         for key in ("/Title", "/Subject", "/Keywords"):
             value = info.get(key)
             if isinstance(value, str) and value.strip():

@@ -164,7 +164,7 @@ def similar_texts(print_: Fingerprint, *, exclude_sha256: str, limit: int = 200)
     found = []
     for sha256, raw, shingles in ExtractedText.objects.filter(sha256__in=candidates, signature__isnull=False
                                                               ).values_list("sha256", "signature", "shingles"):
-        similarity = print_.similarity(Fingerprint.from_bytes(bytes(raw), shingles))
+        similarity = print_.similarity(Fingerprint.from_bytes(bytes(raw or b""), shingles))
         if similarity >= NEAR_IDENTICAL:
             found.append((sha256, similarity))
     return sorted(found, key=lambda item: -item[1])
