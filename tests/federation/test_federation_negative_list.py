@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 import pytest
 
 from catalog.models import NegativeTerm, RecheckItem, RecheckRun, Resource
+from catalog.prereview.errors import NegativeListStaleError
 from catalog.prereview.services import recheck_drain
 from federation import identity
-from federation.negative_list import negative_list_current
+from federation.negative_list import negative_list_apply, negative_list_current
 from federation.signing import (
     NegativeListInvalidError,
     generate_private_key,
@@ -132,6 +133,9 @@ def test_an_older_or_equal_version_is_refused(client, certified_hub, published):
     for version in (5, 4):
         assert push(client, certified_hub, signed_by(certified_hub, version, [])).json() == {"applied": False}
     assert NegativeTerm.objects.filter(active=True).count() == 1
+    with pytest.raises(NegativeListStaleError) as refused:  # what the tick's pull meets
+        negative_list_apply(signed_by(certified_hub, 3, []), received_from="cn-hub")
+    assert refused.value.code == "negative_list_stale" and refused.value.http_status == 409
 
 
 def test_a_forged_list_is_refused(client, certified_hub, published):
