@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from catalog.models import NegativeTerm
 from catalog.prereview import selectors as prereview_selectors
-from catalog.prereview.apis import ENTRY_FIELDS, entry_data
+from catalog.prereview.apis import ENTRY, ENTRY_FIELDS, entry_data
 from catalog.prereview.errors import NegativeListStaleError, NegativeTermNotFoundError
 from catalog.prereview.pages import entry_changes, render_negative_list
 from exchange.api import ExchangeAPIView, HasRole
@@ -76,7 +76,7 @@ class NationalNegativeListApi(ExchangeAPIView):
     @extend_schema(parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
                    responses=inline_serializer("NationalNegativeList", {
                        "version": serializers.IntegerField(), "issued_at": serializers.DateTimeField(),
-                       "count": serializers.IntegerField(), "results": serializers.ListField()}))
+                       "count": serializers.IntegerField(), "results": ENTRY.__class__(many=True)}))
     def get(self, request):
         if not identity.is_hub():
             raise NotAHubError()
@@ -90,7 +90,7 @@ class NationalNegativeListApi(ExchangeAPIView):
     @extend_schema(request=inline_serializer("NationalTermNew", {
         "term": serializers.CharField(), "category": serializers.CharField(required=False),
         "severity": serializers.ChoiceField(["hard", "soft"], required=False),
-        "note": serializers.CharField(required=False)}), responses={201: serializers.DictField()})
+        "note": serializers.CharField(required=False)}), responses={201: ENTRY})
     def post(self, request):
         entry = negative_list.national_entry_create(
             actor=request.user, term=request.data.get("term"), category=request.data.get("category"),
@@ -109,7 +109,7 @@ class NationalNegativeTermApi(ExchangeAPIView):
         "term": serializers.CharField(required=False), "category": serializers.CharField(required=False),
         "severity": serializers.ChoiceField(["hard", "soft"], required=False),
         "note": serializers.CharField(required=False), "active": serializers.BooleanField(required=False)}),
-        responses=serializers.DictField())
+        responses=ENTRY)
     def patch(self, request, entry_id):
         if not identity.is_hub():
             raise NotAHubError()

@@ -69,8 +69,31 @@ def _text(request, name: str, *, max_length: int = MAX_NOTE_LENGTH) -> Any:
     return None if value is None else clean_text(value, field=name, max_length=max_length)
 
 
+FINDING = inline_serializer("PrereviewFinding", {
+    "code": serializers.CharField(), "severity": serializers.ChoiceField(["hard", "soft"]),
+    "field": serializers.CharField(), "message": serializers.CharField(), "detail": serializers.DictField()})
+ENTRY = inline_serializer("NegativeTerm", {
+    "id": serializers.UUIDField(), "scope": serializers.CharField(help_text="national or local"),
+    "term": serializers.CharField(), "category": serializers.CharField(),
+    "severity": serializers.ChoiceField(["hard", "soft"]), "note": serializers.CharField(),
+    "active": serializers.BooleanField(), "version": serializers.IntegerField(),
+    "created_at": serializers.DateTimeField(), "updated_at": serializers.DateTimeField()})
+ITEM = inline_serializer("RecheckItem", {
+    "id": serializers.IntegerField(), "run": serializers.IntegerField(), "resource": serializers.UUIDField(),
+    "title": serializers.CharField(), "status": serializers.ChoiceField(RecheckItem.Status.values),
+    "list_version": serializers.CharField(), "findings": FINDING.__class__(many=True),
+    "created_at": serializers.DateTimeField(), "resolved_at": serializers.DateTimeField(allow_null=True),
+    "reason_code": serializers.CharField(), "note": serializers.CharField()})
+RUN_FIELDS = {
+    "id": serializers.IntegerField(), "scope": serializers.CharField(help_text="national or local"),
+    "list_version": serializers.CharField(), "entries": serializers.ListField(child=serializers.UUIDField()),
+    "status": serializers.ChoiceField(RecheckRun.Status.values), "scanned": serializers.IntegerField(),
+    "matched": serializers.IntegerField(), "files_without_text": serializers.IntegerField(),
+    "received_from": serializers.CharField(), "created_at": serializers.DateTimeField(),
+    "finished_at": serializers.DateTimeField(allow_null=True)}
+RUN = inline_serializer("RecheckRun", RUN_FIELDS)
 FINDINGS_RESPONSE = inline_serializer("PrereviewFindings", {
-    "status": serializers.DictField(), "findings": serializers.ListField(child=serializers.DictField())})
+    "status": serializers.DictField(), "findings": FINDING.__class__(many=True)})
 
 
 class ResourcePrereviewApi(ExchangeAPIView):
@@ -115,7 +138,7 @@ class LocalNegativeListApi(ExchangeAPIView):
     @extend_schema(parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
                    responses=inline_serializer("NegativeList", {"versions": serializers.DictField(),
                                                                 "count": serializers.IntegerField(),
-                                                                "results": serializers.ListField()}))
+                                                                "results": ENTRY.__class__(many=True)}))
     def get(self, request):
         national, local = selectors.list_versions()
         count, rows = paginate(selectors.negative_terms(scope=NegativeTerm.Scope.LOCAL), request.query_params,
@@ -126,7 +149,7 @@ class LocalNegativeListApi(ExchangeAPIView):
     @extend_schema(request=inline_serializer("NegativeTermNew", {
         "term": serializers.CharField(), "category": serializers.CharField(required=False),
         "severity": serializers.ChoiceField(["hard", "soft"], required=False),
-        "note": serializers.CharField(required=False)}), responses={201: serializers.DictField()})
+        "note": serializers.CharField(required=False)}), responses={201: ENTRY})
     def post(self, request):
         entry = services.negative_term_create(
             actor=request.user, scope=NegativeTerm.Scope.LOCAL, term=request.data.get("term"),
@@ -146,7 +169,7 @@ class LocalNegativeTermApi(ExchangeAPIView):
         "term": serializers.CharField(required=False), "category": serializers.CharField(required=False),
         "severity": serializers.ChoiceField(["hard", "soft"], required=False),
         "note": serializers.CharField(required=False), "active": serializers.BooleanField(required=False)}),
-        responses=serializers.DictField())
+        responses=ENTRY)
     def patch(self, request, entry_id):
         entry = selectors.negative_term_get(scope=NegativeTerm.Scope.LOCAL, entry_id=entry_id)
         if entry is None:
@@ -166,7 +189,7 @@ class RecheckQueueApi(ExchangeAPIView):
 
     @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("page", int)],
                    responses=inline_serializer("RecheckQueue", {"count": serializers.IntegerField(),
-                                                                "results": serializers.ListField()}))
+                                                                "results": ITEM.__class__(many=True)}))
     def get(self, request):
         wanted = request.query_params.get("status") or RecheckItem.Status.OPEN
         if wanted not in RecheckItem.Status.values:
@@ -185,7 +208,7 @@ class RecheckResolveApi(ExchangeAPIView):
 
     @extend_schema(request=inline_serializer("RecheckDecision", {
         "decision": serializers.ChoiceField(["keep", "withdraw"]), "note": serializers.CharField(required=False)}),
-        responses=serializers.DictField())
+        responses=ITEM)
     def post(self, request, item_id):
         item = selectors.recheck_item_get(user=request.user, item_id=item_id)
         if item is None:
@@ -202,9 +225,9 @@ class RecheckReportApi(ExchangeAPIView):
 
     permission_classes = [IsProvinceAdmin]
 
-    @extend_schema(parameters=[OpenApiParameter("page", int)],
+    @extend_schema(operation_id="prereview_rechecks_list", parameters=[OpenApiParameter("page", int)],
                    responses=inline_serializer("RecheckReport", {"count": serializers.IntegerField(),
-                                                                 "results": serializers.ListField()}))
+                                                                 "results": RUN.__class__(many=True)}))
     def get(self, request):
         count, rows = paginate(selectors.recheck_runs(user=request.user), request.query_params)
         return Response({"count": count, "results": [run_data(r) for r in rows]})
@@ -216,7 +239,8 @@ class RecheckReportDetailApi(ExchangeAPIView):
 
     permission_classes = [IsProvinceAdmin]
 
-    @extend_schema(responses=serializers.DictField())
+    @extend_schema(operation_id="prereview_recheck_retrieve", responses=inline_serializer(
+        "RecheckRunDetail", {**RUN_FIELDS, "items": ITEM.__class__(many=True)}))
     def get(self, request, run_id):
         run = selectors.recheck_runs(user=request.user).filter(pk=run_id).first()
         if run is None:
