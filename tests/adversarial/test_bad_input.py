@@ -29,8 +29,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from catalog.models import Resource
-from exchange.models import Organisation
 from catalog.prereview.services import negative_term_create
+from exchange.models import Organisation
 from licensing import services as licensing_services
 from tests.adversarial.craft import CONTENT_TYPES, deflated, multipart, named, ooxml, stored, zip_archive
 from tests.factories import METADATA, RIGHTS, ResourceFactory, pdf_bytes, pptx_bytes
