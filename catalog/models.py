@@ -257,3 +257,17 @@ class BlobLease(models.Model):
 
     def __str__(self) -> str:
         return f"lease on {self.key} since {self.renewed_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The machine pre-review's models (negative list, extracted text, findings, re-checks) live beside their
+# code in catalog/prereview/ and belong to this app.
+from catalog.prereview.models import (  # noqa: E402, F401
+    ExtractedText,
+    FingerprintBand,
+    NegativeListState,
+    NegativeTerm,
+    PrereviewFinding,
+    PrereviewRun,
+    RecheckItem,
+    RecheckRun,
+)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from catalog import apis
 
@@ -16,4 +16,5 @@ urlpatterns = [
     path("favourites", apis.FavouriteListApi.as_view(), name="api-favourites"),
     path("review/queue", apis.ReviewQueueApi.as_view(), name="api-review-queue"),
     path("vocabularies", apis.VocabularyApi.as_view(), name="api-vocabularies"),
+    path("", include("catalog.prereview.urls")),
 ]

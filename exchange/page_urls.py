@@ -11,17 +11,21 @@ services they call; each one's docstring names its permission.
     /me/downloads                       my downloads                            signed in
     /me/school                          school vouchers and purchases           teacher, school admin
     /publish/ …                         publisher pages                         publisher
-    /review/ …                          review queue and decisions              reviewer
+    /review/ …                          review queue and decisions, re-checks   reviewer
     /takedowns/ …                       takedown notices                        reviewer, publisher, province admin, hub op.
     /schools/ …                         schools, voucher funding and ledger     school admin, province admin
-    /hub/ …                             peers, enrolments, sync, statistics     hub operator
+    /province/ …                        local negative list, re-check report    province admin
+    /hub/ …                             peers, enrolments, sync, statistics,    hub operator
+                                        the national negative list
 """
 
 from django.urls import path
 
 from catalog.pages import favourites, publishing, review
 from catalog.pages import search as search_pages
+from catalog.prereview import pages as prereview_pages
 from exchange import views
+from federation import negative_list_views
 from federation import pages as federation_pages
 from licensing import pages as licensing_pages
 
@@ -52,14 +56,22 @@ urlpatterns = [
     path("review/<uuid:resource_id>", review.review_detail, name="review-detail"),
     path("review/<uuid:resource_id>/approve", review.review_approve, name="review-approve"),
     path("review/<uuid:resource_id>/reject", review.review_reject, name="review-reject"),
+    path("review/rechecks", prereview_pages.recheck_queue_page, name="recheck-queue"),
+    path("review/rechecks/<int:item_id>", prereview_pages.recheck_resolve_page, name="recheck-resolve"),
     # takedowns
     path("takedowns/", licensing_pages.takedown_list, name="takedown-list"),
     path("takedowns/<int:notice_id>", licensing_pages.takedown_detail, name="takedown-detail"),
     # school and province administrators
     path("schools/", licensing_pages.school_list, name="school-list"),
     path("schools/<int:school_id>", licensing_pages.school_detail, name="school-detail"),
+    path("province/negative-list", prereview_pages.local_list_page, name="province-negative-list"),
+    path("province/negative-list/<uuid:entry_id>", prereview_pages.local_term_page, name="province-negative-term"),
+    path("province/rechecks", prereview_pages.recheck_report_page, name="recheck-report"),
+    path("province/rechecks/<int:run_id>", prereview_pages.recheck_run_page, name="recheck-run"),
     # hub operators
     path("hub/", federation_pages.hub_dashboard, name="hub-dashboard"),
     path("hub/enrolments/<str:node_id>/approve", federation_pages.enrolment_approve, name="enrolment-approve"),
     path("hub/stats", licensing_pages.national_stats, name="hub-stats"),
+    path("hub/negative-list", negative_list_views.national_list_page, name="hub-negative-list"),
+    path("hub/negative-list/<uuid:entry_id>", negative_list_views.national_term_page, name="hub-negative-term"),
 ]

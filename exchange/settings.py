@@ -243,8 +243,19 @@ CATALOG_BLOB_GRACE_SECONDS = env_int("CATALOG_BLOB_GRACE_SECONDS", 6 * 3600)
 CATALOG_PREVIEW_MAX_PDF_BYTES = env_int("CATALOG_PREVIEW_MAX_PDF_BYTES", 64 * 1024 * 1024)
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
-# Checks a resource must pass before a reviewer can approve it (import strings, run in order).
-CATALOG_APPROVAL_CHECKS: list[str] = ["licensing.checks.rights_coherent"]
+# Checks a resource must pass before a reviewer can approve it (import strings, run in order). The
+# machine pre-review's hard findings (negative-list terms, copyright conflicts, missing metadata, macros…)
+# block approval.
+CATALOG_APPROVAL_CHECKS: list[str] = ["licensing.checks.rights_coherent",
+                                      "catalog.prereview.approval.prereview_approval_check"]
+# Machine pre-review (catalog.prereview): files are read in a child process killed after this many
+# seconds, limited to this much address space; at most this many characters of text per file, pages of a
+# PDF, objects of a PDF examined for active content.
+CATALOG_PREREVIEW_EXTRACT_SECONDS = env_int("CATALOG_PREREVIEW_EXTRACT_SECONDS", 60)
+CATALOG_PREREVIEW_EXTRACT_MEMORY = env_int("CATALOG_PREREVIEW_EXTRACT_MEMORY", 1024 * 1024 * 1024)
+CATALOG_PREREVIEW_MAX_TEXT_CHARS = env_int("CATALOG_PREREVIEW_MAX_TEXT_CHARS", 200_000)
+CATALOG_PREREVIEW_MAX_PDF_PAGES = env_int("CATALOG_PREREVIEW_MAX_PDF_PAGES", 1000)
+CATALOG_PREREVIEW_MAX_PDF_OBJECTS = env_int("CATALOG_PREREVIEW_MAX_PDF_OBJECTS", 200_000)
 
 # --- jobs ----------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from federation import apis
+from federation import apis, negative_list_views
 
 urlpatterns = [
     path("peers", apis.PeerListApi.as_view(), name="api-federation-peers"),
@@ -13,4 +13,7 @@ urlpatterns = [
          name="api-federation-enrolment-approve"),
     path("nodes/<str:node_id>/revoke", apis.NodeRevokeApi.as_view(), name="api-federation-node-revoke"),
     path("reinstatements", apis.ReinstatementApi.as_view(), name="api-federation-reinstatements"),
+    path("negative-list", negative_list_views.NationalNegativeListApi.as_view(), name="api-federation-negative-list"),
+    path("negative-list/<uuid:entry_id>", negative_list_views.NationalNegativeTermApi.as_view(),
+         name="api-federation-negative-term"),
 ]

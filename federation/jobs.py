@@ -9,8 +9,9 @@ finishes, so no poke is lost. With ``FEDERATION_BACKGROUND=False`` jobs run inli
 
 ``sync_tick`` is the scheduled backstop (an rq-schedulable job; ``manage.py federation sync --loop``
 runs it in embedded mode): pull peers that are due, renew this node's certificate, refresh the
-hub's directory (other nodes' certificates) and revocation list, deliver pending receipts, purge nonces, retire keys, backfill the feed,
-drain index work left pending.
+hub's directory (other nodes' certificates), revocation list and national negative list, deliver pending
+receipts, purge nonces, retire keys, backfill the feed, drain index work left pending, work off
+negative-list re-checks.
 """
 
 from __future__ import annotations
@@ -201,7 +202,8 @@ def _step(name: str, func: Any, report: dict[str, Any]) -> None:
 
 def sync_tick(*, pull_interval: int | None = None) -> dict[str, Any]:
     """Job: one round of scheduled federation upkeep; returns what each step did."""
-    from federation import enrolment, receipts, takedowns
+    from catalog.prereview.jobs import prereview_drain
+    from federation import enrolment, negative_list, receipts, takedowns
     from federation.outbox import outbox_backfill
     from federation.sync import pull_peers_due
     from federation.transport import nonces_purge
@@ -215,6 +217,7 @@ def sync_tick(*, pull_interval: int | None = None) -> dict[str, Any]:
         # Certificates of provinces enrolled (or keys rotated) since: without them this node refuses their
         # signed requests (a file asked of it) until it happens to pull a record they signed.
         _step("directory", enrolment.directory_refresh, report)
+        _step("negative_list", negative_list.negative_list_refresh, report)
     _step("backfill", outbox_backfill, report)
     _step("index", index_pending_drain, report)  # index work a crash or a lost job left pending
     _step("pull", lambda: [r.__dict__ for r in pull_peers_due(interval=pull_interval)], report)
@@ -222,4 +225,6 @@ def sync_tick(*, pull_interval: int | None = None) -> dict[str, Any]:
     _step("takedowns", takedowns.takedowns_deliver_pending, report)
     _step("nonces", nonces_purge, report)
     _step("keys", identity.node_keys_retire_due, report)
+    # negative-list re-checks and pre-reviews a lost job left undone
+    _step("prereview", prereview_drain, report)
     return report

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from federation import endpoints
+from federation import endpoints, negative_list_views
 
 urlpatterns = [
     path("changes", endpoints.changes, name="federation-changes"),
@@ -17,4 +17,5 @@ urlpatterns = [
     path("enrolments/<str:node_id>", endpoints.enrolment_detail, name="federation-enrolment"),
     path("certificates/renew", endpoints.certificates_renew, name="federation-certificates-renew"),
     path("nodes", endpoints.nodes, name="federation-nodes"),
+    path("negative-list", negative_list_views.negative_list_endpoint, name="federation-negative-list"),
 ]

@@ -16,6 +16,7 @@ from catalog import selectors, services
 from catalog.models import Resource
 from catalog.pages.common import Labels, page_of, preview_kind, resource_for
 from catalog.permissions import can_review
+from catalog.prereview.pages import findings_context
 from exchange.errors import ExchangeError
 from exchange.roles import Role
 from exchange.views_pages import (
@@ -51,7 +52,8 @@ def _reviewable(request: HttpRequest, resource_id: Any) -> Resource:
 
 @role_required(Role.REVIEWER)
 def review_detail(request: HttpRequest, resource_id: Any) -> HttpResponse:
-    """One resource under review: metadata, rights, file previews, approve / reject forms.
+    """One resource under review: metadata, rights, file previews, the machine pre-review's findings,
+    approve / reject forms.
     Permission: reviewer role + review right on the resource (its province)."""
     resource = _reviewable(request, resource_id)
     labels = Labels.load()
@@ -65,6 +67,7 @@ def review_detail(request: HttpRequest, resource_id: Any) -> HttpResponse:
         "audience": labels.term("audience", rights.audience) if rights else "",
         "territory": [labels.region(code) for code in (rights.territory if rights else [])],
         "licence_name": labels.licence_name(rights.license_id) if rights else "",
+        **findings_context(resource),
     })
 
 

@@ -50,6 +50,7 @@ from federation.signing.errors import (
     EnvelopeTooLargeError,
     JwsInvalidError,
     KeyInvalidError,
+    NegativeListInvalidError,
     ReplayedRequestError,
     RevocationListInvalidError,
     RevocationListStaleError,
@@ -79,6 +80,12 @@ from federation.signing.keys import (
     public_key_to_jwk,
     save_private_key,
 )
+from federation.signing.negative_list import (
+    NEGATIVE_LIST_TYPE,
+    SignedNegativeList,
+    issue_negative_list,
+    verify_negative_list,
+)
 
 __all__ = [
     "check_envelope",
@@ -88,6 +95,7 @@ __all__ = [
     "ENVELOPE_FORMAT",
     "ENVELOPE_KINDS",
     "MAX_ENVELOPE_BYTES",
+    "NEGATIVE_LIST_TYPE",
     "NODE_ROLES",
     "REVOCATION_LIST_TYPE",
     "SIGNATURE_LABEL",
@@ -102,6 +110,7 @@ __all__ = [
     "EnvelopeTooLargeError",
     "JwsInvalidError",
     "KeyInvalidError",
+    "NegativeListInvalidError",
     "NodeCertificate",
     "ReplayedRequestError",
     "RevocationList",
@@ -110,6 +119,7 @@ __all__ = [
     "SignatureExpiredError",
     "SignatureInvalidError",
     "SignatureMissingError",
+    "SignedNegativeList",
     "SigningKey",
     "UnknownKeyError",
     "VerifiedEnvelope",
@@ -123,6 +133,7 @@ __all__ = [
     "generate_private_key",
     "is_node_id",
     "issue_certificate",
+    "issue_negative_list",
     "issue_revocation_list",
     "jwk_to_public_key",
     "jws_header",
@@ -141,6 +152,7 @@ __all__ = [
     "verify_certificate",
     "verified_envelope",
     "verify_envelope",
+    "verify_negative_list",
     "verify_request",
     "verify_response",
     "verify_revocation_list",

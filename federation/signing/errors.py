@@ -154,3 +154,11 @@ class RevocationListStaleError(ExchangeError):
     code = "revocation_list_stale"
     http_status = 409
     default_message = "The revocation list is older than the current one."
+
+
+class NegativeListInvalidError(ExchangeError):
+    """A national negative list is malformed or not signed by a trusted hub key."""
+
+    code = "negative_list_invalid"
+    http_status = 422
+    default_message = "The negative list is not valid."

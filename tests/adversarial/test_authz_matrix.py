@@ -35,7 +35,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from catalog.models import Favourite, Resource
+from catalog.models import Favourite, NegativeTerm, Resource
 from exchange.api import ExchangeAPIView
 from federation.models import Enrolment
 from licensing.models import DownloadEvent, Grant, LedgerTransaction, TakedownNotice
@@ -132,6 +132,10 @@ def notice_status(world: World, obj: Any) -> Any:
 
 def ledger_size(world: World, obj: Any) -> int:
     return LedgerTransaction.objects.count()
+
+
+def negative_terms(world: World, obj: Any) -> int:
+    return NegativeTerm.objects.count()
 
 
 def approved_enrolments(world: World, obj: Any) -> int:
@@ -309,6 +313,28 @@ M += rows("api-resource-rights-check", "get", {
 })
 M += rows("api-licenses", "get", {ANY: X(200)})
 
+# --- pre-review API: findings for the province's reviewers; the local negative list and the re-check report for
+# province administrators; re-check items for reviewers (objects that do not exist here: the gate, then the lookup)
+PRE_REVIEW = {
+    A_UNPUBLISHED: X(403, **API_DENY, far_reviewer=404),
+    ("A published",): X(403, **API_DENY, reviewer=200),
+    B_UNPUBLISHED: X(403, **API_DENY, reviewer=404, far_reviewer=200),
+    ("B published",): X(403, **API_DENY, far_reviewer=200),
+}
+PRE_REVIEW[A_UNPUBLISHED]["reviewer"] = 200
+M += rows("api-resource-prereview", "get", PRE_REVIEW)
+M += rows("api-resource-prereview", "post", PRE_REVIEW)
+M += rows("api-negative-list-local", "get", {ANY: only(403, ("province_admin",), 200, **API_DENY)})
+M += rows("api-negative-list-local", "post", {ANY: only(403, ("province_admin",), 201, **API_DENY)},
+          data={"term": "矩阵禁语", "category": "other", "severity": "hard"})
+M += rows("api-negative-term-local", "patch", {"unknown entry": only(403, ("province_admin",), 404, **API_DENY)},
+          data={"active": False})
+M += rows("api-recheck-queue", "get", {ANY: X(403, **API_DENY, reviewer=200, far_reviewer=200)})
+M += rows("api-recheck-resolve", "post", {"unknown item": X(403, **API_DENY, reviewer=404, far_reviewer=404)},
+          data={"decision": "keep", "note": "语境正当"})
+M += rows("api-recheck-report", "get", {ANY: only(403, ("province_admin",), 200, **API_DENY)})
+M += rows("api-recheck-report-detail", "get", {"unknown run": only(403, ("province_admin",), 404, **API_DENY)})
+
 # --- licensing API: grants and vouchers ---
 M += rows("api-resource-grants", "post", {
     ("A priced",): X(403, **API_DENY, teacher=201, school_admin=201),
@@ -373,6 +399,12 @@ M += rows("api-federation-node-revoke", "post", {"unknown node": only(403, HUB_O
           data={"reason": "key compromised"})
 M += rows("api-federation-reinstatements", "post", {"not a hub": only(403, HUB_OPERATORS, 404, **API_DENY)},
           data={"origin": "cn-11", "record_id": "0b7c3f2e-5d1a-4c0e-9f1b-2a3c4d5e6f70", "note": "复核后恢复"})
+# the national negative list is kept at the hub: on a province node it does not exist, even for hub operators
+M += rows("api-federation-negative-list", "get", {"not a hub": only(403, HUB_OPERATORS, 404, **API_DENY)})
+M += rows("api-federation-negative-list", "post", {"not a hub": only(403, HUB_OPERATORS, 404, **API_DENY)},
+          data={"term": "矩阵禁语", "severity": "hard"})
+M += rows("api-federation-negative-term", "patch", {"not a hub": only(403, HUB_OPERATORS, 404, **API_DENY)},
+          data={"active": False})
 
 # --- web pages ---
 M += page_rows("home", {ANY: X(302)})
@@ -461,6 +493,21 @@ M += rows("school-detail", "post", {
     "A school": X(403, **PAGE_DENY, province_admin="done"),
     "B school": X(403, **PAGE_DENY, school_admin=404, province_admin=404),
 }, fmt=None, data={"action": "fund", "per_student": "1"}, probe=ledger_size)
+M += page_rows("recheck-queue", {ANY: X(403, **PAGE_DENY, reviewer=200, far_reviewer=200)})
+M += rows("recheck-resolve", "post", {"unknown item": X(403, **PAGE_DENY, reviewer=404, far_reviewer=404)},
+          fmt=None, data={"decision": "keep", "note": "语境正当"})
+M += rows("province-negative-list", "get", {ANY: only(403, ("province_admin",), 200, **PAGE_DENY)}, fmt=None)
+M += rows("province-negative-list", "post", {ANY: only(403, ("province_admin",), "done", **PAGE_DENY)}, fmt=None,
+          data={"term": "矩阵页面禁语", "category": "other", "severity": "soft"}, probe=negative_terms)
+M += rows("province-negative-term", "post", {"unknown entry": only(403, ("province_admin",), 404, **PAGE_DENY)},
+          fmt=None, data={"action": "retire"})
+M += page_rows("recheck-report", {ANY: only(403, ("province_admin",), 200, **PAGE_DENY)})
+M += page_rows("recheck-run", {"unknown run": only(403, ("province_admin",), 404, **PAGE_DENY)})
+M += rows("hub-negative-list", "get", {"not a hub": only(403, HUB_OPERATORS, 404, **PAGE_DENY)}, fmt=None)
+M += rows("hub-negative-list", "post", {"not a hub": only(403, HUB_OPERATORS, 404, **PAGE_DENY)}, fmt=None,
+          data={"term": "矩阵页面禁语"})
+M += rows("hub-negative-term", "post", {"not a hub": only(403, HUB_OPERATORS, 404, **PAGE_DENY)}, fmt=None,
+          data={"action": "retire"})
 M += page_rows("hub-dashboard", {ANY: only(403, HUB_OPERATORS, 200, **PAGE_DENY)})
 M += page_rows("hub-stats", {ANY: only(403, HUB_OPERATORS, 200, **PAGE_DENY)})
 M += rows("enrolment-approve", "post", {"unknown node": only(403, HUB_OPERATORS, "refused", **PAGE_DENY)},
@@ -502,7 +549,8 @@ M += rows("licensing-file", "get", {"link A withdrawn": X(410)}, may_reveal=True
 for name, method in (("federation-changes", "get"), ("federation-poke", "post"), ("federation-file", "get"),
                      ("federation-receipts", "post"), ("federation-takedowns", "post"),
                      ("federation-takedown-decision", "post"), ("federation-revocations", "get"),
-                     ("federation-revocations", "post"), ("federation-certificate", "post")):
+                     ("federation-revocations", "post"), ("federation-certificate", "post"),
+                     ("federation-negative-list", "get"), ("federation-negative-list", "post")):
     M += rows(name, method, {ANY: X(401)})
 # the hub's own protocol endpoints do not exist on a province node
 for name, method in (("federation-enrolments", "post"), ("federation-enrolment", "get"),

@@ -29,6 +29,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from catalog.models import Resource
+from catalog.prereview.services import negative_term_create
 from exchange.models import Organisation
 from licensing import services as licensing_services
 from tests.adversarial.craft import CONTENT_TYPES, deflated, multipart, named, ooxml, stored, zip_archive
@@ -37,6 +38,7 @@ from tests.factories import METADATA, RIGHTS, ResourceFactory, pdf_bytes, pptx_b
 WRITE_METHODS = ("post", "put", "patch", "delete")
 OUR_APPS = ("exchange", "catalog", "licensing", "federation", "authtoken")
 LIMIT = 64 * 1024  # DATA_UPLOAD_MAX_MEMORY_SIZE in these tests, so "too large" stays cheap
+NO_ENTRY = "00000000-0000-4000-8000-0000000e1e1e"  # names no negative-list entry
 
 
 # --- the endpoints ---------------------------------------------------------------------------------------
@@ -71,6 +73,11 @@ class World:
         if key not in self.made:
             self.made[key] = ResourceFactory(publisher=self.orgs["publisher"], status=status, **kwargs)
         return self.made[key]
+
+    def local_entry(self):
+        if "entry" not in self.made:
+            self.made["entry"] = negative_term_create(actor=self.users["province_admin"], scope="local", term="禁语语料")
+        return self.made["entry"]
 
     def notice(self):
         if "notice" not in self.made:
@@ -116,6 +123,13 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("api-federation-reinstatements", "post"): Target("hub_operator"),
     ("api-settlement-close", "post"): Target("province_admin"),
     ("api-logout", "post"): Target("teacher"),
+    # the machine pre-review and the negative list
+    ("api-resource-prereview", "post"): Target("reviewer", rid("submitted")),
+    ("api-negative-list-local", "post"): Target("province_admin"),
+    ("api-negative-term-local", "patch"): Target("province_admin", lambda w: {"entry_id": w.local_entry().pk}),
+    ("api-recheck-resolve", "post"): Target("reviewer", lambda w: {"item_id": 999999}),
+    ("api-federation-negative-list", "post"): Target("hub_operator"),
+    ("api-federation-negative-term", "patch"): Target("hub_operator", lambda w: {"entry_id": NO_ENTRY}),
 }
 
 
@@ -371,6 +385,19 @@ PAYLOADS: dict[tuple[str, str], dict[str, Payload]] = {
     ("api-takedown-uphold", "post"): {"note of 10,000 characters": Payload(400, "invalid_input",
                                                                            data={"note": "n" * 10_000})},
     ("api-takedown-reject", "post"): {"note as an object": Payload(400, "invalid_input", data={"note": {"a": 1}})},
+    ("api-negative-list-local", "post"): {
+        "term as an object": Payload(400, "negative_term_invalid", data={"term": {"a": 1}}),
+        "term of 10,000 characters": Payload(400, "negative_term_invalid", data={"term": "字" * 10_000}),
+        "term of punctuation only": Payload(400, "negative_term_invalid", data={"term": "·—·…"}),
+        "severity not hard or soft": Payload(400, "negative_term_invalid", data={"term": "词", "severity": "x"}),
+        "category as a list": Payload(400, "negative_term_invalid", data={"term": "词", "category": ["a"]}),
+        "note of 10,000 characters": Payload(400, "negative_term_invalid", data={"term": "词", "note": "n" * 10_000}),
+        "scope smuggled in": Payload(400, "unknown_fields", data={"term": "词", "scope": "national"}),
+    },
+    ("api-negative-term-local", "patch"): {
+        "active as a string": Payload(400, "negative_term_invalid", data={"active": "false"}),
+        "term as a list": Payload(400, "negative_term_invalid", data={"term": ["a"]}),
+    },
 }
 
 
@@ -505,7 +532,8 @@ def _get_kwargs(world: World, route_name: str) -> dict[str, Any]:
     kwargs = {}
     for key in pattern.pattern.converters:
         kwargs[key] = {"resource_id": lambda: world.resource().pk, "notice_id": lambda: world.notice().pk,
-                       "account_id": lambda: 999999, "node_id": lambda: "cn-99"}[key]()
+                       "account_id": lambda: 999999, "node_id": lambda: "cn-99", "run_id": lambda: 999999,
+                       "item_id": lambda: 999999, "entry_id": lambda: NO_ENTRY}[key]()
     return kwargs
 
 
