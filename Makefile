@@ -41,8 +41,11 @@ test: venv lint test-sqlite test-postgres test-production
 test-sqlite: venv
 	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m pytest --ignore=tests/production $(PYTEST_ARGS)
 
+# Browser tests and whole-node tests (marker ``nodes``: nodes on their own SQLite databases) run in the SQLite
+# lane only: they do not touch the lane's database, and running them twice would test nothing more.
 test-postgres: venv
-	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m tests.servers postgres -- $(PY) -m pytest -m "not browser" --ignore=tests/production $(PYTEST_ARGS)
+	@echo "PostgreSQL lane: browser and whole-node (nodes) tests run in the SQLite lane, deselected here"
+	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m tests.servers postgres -- $(PY) -m pytest -m "not browser and not nodes" --ignore=tests/production $(PYTEST_ARGS)
 
 # A hub and two provinces as deployed (deploy/compose.yaml's commands): gunicorn, rq workers, sync loops,
 # PostgreSQL, Redis, S3 (moto), Elasticsearch API (noida-db), nginx in front of one province.

@@ -33,6 +33,13 @@ from tests.federation_e2e.cluster import (
 SEED = {"cn-11": (1500, 11), "cn-44": (200, 44)}
 
 
+def pytest_collection_modifyitems(items):
+    """Every test here runs real nodes on their own SQLite databases, whatever the lane's database."""
+    for item in items:
+        if "federation_e2e" in str(item.path):
+            item.add_marker(pytest.mark.nodes)
+
+
 @dataclass
 class Cluster:
     hub: Node
