@@ -237,8 +237,20 @@ CATALOG_BLOB_GRACE_SECONDS = env_int("CATALOG_BLOB_GRACE_SECONDS", 6 * 3600)
 CATALOG_PREVIEW_MAX_PDF_BYTES = env_int("CATALOG_PREVIEW_MAX_PDF_BYTES", 64 * 1024 * 1024)
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
-# Checks a resource must pass before a reviewer can approve it (import strings, run in order).
+# Checks the content under review (a new resource or a revision of a published one) must pass before a
+# reviewer can approve it: import strings of callables taking a catalog.review.ReviewSubject and returning
+# problems ({"code", "message", "field"}), run in order.
 CATALOG_APPROVAL_CHECKS: list[str] = ["licensing.checks.rights_coherent"]
+# Called after commit, with keywords resource_id (str) and revision_id (int or None), every time a resource
+# or a revision of one is submitted for review (machine pre-review hooks in here).
+CATALOG_SUBMISSION_HOOKS: list[str] = []
+# A callable (resource_id: str, revision_id: int | None) -> list of findings ({"code", "severity": "hard" |
+# "soft", "field", "message"}) that reviewers see beside the submission; empty: none.
+CATALOG_REVIEW_FINDINGS = env_str("CATALOG_REVIEW_FINDINGS")
+# Periodic re-review (时效性): an approval sets the resource's review-by date this many months ahead unless
+# the reviewer picks one; per resource type where the map names it.
+CATALOG_REREVIEW_MONTHS = env_int("CATALOG_REREVIEW_MONTHS", 36)
+CATALOG_REREVIEW_MONTHS_BY_TYPE: dict[str, int] = {"试卷": 12, "习题": 24}
 
 # --- jobs ----------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
