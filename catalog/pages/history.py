@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -21,6 +22,7 @@ def _changes(diff: dict[str, Any]) -> list[dict[str, Any]]:
             for row in diff["fields"] + diff["rights"]]
 
 
+@login_not_required
 @require_GET
 def resource_history(request: HttpRequest, resource_id: Any) -> HttpResponse:
     """Versions of a resource, newest first. Permission: whoever may see the resource (published: anyone;

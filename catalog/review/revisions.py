@@ -195,13 +195,14 @@ def revision_remove_file(*, user, resource: Resource, file_id: Any) -> ResourceR
 @transaction.atomic
 def revision_submit(*, user, resource: Resource) -> ResourceRevision:
     """Send the resource's draft or rejected revision to the province's reviewers. Raises
-    RevisionNotFoundError without one, RevisionEmptyError when it changes nothing, NoFilesError when it
+    InvalidTransitionError without one, RevisionEmptyError when it changes nothing, NoFilesError when it
     would remove the last file, CommitmentRequiredError when the organisation has not accepted the commitment."""
     require_editor(user, resource)
     resource = _locked_published(resource)
     revision = revision_open(resource, lock=True)
     if revision is None:
-        raise RevisionNotFoundError()
+        raise InvalidTransitionError("A published resource is submitted again only with a revision (edit it first).",
+                                     details={"status": resource.status, "revision": None})
     if revision.status == RevStatus.SUBMITTED:
         raise RevisionInReviewError(details={"revision": revision.pk})
     if not revision.files.exists() and resource.files.exists():  # (a metadata-only import has none to keep)
