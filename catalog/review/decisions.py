@@ -172,12 +172,12 @@ def decision_record(*, resource: Resource, revision: ResourceRevision | None, re
 
 def round_decisions(*, resource: Resource, revision: ResourceRevision | None,
                     round_submitted_at: dt.datetime | None) -> list[ReviewDecision]:
-    """The decisions on one submission (identified by its ``submitted_at``), oldest first."""
-    if round_submitted_at is None:
-        return []
-    return list(ReviewDecision.objects.filter(resource=resource, revision=revision,
-                                              round_submitted_at=round_submitted_at)
-                .exclude(action=ReviewDecision.Action.CONFIRM).order_by("created_at", "id"))
+    """The decisions on one submission (identified by its ``submitted_at``; one without a time — made
+    outside the services — counts as one round), oldest first."""
+    qs = ReviewDecision.objects.filter(resource=resource, revision=revision)
+    qs = qs.filter(round_submitted_at__isnull=True) if round_submitted_at is None else qs.filter(
+        round_submitted_at=round_submitted_at)
+    return list(qs.exclude(action=ReviewDecision.Action.CONFIRM).order_by("created_at", "id"))
 
 
 def latest_rejection(*, resource: Resource, revision: ResourceRevision | None) -> ReviewDecision | None:

@@ -171,14 +171,15 @@ def review_state(*, resource: Resource) -> ReviewState:
     if revision is not None:
         subject = subject_of_revision(revision)
         diff: dict[str, Any] | None = content_diff(content_of(subject_of_resource(resource)), content_of(subject))
-        submitted_at = revision.submitted_at if revision.status == RevStatus.SUBMITTED else None
+        submitted, submitted_at = revision.status == RevStatus.SUBMITTED, revision.submitted_at
     else:
         subject = subject_of_resource(resource)
         diff = None
-        submitted_at = resource.submitted_at if resource.status == Status.SUBMITTED else None
+        submitted, submitted_at = resource.status == Status.SUBMITTED, resource.submitted_at
     return ReviewState(
         resource=resource, revision=revision, subject=subject, diff=diff,
-        decisions=round_decisions(resource=resource, revision=revision, round_submitted_at=submitted_at),
+        decisions=round_decisions(resource=resource, revision=revision, round_submitted_at=submitted_at)
+        if submitted else [],
         needed=approvals_required(resource.province),
         findings=review_findings(resource_id=str(resource.pk), revision_id=revision.pk if revision else None),
         approval_problems=approval_problems(subject),
