@@ -33,7 +33,7 @@ Status = Resource.Status
 RevStatus = ResourceRevision.Status
 
 #: The queue's tabs: which resources and which revisions each shows.
-QUEUE_STATUSES = {
+QUEUE_STATUSES: dict[str, tuple[str, str | None]] = {
     Status.SUBMITTED: (Status.SUBMITTED, RevStatus.SUBMITTED),
     Status.APPROVED: (Status.APPROVED, None),
     Status.REJECTED: (Status.REJECTED, RevStatus.REJECTED),
@@ -241,8 +241,19 @@ class History:
     detailed: bool
 
 
+def _live_version(resource: Resource) -> ResourceVersion:
+    """The live content of a resource as an (unsaved) version: for a resource published, or a remote one
+    applied, before versions were kept."""
+    content = content_of(subject_of_resource(resource))
+    return ResourceVersion(resource=resource, version=resource.version,
+                           source=ResourceVersion.Source.REMOTE if resource.is_remote else ResourceVersion.Source.BASELINE,
+                           live_from=resource.published_at or resource.updated_at, recorded_at=resource.updated_at,
+                           metadata=content["metadata"], rights=content["rights"], files=content["files"])
+
+
 def resource_history(*, user, resource: Resource) -> History:
-    """The history of a resource the user may see (``catalog.selectors.resource_get``)."""
+    """The history of a resource the user may see (``catalog.selectors.resource_get``). A published resource
+    whose live version was never kept (published or applied before versions were) shows it on top."""
     detailed = can_see_unpublished(user, resource)
     revisions: list[tuple[ResourceRevision, list[ReviewDecision]]] = []
     if detailed:
@@ -251,7 +262,15 @@ def resource_history(*, user, resource: Resource) -> History:
         for decision in ReviewDecision.objects.filter(resource=resource, revision__in=rows).order_by("created_at"):
             decisions.setdefault(decision.revision_id, []).append(decision)
         revisions = [(row, decisions.get(row.pk, [])) for row in rows]
-    return History(versions=versions_with_changes(resource), revisions=revisions, detailed=detailed)
+    versions = versions_with_changes(resource)
+    if resource.status == Status.PUBLISHED and not any(v.version == resource.version for v, _ in versions):
+        live = _live_version(resource)
+        previous = versions[0][0] if versions else None
+        before = None if previous is None else {"metadata": previous.metadata, "rights": previous.rights,
+                                                "files": previous.files}
+        versions.insert(0, (live, content_diff(before, {"metadata": live.metadata, "rights": live.rights,
+                                                        "files": live.files})))
+    return History(versions=versions, revisions=revisions, detailed=detailed)
 
 
 def may_decide(user, resource: Resource) -> bool:

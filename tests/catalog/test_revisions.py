@@ -219,3 +219,20 @@ def test_drafts_and_rejected_resources_are_still_edited_in_place(api_as, users):
     edited = publisher.patch(f"/api/v1/resources/{rid}", {"metadata": {"title": "草稿改标题"}}, format="json")
     assert edited.status_code == 200 and edited.json()["title"] == "草稿改标题"
     assert not ResourceRevision.objects.exists()
+
+
+def test_a_resource_published_before_versions_were_kept_shows_its_live_version(api, api_as, users, orgs):
+    """An imported (or earlier) published resource has no kept version: its history shows the live one; its
+    first revision keeps that as the version before it."""
+    from tests.factories import ResourceFactory
+
+    resource = ResourceFactory(publisher=orgs["publisher"], title="导入的 有理数 课件")
+    [live] = api.get(f"/api/v1/resources/{resource.pk}/history").json()["versions"]
+    assert (live["version"], live["metadata"]["title"], live["source"]) == (resource.version, "导入的 有理数 课件",
+                                                                             "baseline")
+    publisher, reviewer = api_as(users["publisher"]), api_as(users["reviewer"])
+    publisher.patch(f"/api/v1/resources/{resource.pk}", {"metadata": {"title": "修订后的 有理数 课件"}}, format="json")
+    act(publisher, resource.pk, "submit"), act(reviewer, resource.pk, "approve")
+    newest, first = api.get(f"/api/v1/resources/{resource.pk}/history").json()["versions"]
+    assert first["metadata"]["title"] == "导入的 有理数 课件" and first["source"] == "baseline"
+    assert newest["metadata"]["title"] == "修订后的 有理数 课件" and newest["source"] == "revision"

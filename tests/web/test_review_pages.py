@@ -11,7 +11,6 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog import services
 from catalog.models import CommitmentAcceptance, ContentCommitment, Resource, ResourceRevision, ReviewPolicy
 from catalog.review.decisions import DIMENSION_CODES
 from exchange.models import Organisation
