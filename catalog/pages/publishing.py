@@ -5,6 +5,7 @@ fields, submit / publish / withdraw, and cancelling a revision."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -23,7 +24,8 @@ from catalog.pages.common import Labels, back, page_of, resource_for
 from catalog.permissions import can_edit
 from catalog.review import commitment, revisions
 from catalog.review import selectors as review_selectors
-from catalog.review.decisions import DIMENSIONS, REJECT_REASONS
+from catalog.review.decisions import DIMENSIONS, REJECT_REASONS, latest_rejection
+from catalog.review.subject import subject_of_resource
 from exchange.errors import ExchangeError
 from exchange.models import SchoolCategory
 from exchange.roles import Role
@@ -291,27 +293,39 @@ class ResourceEditForm(ResourceUploadForm):
         return out
 
 
+@dataclass(frozen=True)
+class _FileChoice:
+    """A file the edit form offers to remove: by the id it has in the live version."""
+
+    pk: Any
+    original_name: str
+    mime: str
+
+
 def _editing_state(resource: Resource) -> dict[str, Any]:
     """What the edit form starts from and says: the open revision of a published resource (or the live
     version before the first edit), else the resource itself; whether it may be edited now; the last
     rejection's reasons and notes per field."""
     revision = revisions.revision_open(resource) if resource.status == Resource.Status.PUBLISHED else None
-    state = review_selectors.review_state(resource=resource)
     if revision is not None:
         metadata, rights = dict(revision.metadata), dict(revision.rights)
-        files = list(revision.files.order_by("position", "id"))
+        files = [_FileChoice(pk=f.file_id, original_name=f.original_name, mime=f.mime)
+                 for f in revision.files.order_by("position", "id")]
         editable = revision.status != ResourceRevision.Status.SUBMITTED
+        rejected = revision.status == ResourceRevision.Status.REJECTED
     else:
-        subject = state.subject
+        subject = subject_of_resource(resource)
         metadata, rights = dict(subject.metadata), dict(subject.rights or {})
-        files = list(resource.files.order_by("position", "id"))
+        files = [_FileChoice(pk=f.pk, original_name=f.original_name, mime=f.mime)
+                 for f in resource.files.order_by("position", "id")]
         editable = resource.status in (Resource.Status.DRAFT, Resource.Status.REJECTED, Resource.Status.PUBLISHED)
-    rejection = state.last_rejection
+        rejected = resource.status == Resource.Status.REJECTED
+    rejection = latest_rejection(resource=resource, revision=revision) if rejected else None
     notes: dict[str, str] = dict(rejection.field_notes) if rejection else {}
     dimension_labels = dict(DIMENSIONS)
     return {
         "revision": revision, "metadata": metadata, "rights": rights, "files": files, "editable": editable,
-        "rejection": rejection, "notes": notes, "state": state,
+        "rejection": rejection, "notes": notes,
         "failed_dimensions": [(dimension_labels[code], value.get("comment", "")) for code, value in
                               (rejection.dimensions.items() if rejection else []) if value.get("result") == "fail"
                               and code in dimension_labels],

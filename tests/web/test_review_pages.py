@@ -142,3 +142,24 @@ def test_hub_operators_publish_a_new_commitment(users, client_as):
     assert "谁提供谁负责" in operator.get(reverse("commitment-edit")).content.decode()
     operator.post(reverse("commitment-edit"), {"text_zh": "第二版承诺书", "text_en": "Commitment, second version"})
     assert ContentCommitment.objects.order_by("-version").first().text_zh == "第二版承诺书"
+
+
+def test_the_files_of_a_published_resource_are_replaced_through_its_revision(users, catalog, client_as):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.factories import pdf_bytes
+
+    resource = catalog.open_maths
+    live_file = resource.files.get()
+    client = client_as(users["publisher"])
+    client.post(reverse("resource-edit", args=[resource.pk]), EDIT | {
+        "title": resource.title, "files": SimpleUploadedFile("新版.pdf", pdf_bytes("新版"))})
+    form = client.get(reverse("resource-edit", args=[resource.pk])).content.decode()
+    assert f'value="{live_file.pk}"' in form and "新版.pdf" in form  # both offered for removal, by live id
+    client.post(reverse("resource-edit", args=[resource.pk]), EDIT | {
+        "title": resource.title, "remove_files": [str(live_file.pk)], "submit_now": "on"})
+    revision = ResourceRevision.objects.get(resource=resource)
+    assert [f.original_name for f in revision.files.all()] == ["新版.pdf"] and revision.status == "submitted"
+    assert [f.pk for f in resource.files.all()] == [live_file.pk]  # live until approved
+    client_as(users["reviewer"]).post(reverse("review-approve", args=[resource.pk]), ALL_PASS)
+    assert [f.original_name for f in resource.files.all()] == ["新版.pdf"]
