@@ -133,7 +133,7 @@ class ReviewQueueApi(ExchangeAPIView):
 
     permission_classes = [IsReviewer]
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, enum=list(review_selectors.QUEUE_STATUSES)),
+    @extend_schema(parameters=[OpenApiParameter("status", str, description="submitted (default), approved or rejected"),
                                OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
                    responses=inline_serializer("ReviewQueue", {
                        "count": serializers.IntegerField(), "results": QueueItemSchema.__class__(many=True)}))

@@ -120,7 +120,7 @@ Diff = inline_serializer("RevisionDiff", {
     "empty": serializers.BooleanField(),
 })
 Decision = inline_serializer("ReviewDecision", {
-    "id": serializers.IntegerField(), "action": serializers.ChoiceField(choices=ReviewDecision.Action.values),
+    "id": serializers.IntegerField(), "action": serializers.CharField(help_text="approve, reject or confirm (a re-review)"),
     "reason_code": serializers.CharField(), "reviewer": serializers.CharField(), "note": serializers.CharField(),
     "dimensions": serializers.DictField(help_text="{dimension: {result: pass|fail, comment}}"),
     "field_notes": serializers.DictField(), "review_by": serializers.DateField(allow_null=True),
@@ -128,7 +128,7 @@ Decision = inline_serializer("ReviewDecision", {
 })
 Revision = inline_serializer("Revision", {
     "id": serializers.IntegerField(), "number": serializers.IntegerField(),
-    "status": serializers.ChoiceField(choices=ResourceRevision.Status.values),
+    "status": serializers.CharField(help_text="draft, submitted, rejected, applied or cancelled"),
     "base_version": serializers.IntegerField(), "applied_version": serializers.IntegerField(allow_null=True),
     "metadata": serializers.DictField(), "rights": serializers.DictField(),
     "files": serializers.ListField(child=serializers.DictField()), "review_note": serializers.CharField(),
@@ -137,13 +137,13 @@ Revision = inline_serializer("Revision", {
     "diff": Diff,
 })
 Finding = inline_serializer("ReviewFinding", {
-    "code": serializers.CharField(), "severity": serializers.ChoiceField(choices=["hard", "soft"]),
+    "code": serializers.CharField(), "severity": serializers.CharField(help_text="hard or soft"),
     "field": serializers.CharField(), "message": serializers.CharField()})
 Acceptance = inline_serializer("CommitmentAcceptance", {
     "version": serializers.IntegerField(), "accepted_by": serializers.CharField(),
     "accepted_at": serializers.DateTimeField()}, allow_null=True)
 ReviewStateSchema = inline_serializer("ReviewState", {
-    "kind": serializers.ChoiceField(choices=["new", "revision"]), "resource": ResourceSerializer(),
+    "kind": serializers.CharField(help_text="new or revision"), "resource": ResourceSerializer(),
     "revision": Revision, "submitted": serializers.BooleanField(), "decisions": Decision.__class__(many=True),
     "approvals": serializers.IntegerField(), "approvals_needed": serializers.IntegerField(),
     "findings": Finding.__class__(many=True), "approval_problems": serializers.ListField(child=serializers.DictField()),
@@ -151,13 +151,13 @@ ReviewStateSchema = inline_serializer("ReviewState", {
 })
 QueueItemSchema = inline_serializer("ReviewQueueItem", {
     **ResourceSerializer().get_fields(),
-    "kind": serializers.ChoiceField(choices=["new", "revision"], help_text="a new resource, or a revision of it"),
+    "kind": serializers.CharField(help_text="new (a new resource) or revision (a revision of it)"),
     "revision": serializers.DictField(allow_null=True, help_text="{id, number, status, title, submitted_at}"),
     "approvals": serializers.IntegerField(), "approvals_needed": serializers.IntegerField(),
     "findings": Finding.__class__(many=True),
 })
 VersionSchema = inline_serializer("ResourceVersion", {
-    "version": serializers.IntegerField(), "source": serializers.ChoiceField(choices=ResourceVersion.Source.values),
+    "version": serializers.IntegerField(), "source": serializers.CharField(help_text="publish, revision, baseline or remote"),
     "live_from": serializers.DateTimeField(), "metadata": serializers.DictField(), "rights": serializers.DictField(),
     "files": serializers.ListField(child=serializers.DictField()), "changes": Diff,
     "approvals": serializers.ListField(child=serializers.DictField(), required=False,
