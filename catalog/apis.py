@@ -79,7 +79,8 @@ DEPOSIT_DOC = (
 
 
 class ResourceListCreateApi(ExchangeAPIView):
-    """GET: published resources (anyone), or with ``mine=1`` the publisher's own resources.
+    """GET: published resources (anyone), or with ``mine=1`` the publisher's own resources, each with its
+    ``pending_revision`` (the open revision's id, number, status and reviewer's note, or null).
     POST: deposit a new draft. Permission: GET anyone; POST publisher role."""
 
     def get_permissions(self):
@@ -95,10 +96,13 @@ class ResourceListCreateApi(ExchangeAPIView):
     def get(self, request):
         if request.query_params.get("mine") in ("1", "true"):
             qs = selectors.resource_list_for_publisher(user=request.user, status=request.query_params.get("status"))
-            qs = qs.order_by("-updated_at")
-        else:
-            qs = selectors.resource_list_public().order_by("-published_at")
-        count, items = paginate(qs, request.query_params)
+            count, items = paginate(qs.order_by("-updated_at"), request.query_params)
+            pending = review_selectors.pending_revisions(resource_ids=[r.pk for r in items])
+            return Response({"count": count, "results": [
+                ResourceSerializer(r).data | {"pending_revision": None if r.pk not in pending else {
+                    "id": pending[r.pk].pk, "number": pending[r.pk].number, "status": pending[r.pk].status,
+                    "review_note": pending[r.pk].review_note}} for r in items]})
+        count, items = paginate(selectors.resource_list_public().order_by("-published_at"), request.query_params)
         return Response({"count": count, "results": ResourceSerializer(items, many=True).data})
 
     @extend_schema(description=DEPOSIT_DOC, request=inline_serializer("Deposit", {

@@ -49,6 +49,8 @@ def test_an_edit_is_a_revision_and_the_live_version_stays_until_approval(api, ap
     assert [(row["field"], row["new"]) for row in revision["diff"]["rights"]] == [("attribution", "新署名")]
 
     assert act(publisher, published, "submit").status_code == 200
+    [mine] = publisher.get("/api/v1/resources?mine=1").json()["results"]
+    assert mine["pending_revision"] == {"id": revision["id"], "number": 1, "status": "submitted", "review_note": ""}
     for client in (api, api_as(users["teacher"]), publisher):  # the live version, for everybody
         live = client.get(f"/api/v1/resources/{published}").json()
         assert (live["title"], live["version"], live["rights"]["attribution"]) == (
