@@ -13,12 +13,17 @@ from rest_framework.settings import api_settings
 
 from catalog import selectors, services
 from catalog.jsonld import JSONLDRenderer, resource_jsonld
-from catalog.models import Resource, Term
+from catalog.models import Resource, RevisionFile, Term
 from catalog.parsers import UploadMultiPartParser
+from catalog.review import revisions
+from catalog.review import selectors as review_selectors
+from catalog.review.decisions import REJECT_REASON_CODES
+from catalog.review.serializers import Revision, revision_data, revision_file_data
 from catalog.serializers import ResourceFileSerializer, ResourceSerializer
 from exchange.api import ExchangeAPIView, HasRole
 from exchange.errors import InvalidInputError
 from exchange.inputs import MAX_NOTE_LENGTH, InputBoundsError, clean_text, loads_bounded
+from exchange.openapi import error_response
 from exchange.pagination import paginate
 from exchange.parsers import JSONParser
 from exchange.roles import Role
@@ -74,7 +79,8 @@ DEPOSIT_DOC = (
 
 
 class ResourceListCreateApi(ExchangeAPIView):
-    """GET: published resources (anyone), or with ``mine=1`` the publisher's own resources.
+    """GET: published resources (anyone), or with ``mine=1`` the publisher's own resources, each with its
+    ``pending_revision`` (the open revision's id, number, status and reviewer's note, or null).
     POST: deposit a new draft. Permission: GET anyone; POST publisher role."""
 
     def get_permissions(self):
@@ -90,10 +96,13 @@ class ResourceListCreateApi(ExchangeAPIView):
     def get(self, request):
         if request.query_params.get("mine") in ("1", "true"):
             qs = selectors.resource_list_for_publisher(user=request.user, status=request.query_params.get("status"))
-            qs = qs.order_by("-updated_at")
-        else:
-            qs = selectors.resource_list_public().order_by("-published_at")
-        count, items = paginate(qs, request.query_params)
+            count, items = paginate(qs.order_by("-updated_at"), request.query_params)
+            pending = review_selectors.pending_revisions(resource_ids=[r.pk for r in items])
+            return Response({"count": count, "results": [
+                ResourceSerializer(r).data | {"pending_revision": None if r.pk not in pending else {
+                    "id": pending[r.pk].pk, "number": pending[r.pk].number, "status": pending[r.pk].status,
+                    "review_note": pending[r.pk].review_note}} for r in items]})
+        count, items = paginate(selectors.resource_list_public().order_by("-published_at"), request.query_params)
         return Response({"count": count, "results": ResourceSerializer(items, many=True).data})
 
     @extend_schema(description=DEPOSIT_DOC, request=inline_serializer("Deposit", {
@@ -132,19 +141,40 @@ class ResourceDetailApi(ExchangeAPIView):
             return Response(resource_jsonld(resource, base_url=settings.EXCHANGE_BASE_URL))
         return Response(ResourceSerializer(resource).data)
 
-    @extend_schema(request=inline_serializer("ResourcePatch", {
-        "metadata": serializers.JSONField(required=False), "rights": serializers.JSONField(required=False)}),
-        responses=ResourceSerializer)
+    @extend_schema(
+        description="A draft or rejected resource is changed in place (200, the resource). A published one is "
+                    "not: the change goes into its revision (202, the revision with the diff from the live "
+                    "version), which goes live only when a reviewer approves it (`POST …/submit`, then "
+                    "`approve`). While the revision is submitted further edits are refused (409 "
+                    "`revision_in_review`).",
+        request=inline_serializer("ResourcePatch", {
+            "metadata": serializers.JSONField(required=False), "rights": serializers.JSONField(required=False)}),
+        responses={200: ResourceSerializer, 202: Revision, 409: error_response(
+            "The resource (or its revision) cannot be edited now.",
+            ("invalid_transition", "A submitted resource cannot be edited.", {"status": "submitted"}),
+            ("revision_in_review", "A revision of this resource is waiting for review; it cannot be changed "
+             "until it is decided (or cancelled by its publisher).", {"revision": 7}))})
     def patch(self, request, resource_id):
         resource = selectors.resource_get(user=request.user, resource_id=resource_id)
         services.resource_update(user=request.user, resource=resource,
                                  metadata=_json_field(request, "metadata"), rights=_json_field(request, "rights"))
         resource = selectors.resource_get(user=request.user, resource_id=resource_id)
-        return Response(ResourceSerializer(resource).data)
+        return _resource_or_revision(request, resource)
+
+
+def _resource_or_revision(request, resource: Resource) -> Response:
+    """After an edit: a published resource answers with its revision (202: not live yet), any other
+    with itself (200)."""
+    if resource.status == Resource.Status.PUBLISHED:
+        revision = review_selectors.revision_get(user=request.user, resource=resource)
+        return Response(revision_data(revision, diff=revisions.revision_diff(revision)),
+                        status=status.HTTP_202_ACCEPTED)
+    return Response(ResourceSerializer(resource).data)
 
 
 class ResourceFilesApi(ExchangeAPIView):
-    """Add files to a draft or rejected resource. Permission: publisher role + object right."""
+    """Add files to a draft or rejected resource, or — for a published one — to its revision (they go live
+    when it is approved). Permission: publisher role + object right."""
 
     permission_classes = [IsPublisher]
     parser_classes = UPLOAD_PARSERS
@@ -157,7 +187,26 @@ class ResourceFilesApi(ExchangeAPIView):
         resource = selectors.resource_get(user=request.user, resource_id=resource_id)
         rows = services.resource_add_files(user=request.user, resource=resource,
                                            files=_uploaded_files(request, _json_field(request, "checksums")))
-        return Response(ResourceFileSerializer(rows, many=True).data, status=status.HTTP_201_CREATED)
+        data = [revision_file_data(row) if isinstance(row, RevisionFile) else ResourceFileSerializer(row).data
+                for row in rows]
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class ResourceFileDetailApi(ExchangeAPIView):
+    """Remove a file from a draft or rejected resource (200, the resource), or from the revision of a
+    published one (202, the revision: the live version keeps the file until the revision is approved, the
+    versions that had it keep it after). Permission: publisher role + object right."""
+
+    permission_classes = [IsPublisher]
+    body_fields = {"delete": ()}
+
+    @extend_schema(request=None, responses={200: ResourceSerializer, 202: Revision, 404: error_response(
+        "No such resource or file.", ("resource_not_found", "No such resource.", None),
+        ("file_not_found", "The resource (or its open revision) has no file with this id.", None))})
+    def delete(self, request, resource_id, file_id):
+        resource = selectors.resource_get(user=request.user, resource_id=resource_id)
+        services.resource_remove_file(user=request.user, resource=resource, file_id=file_id)
+        return _resource_or_revision(request, selectors.resource_get(user=request.user, resource_id=resource_id))
 
 
 class _TransitionApi(ExchangeAPIView):
@@ -175,7 +224,9 @@ class _TransitionApi(ExchangeAPIView):
 
 
 class ResourceSubmitApi(_TransitionApi):
-    """Send to review. Permission: publisher role + object right."""
+    """Send to review: a draft or rejected resource, or the revision of a published one. Refused with
+    ``commitment_required`` (403) until the publishing organisation accepted the content commitment
+    (``POST /api/v1/commitment/accept``). Permission: publisher role + object right."""
 
     permission_classes = [IsPublisher]
     body_fields = {"post": ()}
@@ -184,24 +235,69 @@ class ResourceSubmitApi(_TransitionApi):
         return services.resource_submit(user=request.user, resource=resource)
 
 
+DIMENSIONS_HELP = ("The seven dimensions of the national rules, each pass or fail with a comment: "
+                   "{\"political\": {\"result\": \"pass\", \"comment\": \"\"}, …} (political, orientation, "
+                   "scientific, applicability, conformity, timeliness, public_welfare); a string pass|fail will do.")
+
+
 class ResourceApproveApi(_TransitionApi):
-    """Approve. Permission: reviewer role + review right on the resource's province."""
+    """Approve a submitted resource, or the submitted revision of a published one (which then becomes its
+    live version). ``dimensions``: when given, all seven and all pass. ``review_by``: the date it is due
+    for re-review (default by its type). Under the province's two-person rule the first approval is
+    recorded and the submission waits for a different reviewer's concurrence (the second one of the same
+    reviewer: 409 ``second_reviewer_required``). Permission: reviewer role + review right on the
+    resource's province."""
 
     permission_classes = [IsReviewer]
-    body_fields = {"post": {"note"}}
+    body_fields = {"post": {"note", "dimensions", "review_by"}}
+
+    @extend_schema(request=inline_serializer("Approve", {
+        "note": serializers.CharField(required=False),
+        "dimensions": serializers.DictField(required=False, help_text=DIMENSIONS_HELP),
+        "review_by": serializers.DateField(required=False)}),
+        responses={200: ResourceSerializer, 409: error_response(
+            "Not waiting for review, or the same reviewer twice under the two-person rule.",
+            ("invalid_transition", "A draft resource cannot become approved.", {"status": "draft"}),
+            ("second_reviewer_required", "The province requires two reviewers: you approved this submission "
+             "already, another reviewer must concur.", {"approvals": 1})),
+            422: error_response("An approval check failed on the content under review.",
+                                ("approval_check_failed", "The resource cannot be approved: …",
+                                 {"problems": [{"code": "priced_without_grant_term", "field": "grant_days",
+                                                "message": "…"}]}))})
+    def post(self, request, resource_id):
+        return super().post(request, resource_id)
 
     def act(self, request, resource):
-        return services.resource_approve(user=request.user, resource=resource, note=_text_field(request, "note"))
+        return services.resource_approve(user=request.user, resource=resource, note=_text_field(request, "note"),
+                                         dimensions=request.data.get("dimensions"),
+                                         review_by=request.data.get("review_by"))
 
 
 class ResourceRejectApi(_TransitionApi):
-    """Reject with a reason. Permission: reviewer role + review right on the resource's province."""
+    """Reject a submitted resource, or the submitted revision of a published one, with a reason (required)
+    the publisher sees, a ``reason_code`` (a dimension, rights, files, metadata, machine_finding or other;
+    default: the first failed dimension, else other), the ``dimensions`` stated and ``field_notes`` (a note
+    per field, shown beside it on the publisher's form). Permission: reviewer role + review right on the
+    resource's province."""
 
     permission_classes = [IsReviewer]
-    body_fields = {"post": {"reason"}}
+    body_fields = {"post": {"reason", "reason_code", "dimensions", "field_notes"}}
+
+    @extend_schema(request=inline_serializer("Reject", {
+        "reason": serializers.CharField(),
+        "reason_code": serializers.ChoiceField(choices=list(REJECT_REASON_CODES), required=False),
+        "dimensions": serializers.DictField(required=False, help_text=DIMENSIONS_HELP),
+        "field_notes": serializers.DictField(required=False, help_text='{"title": "…", "price": "…", "files": "…"}')}),
+        responses={200: ResourceSerializer, 400: error_response(
+            "No reason.", ("invalid_input", "A rejection needs a reason.", {"reason": ["This field is required."]}))})
+    def post(self, request, resource_id):
+        return super().post(request, resource_id)
 
     def act(self, request, resource):
-        return services.resource_reject(user=request.user, resource=resource, reason=_text_field(request, "reason"))
+        return services.resource_reject(user=request.user, resource=resource, reason=_text_field(request, "reason"),
+                                        reason_code=request.data.get("reason_code"),
+                                        dimensions=request.data.get("dimensions"),
+                                        field_notes=request.data.get("field_notes"))
 
 
 class ResourcePublishApi(_TransitionApi):
@@ -225,19 +321,6 @@ class ResourceWithdrawApi(_TransitionApi):
             "withdrawn_by_publisher" if services.can_edit(request.user, resource) else "review_revoked")
         return services.resource_withdraw(user=request.user, resource=resource, reason=reason,
                                           note=_text_field(request, "note"))
-
-
-class ReviewQueueApi(ExchangeAPIView):
-    """Resources waiting for this reviewer's province. Permission: reviewer role."""
-
-    permission_classes = [IsReviewer]
-
-    @extend_schema(parameters=[OpenApiParameter("status", str)], responses=ResourceSerializer(many=True))
-    def get(self, request):
-        qs = selectors.review_queue(user=request.user,
-                                    status=request.query_params.get("status") or Resource.Status.SUBMITTED)
-        count, items = paginate(qs, request.query_params)
-        return Response({"count": count, "results": ResourceSerializer(items, many=True).data})
 
 
 class VocabularyApi(ExchangeAPIView):

@@ -8,7 +8,8 @@ that references it. So nothing but the collector ever deletes a blob:
 - before storing, an upload *claims* the blob's key: it writes (or renews) a ``BlobLease`` row in
   its own transaction, and only then writes the blob or finds it present;
 - a failed upload leaves its blob and its lease behind; the lease marks the blob as a candidate;
-- the collector (``manage.py gc_blobs``) removes a blob only when no file row references it and
+- the collector (``manage.py gc_blobs``) removes a blob only when no file row references it (a live
+  file, a file of a revision that was not cancelled, a file of a kept version) and
   its lease (or, for a blob without one, its write) is older than the grace period. It decides
   and deletes while holding the lease row's lock, so an upload claiming the same key meanwhile
   waits for it and then writes the blob afresh.
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import BlobLease, ResourceFile
+from catalog.models import BlobLease, ResourceFile, ResourceRevision, RevisionFile, VersionFile
 from catalog.storage import BlobStore, blob_key, get_blob_store
 
 
@@ -59,7 +60,12 @@ def blobs_store(items: Sequence[BlobToStore]) -> list[str]:
 
 
 def _referenced(key: str) -> bool:
-    return ResourceFile.objects.filter(sha256=key.rsplit("/", 1)[-1], storage_key=key).exists()
+    """A live file, a file of a revision not cancelled, or a file of a kept local version uses the blob."""
+    sha = key.rsplit("/", 1)[-1]
+    return (ResourceFile.objects.filter(sha256=sha, storage_key=key).exists()
+            or RevisionFile.objects.filter(sha256=sha, storage_key=key).exclude(
+                revision__status=ResourceRevision.Status.CANCELLED).exists()
+            or VersionFile.objects.filter(sha256=sha, storage_key=key).exists())
 
 
 def _collect_one(store: BlobStore, key: str, *, cutoff: dt.datetime, dry_run: bool) -> bool:

@@ -110,3 +110,46 @@ class TooManyFilesError(UploadError):
 class NoFilesError(UploadError):
     code = "no_files"
     default_message = "A resource needs at least one file before it can be submitted."
+
+
+class FileNotFoundInResourceError(NotFoundError):
+    code = "file_not_found"
+    default_message = "The resource (or its open revision) has no file with this id."
+
+
+class RevisionNotFoundError(NotFoundError):
+    code = "revision_not_found"
+    default_message = "The resource has no open revision."
+
+
+class RevisionInReviewError(ConflictError):
+    code = "revision_in_review"
+    default_message = ("A revision of this resource is waiting for review; it cannot be changed until it is "
+                       "decided (or cancelled by its publisher).")
+
+
+class RevisionEmptyError(ConflictError):
+    code = "revision_empty"
+    default_message = "The revision changes nothing in the live version."
+
+
+class CommitmentRequiredError(PermissionDeniedError):
+    code = "commitment_required"
+    default_message = ("The publishing organisation has not accepted the content commitment (承诺书) yet; a "
+                       "publisher of the organisation must accept it before the first submission.")
+
+
+class CommitmentOutdatedError(ConflictError):
+    code = "commitment_outdated"
+    default_message = "A newer version of the content commitment exists; read and accept that one."
+
+
+class SecondReviewerRequiredError(ConflictError):
+    code = "second_reviewer_required"
+    default_message = ("The province requires two reviewers: you approved this submission already, another "
+                       "reviewer must concur.")
+
+
+class DimensionFailedError(InvalidInputError):
+    code = "dimension_failed"
+    default_message = "A review dimension failed: reject the submission with a reason instead of approving it."

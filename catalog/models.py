@@ -7,7 +7,13 @@ id, except for a remote copy whose id another record already holds here (a clash
 scoped by origin, so one node can never squat another's record). A ``RecordTakedown`` is a fact about a
 record, not a version: while it stands no later version of the record becomes public here. Local resources move
 through the review workflow (draft → submitted → approved/rejected → published → withdrawn);
-resources synced from peers are read-only here. Files are stored content-addressed by sha256 (a blob
+resources synced from peers are read-only here. A change to a published resource is a
+``ResourceRevision``: the live version stays as it is until a reviewer of the province approves the
+revision (``ReviewDecision`` keeps every reviewer's decision with its seven dimensions; a province's
+``ReviewPolicy`` may ask for a second reviewer's concurrence). ``ResourceVersion`` keeps every version
+that went live — here or, for remote records, at their origin — readable; ``VersionFile`` keeps the
+blobs of local versions from the collector. A publisher organisation accepts the node's
+``ContentCommitment`` (承诺书) before its first submission (``CommitmentAcceptance``). Files are stored content-addressed by sha256 (a blob
 may be shared by many files; ``BlobLease`` protects a blob between its upload and its first row).
 The rights statement is descriptive data carried with the record (holder, licence, territory,
 audience, price, free-for categories, term, embargo); the rules that interpret it live in
@@ -103,6 +109,8 @@ class Resource(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     review_note = models.TextField(blank=True)
+    review_by = models.DateField(null=True, blank=True, db_index=True,
+                                 help_text=_("Reviewed again by this date (时效性: periodic re-review)"))
     download_count = models.PositiveIntegerField(default=0)
 
     created_at = models.DateTimeField()
@@ -271,3 +279,209 @@ from catalog.prereview.models import (  # noqa: E402, F401
     RecheckItem,
     RecheckRun,
 )
+
+
+class ResourceRevision(models.Model):
+    """A proposed change to a published local resource: the whole proposed metadata, rights statement
+    (JSON, as ``catalog.validation.rights_as_json`` writes it) and file set (``RevisionFile``).
+
+    While a revision is open (draft, submitted or rejected) the live resource is untouched: search, pages,
+    OAI-PMH and the federation feed keep showing the live version. Approval applies it as the resource's
+    next version (``applied``); a publisher may cancel it. One open revision per resource."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("草稿")
+        SUBMITTED = "submitted", _("待审核")
+        REJECTED = "rejected", _("已退回")
+        APPLIED = "applied", _("已生效")
+        CANCELLED = "cancelled", _("已撤销")
+
+    OPEN_STATUSES = ("draft", "submitted", "rejected")
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField(help_text=_("1, 2, … per resource"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    base_version = models.PositiveIntegerField(help_text=_("The live version the revision was made from"))
+    metadata = models.JSONField(default=dict)
+    rights = models.JSONField(default=dict)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+    applied_version = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["resource", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["resource", "number"], name="revision_unique_number"),
+            models.UniqueConstraint(fields=["resource"], condition=models.Q(status__in=("draft", "submitted",
+                                                                                        "rejected")),
+                                    name="revision_one_open_per_resource"),
+        ]
+        indexes = [models.Index(fields=["status", "submitted_at"])]
+
+    def __str__(self) -> str:
+        return f"revision {self.number} of {self.resource_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class RevisionFile(models.Model):
+    """One file of a revision's proposed file set. ``file_id`` is the file's id in the live version: the
+    live file's own for a file carried over, a new one for a file uploaded with the revision (stored like
+    any upload, content-addressed), which the file gets when the revision is applied."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    revision = models.ForeignKey(ResourceRevision, on_delete=models.CASCADE, related_name="files")
+    file_id = models.UUIDField(default=uuid.uuid4, help_text=_("The file's id in the live version"))
+    position = models.PositiveSmallIntegerField(default=0)
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.PositiveBigIntegerField()
+    mime = models.CharField(max_length=128)
+    storage_key = models.CharField(max_length=128)
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["revision", "position"]
+        constraints = [models.UniqueConstraint(fields=["revision", "file_id"], name="revisionfile_unique_file")]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class ResourceVersion(models.Model):
+    """A version of a record as it went live, kept readable: its metadata, rights and files (JSON) and,
+    for a local version, the human decisions that let it go live. Remote records' versions are written
+    where they are applied (``catalog.remote``), from the signed record the origin published."""
+
+    class Source(models.TextChoices):
+        PUBLISH = "publish", _("首次发布")
+        REVISION = "revision", _("修订生效")
+        BASELINE = "baseline", _("修订前的版本")
+        REMOTE = "remote", _("来源节点")
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    source = models.CharField(max_length=16, choices=Source.choices)
+    live_from = models.DateTimeField(help_text=_("When it became the live version (at the origin for remote ones)"))
+    recorded_at = models.DateTimeField()
+    metadata = models.JSONField(default=dict)
+    rights = models.JSONField(default=dict)
+    files = models.JSONField(default=list)
+    revision = models.ForeignKey(ResourceRevision, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    approvals = models.JSONField(default=list, blank=True,
+                                 help_text=_("The reviewers' decisions that let it go live (local versions)"))
+
+    class Meta:
+        ordering = ["resource", "-version"]
+        constraints = [models.UniqueConstraint(fields=["resource", "version"], name="version_unique_number")]
+
+    def __str__(self) -> str:
+        return f"{self.resource_id} v{self.version}"
+
+
+class VersionFile(models.Model):
+    """A stored blob a local version references: the blob collector keeps it while any version does,
+    so a file a revision removed stays with the versions that had it."""
+
+    version = models.ForeignKey(ResourceVersion, on_delete=models.CASCADE, related_name="file_refs")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    storage_key = models.CharField(max_length=128)
+
+    def __str__(self) -> str:
+        return self.storage_key
+
+
+class ReviewDecision(models.Model):
+    """One reviewer's decision on one submission (of a new resource, or of a revision), or a periodic
+    re-review: the seven dimensions of the national rules (each pass/fail with a comment), a reason code,
+    the note the publisher sees and notes per field."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve", _("批准")
+        REJECT = "reject", _("退回")
+        CONFIRM = "confirm", _("复审通过")
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="review_decisions")
+    revision = models.ForeignKey(ResourceRevision, on_delete=models.CASCADE, null=True, blank=True,
+                                 related_name="decisions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    reviewer_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    reason_code = models.CharField(max_length=32)
+    note = models.TextField(blank=True)
+    dimensions = models.JSONField(default=dict, blank=True)
+    field_notes = models.JSONField(default=dict, blank=True)
+    round_submitted_at = models.DateTimeField(null=True, blank=True,
+                                              help_text=_("The submission it decides (its submitted_at)"))
+    review_by = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["resource", "revision", "round_submitted_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} of {self.resource_id} by {self.reviewer_name}"
+
+
+class ReviewPolicy(models.Model):
+    """How a province reviews: with ``two_person_rule`` an approval takes effect only when a second,
+    different reviewer concurs. Set by the province's administrators."""
+
+    province = models.CharField(max_length=6, primary_key=True)
+    two_person_rule = models.BooleanField(default=False)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"review policy of {self.province}"
+
+
+class ContentCommitment(models.Model):
+    """A version of the node's content commitment (承诺书) that publishers accept: new text is a new
+    version, earlier versions and who accepted them stay."""
+
+    version = models.PositiveIntegerField(primary_key=True)
+    text_zh = models.TextField()
+    text_en = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"commitment v{self.version}"
+
+
+class CommitmentAcceptance(models.Model):
+    """A publisher organisation's acceptance of a commitment version, by one of its publishers."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    commitment = models.ForeignKey(ContentCommitment, on_delete=models.PROTECT, related_name="acceptances")
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                    related_name="+")
+    accepted_by_name = models.CharField(max_length=150)
+    accepted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-accepted_at"]
+        constraints = [models.UniqueConstraint(fields=["organisation", "commitment"],
+                                               name="commitment_accepted_once")]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} accepted v{self.commitment_id}"

@@ -8,6 +8,8 @@ rights statement and its files' hashes): the payload the federation layer signs 
 (origin, id): applying the same record twice, or an older one after a newer, changes nothing.
 Files of remote resources are described (sha256, size, type from the signed record) but not
 stored (``available_locally=False``) until someone downloads them; see ``remote_file_mark_available``.
+Every version applied is also kept in the record's history (``ResourceVersion``, from the signed record),
+so a remote resource's history reads like a local one's.
 
 This module knows nothing of signatures or peers (federation verifies before calling it).
 """
@@ -29,7 +31,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.files import safe_filename
-from catalog.models import License, Resource, ResourceFile, RightsStatement
+from catalog.models import License, Resource, ResourceFile, ResourceVersion, RightsStatement
+from catalog.review.history import remote_version_row
 from catalog.search.indexing import index_pending_drain_on_commit, index_pending_record
 from catalog.storage import blob_key
 from catalog.takedowns import takedown_fact_record, takedown_withheld, takedowns_standing
@@ -441,13 +444,25 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
             return ApplyOutcome(change.resource_id, "withheld", clash=clash)
         return ApplyOutcome(change.resource_id, done, clash=clash)
 
-    new_resources, new_rights, new_files = [], [], []
+    def version_of(change: RemoteChange, parsed: _Parsed, pk: uuid.UUID) -> dict[str, Any]:
+        """The history row of this version (what the origin published, as the signed record says)."""
+        raw_rights = change.payload.get("rights") or {}
+        metadata = {name: parsed.resource[name] for name in RECORD_TEXT_FIELDS} | {
+            "keywords": parsed.resource["keywords"]}
+        files = [{"id": None, "name": f["original_name"], "sha256": f["sha256"], "size": f["size"], "mime": f["mime"],
+                  "position": f["position"], "duration_seconds": f["duration_seconds"]} for f in parsed.files]
+        return remote_version_row(resource_pk=pk, version=change.version, live_from=parsed.resource["updated_at"],
+                                  metadata=metadata, rights={name: raw_rights.get(name) for name in RIGHTS_MEMBERS},
+                                  files=files, now=now)
+
+    new_resources, new_rights, new_files, new_versions = [], [], [], []
     for position, change, parsed in creates:
         pk, holder = keys_of[position]
         resource, rights, files = build(change, parsed, pk)
         new_resources.append(resource)
         new_rights.append(rights)
         new_files.extend(files)
+        new_versions.append(version_of(change, parsed, pk))
         outcomes[position] = outcome_of(change, "created", holder)
     insert_rows(Resource, new_resources)
 
@@ -459,6 +474,7 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
             changed_resources.append(Resource(**resource))
             new_rights.append(rights)
             new_files.extend(files)
+            new_versions.append(version_of(change, parsed, pk))
             outcomes[position] = outcome_of(change, "updated")
         Resource.objects.bulk_update(
             changed_resources,
@@ -470,6 +486,7 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
         ResourceFile.objects.filter(resource_id__in=update_pks).delete()
     insert_rows(RightsStatement, new_rights)
     insert_rows(ResourceFile, new_files)
+    insert_rows(ResourceVersion, new_versions)
     for origin, rid in withheld_keys:
         takedown_withheld(origin=origin, record_id=rid, republish_on_lift=True)
 

@@ -1,4 +1,5 @@
-"""Reads from the catalog, filtered by what the user may see."""
+"""Reads from the catalog, filtered by what the user may see. (The review queue, review state, due
+re-reviews and history are in ``catalog.review.selectors``.)"""
 
 from __future__ import annotations
 
@@ -38,13 +39,6 @@ def resource_list_for_publisher(*, user, status: str | None = None) -> QuerySet[
         return Resource.objects.none()
     qs = get_objects_for_user(user, "catalog.change_resource", klass=_base(), accept_global_perms=False)
     return qs.filter(status=status) if status else qs
-
-
-def review_queue(*, user, status: str = Resource.Status.SUBMITTED) -> QuerySet[Resource]:
-    if not user_has_role(user, Role.REVIEWER):
-        return Resource.objects.none()
-    qs = get_objects_for_user(user, "catalog.review_resource", klass=_base(), accept_global_perms=False)
-    return qs.filter(status=status).order_by("submitted_at")
 
 
 def favourite_list(*, user) -> QuerySet[Resource]:

@@ -10,8 +10,12 @@ services they call; each one's docstring names its permission.
     /resources/<id>/takedown            file a takedown notice                  publisher, province admin, hub operator
     /me/downloads                       my downloads                            signed in
     /me/school                          school vouchers and purchases           teacher, school admin
-    /publish/ …                         publisher pages                         publisher
-    /review/ …                          review queue and decisions, re-checks   reviewer
+    /resources/<id>/history             versions (decisions: editors, reviewers) public (published) / editors, reviewers
+    /publish/ …                         publisher pages, edit and revisions     publisher
+    /publish/commitment                 the content commitment, accepting it    publisher
+    /review/ …                          review queue, decisions, re-review,     reviewer (due list, policy: + province admin)
+                                        re-checks of the negative list
+    /hub/commitment                     publish a new commitment text           hub operator, superuser
     /takedowns/ …                       takedown notices                        reviewer, publisher, province admin, hub op.
     /schools/ …                         schools, voucher funding and ledger     school admin, province admin
     /province/ …                        local negative list, re-check report    province admin
@@ -21,7 +25,7 @@ services they call; each one's docstring names its permission.
 
 from django.urls import path
 
-from catalog.pages import favourites, publishing, review
+from catalog.pages import commitment, favourites, history, publishing, review
 from catalog.pages import search as search_pages
 from catalog.prereview import pages as prereview_pages
 from exchange import views
@@ -39,6 +43,7 @@ urlpatterns = [
     path("resources/<uuid:resource_id>/download", licensing_pages.resource_download, name="resource-download"),
     path("resources/<uuid:resource_id>/purchase", licensing_pages.resource_purchase, name="resource-purchase"),
     path("resources/<uuid:resource_id>/takedown", licensing_pages.takedown_new, name="takedown-new"),
+    path("resources/<uuid:resource_id>/history", history.resource_history, name="resource-history"),
     # teachers
     path("me/downloads", licensing_pages.my_downloads, name="my-downloads"),
     path("me/favourites", favourites.favourite_list_page, name="my-favourites"),
@@ -51,6 +56,9 @@ urlpatterns = [
     path("publish/<uuid:resource_id>/submit", publishing.resource_submit, name="resource-submit"),
     path("publish/<uuid:resource_id>/publish", publishing.resource_publish, name="resource-publish"),
     path("publish/<uuid:resource_id>/withdraw", publishing.resource_withdraw, name="resource-withdraw"),
+    path("publish/<uuid:resource_id>/edit", publishing.resource_edit, name="resource-edit"),
+    path("publish/<uuid:resource_id>/revision/cancel", publishing.revision_cancel, name="revision-cancel"),
+    path("publish/commitment", commitment.commitment_accept, name="commitment-accept"),
     # reviewers
     path("review/", review.review_queue, name="review-queue"),
     path("review/<uuid:resource_id>", review.review_detail, name="review-detail"),
@@ -58,6 +66,11 @@ urlpatterns = [
     path("review/<uuid:resource_id>/reject", review.review_reject, name="review-reject"),
     path("review/rechecks", prereview_pages.recheck_queue_page, name="recheck-queue"),
     path("review/rechecks/<int:item_id>", prereview_pages.recheck_resolve_page, name="recheck-resolve"),
+    path("review/<uuid:resource_id>/rereview", review.review_rereview, name="review-rereview"),
+    path("review/<uuid:resource_id>/revision-files/<uuid:file_id>", review.revision_file_preview,
+         name="revision-file-preview"),
+    path("review/due", review.review_due, name="review-due"),
+    path("review/policy", review.review_policy, name="review-policy"),
     # takedowns
     path("takedowns/", licensing_pages.takedown_list, name="takedown-list"),
     path("takedowns/<int:notice_id>", licensing_pages.takedown_detail, name="takedown-detail"),
@@ -74,4 +87,5 @@ urlpatterns = [
     path("hub/stats", licensing_pages.national_stats, name="hub-stats"),
     path("hub/negative-list", negative_list_views.national_list_page, name="hub-negative-list"),
     path("hub/negative-list/<uuid:entry_id>", negative_list_views.national_term_page, name="hub-negative-term"),
+    path("hub/commitment", commitment.commitment_edit, name="commitment-edit"),
 ]

@@ -243,11 +243,24 @@ CATALOG_BLOB_GRACE_SECONDS = env_int("CATALOG_BLOB_GRACE_SECONDS", 6 * 3600)
 CATALOG_PREVIEW_MAX_PDF_BYTES = env_int("CATALOG_PREVIEW_MAX_PDF_BYTES", 64 * 1024 * 1024)
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
-# Checks a resource must pass before a reviewer can approve it (import strings, run in order). The
-# machine pre-review's hard findings (negative-list terms, copyright conflicts, missing metadata, macros…)
-# block approval.
+# Checks the content under review (a new resource or a revision of a published one) must pass before a
+# reviewer can approve it: import strings of callables taking a catalog.review.ReviewSubject and returning
+# problems ({"code", "message", "field"}), run in order. The machine pre-review's hard findings (negative-list
+# terms, copyright conflicts, missing metadata, macros…) block approval.
 CATALOG_APPROVAL_CHECKS: list[str] = ["licensing.checks.rights_coherent",
                                       "catalog.prereview.approval.prereview_approval_check"]
+# Called after commit, with keywords resource_id (str) and revision_id (int or None), every time a resource
+# or a revision of one is submitted for review: the machine pre-review runs as a job on each.
+CATALOG_SUBMISSION_HOOKS: list[str] = ["catalog.prereview.jobs.prereview_on_submission"]
+# A callable (resource_id: str, revision_id: int | None) -> list of findings ({"code", "severity": "hard" |
+# "soft", "field", "message"}) that reviewers see beside the submission: the machine pre-review's.
+CATALOG_REVIEW_FINDINGS = env_str("CATALOG_REVIEW_FINDINGS", "catalog.prereview.prereview_findings")
+# What the machine pre-review reads for a revision: its proposed content (catalog.review).
+CATALOG_PREREVIEW_REVISION_CONTENT = "catalog.review.prereview_content_for_revision"
+# Periodic re-review (时效性): an approval sets the resource's review-by date this many months ahead unless
+# the reviewer picks one; per resource type where the map names it.
+CATALOG_REREVIEW_MONTHS = env_int("CATALOG_REREVIEW_MONTHS", 36)
+CATALOG_REREVIEW_MONTHS_BY_TYPE: dict[str, int] = {"试卷": 12, "习题": 24}
 # Machine pre-review (catalog.prereview): files are read in a child process killed after this many
 # seconds, limited to this much address space; at most this many characters of text per file, pages of a
 # PDF, objects of a PDF examined for active content.
@@ -311,6 +324,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A resource's status appears in several components (the resource, a review queue entry): one enum.
+    "ENUM_NAME_OVERRIDES": {"ResourceStatusEnum": "catalog.models.Resource.Status"},
 }
 
 # --- security ------------------------------------------------------------------------------

@@ -92,6 +92,15 @@ ERROR_MESSAGES: dict[str, Any] = {
     "enrolment_state_invalid": _("该申请已处理过，不能再批准。"),
     "enrolment_not_found": _("没有这个加入申请。"),
     "not_a_hub": _("只有国家枢纽可以批准加入申请。"),
+    "commitment_required": _("本机构尚未接受内容承诺书：首次提交前，须由本机构的发布者接受。"),
+    "commitment_outdated": _("内容承诺书已有新版本，请阅读后接受新版本。"),
+    "revision_in_review": _("该资源的修订正在审核中，审核结束（或撤销修订）前不能再修改。"),
+    "revision_empty": _("修订与线上版本相同，没有需要审核的修改。"),
+    "revision_not_found": _("该资源没有待处理的修订。"),
+    "second_reviewer_required": _("本省实行双人审核：您已批准过，需由另一位审核员确认。"),
+    "dimension_failed": _("有审核维度未通过，请退回并说明理由，不能批准。"),
+    "file_not_found": _("没有这个文件。"),
+    "resource_taken_down": _("该资源已被下架，在撤销下架前不能发布或更新。"),
 }
 # Field names of service error details → the label shown next to the message.
 FIELD_LABELS: dict[str, Any] = {
@@ -102,6 +111,9 @@ FIELD_LABELS: dict[str, Any] = {
     "term_end": _("权利截止日期"), "embargo_until": _("禁用期至"), "reason": _("理由"), "note": _("说明"),
     "statement": _("投诉说明"), "grounds": _("投诉理由"), "per_student": _("每名学生资源券数"),
     "categories": _("学校类别"), "files": _("文件"), "file": _("文件"),
+    "description": _("简介"), "chapter": _("章"), "section": _("节"), "attribution": _("署名文字"),
+    "textbook_id": _("教材编号"), "derived_from": _("改编自"), "dimensions": _("审核维度"),
+    "field_notes": _("逐项意见"), "reason_code": _("退回类别"), "review_by": _("复审日期"),
 }
 
 

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from catalog import selectors as catalog_selectors
 from catalog.permissions import can_edit, can_review
+from catalog.review.selectors import review_subject_current
 from catalog.usage import license_list
 from exchange.api import ERROR_RESPONSE, ExchangeAPIView, HasRole
 from exchange.apis import client_ip
@@ -144,19 +145,22 @@ class ResourceAttributionApi(ExchangeAPIView):
 
 class ResourceRightsCheckApi(ExchangeAPIView):
     """The licence audit review will run (stable problem codes), so publishers can fix their rights
-    statement before submitting. Permission: publisher role + edit right, or reviewer role + review
-    right, on the resource."""
+    statement before submitting: on the open revision's proposed rights when a published resource has one,
+    else on the resource's own. Permission: publisher role + edit right, or reviewer role + review right,
+    on the resource."""
 
     permission_classes = [IsRightsChecker]
 
     @extend_schema(responses=inline_serializer("RightsCheck", {
-        "coherent": serializers.BooleanField(), "problems": serializers.ListField(child=serializers.DictField())}))
+        "coherent": serializers.BooleanField(), "problems": serializers.ListField(child=serializers.DictField()),
+        "revision": serializers.IntegerField(allow_null=True, help_text="the open revision checked, if any")}))
     def get(self, request, resource_id):
         resource = catalog_selectors.resource_get(user=request.user, resource_id=resource_id)
         if not (can_edit(request.user, resource) or can_review(request.user, resource)):
             raise PermissionDeniedError("Only the publisher's members and the province's reviewers see the audit.")
-        problems = rights_coherent(resource)
-        return Response({"coherent": not problems, "problems": problems})
+        subject = review_subject_current(resource)  # an open revision's proposed rights, else the resource's
+        problems = rights_coherent(subject)
+        return Response({"coherent": not problems, "problems": problems, "revision": subject.revision_id})
 
 
 class LicenseListApi(ExchangeAPIView):

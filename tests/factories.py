@@ -53,8 +53,19 @@ def demo_users(orgs: dict[str, Organisation]) -> dict[str, User]:
         "province_admin": (Role.PROVINCE_ADMIN, "bureau"),
         "hub_operator": (Role.HUB_OPERATOR, "hub"),
     }
-    return {name: user_create(username=name, password="test-pass-" + name, organisation=orgs[org], roles=[role])
-            for name, (role, org) in plan.items()}
+    users = {name: user_create(username=name, password="test-pass-" + name, organisation=orgs[org], roles=[role])
+             for name, (role, org) in plan.items()}
+    for name in ("publisher", "other_publisher"):  # their organisations accepted the content commitment
+        accept_commitment(users[name])
+    return users
+
+
+def accept_commitment(user: User) -> None:
+    """``user`` (a publisher) accepts the node's current content commitment for their organisation, as every
+    organisation must before its first submission (``catalog.review.commitment``)."""
+    from catalog.review.commitment import commitment_accept, commitment_current
+
+    commitment_accept(user=user, version=commitment_current().version)
 
 
 METADATA: dict[str, Any] = {
@@ -139,3 +150,16 @@ class ResourceFactory(factory.django.DjangoModelFactory):
                     "embargo_until": None, "with_file": True}
         obj._factory_params = defaults | params
         return obj
+
+
+def revise(resource: Resource, *, publisher: User, reviewer: User, metadata: dict[str, Any] | None = None,
+           rights: dict[str, Any] | None = None) -> Resource:
+    """Change a published resource the only way there is: a revision by its publisher, submitted and
+    approved by a reviewer of its province (``catalog.review.revisions``). Returns the resource as it is
+    live afterwards."""
+    from catalog import services
+
+    services.resource_update(user=publisher, resource=resource, metadata=metadata, rights=rights)
+    services.resource_submit(user=publisher, resource=resource)
+    services.resource_approve(user=reviewer, resource=resource)
+    return Resource.objects.get(pk=resource.pk)

@@ -1,12 +1,16 @@
 """The publisher's pages: the upload form (``catalog.services.resource_create``), the organisation's
-resources with their review status and the reviewers' reasons, and submit / publish / withdraw."""
+resources with their review status, pending changes and the reviewers' reasons, the edit form (a draft or
+rejected resource in place, a published one through its revision) with the reviewer's notes beside the
+fields, submit / publish / withdraw, and cancelling a revision."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,8 +19,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from catalog import selectors, services
-from catalog.models import Resource, RightsStatement
+from catalog.models import Resource, ResourceRevision, RightsStatement
 from catalog.pages.common import Labels, back, page_of, resource_for
+from catalog.permissions import can_edit
+from catalog.review import commitment, revisions
+from catalog.review import selectors as review_selectors
+from catalog.review.decisions import DIMENSIONS, REJECT_REASONS, latest_rejection
+from catalog.review.subject import subject_of_resource
 from exchange.errors import ExchangeError
 from exchange.models import SchoolCategory
 from exchange.roles import Role
@@ -178,6 +187,8 @@ def resource_upload(request: HttpRequest) -> HttpResponse:
                         messages.success(request, _("已提交审核。"))
                     except ExchangeError as exc:
                         show_error(request, exc)
+                        if exc.code == "commitment_required":
+                            return redirect("commitment-accept")
                 return redirect("publisher-resources")
     else:
         form = ResourceUploadForm(labels=labels, initial={
@@ -207,10 +218,12 @@ def publisher_resources(request: HttpRequest) -> HttpResponse:
     qs = selectors.resource_list_for_publisher(user=request.user, status=status or None).order_by("-updated_at")
     page = page_of(request, qs)
     labels = Labels.load()
-    rows = [{"resource": r, "path": labels.describe(r), "type": labels.term("resource_type", r.resource_type)}
-            for r in page]
+    pending = review_selectors.pending_revisions(resource_ids=[r.pk for r in page])
+    rows = [{"resource": r, "path": labels.describe(r), "type": labels.term("resource_type", r.resource_type),
+             "revision": pending.get(r.pk)} for r in page]
     return render(request, "catalog/publisher_resources.html", {
         "page_obj": page, "rows": rows, "status": status, "status_filters": STATUS_FILTERS,
+        "commitment": commitment.commitment_acceptance_of(request.user.organisation),
     })
 
 
@@ -225,6 +238,8 @@ def resource_submit(request: HttpRequest, resource_id: Any) -> HttpResponse:
         messages.success(request, _("《%(title)s》已提交审核。") % {"title": resource.title})
     except ExchangeError as exc:
         show_error(request, exc)
+        if exc.code == "commitment_required":
+            return redirect("commitment-accept")
     return back(request, reverse("publisher-resources"))
 
 
@@ -252,6 +267,141 @@ def resource_withdraw(request: HttpRequest, resource_id: Any) -> HttpResponse:
         services.resource_withdraw(user=request.user, resource=resource, reason="withdrawn_by_publisher",
                                    note=request.POST.get("note", ""))
         messages.success(request, _("《%(title)s》已撤回。") % {"title": resource.title})
+    except ExchangeError as exc:
+        show_error(request, exc)
+    return back(request, reverse("publisher-resources"))
+
+
+# --- editing: in place, or through a revision ---------------------------------------------------------
+
+class ResourceEditForm(ResourceUploadForm):
+    """The deposit form for an existing resource: its current files can be removed, new ones added, and
+    it can be (re)submitted at once. An emptied date clears it."""
+
+    remove_files = forms.MultipleChoiceField(label=gettext_lazy("删除这些文件"), required=False,
+                                             widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, files_now: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["remove_files"].choices = [(str(f.pk), f"{f.original_name} ({f.mime})") for f in files_now]
+        self.fields["submit_now"].label = gettext_lazy("保存后提交审核")
+
+    def rights(self) -> dict[str, Any]:
+        out = super().rights()
+        for name in ("term_end", "embargo_until"):
+            out.setdefault(name, None)
+        return out
+
+
+@dataclass(frozen=True)
+class _FileChoice:
+    """A file the edit form offers to remove: by the id it has in the live version."""
+
+    pk: Any
+    original_name: str
+    mime: str
+
+
+def _editing_state(resource: Resource) -> dict[str, Any]:
+    """What the edit form starts from and says: the open revision of a published resource (or the live
+    version before the first edit), else the resource itself; whether it may be edited now; the last
+    rejection's reasons and notes per field."""
+    revision = revisions.revision_open(resource) if resource.status == Resource.Status.PUBLISHED else None
+    if revision is not None:
+        metadata, rights = dict(revision.metadata), dict(revision.rights)
+        files = [_FileChoice(pk=f.file_id, original_name=f.original_name, mime=f.mime)
+                 for f in revision.files.order_by("position", "id")]
+        editable = revision.status != ResourceRevision.Status.SUBMITTED
+        rejected = revision.status == ResourceRevision.Status.REJECTED
+    else:
+        subject = subject_of_resource(resource)
+        metadata, rights = dict(subject.metadata), dict(subject.rights or {})
+        files = [_FileChoice(pk=f.pk, original_name=f.original_name, mime=f.mime)
+                 for f in resource.files.order_by("position", "id")]
+        editable = resource.status in (Resource.Status.DRAFT, Resource.Status.REJECTED, Resource.Status.PUBLISHED)
+        rejected = resource.status == Resource.Status.REJECTED
+    rejection = latest_rejection(resource=resource, revision=revision) if rejected else None
+    notes: dict[str, str] = dict(rejection.field_notes) if rejection else {}
+    dimension_labels = dict(DIMENSIONS)
+    return {
+        "revision": revision, "metadata": metadata, "rights": rights, "files": files, "editable": editable,
+        "rejection": rejection, "notes": notes,
+        "failed_dimensions": [(dimension_labels[code], value.get("comment", "")) for code, value in
+                              (rejection.dimensions.items() if rejection else []) if value.get("result") == "fail"
+                              and code in dimension_labels],
+        "reason_label": dict(REJECT_REASONS).get(rejection.reason_code, rejection.reason_code) if rejection else "",
+    }
+
+
+def _initial(metadata: dict[str, Any], rights: dict[str, Any]) -> dict[str, Any]:
+    initial = {name: metadata.get(name) or "" for name in ResourceUploadForm.METADATA}
+    initial["keywords"] = "，".join(metadata.get("keywords") or [])
+    for name in ResourceUploadForm.RIGHTS:
+        value = rights.get(name)
+        initial[name] = value if value is not None else ""
+    initial["submit_now"] = False
+    return initial
+
+
+@role_required(Role.PUBLISHER)
+def resource_edit(request: HttpRequest, resource_id: Any) -> HttpResponse:
+    """Edit a resource's metadata, rights and files, and optionally (re)submit it: a draft or rejected one
+    is changed in place (``resource_update``, ``resource_add_files``, ``resource_remove_file``); a published
+    one through its revision, which the public does not see until a reviewer approves it. The reviewer's
+    reasons are shown beside the fields. Permission: publisher role + edit right on the resource."""
+    resource = resource_for(request, resource_id)
+    if not can_edit(request.user, resource):
+        raise PermissionDenied
+    labels = Labels.load()
+    editing = _editing_state(resource)
+    if request.method == "POST":
+        form = ResourceEditForm(request.POST, request.FILES, labels=labels, files_now=editing["files"])
+        if not editing["editable"]:
+            messages.error(request, _("资源当前的状态不允许修改。"))
+            return redirect("resource-edit", resource_id=resource.pk)
+        if form.is_valid():
+            try:
+                services.resource_update(user=request.user, resource=resource, metadata=form.metadata(),
+                                         rights=form.rights())
+                for file_id in form.cleaned_data["remove_files"]:
+                    services.resource_remove_file(user=request.user, resource=resource, file_id=file_id)
+                uploads = form.cleaned_data["files"]
+                if uploads:
+                    services.resource_add_files(user=request.user, resource=resource, files=[
+                        services.UploadedFile(stream=f, name=f.name) for f in uploads])
+            except ExchangeError as exc:
+                show_error(request, exc)
+                form.add_service_errors(exc)
+            else:
+                published = resource.status == Resource.Status.PUBLISHED
+                messages.success(request, _("修改已保存（尚未生效，审核通过后替换线上版本）。") if published
+                                 else _("修改已保存。"))
+                if form.cleaned_data.get("submit_now"):
+                    try:
+                        services.resource_submit(user=request.user, resource=resource)
+                        messages.success(request, _("已提交审核。"))
+                    except ExchangeError as exc:
+                        show_error(request, exc)
+                        if exc.code == "commitment_required":
+                            return redirect("commitment-accept")
+                return redirect("resource-edit", resource_id=resource.pk)
+    else:
+        form = ResourceEditForm(labels=labels, files_now=editing["files"],
+                                initial=_initial(editing["metadata"], editing["rights"]))
+    return render(request, "catalog/edit.html", {
+        "form": form, "resource": resource, "current_files": editing["files"], **editing,
+    })
+
+
+@require_POST
+@role_required(Role.PUBLISHER)
+def revision_cancel(request: HttpRequest, resource_id: Any) -> HttpResponse:
+    """Drop the open revision of a published resource (``revision_cancel``); the live version stays.
+    Permission: publisher role + edit right on the resource."""
+    resource = resource_for(request, resource_id)
+    try:
+        revisions.revision_cancel(user=request.user, resource=resource)
+        messages.success(request, _("已撤销对《%(title)s》的修改。") % {"title": resource.title})
     except ExchangeError as exc:
         show_error(request, exc)
     return back(request, reverse("publisher-resources"))

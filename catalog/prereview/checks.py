@@ -14,7 +14,7 @@ terms in the title, description, keywords, chapter, section and every file's tex
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -351,7 +351,7 @@ METADATA_FIELDS = ("stage", "subject", "grade", "edition", "volume", "chapter", 
 def _rights_dict(rights: Any) -> dict[str, Any]:
     if rights is None:
         return {}
-    if isinstance(rights, dict):
+    if isinstance(rights, Mapping):
         out = dict(rights)
         if "license_id" in out and "license" not in out:
             out["license"] = out.pop("license_id")
@@ -362,7 +362,7 @@ def _rights_dict(rights: Any) -> dict[str, Any]:
 
 
 def _file_ref(item: Any) -> FileRef:
-    get = item.get if isinstance(item, dict) else (lambda name, default=None: getattr(item, name, default))
+    get = item.get if isinstance(item, Mapping) else (lambda name, default=None: getattr(item, name, default))
     sha256 = str(get("sha256"))
     return FileRef(sha256=sha256, name=str(get("original_name") or get("name") or sha256[:12]),
                    mime=str(get("mime") or ""), size=int(get("size") or 0),
@@ -393,7 +393,7 @@ def prereview_content_for_subject(subject: Any) -> PrereviewContent:
     resource = subject.resource
     base = prereview_content_for_resource(resource)
     metadata = getattr(subject, "metadata", None)
-    metadata = dict(metadata) if isinstance(metadata, dict) else {}
+    metadata = dict(metadata) if isinstance(metadata, Mapping) else {}
     rights = getattr(subject, "rights", None)
     files = getattr(subject, "files", None)
     if files is not None and hasattr(files, "all"):

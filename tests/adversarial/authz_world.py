@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from catalog import services as catalog_services
 from catalog.models import Resource
 from catalog.search.indexing import index_resources
 from exchange.models import Organisation, User
@@ -45,11 +46,12 @@ ACTORS = (
 )
 
 #: The resources of the matrix, by the name the rows use. Every route that takes a resource has rows for all
-#: of ``RESOURCE_STATES``; ``A priced`` (a published resource sold for vouchers) and ``B submitted`` are extra.
+#: of ``RESOURCE_STATES``; ``A priced`` (a published resource sold for vouchers), ``B submitted`` and
+#: ``A revised`` (a published resource with a revision waiting for review) are extra.
 A_UNPUBLISHED = ("A draft", "A submitted", "A rejected", "A approved", "A withdrawn")
 B_UNPUBLISHED = ("B draft",)
 RESOURCE_STATES = (*A_UNPUBLISHED, "A published", *B_UNPUBLISHED, "B published")
-EXTRA_RESOURCES = ("A priced", "B submitted")
+EXTRA_RESOURCES = ("A priced", "B submitted", "A revised")
 
 #: The specification of the rule under attack: who may see an unpublished resource of each province — the
 #: publisher's members (publisher role, publishing organisation) and the province's reviewers. For everybody
@@ -60,7 +62,7 @@ SEES_UNPUBLISHED = {"A": frozenset({"publisher", "reviewer"}), "B": frozenset({"
 def may_see(actor: str, variant: str) -> bool:
     """Whether ``actor`` may see the resource ``variant`` (by the specification above, not by the code)."""
     province, _, state = variant.partition(" ")
-    if state in ("published", "priced"):
+    if state in ("published", "priced", "revised"):
         return True
     return actor in SEES_UNPUBLISHED[province]
 
@@ -77,6 +79,8 @@ class World:
     users: dict[str, User]
     objects: dict[str, Any] = field(default_factory=dict)
     marks: dict[str, str] = field(default_factory=dict)  # resource variant → a token in its title
+    #: tokens only some actors may ever be shown (a revision's proposed title): token → those actors
+    secrets: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def user(self, actor: str) -> User | None:
         return None if actor == "anonymous" else self.users[actor]
@@ -134,6 +138,15 @@ def build_world(province: str) -> World:
     world.objects["A priced"], world.marks["A priced"] = _resource(
         orgs["publisher"], "A priced", status=Resource.Status.PUBLISHED, license="ALL-RIGHTS-RESERVED", price=5,
         free_for=["rural"], territory=[province])
+    # a published resource whose revision waits for review: its proposed title is for the publisher's members
+    # and the province's reviewers only (like an unpublished resource), its live version for everybody
+    world.objects["A revised"], world.marks["A revised"] = _resource(orgs["publisher"], "A revised",
+                                                                     status=Resource.Status.PUBLISHED)
+    proposed = f"RV{uuid.uuid4().hex[:10]}"
+    catalog_services.resource_update(user=users["publisher"], resource=world.objects["A revised"],
+                                      metadata={"title": f"修订 有理数 课件 {proposed}"})
+    catalog_services.resource_submit(user=users["publisher"], resource=world.objects["A revised"])
+    world.secrets[proposed] = SEES_UNPUBLISHED["A"]
 
     # takedown notices: one about a published resource of each province, filed by a publisher of that province
     world.objects["A notice"] = licensing_services.takedown_file(

@@ -35,7 +35,15 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from catalog.models import Favourite, NegativeTerm, Resource
+from catalog.models import (
+    CommitmentAcceptance,
+    ContentCommitment,
+    Favourite,
+    NegativeTerm,
+    Resource,
+    ResourceRevision,
+    ReviewPolicy,
+)
 from exchange.api import ExchangeAPIView
 from federation.models import Enrolment
 from licensing.models import DownloadEvent, Grant, LedgerTransaction, TakedownNotice
@@ -136,6 +144,30 @@ def ledger_size(world: World, obj: Any) -> int:
 
 def negative_terms(world: World, obj: Any) -> int:
     return NegativeTerm.objects.count()
+def review_by_of(world: World, obj: Any) -> Any:
+    return Resource.objects.filter(pk=obj.pk).values_list("review_by", flat=True).first()
+
+
+def policy_of(world: World, obj: Any) -> Any:
+    return list(ReviewPolicy.objects.values_list("province", "two_person_rule"))
+
+
+def content_of(world: World, obj: Any) -> Any:
+    """A resource's title and its revisions' proposed titles (what an edit changes)."""
+    return (Resource.objects.filter(pk=obj.pk).values_list("title", flat=True).first(),
+            [r.metadata.get("title") for r in ResourceRevision.objects.filter(resource_id=obj.pk)])
+
+
+def revision_states(world: World, obj: Any) -> Any:
+    return list(ResourceRevision.objects.filter(resource_id=obj.pk).values_list("status", flat=True))
+
+
+def acceptances(world: World, obj: Any) -> int:
+    return CommitmentAcceptance.objects.count()
+
+
+def commitments(world: World, obj: Any) -> int:
+    return ContentCommitment.objects.count()
 
 
 def approved_enrolments(world: World, obj: Any) -> int:
@@ -153,6 +185,11 @@ def upload_form(world: World, obj: Any, actor: str) -> dict[str, Any]:
     return {"title": "矩阵上传 有理数 课件", "stage": "初中", "subject": "数学", "resource_type": "课件",
             "language": "zh-Hans", "license": "CC-BY-4.0", "audience": "teachers", "price": "0",
             "files": SimpleUploadedFile("u.pdf", pdf_bytes("upload"))}
+
+
+def edit_form(world: World, obj: Any, actor: str) -> dict[str, Any]:
+    return {"title": "矩阵修改 有理数 课件", "stage": "初中", "subject": "数学", "resource_type": "课件",
+            "language": "zh-Hans", "license": "CC-BY-4.0", "audience": "teachers", "price": "0"}
 
 
 def token_body(world: World, obj: Any, actor: str) -> dict[str, str]:
@@ -205,7 +242,7 @@ M += rows("api-resources", "get", {ANY: X(200)})
 M += rows("api-resources", "get", {ANY: X(200)}, query="mine=1", label="mine")
 M += rows("api-resources", "post", {ANY: X(403, **API_DENY, publisher=201, other_publisher=201, far_publisher=201)},
           data=deposit_body, fmt="multipart")
-M += rows("api-resource", "get", visible(200))
+M += rows("api-resource", "get", {**visible(200), ("A revised",): X(200)})
 M += rows("api-resource", "get", {k: v for k, v in visible(200).items() if "A published" in k or "A draft" in k},
           query="format=jsonld", label="jsonld")
 
@@ -227,15 +264,82 @@ def publisher_action(ok: Any, conflict: Any, *, ok_states: tuple[str, ...], othe
     return table
 
 
-M += rows("api-resource", "patch", publisher_action(200, 409, ok_states=("A draft", "A rejected", "A published"),
-                                                    b_ok_states=("B draft", "B published"), other=403,
-                                                    gate=API_DENY),
-          data={"metadata": {"description": "更新"}})
-M += rows("api-resource-files", "post", publisher_action(201, 409, ok_states=("A draft", "A rejected"), other=403,
+def revised(table: dict[Any, dict[str, Any]], **owners: Any) -> dict[Any, dict[str, Any]]:
+    """``table`` with the owners' cells changed (``{"A published": {"publisher": 202}}`` as keywords by
+    variant key) — for the published resources a publisher's edit turns into a revision (202)."""
+    out = dict(table)
+    for variant, cells in owners.items():
+        key = (variant.replace("_", " "),)
+        out[key] = {**out[key], **cells}
+    return out
+
+
+# a draft or rejected resource is edited in place (200); a published one through a revision (202)
+M += rows("api-resource", "patch", revised(
+    publisher_action(200, 409, ok_states=("A draft", "A rejected", "A published"), b_ok_states=("B draft", "B published"),
+                     other=403, gate=API_DENY),
+    A_published={"publisher": 202}, B_published={"far_publisher": 202}), data={"metadata": {"description": "更新"}})
+M += rows("api-resource", "patch", {("A revised",): X(403, **API_DENY, publisher=409, other_publisher=403,
+                                                      far_publisher=403)},
+          data={"metadata": {"description": "更新"}}, label="revision in review")
+M += rows("api-resource-files", "post", publisher_action(201, 409, ok_states=("A draft", "A rejected", "A published"),
+                                                         b_ok_states=("B draft", "B published"), other=403,
                                                          gate=API_DENY),
           data=lambda w, o, a: {"files": [SimpleUploadedFile("b.pdf", pdf_bytes("b"))]}, fmt="multipart")
-M += rows("api-resource-submit", "post", publisher_action(200, 409, ok_states=("A draft", "A rejected"), other=403,
-                                                          gate=API_DENY))
+M += rows("api-resource-file", "delete", revised(
+    publisher_action(200, 409, ok_states=("A draft", "A rejected", "A published"), b_ok_states=("B draft", "B published"),
+                     other=403, gate=API_DENY),
+    A_published={"publisher": 202}, B_published={"far_publisher": 202}))
+# province B's publishing organisation has not accepted the content commitment: its submissions are refused
+# (403 commitment_required) until one of its publishers accepts it (api-commitment-accept, commitment-accept)
+M += rows("api-resource-submit", "post", revised(
+    publisher_action(200, 409, ok_states=("A draft", "A rejected"), other=403, gate=API_DENY),
+    B_draft={"far_publisher": 403}))
+# the open revision: for the publisher's members and the province's reviewers; a revision nobody else may know of
+M += rows("api-resource-revision", "get", {
+    RESOURCE_STATES: X(404, **API_DENY),
+    ("A revised",): X(404, **API_DENY, publisher=200, reviewer=200),
+})
+M += rows("api-resource-revision", "delete", {
+    **publisher_action(404, 404, ok_states=(), other=403, gate=API_DENY),
+    ("A revised",): X(403, **API_DENY, publisher=200),
+})
+M += rows("api-resource-review", "get", {
+    A_UNPUBLISHED: X(404, **API_DENY, publisher=200, reviewer=200),
+    ("A published", "A revised"): X(403, **API_DENY, publisher=200, reviewer=200),
+    B_UNPUBLISHED: X(404, **API_DENY, far_publisher=200, far_reviewer=200),
+    ("B published",): X(403, **API_DENY, far_publisher=200, far_reviewer=200),
+})
+M += rows("api-resource-history", "get", {**visible(200), ("A revised",): X(200)})
+
+
+def rereview(ok: Any, conflict: Any, *, gate: dict[str, Any], refused: Any = 403,
+             hidden: Any = 404) -> dict[Any, dict[str, Any]]:
+    """Re-review of a published resource: the province's reviewers (reviewer role gate, then the resource,
+    then the review right); the other province's reviewer is refused on a resource it sees."""
+    table: dict[Any, dict[str, Any]] = {}
+    for variant in RESOURCE_STATES:
+        reviewer, outsider = ("reviewer", "far_reviewer") if variant[0] == "A" else ("far_reviewer", "reviewer")
+        published = variant.endswith("published")
+        table[(variant,)] = X(403, **gate, **{reviewer: ok if published else conflict,
+                                               outsider: refused if published else hidden})
+    return table
+
+
+ALL_PASS = {code: "pass" for code in ("political", "orientation", "scientific", "applicability", "conformity",
+                                      "timeliness", "public_welfare")}
+M += rows("api-resource-rereview", "post", rereview(200, 409, gate=API_DENY), data={"dimensions": ALL_PASS})
+REVIEWERS_AND_ADMINS = ("reviewer", "far_reviewer", "province_admin")
+M += rows("api-review-due", "get", {ANY: only(403, REVIEWERS_AND_ADMINS, 200, **API_DENY)})
+M += rows("api-review-policy", "get", {ANY: only(403, REVIEWERS_AND_ADMINS, 200, **API_DENY)})
+M += rows("api-review-policy", "put", {ANY: X(403, **API_DENY, province_admin=200)},
+          data={"two_person_rule": True})
+M += rows("api-commitment", "get", {ANY: X(200)})
+COMMITMENT_EDITORS = ("hub_operator", "bureau_operator", "superuser")
+M += rows("api-commitment", "post", {ANY: only(403, COMMITMENT_EDITORS, 201, **API_DENY)},
+          data={"text_zh": "新版承诺书", "text_en": "New commitment"})
+M += rows("api-commitment-accept", "post", {ANY: only(403, ("publisher", "other_publisher", "far_publisher"), 200,
+                                                      **API_DENY)}, data={"version": 1})
 
 
 def reviewer_action(ok: Any, conflict: Any, *, gate: dict[str, Any], outsider_published: Any = 403,
@@ -409,7 +513,8 @@ M += rows("api-federation-negative-term", "patch", {"not a hub": only(403, HUB_O
 # --- web pages ---
 M += page_rows("home", {ANY: X(302)})
 M += page_rows("search", {ANY: X(200)}, query="q=有理数 课件")
-M += page_rows("resource-page", {**visible(200), ("A priced",): X(200)})
+M += page_rows("resource-page", {**visible(200), ("A priced",): X(200), ("A revised",): X(200)})
+M += rows("resource-history", "get", {**visible(200), ("A revised",): X(200)}, fmt=None)
 M += rows("file-preview", "get", {
     # a published resource is previewed on licensing's decision (audience: node roles; the publisher's members)
     **visible(200),
@@ -452,22 +557,50 @@ M += page_rows("publisher-stats", {ANY: only(403, PUBLISHERS, 200, **PAGE_DENY)}
 M += rows("resource-upload", "get", {ANY: only(403, PUBLISHERS, 200, **PAGE_DENY)}, fmt=None)
 M += rows("resource-upload", "post", {ANY: only(403, PUBLISHERS, "done", **PAGE_DENY)}, fmt=None,
           data=upload_form, probe=resource_count)
-M += rows("resource-submit", "post", publisher_action("done", "refused", ok_states=("A draft", "A rejected"),
-                                                      other="refused", gate=PAGE_DENY),
-          fmt=None, probe=status_of)
+M += rows("resource-submit", "post", revised(
+    publisher_action("done", "refused", ok_states=("A draft", "A rejected"), other="refused", gate=PAGE_DENY),
+    B_draft={"far_publisher": "refused"}), fmt=None, probe=status_of)  # no commitment accepted in province B
 M += rows("resource-publish", "post", publish_or_withdraw("A approved", "B approved", gate=PAGE_DENY, ok="done",
                                                           conflict="refused", refused="refused"),
           fmt=None, probe=status_of)
+M += rows("resource-edit", "get", {**publisher_action(200, 200, ok_states=(), other=403, gate=PAGE_DENY),
+                                    ("A revised",): X(403, **PAGE_DENY, publisher=200)}, fmt=None)
+M += rows("resource-edit", "post", {
+    **publisher_action("done", "refused", ok_states=("A draft", "A rejected", "A published"),
+                       b_ok_states=("B draft", "B published"), other=403, gate=PAGE_DENY),
+    ("A revised",): X(403, **PAGE_DENY, publisher="refused"),  # the revision is in review: no edits
+}, fmt=None, data=edit_form, probe=content_of)
+M += rows("revision-cancel", "post", {
+    **publisher_action("refused", "refused", ok_states=(), other="refused", gate=PAGE_DENY),
+    ("A revised",): X(403, **PAGE_DENY, publisher="done", other_publisher="refused", far_publisher="refused"),
+}, fmt=None, probe=revision_states)
+M += rows("commitment-accept", "get", {ANY: only(403, PUBLISHERS, 200, **PAGE_DENY)}, fmt=None)
+# the A organisations accepted it already (nothing changes); province B's publisher accepts it now
+M += rows("commitment-accept", "post", {ANY: only(403, PUBLISHERS, "refused", **PAGE_DENY, far_publisher="done")},
+          fmt=None, data={"version": "1"}, probe=acceptances)
 M += rows("resource-withdraw", "post", publisher_action(
     "done", "refused", ok_states=("A published",), b_ok_states=("B published",), other="refused",
     gate=PAGE_DENY), fmt=None, probe=status_of)
 M += page_rows("review-queue", {ANY: X(403, **PAGE_DENY, reviewer=200, far_reviewer=200)})
 M += page_rows("review-detail", {
-    variant: table for variant, table in reviewer_action(200, 200, gate=PAGE_DENY).items()
-    if variant != ("B submitted",)
+    **{variant: table for variant, table in reviewer_action(200, 200, gate=PAGE_DENY).items()
+       if variant != ("B submitted",)},
+    ("A revised",): X(403, **PAGE_DENY, reviewer=200),
 })
+M += rows("review-rereview", "post", rereview("done", "refused", gate=PAGE_DENY), fmt=None,
+          data={f"dim_{code}": "pass" for code in ALL_PASS}, probe=review_by_of)
+PREVIEWERS = (*PUBLISHERS, "reviewer", "far_reviewer")  # the page's role gate: then the resource, its revision
+M += rows("revision-file-preview", "get", {
+    RESOURCE_STATES: only(403, PREVIEWERS, 404, **PAGE_DENY),  # no revision, or not theirs to see
+    ("A revised",): only(403, PREVIEWERS, 404, **PAGE_DENY) | {"publisher": 200, "reviewer": 200},
+}, fmt=None)
+M += page_rows("review-due", {ANY: only(403, REVIEWERS_AND_ADMINS, 200, **PAGE_DENY)})
+M += rows("review-policy", "get", {ANY: only(403, REVIEWERS_AND_ADMINS, 200, **PAGE_DENY)}, fmt=None)
+M += rows("review-policy", "post", {ANY: only(403, REVIEWERS_AND_ADMINS, "refused", **PAGE_DENY,
+                                              province_admin="done")},
+          fmt=None, data={"two_person_rule": "on"}, probe=policy_of)
 M += rows("review-approve", "post", reviewer_action("done", "refused", gate=PAGE_DENY), fmt=None,
-          probe=status_of)
+          data={f"dim_{code}": "pass" for code in ALL_PASS}, probe=status_of)
 M += rows("review-reject", "post", reviewer_action("done", "refused", gate=PAGE_DENY), fmt=None,
           data={"reason": "版权信息不完整"}, probe=status_of)
 TAKEDOWN_VIEWERS = (*CLAIMANTS, "reviewer", "far_reviewer")
@@ -510,6 +643,9 @@ M += rows("hub-negative-term", "post", {"not a hub": only(403, HUB_OPERATORS, 40
           data={"action": "retire"})
 M += page_rows("hub-dashboard", {ANY: only(403, HUB_OPERATORS, 200, **PAGE_DENY)})
 M += page_rows("hub-stats", {ANY: only(403, HUB_OPERATORS, 200, **PAGE_DENY)})
+M += rows("commitment-edit", "get", {ANY: only(403, COMMITMENT_EDITORS, 200, **PAGE_DENY)}, fmt=None)
+M += rows("commitment-edit", "post", {ANY: only(403, COMMITMENT_EDITORS, "done", **PAGE_DENY)}, fmt=None,
+          data={"text_zh": "新版承诺书", "text_en": "New commitment"}, probe=commitments)
 M += rows("enrolment-approve", "post", {"unknown node": only(403, HUB_OPERATORS, "refused", **PAGE_DENY)},
           fmt=None, data={"fingerprint": "SHA256:x"}, probe=approved_enrolments)
 
@@ -667,8 +803,9 @@ def ask_cell(world: World, client: Any, actor: str, cell: Cell, obj: Any, route:
 
 
 def leaks(world: World, actor: str, body: bytes) -> list[str]:
-    """Titles or ids of resources ``actor`` may not see that appear in ``body``."""
-    found = []
+    """Titles or ids of resources ``actor`` may not see (or of revisions not for them) that appear in ``body``."""
+    found = [f"a revision's proposed title ({secret})" for secret, allowed in world.secrets.items()
+             if actor not in allowed and secret.encode() in body]
     for variant in RESOURCES:
         if may_see(actor, variant):
             continue

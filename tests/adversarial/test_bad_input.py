@@ -130,6 +130,13 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("api-recheck-resolve", "post"): Target("reviewer", lambda w: {"item_id": 999999}),
     ("api-federation-negative-list", "post"): Target("hub_operator"),
     ("api-federation-negative-term", "patch"): Target("hub_operator", lambda w: {"entry_id": NO_ENTRY}),
+    ("api-resource-file", "delete"): Target("publisher", lambda w: {
+        "resource_id": w.resource("draft").pk, "file_id": w.resource("draft").files.first().pk}),
+    ("api-resource-revision", "delete"): Target("publisher", rid()),
+    ("api-resource-rereview", "post"): Target("reviewer", rid()),
+    ("api-review-policy", "put"): Target("province_admin"),
+    ("api-commitment", "post"): Target("hub_operator"),
+    ("api-commitment-accept", "post"): Target("publisher"),
 }
 
 
@@ -342,6 +349,19 @@ def _patch_payloads() -> dict[str, Payload]:
     return out
 
 
+def _review_payloads() -> dict[str, Payload]:
+    """A reviewer's decision: review-by dates out of range, dimensions that are not the seven."""
+    return {
+        "review_by in the year 9999": Payload(400, "invalid_input", data={"review_by": "9999-12-31"}),
+        "review_by in the year 1": Payload(400, "invalid_input", data={"review_by": "0001-01-01"}),
+        "review_by as a number": Payload(400, "invalid_input", data={"review_by": 10**12}),
+        "dimensions as a list": Payload(400, "invalid_input", data={"dimensions": ["political"]}),
+        "an unknown dimension": Payload(400, "invalid_input", data={"dimensions": {"x" * 1000: "pass"}}),
+        "a dimension comment of 10,000 characters": Payload(400, "invalid_input", data={
+            "dimensions": {"political": {"result": "pass", "comment": "字" * 10_000}}}),
+    }
+
+
 def _text_payloads(field_name: str) -> dict[str, Payload]:
     return {
         f"{field_name} as an object": Payload(400, "invalid_input", data={field_name: {"a": 1}}),
@@ -360,8 +380,28 @@ PAYLOADS: dict[tuple[str, str], dict[str, Payload]] = {
     ("api-resource", "patch"): _patch_payloads(),
     ("api-resource-files", "post"): _add_files_payloads(),
     ("api-resource-submit", "post"): {"a note to submit": Payload(400, "unknown_fields", data={"note": "x"})},
-    ("api-resource-approve", "post"): _text_payloads("note"),
-    ("api-resource-reject", "post"): _text_payloads("reason"),
+    ("api-resource-approve", "post"): {**_text_payloads("note"), **_review_payloads()},
+    ("api-resource-reject", "post"): {
+        **_text_payloads("reason"),
+        "reason_code of 1,000 characters": Payload(400, "invalid_input", data={"reason": "x", "reason_code": "c" * 1000}),
+        "a field note of 10,000 characters": Payload(400, "invalid_input", data={
+            "reason": "x", "field_notes": {"title": "字" * 10_000}}),
+        "field notes as a list": Payload(400, "invalid_input", data={"reason": "x", "field_notes": ["title"]}),
+        "a dimension comment with NUL": Payload(400, "malformed_request", data={
+            "reason": "x", "dimensions": {"political": {"result": "fail", "comment": "\x00"}}}),
+    },
+    ("api-resource-rereview", "post"): {**_text_payloads("note"), **_review_payloads()},
+    ("api-review-policy", "put"): {"two_person_rule as a string": Payload(400, "invalid_input",
+                                                                          data={"two_person_rule": "yes"})},
+    ("api-commitment", "post"): {
+        "text of 20,001 characters": Payload(400, "invalid_input", data={"text_zh": "a" * 20_001, "text_en": "x"}),
+        "text as an object": Payload(400, "invalid_input", data={"text_zh": {"a": 1}, "text_en": "x"}),
+    },
+    ("api-commitment-accept", "post"): {
+        "version 10**30": Payload(400, "invalid_input", data={"version": 10**18}),
+        "version as text": Payload(400, "invalid_input", data={"version": "first"}),
+        "version 0": Payload(400, "invalid_input", data={"version": 0}),
+    },
     ("api-resource-withdraw", "post"): {**_text_payloads("note"), **_text_payloads("reason")},
     ("api-resource-download", "post"): {"file not a uuid": Payload(400, "invalid_input", data={"file": "../../x"}),
                                         "file 10**18": Payload(404, "not_found", data={"file": 10**18})},

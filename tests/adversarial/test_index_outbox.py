@@ -11,7 +11,7 @@ import pytest
 from catalog.models import IndexPending, Resource
 from catalog.search import SearchRequest, get_backend, search
 from catalog.search.indexing import index_pending_drain, index_resources, index_verify
-from catalog.services import resource_update, resource_withdraw_for_takedown
+from catalog.services import resource_withdraw_for_takedown
 from tests import factories
 
 BACKENDS = {
@@ -65,7 +65,8 @@ def test_changes_whose_index_jobs_were_lost_are_indexed_by_the_next_tick(
     kept, gone = two_indexed
     settings.EXCHANGE_JOB_QUEUE = "tests.adversarial.test_index_outbox.LostJobs"
     with django_capture_on_commit_callbacks(execute=True):
-        resource_update(user=users["publisher"], resource=kept, metadata={"title": "勾股定理 逆定理 微课"})
+        factories.revise(kept, publisher=users["publisher"], reviewer=users["reviewer"],
+                         metadata={"title": "勾股定理 逆定理 微课"})
     with django_capture_on_commit_callbacks(execute=True):
         resource_withdraw_for_takedown(resource=Resource.objects.get(pk=gone.pk), actor=None, note="lost job")
     assert _ids("逆定理") == set() and _ids("平行四边形") == {str(gone.pk)}, "the jobs were lost"
@@ -81,7 +82,8 @@ def test_a_failed_index_write_leaves_the_work_pending_and_a_replay_is_harmless(t
                                                                               monkeypatch):
     kept, gone = two_indexed
     resource_withdraw_for_takedown(resource=Resource.objects.get(pk=gone.pk), actor=None, note="write fails")
-    resource_update(user=users["publisher"], resource=Resource.objects.get(pk=kept.pk), rights={"price": 3})
+    factories.revise(Resource.objects.get(pk=kept.pk), publisher=users["publisher"], reviewer=users["reviewer"],
+                     rights={"license": "ALL-RIGHTS-RESERVED", "price": 3})
     assert IndexPending.objects.count() == 2  # on_commit never ran: the test's transaction is still open
 
     def unavailable(ids):

@@ -1,5 +1,5 @@
 """A purchase charges the price that holds when it is made: ``grant_purchase`` locks the resource row
-(which an edit of its rights holds too) before the school's account, and decides and charges with
+(which the approval of a revision of its rights holds too) before the school's account, and decides and charges with
 the rights read under that lock — not with a statement read before, as the purchase API's own
 lookup does."""
 
@@ -14,7 +14,6 @@ from django.db import connection, connections, transaction
 
 from catalog.models import Resource
 from catalog.selectors import resource_get
-from catalog.services import resource_update
 from licensing.models import Grant, LedgerTransaction, VoucherAccount
 from licensing.selectors import ledger_verify
 from licensing.services import grant_purchase, vouchers_fund
@@ -37,7 +36,8 @@ def test_a_price_edited_after_the_resource_was_read_is_the_price_charged(users, 
     resource = _priced(orgs, province, 5)
     seen = resource_get(user=users["teacher"], resource_id=resource.pk)
     assert seen.rights.price == 5
-    resource_update(user=users["publisher"], resource=Resource.objects.get(pk=resource.pk), rights={"price": 9})
+    factories.revise(Resource.objects.get(pk=resource.pk), publisher=users["publisher"], reviewer=users["reviewer"],
+                     rights={"price": 9})
     grant = grant_purchase(buyer=users["teacher"], resource=seen, scope="personal")
     assert grant.price == 9 and grant.ledger_transaction.amount == 9
     assert VoucherAccount.objects.get(key=f"school:{orgs['city_school'].pk}").balance == 11
@@ -77,8 +77,8 @@ def test_a_purchase_waits_for_a_price_edit_in_progress_and_charges_its_price(com
     def editor() -> None:
         try:
             with transaction.atomic():
-                resource_update(user=users["publisher"], resource=Resource.objects.get(pk=resource.pk),
-                                rights={"price": 9})
+                factories.revise(Resource.objects.get(pk=resource.pk), publisher=users["publisher"],
+                                 reviewer=users["reviewer"], rights={"price": 9})
                 edited.set()
                 release.wait(30)
         finally:

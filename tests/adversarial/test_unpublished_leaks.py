@@ -36,7 +36,7 @@ from tests.adversarial.authz_world import (
 )
 
 RESOURCES = (*RESOURCE_STATES, *EXTRA_RESOURCES)
-PUBLISHED = ("A published", "B published", "A priced")
+PUBLISHED = ("A published", "B published", "A priced", "A revised")  # A revised: its live version
 NEVER_PUBLISHED = ("A draft", "A submitted", "A rejected", "A approved", "B draft", "B submitted")
 
 
@@ -95,6 +95,9 @@ def test_search_and_suggestions_hold_published_work_only(world):
         for variant, mark in _marks(world, [*A_UNPUBLISHED, *B_UNPUBLISHED, "B submitted"]).items():
             for name, body in (("api", api.content), ("page", page.content), ("suggest", suggest.content)):
                 assert mark.encode() not in body, f"{actor}: search {name} shows the unpublished {variant}"
+        for secret in world.secrets:  # a revision waiting for review is found by nobody, not even its publisher
+            for name, body in (("api", api.content), ("page", page.content), ("suggest", suggest.content)):
+                assert secret.encode() not in body, f"{actor}: search {name} shows a revision's proposed title"
         assert api.json()["count"] == len(PUBLISHED)
 
 
@@ -122,6 +125,10 @@ def test_oai_answers_for_unpublished_records_as_for_missing_ones(world):
         assert oai_identifier(world.objects[variant].pk) in listed and world.marks[variant] in listed
     for variant in NEVER_PUBLISHED:
         assert str(world.objects[variant].pk) not in listed and world.marks[variant] not in listed, variant
+    revised = _oai(client, verb="GetRecord", identifier=oai_identifier(world.objects["A revised"].pk),
+                   metadataPrefix="lom")
+    for secret in world.secrets:  # the live version is harvested, never a revision waiting for review
+        assert secret not in listed and secret not in revised
     withdrawn = world.objects["A withdrawn"]
     assert oai_identifier(withdrawn.pk) in listed and world.marks["A withdrawn"] not in listed
     assert re.search(rf'<header status="deleted"><identifier>{re.escape(oai_identifier(withdrawn.pk))}<', listed)

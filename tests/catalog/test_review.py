@@ -88,12 +88,19 @@ def test_submit_without_files_is_refused(api_as, users):
     assert refused.status_code == 400 and refused.json()["error"]["code"] == "no_files"
 
 
-def test_edit_published_resource_bumps_version(api_as, users, draft):
+def test_edit_of_a_published_resource_waits_for_review(api, api_as, users, draft):
+    """Editing a published resource changes nothing public: it makes a revision (202), which becomes the new
+    version only when a reviewer approves it."""
     publisher, reviewer = api_as(users["publisher"]), api_as(users["reviewer"])
     act(publisher, draft, "submit"), act(reviewer, draft, "approve"), act(publisher, draft, "publish")
     response = publisher.patch(f"/api/v1/resources/{draft}", {"metadata": {"title": "新标题"}}, format="json")
-    assert response.status_code == 200
-    assert response.json()["title"] == "新标题" and response.json()["version"] == 5
+    assert response.status_code == 202
+    assert response.json()["metadata"]["title"] == "新标题" and response.json()["status"] == "draft"
+    live = api.get(f"/api/v1/resources/{draft}").json()
+    assert live["title"] == METADATA["title"] and live["version"] == 4
+    assert act(publisher, draft, "submit").json()["title"] == METADATA["title"]
+    approved = act(reviewer, draft, "approve").json()
+    assert approved["title"] == "新标题" and approved["version"] == 5 and approved["status"] == "published"
     response = api_as(users["other_publisher"]).patch(f"/api/v1/resources/{draft}",
                                                       {"metadata": {"title": "x"}}, format="json")
     assert response.status_code == 403 and response.json()["error"]["code"] == "not_publisher_member"

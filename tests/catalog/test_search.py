@@ -23,7 +23,7 @@ from catalog.search.analysis import normalize, suggestion_terms
 from catalog.search.base import FACET_FIELDS, MAX_WINDOW, RESULT_FIELDS, SearchPage, SearchRequest
 from catalog.search.indexing import index_resource, index_resources, rebuild_index
 from exchange.errors import InvalidInputError
-from tests.factories import ResourceFactory
+from tests.factories import ResourceFactory, revise
 
 TEXT_FIELDS = ("title", "chapter", "section", "keywords", "description")
 VOCABULARY_FIELDS = ("stage", "subject", "grade", "edition", "volume", "resource_type", "publisher")
@@ -289,9 +289,8 @@ def test_publish_edit_and_rights_changes_update_the_index(search_backend, users,
         services.resource_publish(user=users["publisher"], resource=resource)
     assert ids(run(search_backend, q="初二 勾股定理 课件")) == [str(resource.pk)]
     with django_capture_on_commit_callbacks(execute=True):
-        services.resource_update(user=users["publisher"], resource=resource,
-                                 metadata={"title": "勾股定理的逆定理 课件"}, rights={"price": 3,
-                                                                                   "license": "ALL-RIGHTS-RESERVED"})
+        revise(resource, publisher=users["publisher"], reviewer=users["reviewer"],
+               metadata={"title": "勾股定理的逆定理 课件"}, rights={"price": 3, "license": "ALL-RIGHTS-RESERVED"})
     hit = run(search_backend, q="逆定理").hits[0]
     assert (hit["id"], hit["price"], hit["license"]) == (str(resource.pk), 3, "ALL-RIGHTS-RESERVED")
     assert "<em>逆定理</em>" in hit["highlight"]["title"][0]

@@ -81,8 +81,10 @@ def test_takedown_is_a_tombstone_with_takedown_upheld(node):
 
 
 def test_rights_change_is_its_own_kind(node):
+    """A revision that changes only the rights reaches the feed, once approved, as a ``rights`` change."""
     resource = factories.ResourceFactory(publisher=node["publisher"].organisation)
-    services.resource_update(user=node["publisher"], resource=resource, rights={"price": 3})
+    factories.revise(resource, publisher=node["publisher"], reviewer=node["reviewer"],
+                     rights={"license": "ALL-RIGHTS-RESERVED", "price": 3})
     verified = _verified(OutboxEntry.objects.get())
     assert verified.kind == "rights" and verified.payload["rights"]["price"] == 3
 
@@ -146,7 +148,7 @@ def test_backfill_adds_imported_resources_once(node):
     resources = [factories.ResourceFactory(publisher=org) for _ in range(3)]
     assert outbox_backfill(batch_size=2) == 3
     assert outbox_backfill() == 0
-    services.resource_update(user=node["publisher"], resource=resources[0], metadata={"title": "第二版"})
+    factories.revise(resources[0], publisher=node["publisher"], reviewer=node["reviewer"], metadata={"title": "第二版"})
     assert OutboxEntry.objects.count() == 4 and outbox_backfill() == 0
     seqs = list(OutboxEntry.objects.values_list("seq", flat=True))
     assert seqs == [1, 2, 3, 4]

@@ -28,6 +28,8 @@ def publish(node: Node, title: str, **rights_overrides: object) -> str:
                        files={"files": ("课件.pdf", placeholder_bytes("x.pdf", title), "application/pdf")})
     assert created.status_code == 201, created.text
     resource_id = created.json()["id"]
+    version = node.api("GET", "/api/v1/commitment").json()["version"]  # a first submission needs it accepted
+    assert node.api("POST", "/api/v1/commitment/accept", token=publisher, json={"version": version}).ok
     for who, action in ((publisher, "submit"), (reviewer, "approve"), (reviewer, "publish")):
         response = node.api("POST", f"/api/v1/resources/{resource_id}/{action}", token=who)
         assert response.status_code == 200, response.text
@@ -86,10 +88,14 @@ def test_remote_file_is_fetched_from_the_origin_and_checked(cluster, published):
 
 
 def test_rights_change_propagates(cluster, published):
-    publisher = cluster.p11.token("publisher")
+    """A rights change is a revision: it travels once a reviewer of the origin's province approved it."""
+    publisher, reviewer = cluster.p11.token("publisher"), cluster.p11.token("reviewer")
     response = cluster.p11.api("PATCH", f"/api/v1/resources/{published['id']}", token=publisher,
-                               json={"rights": {"price": 5, "free_for": ["rural"]}})
-    assert response.status_code == 200, response.text
+                               json={"rights": {"license": "ALL-RIGHTS-RESERVED", "price": 5, "free_for": ["rural"]}})
+    assert response.status_code == 202, response.text
+    for token, action in ((publisher, "submit"), (reviewer, "approve")):
+        response = cluster.p11.api("POST", f"/api/v1/resources/{published['id']}/{action}", token=token)
+        assert response.status_code == 200, response.text
     for node in (cluster.hub, cluster.p44):
         record = wait_until(lambda node=node: (r := visible(node, published["id"])) and r["rights"]["price"] == 5
                             and r, timeout=20, what=f"the rights change on {node.node_id}")

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from catalog.models import Resource, RightsStatement
+from catalog.review.subject import subject_of_resource
 from licensing.checks import CODES, rights_coherent
 from tests.factories import METADATA, RIGHTS, pdf_bytes
 
@@ -45,7 +46,7 @@ def test_coherent_priced_rights_pass_review(api_as, users, province):
     resource_id = deposit_and_submit(api_as, users, license="ALL-RIGHTS-RESERVED", price=8, territory=[province],
                                      free_for=["rural"])
     assert api_as(users["publisher"]).get(f"/api/v1/resources/{resource_id}/rights/check").json() == {
-        "coherent": True, "problems": []}
+        "coherent": True, "problems": [], "revision": None}
     response = api_as(users["reviewer"]).post(f"/api/v1/resources/{resource_id}/approve", {}, format="json")
     assert response.status_code == 200 and response.json()["status"] == "approved"
 
@@ -62,7 +63,7 @@ def test_rights_check_is_for_the_publisher_and_the_reviewers(api_as, users, make
 
 
 def codes(resource) -> list[str]:
-    return [p["code"] for p in rights_coherent(Resource.objects.select_related("rights__license").get(pk=resource.pk))]
+    return [p["code"] for p in rights_coherent(subject_of_resource(Resource.objects.get(pk=resource.pk)))]
 
 
 def set_rights(resource, **fields) -> Resource:
@@ -106,5 +107,5 @@ def test_missing_rights_statement(make_resource):
 
 def test_problems_are_messages_in_chinese_by_default(make_resource):
     resource = set_rights(make_resource(), term_end=timezone.localdate() - dt.timedelta(days=1))
-    [problem] = rights_coherent(Resource.objects.select_related("rights__license").get(pk=resource.pk))
+    [problem] = rights_coherent(subject_of_resource(Resource.objects.get(pk=resource.pk)))
     assert problem == {"code": "term_already_ended", "message": "授权终止日期已过。", "field": "term_end"}

@@ -131,14 +131,18 @@ def test_upload_review_and_publish(browse, live, live_world, tmp_path):
     page.get_by_role("button", name="保存").click()
     page.wait_for_url(re.compile(r"/publish/$"))
     row = page.locator("tr", has_text="有理数的乘法")
-    assert row.locator(".status").inner_text() == "待审核"
+    assert row.locator("td.status").inner_text() == "待审核"
 
     reviewer = browse(users["reviewer"])
     reviewer.goto(f"{live}/review/")
     reviewer.get_by_role("link", name="七年级数学 有理数的乘法 课件").click()
     assert reviewer.locator(".preview iframe").count() == 1
+    assert "发布机构已接受第 1 版" in reviewer.locator("#commitment").inner_text()
+    for dimension in ("political", "orientation", "scientific", "applicability", "conformity", "timeliness",
+                      "public_welfare"):
+        reviewer.locator(f"#dim-{dimension}-pass").check()
     screenshot(reviewer, "review-zh")
-    reviewer.get_by_role("button", name="批准").click()
+    reviewer.get_by_role("button", name="批准", exact=True).click()
     reviewer.wait_for_url(re.compile(r"/review/$"))
     assert "已批准并发布" in reviewer.locator(".messages").inner_text()
 
@@ -146,7 +150,84 @@ def test_upload_review_and_publish(browse, live, live_world, tmp_path):
     teacher.goto(f"{live}/search?q=有理数的乘法")
     assert teacher.locator(".result h2").first.inner_text() == "七年级数学 有理数的乘法 课件"
     page.goto(f"{live}/publish/")
-    assert page.locator("tr", has_text="有理数的乘法").locator(".status").inner_text() == "已发布"
+    assert page.locator("tr", has_text="有理数的乘法").locator("td.status").inner_text() == "已发布"
+
+
+def test_edit_reject_with_reasons_fix_resubmit_and_approve(browse, live, live_world):
+    """A published resource is edited by its publisher; the change waits for review while the public keeps
+    seeing the live version; the reviewer sees the diff and sends it back with a reason, a failed dimension
+    and a note on the title; the publisher sees the note beside the field, fixes it and resubmits; the
+    reviewer approves on the seven dimensions and the new version is public."""
+    orgs, users, catalog = live_world
+    resource = catalog.open_maths
+    old_title, typo, fixed = resource.title, "人教版七年级数学上册 有理数 教学课件（修定版）", "人教版七年级数学上册 有理数 教学课件（修订版）"
+
+    page = browse(users["publisher"])
+    page.goto(f"{live}/publish/")
+    page.locator("tr", has_text=old_title).get_by_role("link", name="修改").click()
+    page.wait_for_url(re.compile(r"/publish/.+/edit$"))
+    assert "审核通过后才替换线上版本" in page.locator("#revision-status").inner_text()
+    page.get_by_label("标题").fill(typo)
+    page.get_by_label("保存后提交审核").check()
+    screenshot(page, "edit-zh")
+    page.get_by_role("button", name="保存修改").click()
+    page.wait_for_load_state()
+    assert "已提交审核" in page.locator(".messages").inner_text()
+    assert "修订 1：待审核" in page.locator("#revision-status").inner_text()
+
+    public = browse()
+    public.goto(f"{live}/resources/{resource.pk}")
+    assert public.locator("h1").inner_text() == old_title  # the live version, while the change is reviewed
+
+    reviewer = browse(users["reviewer"])
+    reviewer.goto(f"{live}/review/")
+    reviewer.get_by_role("link", name=typo).click()
+    title_row = reviewer.locator('#revision-diff tr[data-field="title"]')
+    assert old_title in title_row.locator("del").inner_text() and typo in title_row.locator("ins").inner_text()
+    title_row.locator('input[name="note_title"]').fill("“修定”应为“修订”")
+    reviewer.locator("#dim-conformity-fail").check()
+    reviewer.get_by_label("退回类别").select_option("metadata")
+    reviewer.get_by_label("退回理由（发布者可见）").fill("标题有错别字")
+    screenshot(reviewer, "review-revision-zh")
+    reviewer.locator("#reject-button").click()
+    reviewer.wait_for_url(re.compile(r"/review/$"))
+    assert "已退回" in reviewer.locator(".messages").inner_text()
+
+    page.goto(f"{live}/publish/")
+    row = page.locator("tr", has_text=old_title)
+    assert "修订 1：已退回" in row.locator(".revision-status").inner_text()
+    assert "标题有错别字" in row.inner_text()
+    row.get_by_role("link", name="修改").click()
+    assert "“修定”应为“修订”" in page.locator("#id_title_review").inner_text()  # beside the title field
+    assert "标题有错别字" in page.locator("#rejection").inner_text()
+    assert "规范性" in page.locator("#rejection").inner_text()
+    screenshot(page, "edit-rejected-zh")
+    page.get_by_label("标题").fill(fixed)
+    page.get_by_label("保存后提交审核").check()
+    page.get_by_role("button", name="保存修改").click()
+    page.wait_for_load_state()
+    assert "修订 1：待审核" in page.locator("#revision-status").inner_text()
+
+    reviewer.goto(f"{live}/review/")
+    reviewer.get_by_role("link", name=fixed).click()
+    for dimension in ("political", "orientation", "scientific", "applicability", "conformity", "timeliness",
+                      "public_welfare"):
+        reviewer.locator(f"#dim-{dimension}-pass").check()
+    reviewer.get_by_role("button", name="批准修订").click()
+    reviewer.wait_for_url(re.compile(r"/review/$"))
+    assert "修订已批准并生效" in reviewer.locator(".messages").inner_text()
+
+    public.goto(f"{live}/resources/{resource.pk}")
+    assert public.locator("h1").inner_text() == fixed
+    public.goto(f"{live}/search?q=修订版")
+    assert public.locator(".result h2").first.inner_text() == fixed
+    public.goto(f"{live}/resources/{resource.pk}/history")
+    assert public.locator("section.version").count() == 2  # the version before and the one approved
+    screenshot(public, "history-zh")
+    english = browse(users["reviewer"], language="en")
+    english.goto(f"{live}/review/{resource.pk}")
+    assert "Periodic re-review" in english.locator("#rereview-form").inner_text()
+    screenshot(english, "rereview-en")
 
 
 def test_hub_operator_approves_an_enrolment(browse, live, live_world, settings, tmp_path):
@@ -199,6 +280,11 @@ def test_main_pages_render_in_both_languages_and_on_a_phone(browse, live, live_w
         ("publisher", "/publish/", "publisher-resources"),
         ("publisher", "/publish/stats", "publisher-stats"),
         ("reviewer", "/review/", "review-queue"),
+        ("reviewer", f"/review/{catalog.submitted.pk}", "review-detail"),
+        ("reviewer", "/review/due", "review-due"),
+        ("province_admin", "/review/policy", "review-policy"),
+        ("publisher", "/publish/commitment", "commitment"),
+        ("publisher", f"/publish/{catalog.open_maths.pk}/edit", "resource-edit"),
         ("province_admin", f"/schools/{orgs['city_school'].pk}", "school-detail"),
         ("hub_operator", "/hub/stats", "national-stats"),
         ("teacher", "/me/school", "my-school"),

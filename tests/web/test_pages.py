@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog.models import Resource
+from catalog.review.decisions import DIMENSION_CODES
 from licensing import services as licensing_services
 from licensing.models import DownloadEvent, Grant, TakedownNotice
 from tests.factories import ResourceFactory, pdf_bytes
@@ -233,7 +234,13 @@ def test_reviewer_rejects_with_a_reason_and_approves(users, catalog, client_as):
     from catalog import services
 
     services.resource_submit(user=users["publisher"], resource=catalog.submitted)
-    client.post(reverse("review-approve", args=[catalog.submitted.pk]), {"note": "好", "publish": "1"})
+    unstated = client.post(reverse("review-approve", args=[catalog.submitted.pk]), {"note": "好", "publish": "1"},
+                           follow=True)
+    assert "逐项填写七个审核维度" in unstated.content.decode()  # the form approves only with the seven stated
+    catalog.submitted.refresh_from_db()
+    assert catalog.submitted.status == Resource.Status.SUBMITTED
+    dimensions = {f"dim_{code}": "pass" for code in DIMENSION_CODES}
+    client.post(reverse("review-approve", args=[catalog.submitted.pk]), {"note": "好", "publish": "1", **dimensions})
     catalog.submitted.refresh_from_db()
     assert catalog.submitted.status == Resource.Status.PUBLISHED
     other = client_as(users["other_reviewer"])
