@@ -77,6 +77,7 @@ def test_a_province_that_lost_everything_but_its_key_rebuilds_from_the_hub(clust
             if child.name != "node_key.pem":
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         _fresh(node, template)
+        node.tokens.clear()  # the accounts are new: so are their tokens
         node.start()
         enrolled = node.manage("federation", "enrol", "--hub", cluster.hub.url, "--hub-fingerprint", hub_fingerprint)
         assert "certified until" in enrolled.stdout, enrolled.stdout  # same key: approved already
