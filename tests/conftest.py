@@ -54,6 +54,16 @@ def committed_db(reload_base_data_after_flush, transactional_db):
 
 
 @pytest.fixture
+def committed_demo(committed_db, province):
+    """The demo organisations and users, committed; the city school has 10 students on record."""
+    orgs = factories.demo_organisations(province)
+    users = factories.demo_users(orgs)
+    orgs["city_school"].student_count = 10
+    orgs["city_school"].save(update_fields=["student_count"])
+    return orgs, users
+
+
+@pytest.fixture
 def province():
     return django_settings.EXCHANGE_NODE_REGION[:2] + "0000"
 

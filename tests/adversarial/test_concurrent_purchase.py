@@ -109,12 +109,8 @@ def test_embedded_node_concurrent_buyers(make_node, tmp_path, crash_seed):
 
 
 @pytest.fixture
-def committed_world(committed_db, province):
-    orgs = factories.demo_organisations(province)
-    users = factories.demo_users(orgs)
-    orgs["city_school"].student_count = 10
-    orgs["city_school"].save(update_fields=["student_count"])
-    return orgs, users
+def committed_world(committed_demo):
+    return committed_demo
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="row locks between connections: runs in the PostgreSQL lane (the "

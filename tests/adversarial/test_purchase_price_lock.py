@@ -45,12 +45,8 @@ def test_a_price_edited_after_the_resource_was_read_is_the_price_charged(users, 
 
 
 @pytest.fixture
-def committed_world(committed_db, province):
-    orgs = factories.demo_organisations(province)
-    users = factories.demo_users(orgs)
-    orgs["city_school"].student_count = 10
-    orgs["city_school"].save(update_fields=["student_count"])
-    return orgs, users
+def committed_world(committed_demo):
+    return committed_demo
 
 
 def _waiting_on_a_lock() -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 
 from tests import servers
+from tests.accounts import DemoAccounts
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGE = str(ROOT / "manage.py")
@@ -49,7 +50,7 @@ def sqlite_copy(source: Path, target: Path) -> None:
 
 
 @dataclass
-class Node:
+class Node(DemoAccounts):
     """One node: id, role, port and data dir; its web server and sync loop processes."""
 
     node_id: str
@@ -109,22 +110,6 @@ class Node:
         self.loop = self.server = None
 
     # --- HTTP ---------------------------------------------------------------------------------
-    def password(self, username: str) -> str:
-        for line in (self.data_dir / "demo_accounts.txt").read_text().splitlines():
-            user, _, password = line.partition(" ")
-            if user == username:
-                return password
-        raise KeyError(username)
-
-    def token(self, username: str) -> str:
-        """An API token (one per user and node: the token endpoint is rate-limited, as it should be)."""
-        if username not in self.tokens:
-            response = requests.post(f"{self.url}/api/v1/auth/token",
-                                     json={"username": username, "password": self.password(username)}, timeout=10)
-            response.raise_for_status()
-            self.tokens[username] = response.json()["token"]
-        return self.tokens[username]
-
     def api(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> requests.Response:
         headers = kwargs.pop("headers", {})
         if token:

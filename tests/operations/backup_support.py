@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.federation_e2e.cluster import sqlite_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGE = str(ROOT / "manage.py")
@@ -90,15 +91,6 @@ def file_hash(path: Path) -> str:
 def tree_state(path: Path) -> dict[str, str]:
     """Every file under ``path`` with its SHA-256 (to show that a refused restore changed nothing)."""
     return {p.relative_to(path).as_posix(): file_hash(p) for p in sorted(path.rglob("*")) if p.is_file()}
-
-
-def sqlite_copy(source: Path, target: Path) -> None:
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()
 
 
 @dataclass

@@ -31,6 +31,7 @@ import requests
 import yaml
 
 from tests import servers
+from tests.accounts import DemoAccounts
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = str(Path(sys.executable).parent)
@@ -64,7 +65,7 @@ class Backends:
 
 
 @dataclass
-class ProdNode:
+class ProdNode(DemoAccounts):
     node_id: str
     role: str
     port: int  # gunicorn
@@ -122,21 +123,6 @@ class ProdNode:
         raise TimeoutError(f"{self.node_id}: gunicorn did not answer within {timeout}s:\n{self.log('web')[-3000:]}")
 
     # --- HTTP ---------------------------------------------------------------------------------
-    def password(self, username: str) -> str:
-        for line in (self.data_dir / "demo_accounts.txt").read_text().splitlines():
-            user, _, password = line.partition(" ")
-            if user == username:
-                return password
-        raise KeyError(username)
-
-    def token(self, username: str) -> str:
-        if username not in self.tokens:
-            response = self.api("POST", "/api/v1/auth/token",
-                                json={"username": username, "password": self.password(username)})
-            assert response.status_code == 200, response.text
-            self.tokens[username] = response.json()["token"]
-        return self.tokens[username]
-
     def api(self, method: str, path: str, *, token: str | None = None, **kwargs: Any) -> requests.Response:
         """A request to the node at its public address (through nginx for cn-44)."""
         headers = kwargs.pop("headers", {})
