@@ -282,7 +282,7 @@ def test_publish_edit_and_rights_changes_update_the_index(search_backend, users,
                                                           django_capture_on_commit_callbacks):
     resource = ResourceFactory(publisher=orgs["publisher"], status=Resource.Status.APPROVED,
                                title="人教版八年级数学下册 17.1 勾股定理 新授课课件", chapter="第十七章 勾股定理",
-                               grade="八年级", volume="下册", with_file=False)
+                               grade="八年级", volume="下册")
     index_resource(resource_id=str(resource.pk))
     assert run(search_backend, q="勾股定理").count == 0
     with django_capture_on_commit_callbacks(execute=True):

@@ -64,8 +64,8 @@ def test_a_province_rebuilds_its_catalog_from_what_the_hub_relays(certified_hub,
     services.resource_publish(user=users["reviewer"], resource=kept)
     edited = factories.ResourceFactory(publisher=org, status=Resource.Status.APPROVED)
     services.resource_publish(user=users["reviewer"], resource=edited)
-    services.resource_update(user=users["publisher"], resource=Resource.objects.get(pk=edited.pk),
-                             rights={"license": "CC-BY-SA-4.0"})
+    factories.revise(Resource.objects.get(pk=edited.pk), publisher=users["publisher"], reviewer=users["reviewer"],
+                     rights={"license": "CC-BY-SA-4.0"})
     gone = factories.ResourceFactory(publisher=org, status=Resource.Status.APPROVED)
     services.resource_publish(user=users["reviewer"], resource=gone)
     services.resource_withdraw(user=users["publisher"], resource=Resource.objects.get(pk=gone.pk),
