@@ -56,7 +56,13 @@ from catalog.review.history import version_record_local
 from catalog.review.steps import approval_step, rejection_step
 from catalog.review.subject import subject_of_resource, submission_hooks_on_commit
 from catalog.takedowns import takedown_fact_record
-from catalog.uploads import StoredBlobs, UploadedFile, check_files, create_file_rows  # noqa: F401
+from catalog.uploads import (  # noqa: F401
+    StoredBlobs,
+    UploadedFile,
+    check_files,
+    create_file_rows,
+    renumber_positions,
+)
 from catalog.validation import (  # noqa: F401 (re-exported)
     MAX_GRANT_DAYS,
     MAX_PRICE,
@@ -147,10 +153,7 @@ def resource_remove_file(*, user, resource: Resource, file_id: Any) -> Resource:
     if row is None:
         raise FileNotFoundInResourceError()
     row.delete()
-    for position, item in enumerate(locked.files.order_by("position", "id")):
-        if item.position != position:
-            item.position = position
-            item.save(update_fields=["position"])
+    renumber_positions(locked.files)
     bump(locked, [])
     audit_record(action="resource.files_remove", actor=user, object_type="resource", object_id=locked.pk,
                  data={"file": str(row.pk), "sha256": row.sha256})

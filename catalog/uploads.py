@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 
@@ -82,3 +82,12 @@ def create_file_rows(resource: Resource, checked: list[CheckedFile], *, start: i
 
 
 # --- deposit and edits -------------------------------------------------------------------
+
+
+def renumber_positions(rows: Any) -> None:
+    """Close the gaps a removed file leaves: positions 0..n-1 in their current order (files of a resource or of
+    a revision alike)."""
+    for position, item in enumerate(rows.order_by("position", "id")):
+        if item.position != position:
+            item.position = position
+            item.save(update_fields=["position"])

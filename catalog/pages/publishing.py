@@ -162,6 +162,18 @@ class ResourceUploadForm(forms.Form):
                     self.add_error(name, problem)
 
 
+def _submitted(request: HttpRequest, resource: Resource) -> bool:
+    """Submit a saved resource for review when the form asked for it. False only when the organisation must
+    first accept the content commitment (the caller sends the user there); other refusals are shown."""
+    try:
+        services.resource_submit(user=request.user, resource=resource)
+    except ExchangeError as exc:
+        show_error(request, exc)
+        return exc.code != "commitment_required"
+    messages.success(request, _("已提交审核。"))
+    return True
+
+
 @role_required(Role.PUBLISHER)
 def resource_upload(request: HttpRequest) -> HttpResponse:
     """Deposit a resource with files and a rights statement (``catalog.services.resource_create``), and
@@ -181,14 +193,8 @@ def resource_upload(request: HttpRequest) -> HttpResponse:
                 form.add_service_errors(exc)
             else:
                 messages.success(request, _("已保存《%(title)s》。") % {"title": resource.title})
-                if form.cleaned_data.get("submit_now"):
-                    try:
-                        services.resource_submit(user=request.user, resource=resource)
-                        messages.success(request, _("已提交审核。"))
-                    except ExchangeError as exc:
-                        show_error(request, exc)
-                        if exc.code == "commitment_required":
-                            return redirect("commitment-accept")
+                if form.cleaned_data.get("submit_now") and not _submitted(request, resource):
+                    return redirect("commitment-accept")
                 return redirect("publisher-resources")
     else:
         form = ResourceUploadForm(labels=labels, initial={
@@ -376,14 +382,8 @@ def resource_edit(request: HttpRequest, resource_id: Any) -> HttpResponse:
                 published = resource.status == Resource.Status.PUBLISHED
                 messages.success(request, _("修改已保存（尚未生效，审核通过后替换线上版本）。") if published
                                  else _("修改已保存。"))
-                if form.cleaned_data.get("submit_now"):
-                    try:
-                        services.resource_submit(user=request.user, resource=resource)
-                        messages.success(request, _("已提交审核。"))
-                    except ExchangeError as exc:
-                        show_error(request, exc)
-                        if exc.code == "commitment_required":
-                            return redirect("commitment-accept")
+                if form.cleaned_data.get("submit_now") and not _submitted(request, resource):
+                    return redirect("commitment-accept")
                 return redirect("resource-edit", resource_id=resource.pk)
     else:
         form = ResourceEditForm(labels=labels, files_now=editing["files"],

@@ -46,7 +46,7 @@ from catalog.review.history import content_diff, content_of, version_baseline_en
 from catalog.review.steps import approval_step, rejection_step
 from catalog.review.subject import subject_of_resource, subject_of_revision, submission_hooks_on_commit
 from catalog.storage import blob_key
-from catalog.uploads import StoredBlobs, UploadedFile, check_files
+from catalog.uploads import StoredBlobs, UploadedFile, check_files, renumber_positions
 from catalog.validation import (
     METADATA_FIELDS,
     RIGHTS_FIELDS,
@@ -182,10 +182,7 @@ def revision_remove_file(*, user, resource: Resource, file_id: Any) -> ResourceR
     if row is None:
         raise FileNotFoundInResourceError()
     row.delete()
-    for position, item in enumerate(revision.files.order_by("position", "id")):
-        if item.position != position:
-            item.position = position
-            item.save(update_fields=["position"])
+    renumber_positions(revision.files)
     _touch(revision, [])
     audit_record(action="resource.revision_files_remove", actor=user, object_type="resource", object_id=resource.pk,
                  data={"revision": revision.pk, "file": str(key), "sha256": row.sha256})
