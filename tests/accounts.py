@@ -33,3 +33,10 @@ class DemoAccounts:
             assert response.status_code == 200, response.text
             self.tokens[username] = response.json()["token"]
         return self.tokens[username]
+
+    def accept_commitment(self, username: str) -> None:
+        """The publisher's organisation accepts the node's current content commitment (承诺书), which a
+        first submission needs."""
+        version = self.api("GET", "/api/v1/commitment").json()["version"]
+        response = self.api("POST", "/api/v1/commitment/accept", token=self.token(username), json={"version": version})
+        assert response.status_code == 200, response.text

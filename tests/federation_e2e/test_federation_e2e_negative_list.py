@@ -72,6 +72,7 @@ def test_hub_negative_list_update_reaches_provinces_and_triggers_the_recheck(clu
         files={"files": ("课件.pdf", placeholder_bytes("x.pdf", f"附录 {term}"), "application/pdf")})
     assert created.status_code == 201, created.text
     new_id = created.json()["id"]
+    p44.accept_commitment("publisher")
     assert p44.api("POST", f"/api/v1/resources/{new_id}/submit", token=publisher).status_code == 200
     refused = p44.api("POST", f"/api/v1/resources/{new_id}/approve", token=reviewer)
     assert refused.status_code == 422, refused.text

@@ -28,8 +28,7 @@ def publish(node: Node, title: str, **rights_overrides: object) -> str:
                        files={"files": ("课件.pdf", placeholder_bytes("x.pdf", title), "application/pdf")})
     assert created.status_code == 201, created.text
     resource_id = created.json()["id"]
-    version = node.api("GET", "/api/v1/commitment").json()["version"]  # a first submission needs it accepted
-    assert node.api("POST", "/api/v1/commitment/accept", token=publisher, json={"version": version}).ok
+    node.accept_commitment("publisher")
     for who, action in ((publisher, "submit"), (reviewer, "approve"), (reviewer, "publish")):
         response = node.api("POST", f"/api/v1/resources/{resource_id}/{action}", token=who)
         assert response.status_code == 200, response.text

@@ -31,6 +31,7 @@ def publish(node: ProdNode, title: str, **rights: object) -> tuple[str, bytes]:
                        files={"files": ("课件.pdf", body, "application/pdf")})
     assert created.status_code == 201, created.text
     resource_id = created.json()["id"]
+    node.accept_commitment("publisher")
     for who, action in ((publisher, "submit"), (reviewer, "approve"), (reviewer, "publish")):
         response = node.api("POST", f"/api/v1/resources/{resource_id}/{action}", token=who)
         assert response.status_code == 200, response.text
