@@ -29,6 +29,9 @@ _RESULT_FIELDS = {
     "origin_node": serializers.CharField(), "is_remote": serializers.BooleanField(),
     "published_at": serializers.DateTimeField(), "download_count": serializers.IntegerField(),
     "score": serializers.FloatField(allow_null=True),
+    "match": serializers.ChoiceField(choices=["exact", "fuzzy", "partial"], help_text=(
+        "exact: every word as typed (or a synonym); fuzzy: some word only through a typo correction or "
+        "the chapter/section topic it names; partial: not every word (a relaxed search)")),
 }
 
 
@@ -54,6 +57,14 @@ class SearchApi(ExchangeAPIView):
             "facets": serializers.DictField(child=inline_serializer(
                 "FacetBucket", {"value": serializers.CharField(), "count": serializers.IntegerField()}, many=True)),
             "page": serializers.IntegerField(), "page_size": serializers.IntegerField(),
+            "relaxed": serializers.BooleanField(help_text="Fewer than 20 resources match every word: resources "
+                                                "matching most of them follow the full matches"),
+            "full_count": serializers.IntegerField(help_text="Resources matching every word"),
+            "did_you_mean": inline_serializer("DidYouMean", {
+                "q": serializers.CharField(),
+                "corrections": inline_serializer("Correction", {"typed": serializers.CharField(),
+                                                                "term": serializers.CharField()}, many=True),
+            }, many=True),
         }),
     )
     def get(self, request):

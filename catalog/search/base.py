@@ -54,8 +54,49 @@ SUGGEST_PREFIX_LENGTH = 20  # longest prefix completed (the edge n-gram limit)
 RESULT_FIELDS: tuple[str, ...] = (
     "id", "title", "highlight", "description", "stage", "subject", "grade", "edition", "volume", "chapter",
     "section", "resource_type", "license", "price", "publisher", "origin_node", "is_remote", "published_at",
-    "download_count", "score",
+    "download_count", "score", "match",
 )
+# Tolerance (see ``analysis.parse_query``): a document that matches every required concept as typed
+# (or by a synonym) ranks above one that needs a correction or a topic alternative (EXACT_TIER), and
+# when fewer than RELAX_BELOW documents match every concept the search also returns documents that
+# match most of them (minimum should match: all but one, then any), always after every full match
+# (FULL_TIER) and, when it went down to any concept, those matching all but one first (MOST_TIER). The tiers
+# are score constants far above what text, boosts and signals add up to, so both backends sort by
+# one score.
+RELAX_BELOW = 20
+EXACT_TIER = 100.0
+FULL_TIER = 1000.0
+MOST_TIER = 500.0  # a relaxed search down to any concept: those matching all but one concept first
+MATCH_KINDS = ("exact", "fuzzy", "partial")
+
+
+def relax_below(parsed: Any) -> int:
+    """Relax when fewer documents than this match the whole query: RELAX_BELOW for a query naming a
+    topic; a query made only of vocabulary words (初二数学) is relaxed only when nothing matches it,
+    as its full matches are all it asks for."""
+    return RELAX_BELOW if any(not c.boosts for c in parsed.best.required) else 1
+
+
+def minimum_should_match_steps(required: int) -> tuple[int, ...]:
+    """How many of ``required`` concepts a relaxed search asks for, in turn: all but one, then any."""
+    if required < 2:
+        return ()
+    return tuple(dict.fromkeys((required - 1, 1)))
+
+
+def match_kind(score: float | None, *, relaxed: bool, fuzzy: bool) -> str:
+    """How a hit matched, read from its score's tiers: ``exact`` (every concept as typed), ``fuzzy``
+    (every concept, some through a correction or topic), ``partial`` (a relaxed search's extra hits)."""
+    if score is None:
+        return "exact"
+    rest = float(score)
+    if relaxed:
+        if rest < FULL_TIER:
+            return "partial"
+        rest -= FULL_TIER
+    if fuzzy and rest < EXACT_TIER:
+        return "fuzzy"
+    return "exact"
 
 
 def popularity(download_count: int) -> float:
@@ -107,7 +148,16 @@ class SearchPage:
     count: int
     hits: list[dict[str, Any]]
     facets: dict[str, list[dict[str, Any]]]
-    relaxed: bool = False  # True when no document matched every concept and any concept was enough
+    relaxed: bool = False  # True when documents matching only some concepts were added (after the full matches)
+    full_count: int | None = None  # documents matching every concept (None: same as count)
+    # Likely meant instead (typos corrected): [{"q", "corrections": [{"typed", "term"}]}]
+    did_you_mean: list[dict[str, Any]] = field(default_factory=list)
+
+
+def did_you_mean(parsed: Any) -> list[dict[str, Any]]:
+    """The rewrites of a parsed query as suggestions, the corrections of the first one named."""
+    return [{"q": rewrite.text, "corrections": [{"typed": t, "term": c} for t, c in rewrite.corrections]}
+            for rewrite in parsed.rewrites]
 
 
 def facet_buckets(counts: Mapping[str, int]) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from typing import Any
 
 from catalog.search.analysis import ANALYSIS_VERSION, meta_text, normalize, suggestion_terms, token_text
 from catalog.search.base import FACET_FIELDS, FACET_SOURCE, facet_buckets, popularity
+from catalog.search.fuzzy import TermVocabulary, term_vocabulary
 
 SCHEMA_VERSION = 1
 FTS_COLUMNS = ("title", "chapter", "section", "keywords", "description", "meta")
@@ -163,6 +164,8 @@ class Handle:
         self.conn = connect(path)
         self._columns: FacetColumns | None = None
         self._seen_version: int | None = None
+        self._vocabulary: TermVocabulary | None = None
+        self._vocabulary_version: int | None = None
 
     def columns(self) -> FacetColumns:
         """Facet columns valid for the current read transaction (call inside one)."""
@@ -172,9 +175,18 @@ class Handle:
             self._columns, self._seen_version = FacetColumns(self.conn), version
         return self._columns
 
+    def vocabulary(self) -> TermVocabulary:
+        """The index's subject terms (call inside a read transaction, after ``columns``): re-read when
+        the index changed, rebuilt only when the set of terms did (``term_vocabulary``)."""
+        if self._vocabulary is None or self._vocabulary_version != self._seen_version:
+            terms = self.conn.execute("SELECT norm, count FROM suggest WHERE kind = 'term'").fetchall()
+            self._vocabulary, self._vocabulary_version = term_vocabulary(terms), self._seen_version
+        return self._vocabulary
+
     def wrote(self) -> None:
         """This connection committed a change (data_version only reports other connections')."""
         self._columns = None
+        self._vocabulary = None
 
     def close(self) -> None:
         if self.pid == os.getpid():

@@ -219,7 +219,7 @@ def test_api_search_shape_and_annotators(api, corpus_settings, settings):
     response = api.get("/api/v1/search", {"q": "初一数学 有理数 课件", "page_size": 3})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"count", "results", "facets", "page", "page_size"}
+    assert set(body) == {"count", "results", "facets", "page", "page_size", "relaxed", "full_count", "did_you_mean"}
     assert (body["page"], body["page_size"], len(body["results"])) == (1, 3, 3)
     assert all(set(r) == set(RESULT_FIELDS) for r in body["results"])
     assert set(body["facets"]) == set(FACET_FIELDS)
