@@ -24,6 +24,8 @@ from typing import Any
 from catalog.search.base import SearchBackend, SearchRequest
 
 JUDGED_QUERIES = Path(__file__).resolve().parents[1] / "data" / "judged_queries.json"
+# Generated class queries kept out of tuning (catalog.search.judged_classes): a check, never a target.
+HELD_OUT_QUERIES = Path(__file__).resolve().parents[1] / "data" / "judged_queries_heldout.json"
 NDCG_K = 10
 RECALL_K = 50
 
@@ -57,6 +59,7 @@ class JudgedQuery:
     q: str
     rules: tuple[tuple[int, dict[str, Any]], ...]
     note: str = ""
+    kind: str = "hand"  # hand-written, or the generated class (typo, rephrase, partial: judged_classes)
 
     def grade(self, doc: dict[str, Any]) -> int:
         """The relevance of ``doc`` to this query: the highest grade of a rule it satisfies, else 0."""
@@ -66,7 +69,7 @@ class JudgedQuery:
 def load_judged_queries(path: Path = JUDGED_QUERIES) -> list[JudgedQuery]:
     data = json.loads(path.read_text(encoding="utf-8"))
     return [
-        JudgedQuery(id=item["id"], q=item["q"], note=item.get("note", ""),
+        JudgedQuery(id=item["id"], q=item["q"], note=item.get("note", ""), kind=item.get("class", "hand"),
                     rules=tuple((int(rule["grade"]), dict(rule["match"])) for rule in item["relevant"]))
         for item in data["queries"]
     ]
@@ -99,6 +102,7 @@ class QueryResult:
     recall: float
     rr: float
     top: list[str] = field(default_factory=list)  # titles of the first results
+    returned: int = 0  # results the search returned (its count)
 
 
 @dataclass
@@ -113,26 +117,40 @@ class EvaluationReport:
         scored = [getattr(r, metric) for r in self.results if (r.highly_relevant if metric == "rr" else r.relevant)]
         return sum(scored) / len(scored) if scored else 0.0
 
+    def zero_result(self) -> list[str]:
+        """Ids of the queries that returned nothing although the corpus has relevant documents."""
+        return [r.query.id for r in self.results if r.relevant and not r.returned]
+
     def summary(self) -> dict[str, Any]:
-        return {"backend": self.backend, "documents": self.documents,
-                "queries": sum(1 for r in self.results if r.relevant),
-                "ndcg@10": round(self.mean("ndcg"), 4), "recall@50": round(self.mean("recall"), 4),
-                "mrr": round(self.mean("rr"), 4)}
+        out: dict[str, Any] = {
+            "backend": self.backend, "documents": self.documents,
+            "queries": sum(1 for r in self.results if r.relevant),
+            "ndcg@10": round(self.mean("ndcg"), 4), "recall@50": round(self.mean("recall"), 4),
+            "mrr": round(self.mean("rr"), 4), "zero_result_queries": self.zero_result(),
+        }
+        kinds = sorted({r.query.kind for r in self.results})
+        if len(kinds) > 1:
+            out["by_class"] = {kind: EvaluationReport(self.backend, self.documents, [
+                r for r in self.results if r.query.kind == kind]).summary() for kind in kinds}
+            for figures in out["by_class"].values():
+                del figures["backend"], figures["documents"]
+        return out
 
 
-def ranked_ids(backend: SearchBackend, q: str, depth: int = RECALL_K) -> list[tuple[str, str]]:
-    """(id, title) of the first ``depth`` results of ``q`` (no facets, no highlights)."""
+def ranked_ids(backend: SearchBackend, q: str, depth: int = RECALL_K) -> tuple[list[tuple[str, str]], int]:
+    """(id, title) of the first ``depth`` results of ``q`` (no facets, no highlights), and the count."""
     out: list[tuple[str, str]] = []
     size = min(depth, 100)
-    page = 1
+    page, count = 1, 0
     while len(out) < depth:
         result = backend.search(SearchRequest(q=q, page=page, page_size=size, with_facets=False,
                                               with_highlight=False))
+        count = result.count
         out.extend((h["id"], h["title"]) for h in result.hits)
         if len(result.hits) < size:
             break
         page += 1
-    return out[:depth]
+    return out[:depth], count
 
 
 def evaluate(backend: SearchBackend, queries: Sequence[JudgedQuery], docs: Sequence[dict[str, Any]],
@@ -143,11 +161,11 @@ def evaluate(backend: SearchBackend, queries: Sequence[JudgedQuery], docs: Seque
     for query in queries:
         grades = {d["id"]: query.grade(d) for d in docs}
         relevant = {i for i, g in grades.items() if g > 0}
-        ranking = ranked_ids(backend, query.q, depth)
+        ranking, returned = ranked_ids(backend, query.q, depth)
         ranked_grades = [grades.get(i, 0) for i, _ in ranking]
         results.append(QueryResult(
             query=query, relevant=len(relevant), highly_relevant=sum(1 for g in grades.values() if g == 2),
             ndcg=ndcg_at(ranked_grades, grades.values()), recall=recall_at([i for i, _ in ranking], relevant),
-            rr=reciprocal_rank(ranked_grades), top=[t for _, t in ranking[:3]],
+            rr=reciprocal_rank(ranked_grades), top=[t for _, t in ranking[:3]], returned=returned,
         ))
     return EvaluationReport(backend=backend.name, documents=len(docs), results=results)
