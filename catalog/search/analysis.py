@@ -31,7 +31,7 @@ from catalog.search.fuzzy import EMPTY_VOCABULARY, Correction, TermVocabulary
 from catalog.vocab import vocabulary_file
 
 # Bump when tokens change: an index built with another version must be rebuilt.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 2  # 2: the chapter a section belongs to is recorded (topic_parent)
 _CJK = (
     "\u3040-\u30ff"  # kana
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
@@ -435,8 +435,12 @@ def _concepts(text: str, pieces: list[tuple[str, str, int, int]], vocabulary: Te
             entry = lex.entries[piece]
             concept = Concept(piece, entry.options, entry.boosts, entry.alternatives)
         else:
-            topics = tuple(t for t in vocabulary.topics(piece) if tokenize(t))
-            concept = Concept(piece, ((piece,),), (), (piece,), topics)
+            topics = vocabulary.topics(piece)
+            # The chapter of the section the piece (or the topic it names) is: its other resources follow.
+            named = topics or vocabulary.spelled(piece)
+            broader = tuple(p for t in named for p in vocabulary.parents.get(t, ()))
+            fuzzy = tuple(t for t in dict.fromkeys(topics + broader) if tokenize(t) and t != piece)
+            concept = Concept(piece, ((piece,),), (), (piece,), fuzzy)
         concepts.setdefault(frozenset(concept.alternatives), concept)  # PPT课件 asks for one thing
     return ParsedQuery(text, tuple(concepts.values()))
 
@@ -459,6 +463,17 @@ def suggestion_terms(doc: dict[str, Any]) -> list[str]:
     raw += [chapter_topic(doc.get("chapter") or ""), chapter_topic(doc.get("section") or "")]
     raw += [doc.get(f) or "" for f in ("subject", "grade", "edition", "resource_type")]
     return list(dict.fromkeys(t for t in (normalize(r) for r in raw) if t and len(t) <= 64))
+
+
+TOPIC_PARENT_SEP = "\x1f"
+
+
+def topic_parent(doc: dict[str, Any]) -> str:
+    """``section topic␟chapter topic`` of a document filed under a section, else empty: the node's
+    chapter/section tree as the index sees it (a query naming a section also finds its chapter)."""
+    section = normalize(chapter_topic(doc.get("section") or ""))
+    chapter = normalize(chapter_topic(doc.get("chapter") or ""))
+    return f"{section}{TOPIC_PARENT_SEP}{chapter}" if section and chapter and section != chapter else ""
 
 
 def highlight(text: str, phrases: Iterable[tuple[str, ...]]) -> str | None:

@@ -52,6 +52,7 @@ from catalog.search.analysis import (
     parse_query,
     suggestion_terms,
     tokenize,
+    topic_parent,
 )
 from catalog.search.base import (
     EXACT_TIER,
@@ -140,6 +141,7 @@ class ResourceDocument(Document):
     published_at = Date()
     download_count = Integer()
     suggest = Keyword(normalizer=fold, fields={"prefix": Text(analyzer=prefix_index, search_analyzer=vocab_index)})
+    topic_parent = Keyword()  # section topic␟chapter topic (analysis.topic_parent): the tree the index holds
 
     class Meta:
         dynamic = MetaField("strict")  # the mapping is explicit: an unknown key is an error, not a new field
@@ -163,6 +165,7 @@ def es_source(doc: dict[str, Any]) -> dict[str, Any]:
         source[key] = source[key] or None
     source["meta"] = meta_text(doc)
     source["suggest"] = suggestion_terms(doc)
+    source["topic_parent"] = topic_parent(doc) or None
     return source
 
 
@@ -354,12 +357,14 @@ class ElasticsearchBackend(SearchBackend):
         cached = _vocabularies.get(key)
         if cached is not None and time.monotonic() - cached[0] < VOCABULARY_TTL:
             return cached[1]
-        body = {"size": 0, "aggs": {"terms": {"terms": {"field": "suggest", "size": VOCABULARY_SIZE}}}}
+        body = {"size": 0, "aggs": {"terms": {"terms": {"field": "suggest", "size": VOCABULARY_SIZE}},
+                                    "parents": {"terms": {"field": "topic_parent", "size": VOCABULARY_SIZE}}}}
         try:
-            buckets = self.client.search(index=self.alias, body=body)["aggregations"]["terms"]["buckets"]
+            aggregations = self.client.search(index=self.alias, body=body)["aggregations"]
         except NotFoundError:
-            buckets = []
-        vocabulary = term_vocabulary((b["key"], b["doc_count"]) for b in buckets)
+            aggregations = {"terms": {"buckets": []}, "parents": {"buckets": []}}
+        vocabulary = term_vocabulary(((b["key"], b["doc_count"]) for b in aggregations["terms"]["buckets"]),
+                                     [b["key"] for b in aggregations["parents"]["buckets"]])
         _vocabularies[key] = (time.monotonic(), vocabulary)
         return vocabulary
 
@@ -409,24 +414,21 @@ class ElasticsearchBackend(SearchBackend):
         response = self._request(request, parsed, match, filters, tiers)
         full_count = response["hits"]["total"]["value"] if response is not None else 0
         if match is not None and response is not None and full_count < relax_below(parsed):
-            count, previous_tier = full_count, 0.0
-            full = match
-            for minimum, tier in zip(minimum_should_match_steps(len(parsed.best.required)), (MOST_TIER, 0.0),
-                                     strict=False):
+            # Down to any required concept, the documents matching more of them first.
+            count, levels = full_count, [(match, FULL_TIER)]
+            for minimum in minimum_should_match_steps(len(parsed.best.required)):
                 wider = text_query(parsed, "msm", minimum=minimum)
                 more = self._count(wider, filters)
-                if more <= count:
-                    continue
-                if count:
-                    tiers.append((full if not relaxed else match, FULL_TIER if not relaxed else previous_tier))
-                match, count, relaxed, previous_tier = wider, more, True, tier
-                if count >= relax_below(parsed):
-                    break
+                if more > count:
+                    if count:
+                        tiers.append(levels[-1])
+                    levels.append((wider, MOST_TIER))
+                    match, count, relaxed = wider, more, True
             if not count and len(parsed.best.concepts) > 1:
                 match = text_query(parsed, "any")
                 relaxed = self._count(match, filters) > 0
             if relaxed:
-                response = self._request(request, parsed, match, filters, [t for t in tiers if t[1]])
+                response = self._request(request, parsed, match, filters, tiers)
         if response is None:
             return SearchPage(count=0, hits=[], facets={name: [] for name in FACET_FIELDS} if request.with_facets
                               else {})

@@ -112,7 +112,7 @@ def _filters(filters: dict[str, tuple[str, ...]]) -> tuple[str, list[Any]]:
 
 
 def _score_expression(parsed: ParsedQuery, now_days: float, *, exact_tier: bool,
-                      tiers: Sequence[tuple[Sequence[int], float]]) -> tuple[str, list[Any]]:
+                      tiers: Sequence[tuple[str, float]]) -> tuple[str, list[Any]]:
     """BM25 with column weights + vocabulary boosts + recency + popularity + the tiers, as SQL."""
     if parsed.is_empty:
         return "NULL", []
@@ -126,12 +126,10 @@ def _score_expression(parsed: ParsedQuery, now_days: float, *, exact_tier: bool,
     params.append(now_days)
     parts.append("d.popularity")
     if exact_tier:
-        parts.append(f"(CASE WHEN d.rowid IN (SELECT rowid FROM fts WHERE fts MATCH ?) THEN {EXACT_TIER} ELSE 0 END)")  # noqa: S608 - constants
-        params.append(match_expression(parsed, "exact"))
-    for rowids, tier in tiers:
-        if tier:
-            parts.append(f"(CASE WHEN d.rowid IN ({','.join('?' * len(rowids))}) THEN {tier} ELSE 0 END)")
-            params.extend(rowids)
+        tiers = [*tiers, (match_expression(parsed, "exact"), EXACT_TIER)]
+    for expression, tier in tiers:
+        parts.append(f"(CASE WHEN d.rowid IN (SELECT rowid FROM fts WHERE fts MATCH ?) THEN {tier} ELSE 0 END)")  # noqa: S608 - tier constants
+        params.append(expression)
     return " + ".join(parts), params
 
 
@@ -301,8 +299,8 @@ class EmbeddedBackend(SearchBackend):
         with store.read_transaction(conn):
             columns = handle.columns()
             parsed = parse_query(request.q, handle.vocabulary())
-            relaxed, previous_tier = False, 0.0
-            tiers: list[tuple[list[int], float]] = []  # (rows, score added to them)
+            relaxed = False
+            tiers: list[tuple[str, float]] = []  # (MATCH expression, score added to the rows it matches)
             # CROSS JOIN keeps the full-text match as the outer loop: with a filter, SQLite would
             # otherwise walk the filter's index and run the MATCH once per row (100× slower).
             matched = f"FROM fts CROSS JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ?{filter_sql}"
@@ -327,17 +325,16 @@ class EmbeddedBackend(SearchBackend):
                 rowids = rowids_of(expression)
                 full_count = len(rowids)
                 if full_count < relax_below(parsed):
-                    steps = minimum_should_match_steps(len(parsed.best.required))
-                    for minimum, tier in zip(steps, (MOST_TIER, 0.0), strict=False):
+                    # Down to any required concept, the documents matching more of them first.
+                    levels = [(expression, FULL_TIER)]
+                    for minimum in minimum_should_match_steps(len(parsed.best.required)):
                         wider = match_expression(parsed, "msm", minimum=minimum)
                         more = rowids_of(wider)
-                        if len(more) <= len(rowids):
-                            continue
-                        if rowids:  # what matched more concepts (at most RELAX_BELOW rows) ranks first
-                            tiers.append((rowids, FULL_TIER if not relaxed else previous_tier))
-                        expression, rowids, relaxed, previous_tier = wider, more, True, tier
-                        if len(rowids) >= relax_below(parsed):
-                            break
+                        if len(more) > len(rowids):
+                            if rowids:
+                                tiers.append(levels[-1])
+                            levels.append((wider, MOST_TIER))
+                            expression, rowids, relaxed = wider, more, True
                     if not rowids and len(parsed.best.concepts) > 1:
                         expression = match_expression(parsed, "any")
                         rowids = rowids_of(expression)

@@ -7,7 +7,9 @@ and a document's relevance is the highest grade of a rule it satisfies. In ``mat
 the text, case-insensitively; the pseudo-field ``topic`` is chapter + section.
 
 Metrics (per query, then averaged): nDCG@10 with gain 2^grade − 1 and the ideal ranking taken from
-every judged document of the corpus; Recall@50 of the documents with grade ≥ 1; reciprocal rank of
+every judged document of the corpus; Recall@50 of the documents with grade ≥ 1, out of at most 50 of
+them (capped: at 20,000 resources a chapter-level query has hundreds; the uncapped figure is reported
+as ``recall_raw@50``); reciprocal rank of
 the first grade-2 document (MRR, over the queries that have one). An unjudged document counts as
 grade 0.
 """
@@ -85,8 +87,13 @@ def ndcg_at(ranked_grades: Sequence[int], judged_grades: Iterable[int], k: int =
     return dcg(ranked_grades, k) / ideal if ideal else 0.0
 
 
-def recall_at(ranked_ids: Sequence[str], relevant_ids: set[str], k: int = RECALL_K) -> float:
-    return len(set(ranked_ids[:k]) & relevant_ids) / len(relevant_ids) if relevant_ids else 0.0
+def recall_at(ranked_ids: Sequence[str], relevant_ids: set[str], k: int = RECALL_K, *, capped: bool = True) -> float:
+    """Recall of the first ``k`` results. ``capped`` (the reported figure): out of at most ``k``
+    relevant documents, so a query with hundreds of relevant documents can reach 1 (BEIR's
+    "R_cap"); else out of every relevant document."""
+    if not relevant_ids:
+        return 0.0
+    return len(set(ranked_ids[:k]) & relevant_ids) / (min(len(relevant_ids), k) if capped else len(relevant_ids))
 
 
 def reciprocal_rank(ranked_grades: Sequence[int], *, min_grade: int = 2) -> float:
@@ -99,10 +106,11 @@ class QueryResult:
     relevant: int  # documents with grade ≥ 1 in the corpus
     highly_relevant: int  # grade 2
     ndcg: float
-    recall: float
+    recall: float  # capped at RECALL_K relevant documents
     rr: float
     top: list[str] = field(default_factory=list)  # titles of the first results
     returned: int = 0  # results the search returned (its count)
+    recall_raw: float = 0.0  # out of every relevant document
 
 
 @dataclass
@@ -126,7 +134,8 @@ class EvaluationReport:
             "backend": self.backend, "documents": self.documents,
             "queries": sum(1 for r in self.results if r.relevant),
             "ndcg@10": round(self.mean("ndcg"), 4), "recall@50": round(self.mean("recall"), 4),
-            "mrr": round(self.mean("rr"), 4), "zero_result_queries": self.zero_result(),
+            "mrr": round(self.mean("rr"), 4), "recall_raw@50": round(self.mean("recall_raw"), 4),
+            "zero_result_queries": self.zero_result(),
         }
         kinds = sorted({r.query.kind for r in self.results})
         if len(kinds) > 1:
@@ -167,5 +176,6 @@ def evaluate(backend: SearchBackend, queries: Sequence[JudgedQuery], docs: Seque
             query=query, relevant=len(relevant), highly_relevant=sum(1 for g in grades.values() if g == 2),
             ndcg=ndcg_at(ranked_grades, grades.values()), recall=recall_at([i for i, _ in ranking], relevant),
             rr=reciprocal_rank(ranked_grades), top=[t for _, t in ranking[:3]], returned=returned,
+            recall_raw=recall_at([i for i, _ in ranking], relevant, capped=False),
         ))
     return EvaluationReport(backend=backend.name, documents=len(docs), results=results)

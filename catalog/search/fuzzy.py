@@ -34,6 +34,7 @@ from pypinyin import Style, pinyin
 DATA = Path(__file__).resolve().parents[1] / "data" / "topic_words.json"
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+TOPIC_PARENT_SEP = "\x1f"  # as ``analysis.topic_parent`` writes it
 MIN_TYPO_LENGTH = 3  # homophone corrections: terms of at least this many characters
 MIN_EDIT_LENGTH = 4  # any one-character edit: terms of at least this many characters
 MAX_TERM_LENGTH = 24
@@ -154,8 +155,10 @@ class TermVocabulary:
     """The subject terms of an index (normalized text → number of documents), with the lookup tables
     for corrections and topics. Build one per index generation; it is read-only afterwards."""
 
-    def __init__(self, counts: Mapping[str, int]) -> None:
+    def __init__(self, counts: Mapping[str, int], parents: Mapping[str, Iterable[str]] | None = None) -> None:
         self.counts = {t: n for t, n in counts.items() if n > 0 and 2 <= len(t) <= MAX_TERM_LENGTH}
+        # section topic → the chapter topics it is filed under (the index's chapter/section tree)
+        self.parents = {s: tuple(sorted(set(p))) for s, p in (parents or {}).items()}
         self.parsed: dict[str, Any] = {}  # the query parser's cache for this vocabulary
         self.known: set[str] = set()  # every stretch of 2+ characters of a term
         # Stretches of terms a typo may hit (光和作用 for the 光合作用 of 光合作用与能量转化), with the
@@ -201,6 +204,10 @@ class TermVocabulary:
 
     def __len__(self) -> int:
         return len(self.counts)
+
+    def spelled(self, piece: str) -> tuple[str, ...]:
+        """The piece itself when it is a section topic as typed."""
+        return (piece,) if piece in self.parents else ()
 
     def is_known(self, text: str) -> bool:
         """Whether ``text`` is a term or a stretch of one."""
@@ -320,15 +327,20 @@ _built: dict[frozenset[str], TermVocabulary] = {}
 _BUILT_KEPT = 4
 
 
-def term_vocabulary(terms: Iterable[tuple[str, int]]) -> TermVocabulary:
+def term_vocabulary(terms: Iterable[tuple[str, int]], parents: Iterable[str] = ()) -> TermVocabulary:
     """The vocabulary of these (term, documents) pairs. Indexing changes the counts all the time and
     the set of terms rarely, so a vocabulary is rebuilt only when the set changed (counts only rank
     candidates: the ones it was built with will do). Kept per process for the last few term sets."""
     counts = dict(terms)
-    key = frozenset(counts)
+    tree: dict[str, list[str]] = {}
+    for pair in parents:
+        section, _, chapter = pair.partition(TOPIC_PARENT_SEP)
+        if section and chapter:
+            tree.setdefault(section, []).append(chapter)
+    key = frozenset(counts) | frozenset(f"{TOPIC_PARENT_SEP}{p}" for p in parents)
     vocabulary = _built.get(key)
     if vocabulary is None:
-        vocabulary = TermVocabulary(counts)
+        vocabulary = TermVocabulary(counts, tree)
         while len(_built) >= _BUILT_KEPT:
             _built.pop(next(iter(_built)))
         _built[key] = vocabulary

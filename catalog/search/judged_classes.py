@@ -165,4 +165,5 @@ def write(*, per_class: int = 40) -> tuple[int, int]:
 
 
 if __name__ == "__main__":
-    print("tuning %d, held out %d" % write())
+    tuning, aside = write()
+    print(f"tuning {tuning}, held out {aside}")

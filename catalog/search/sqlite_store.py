@@ -27,7 +27,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from catalog.search.analysis import ANALYSIS_VERSION, meta_text, normalize, suggestion_terms, token_text
+from catalog.search.analysis import (
+    ANALYSIS_VERSION,
+    meta_text,
+    normalize,
+    suggestion_terms,
+    token_text,
+    topic_parent,
+)
 from catalog.search.base import FACET_FIELDS, FACET_SOURCE, facet_buckets, popularity
 from catalog.search.fuzzy import TermVocabulary, term_vocabulary
 
@@ -180,7 +187,8 @@ class Handle:
         the index changed, rebuilt only when the set of terms did (``term_vocabulary``)."""
         if self._vocabulary is None or self._vocabulary_version != self._seen_version:
             terms = self.conn.execute("SELECT norm, count FROM suggest WHERE kind = 'term'").fetchall()
-            self._vocabulary, self._vocabulary_version = term_vocabulary(terms), self._seen_version
+            parents = [p for (p,) in self.conn.execute("SELECT norm FROM suggest WHERE kind = 'parent'")]
+            self._vocabulary, self._vocabulary_version = term_vocabulary(terms, parents), self._seen_version
         return self._vocabulary
 
     def wrote(self) -> None:
@@ -236,6 +244,9 @@ def _fts_values(doc: dict[str, Any]) -> tuple[str, ...]:
 
 def _completions(doc: dict[str, Any]) -> list[tuple[str, str]]:
     out = [("term", t) for t in suggestion_terms(doc)]
+    parent = topic_parent(doc)
+    if parent:
+        out.append(("parent", parent))
     title = normalize(doc["title"])
     return [*out, ("title", title)] if title else out
 

@@ -32,7 +32,9 @@ def test_metrics_on_a_hand_made_ranking():
     assert ndcg_at([2, 1, 1], [1, 1, 2]) == pytest.approx(1.0)
     assert ndcg_at([0, 0], [0, 0]) == 0.0
     assert ndcg_at([0] * 10 + [2], [2]) == 0.0
-    assert recall_at(["a", "b", "c"], {"a", "c", "d"}, k=2) == pytest.approx(1 / 3)
+    assert recall_at(["a", "b", "c"], {"a", "c", "d"}, k=2, capped=False) == pytest.approx(1 / 3)
+    assert recall_at(["a", "b", "c"], {"a", "c", "d"}, k=2) == pytest.approx(1 / 2)  # out of at most k
+    assert recall_at(["a", "c", "b"], {"a", "c", "d"}, k=2) == pytest.approx(1.0)
     assert reciprocal_rank([0, 1, 2]) == pytest.approx(1 / 3)
     assert reciprocal_rank([0, 1, 2], min_grade=1) == pytest.approx(1 / 2)
     assert reciprocal_rank([1, 1]) == 0.0
