@@ -364,3 +364,86 @@ def test_readiness_fails_when_elasticsearch_is_unreachable(settings, client):
         check_search()
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["checks"]["search"]["ok"] is False
+
+
+# --- tolerance: typos, rephrasings, partial matches (issue 17) ---------------------------------
+
+def test_a_homophone_typo_finds_the_topic_and_says_what_it_meant(corpus_backend, corpus_docs):
+    """有理书 (shu: 数 typed as 书 through a pinyin input method) is no word of the index: the section it
+    means is found, did-you-mean names the correction, and nothing matched as typed ranks above it."""
+    page = run(corpus_backend, q="有理书的乘方", page_size=10)
+    meant = {d["id"] for d in corpus_docs if "有理数的乘方" in d["section"]}
+    assert meant and page.count >= len(meant)
+    assert {h["id"] for h in page.hits} <= {d["id"] for d in corpus_docs if contains(d, "有理数")}
+    assert set(ids(page)[:min(10, len(meant))]) <= meant
+    assert {h["match"] for h in page.hits} == {"fuzzy"}
+    assert page.did_you_mean[0]["q"] == "有理数的乘方"
+    assert page.did_you_mean[0]["corrections"] == [{"typed": "有理书的乘方", "term": "有理数的乘方"}]
+
+
+def test_a_typo_next_to_vocabulary_words_keeps_their_boosts(corpus_backend, corpus_docs):
+    """初一数学 有里数 课件 (理 typed as 里): the same slide decks come first as for the query spelt right,
+    and the vocabulary words are never 'corrected'."""
+    slides = {d["id"] for d in corpus_docs if is_rational_slides(d)}
+    right = run(corpus_backend, q="初一数学 有理数 课件", page_size=len(slides))
+    typo = run(corpus_backend, q="初一数学 有里数 课件", page_size=len(slides))
+    assert set(ids(typo)) == set(ids(right)) == slides
+    assert typo.did_you_mean[0]["q"] == "初一数学 有理数 课件"
+    assert run(corpus_backend, q="初一数学 有理数 课件").did_you_mean == []
+
+
+@pytest.mark.parametrize(("q", "section"), [("有理数乘方", "有理数的乘方"), ("有理数加减法", "有理数的加减法"),
+                                            ("乘方 有理数的", "有理数的乘方")])
+def test_a_topic_phrased_differently_finds_its_section_then_its_chapter(corpus_backend, corpus_docs, q, section):
+    """A dropped 的 or another word order still names the section: its resources come first, then the
+    other resources of its chapter (a teacher asking for a section wants the chapter's too)."""
+    page = run(corpus_backend, q=q, page_size=100)
+    in_section = {d["id"] for d in corpus_docs if section in d["section"]}
+    assert in_section and len(page.hits) >= len(in_section)
+    assert set(ids(page)[:len(in_section)]) == in_section
+    chapter = next(d["chapter"] for d in corpus_docs if section in d["section"])
+    assert any(h["chapter"] == chapter and section not in h["section"] for h in page.hits)
+
+
+def test_one_unmatched_word_never_empties_the_page(corpus_backend, corpus_docs):
+    """有理数 乘方 思维导图: no resource has 思维导图. The search is relaxed and says so; the resources
+    matching two of the three words come before those matching one."""
+    page = run(corpus_backend, q="有理数 乘方 思维导图", page_size=100)
+    both = {d["id"] for d in corpus_docs if contains(d, "有理数") and contains(d, "乘方")}
+    either = {d["id"] for d in corpus_docs if contains(d, "有理数") or contains(d, "乘方")}
+    assert page.relaxed and page.full_count == 0
+    assert page.count == len(either) and 0 < len(both) < len(either)
+    first = ids(page)[:len(both)]
+    assert set(first) == both
+    assert {h["match"] for h in page.hits} == {"partial"}
+
+
+def test_full_matches_come_before_partial_ones(corpus_backend, corpus_docs):
+    """When few resources match every word, those come first — as typed, then through the section's
+    chapter — then the partial matches."""
+    # 作业 names the type 习题 (it only ranks): 分层 is the word to match besides the section.
+    exact = {d["id"] for d in corpus_docs if contains(d, "有理数的乘方") and contains(d, "分层")}
+    full = {d["id"] for d in corpus_docs if contains(d, "有理数") and contains(d, "分层")}
+    assert 0 < len(exact) < len(full) < 20  # the corpus is fixed: a handful of 有理数 … 分层
+    page = run(corpus_backend, q="有理数的乘方 分层作业", page_size=50)
+    assert page.relaxed and page.full_count == len(full)
+    assert set(ids(page)[:len(exact)]) == exact and set(ids(page)[:len(full)]) == full
+    kinds = [h["match"] for h in page.hits]
+    assert kinds[:len(full)] == ["exact"] * len(exact) + ["fuzzy"] * (len(full) - len(exact))
+    assert set(kinds[len(full):]) == {"partial"}
+
+
+def test_a_correct_query_is_not_relaxed_or_corrected(corpus_backend, corpus_docs):
+    page = run(corpus_backend, q="有理数 课件", page_size=5)
+    assert not page.relaxed and page.did_you_mean == [] and page.full_count is None
+    assert {h["match"] for h in page.hits} == {"exact"}
+
+
+@pytest.mark.django_db
+def test_api_says_did_you_mean_and_when_it_relaxed(api, corpus_settings, settings):
+    settings.CATALOG_SEARCH_RESULT_ANNOTATORS = []
+    body = api.get("/api/v1/search", {"q": "有理书 课件"}).json()
+    assert body["did_you_mean"][0]["q"] == "有理数 课件" and body["count"] > 0 and not body["relaxed"]
+    body = api.get("/api/v1/search", {"q": "有理数 乘方 思维导图"}).json()
+    assert body["relaxed"] is True and body["full_count"] == 0 and body["count"] > 0
+    assert {r["match"] for r in body["results"]} == {"partial"}

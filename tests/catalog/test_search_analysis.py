@@ -99,3 +99,27 @@ def test_token_text_and_normalize_give_the_same_for_short_and_long_text(text: st
 
     assert token_text(text) == " ".join(tokenize(text)) == token_text(text)
     assert normalize(text) == _normalize(text) == normalize(text)
+
+
+def test_pinyin_typos_are_graded_by_how_alike_they_sound():
+    from catalog.search.fuzzy import CONFUSABLE, HOMOPHONE, TONELESS, sound_grade
+
+    assert sound_grade("里", "理") == HOMOPHONE  # li3
+    assert sound_grade("书", "数") == TONELESS  # shu1 / shu4
+    assert sound_grade("资", "质") == CONFUSABLE  # zi / zhi
+    assert sound_grade("猫", "数") is None
+
+
+def test_corrections_and_topics_come_from_the_vocabulary_only():
+    """A stretch one homophone away from a term is corrected; a term, a part of one or a vocabulary
+    word never is; a topic phrased differently is recognised."""
+    from catalog.search.fuzzy import TermVocabulary
+
+    vocabulary = TermVocabulary({"勾股定理": 5, "三角形全等的判定": 4, "光合作用与能量转化": 3, "数学": 9})
+    (group,) = vocabulary.corrections("勾股定里")
+    assert [(c.typed, c.term) for c in group] == [("勾股定里", "勾股定理")]
+    assert vocabulary.corrections("勾股定理") == [] and vocabulary.corrections("光合作用") == []
+    assert [c.term for c in vocabulary.corrections("光和作用")[0]] == ["光合作用"]
+    assert vocabulary.topics("全等三角形的判断") == ("三角形全等的判定",)
+    parsed = parse_query("初一数雪 勾股定里", vocabulary)
+    assert parsed.corrections == (("勾股定里", "勾股定理"),)
