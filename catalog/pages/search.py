@@ -123,7 +123,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     except ExchangeError as exc:
         error = exc
         search_request = SearchRequest()
-        result = {"count": 0, "results": [], "facets": {}}
+        result = {"count": 0, "results": [], "facets": {}, "relaxed": False, "full_count": 0, "did_you_mean": []}
     params = request.GET
     hits = []
     for hit in result["results"]:
@@ -176,4 +176,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "sort": sort, "sorts": [(k, v) for k, v in SORT_LABELS if k != "relevance" or search_request.q],
         "hidden_filters": [(k, v) for k in FACET_FIELDS for v in params.getlist(k) if v],
         "error": error_text(error) if error else "",
+        "relaxed": bool(result.get("relaxed")), "full_count": int(result.get("full_count") or 0),
+        "did_you_mean": [{"q": s["q"], "url": query_string(params, drop=["page"], q=s["q"])}
+                         for s in result.get("did_you_mean") or []],
     })
