@@ -31,7 +31,7 @@ from catalog.search.fuzzy import EMPTY_VOCABULARY, Correction, TermVocabulary
 from catalog.vocab import vocabulary_file
 
 # Bump when tokens change: an index built with another version must be rebuilt.
-ANALYSIS_VERSION = 2  # 2: the chapter a section belongs to is recorded (topic_parent)
+ANALYSIS_VERSION = 3  # 2: the chapter a section belongs to is recorded (topic_parent); 3: chapter is a facet
 _CJK = (
     "\u3040-\u30ff"  # kana
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han

@@ -68,6 +68,9 @@ from catalog.search.base import (
     RECENCY_WEIGHT,
     SUGGEST_PREFIX_LENGTH,
     TEXT_WEIGHT,
+    TREE_FIELDS,
+    TREE_LEVELS,
+    TREE_SIZE,
     IndexBuild,
     SearchBackend,
     SearchPage,
@@ -76,6 +79,7 @@ from catalog.search.base import (
     match_kind,
     minimum_should_match_steps,
     relax_below,
+    textbook_tree,
 )
 from catalog.search.documents import DOCUMENT_KEYS
 from catalog.search.fuzzy import TermVocabulary, term_vocabulary
@@ -89,11 +93,21 @@ TEXT_SCALE = TEXT_WEIGHT * LUCENE_TO_FTS5
 # The field a facet counts (keyword fields or keyword sub-fields).
 FACET_ES_FIELD = {
     "stage": "stage", "subject": "subject", "grade": "grade", "edition": "edition", "volume": "volume",
-    "resource_type": "resource_type", "license": "license", "publisher": "publisher.raw", "origin": "origin_node",
+    "chapter": "chapter.raw", "resource_type": "resource_type", "license": "license", "publisher": "publisher.raw",
+    "origin": "origin_node",
 }
 VOCABULARY_TTL = 30.0
 VOCABULARY_SIZE = 20_000
 _vocabularies: dict[tuple[str, str], tuple[float, TermVocabulary]] = {}
+
+
+BOOK_SEP = "\x1f"
+
+
+def _tree_field(fields: tuple[str, ...]) -> str:
+    """The keyword field a tree level is counted on: its facet field, or ``book`` (grade␟volume, one
+    value even when a 高中 book has no grade) for the 年级/册 level."""
+    return "book" if len(fields) > 1 else FACET_ES_FIELD[fields[0]]
 _LUCENE_REGEX_SPECIAL = re.compile(r'([.?+*|{}\[\]()"\\#@&<>~])')
 
 fold = normalizer("exchange_fold", filter=["cjk_width", "lowercase"])
@@ -123,7 +137,7 @@ class ResourceDocument(Document):
         "raw": Keyword(normalizer=fold), "prefix": Text(analyzer=prefix_index, search_analyzer=vocab_index)})
     description = Text(analyzer=zh_text)
     keywords = Text(analyzer=zh_text)
-    chapter = Text(analyzer=zh_text)
+    chapter = Text(analyzer=zh_text, fields={"raw": Keyword()})
     section = Text(analyzer=zh_text)
     meta = Text(analyzer=zh_text)
     stage = _vocabulary_keyword()
@@ -142,6 +156,7 @@ class ResourceDocument(Document):
     download_count = Integer()
     suggest = Keyword(normalizer=fold, fields={"prefix": Text(analyzer=prefix_index, search_analyzer=vocab_index)})
     topic_parent = Keyword()  # section topic␟chapter topic (analysis.topic_parent): the tree the index holds
+    book = Keyword()  # grade␟volume: the 年级/册 level of the textbook tree (base.TREE_LEVELS)
 
     class Meta:
         dynamic = MetaField("strict")  # the mapping is explicit: an unknown key is an error, not a new field
@@ -166,6 +181,7 @@ def es_source(doc: dict[str, Any]) -> dict[str, Any]:
     source["meta"] = meta_text(doc)
     source["suggest"] = suggestion_terms(doc)
     source["topic_parent"] = topic_parent(doc) or None
+    source["book"] = BOOK_SEP.join(str(doc.get(f) or "") for f in ("grade", "volume"))
     return source
 
 
@@ -368,15 +384,21 @@ class ElasticsearchBackend(SearchBackend):
         _vocabularies[key] = (time.monotonic(), vocabulary)
         return vocabulary
 
-    def _request(self, request: SearchRequest, parsed: ParsedQuery, match: Q | None, filters: list[Q],
+    def _request(self, request: SearchRequest, parsed: ParsedQuery, match: Q | None, filters: dict[str, Q],
                  tiers: Sequence[tuple[Q, float]], *, size: int | None = None) -> dict[str, Any] | None:
+        """The page of hits and, through aggregations, the facets and the textbook tree. The filters
+        are a ``post_filter`` (they narrow the hits, not the aggregations); each facet counts inside a
+        ``filter`` aggregation of every *other* filter (disjunctive facets), each level of the tree
+        inside one of the filters outside the tree plus the chosen nodes above it."""
         sort = request.effective_sort
         search = Search(using=self.client, index=self.alias).extra(
             from_=request.offset, size=request.page_size if size is None else size, track_total_hits=True)
+        if filters:
+            search = search.post_filter(Q("bool", filter=list(filters.values())))
         if match is None:
-            search = search.query(Q("bool", filter=filters)).sort(*_SORTS["newest" if sort == "relevance" else sort])
+            search = search.query(Q("match_all")).sort(*_SORTS["newest" if sort == "relevance" else sort])
         else:
-            search = search.query(ranked_query(parsed, match, filters, tiers)).sort(*_SORTS[sort])
+            search = search.query(ranked_query(parsed, match, [], tiers)).sort(*_SORTS[sort])
             if sort != "relevance":
                 search = search.extra(track_scores=True)
             if request.with_highlight and size is None:
@@ -385,14 +407,52 @@ class ElasticsearchBackend(SearchBackend):
                     pre_tags=["<em>"], post_tags=["</em>"], encoder="html", number_of_fragments=0,
                     highlight_query=Q("bool", should=[_phrase(p) for p in phrases], minimum_should_match=1).to_dict())
                 search = search.highlight(*HIGHLIGHT_FIELDS)
-        if request.with_facets and size is None:
-            for name in FACET_FIELDS:
-                search.aggs.bucket(name, "terms", field=FACET_ES_FIELD[name], size=FACET_SIZE,
-                                   order=[{"_count": "desc"}, {"_key": "asc"}])
+        if size is None:
+            self._aggregations(search, request, filters)
         try:
             return self.client.search(index=self.alias, body=search.to_dict())
         except NotFoundError:
             return None
+
+    @staticmethod
+    def _aggregations(search: Search, request: SearchRequest, filters: dict[str, Q]) -> None:
+        def only(names: Sequence[str]) -> Q:
+            return Q("bool", filter=[filters[n] for n in names if n in filters])
+
+        order = [{"_count": "desc"}, {"_key": "asc"}]
+        if request.with_facets:
+            for name in FACET_FIELDS:
+                search.aggs.bucket(name, "filter", filter=only([n for n in filters if n != name])).bucket(
+                    "values", "terms", field=FACET_ES_FIELD[name], size=FACET_SIZE + 1, order=order)
+        if request.with_tree:
+            outside = [n for n in filters if n not in TREE_FIELDS]
+            above: list[str] = []
+            for k, (_, fields) in enumerate(TREE_LEVELS):
+                if k and not any(f in filters for f in TREE_LEVELS[k - 1][1]):
+                    break
+                bucket = search.aggs.bucket(f"tree_{k}", "filter", filter=only([*outside, *above]))
+                for level_fields in [*(fs for _, fs in TREE_LEVELS[:k]), fields]:
+                    bucket = bucket.bucket("values", "terms", field=_tree_field(level_fields), size=TREE_SIZE,
+                                           order=order)
+                above.extend(fields)
+
+    @staticmethod
+    def _tree(response: dict[str, Any], filters: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+        counts: dict[tuple[str, ...], int] = {}
+
+        def walk(agg: dict[str, Any], key: tuple[str, ...], depth: int) -> None:
+            for b in agg["values"]["buckets"]:
+                values = tuple(str(b["key"]).split(BOOK_SEP))
+                if depth == 0:
+                    counts[(*key, *values)] = b["doc_count"]
+                else:
+                    walk(b, (*key, *values), depth - 1)
+
+        aggregations = response.get("aggregations") or {}
+        for k in range(len(TREE_LEVELS)):
+            if f"tree_{k}" in aggregations:
+                walk(aggregations[f"tree_{k}"], (), k)
+        return textbook_tree(counts, filters)
 
     def _count(self, query: Q, filters: list[Q]) -> int:
         try:
@@ -403,8 +463,8 @@ class ElasticsearchBackend(SearchBackend):
 
     def search(self, request: SearchRequest) -> SearchPage:
         parsed = parse_query(request.q, self.term_vocabulary() if request.q.strip() else None)
-        filters = [Q("terms", **{FACET_ES_FIELD[name]: list(values)})
-                   for name, values in request.filters.items() if values]
+        filters = {name: Q("terms", **{FACET_ES_FIELD[name]: list(values)})
+                   for name, values in request.filters.items() if values}
         relaxed, full_count, match = False, None, None
         tiers: list[tuple[Q, float]] = []
         if not parsed.is_empty:
@@ -418,7 +478,7 @@ class ElasticsearchBackend(SearchBackend):
             count, levels = full_count, [(match, FULL_TIER)]
             for minimum in minimum_should_match_steps(len(parsed.best.required)):
                 wider = text_query(parsed, "msm", minimum=minimum)
-                more = self._count(wider, filters)
+                more = self._count(wider, list(filters.values()))
                 if more > count:
                     if count:
                         tiers.append(levels[-1])
@@ -426,7 +486,7 @@ class ElasticsearchBackend(SearchBackend):
                     match, count, relaxed = wider, more, True
             if not count and len(parsed.best.concepts) > 1:
                 match = text_query(parsed, "any")
-                relaxed = self._count(match, filters) > 0
+                relaxed = self._count(match, list(filters.values())) > 0
             if relaxed:
                 response = self._request(request, parsed, match, filters, tiers)
         if response is None:
@@ -434,13 +494,15 @@ class ElasticsearchBackend(SearchBackend):
                               else {})
         count = response["hits"]["total"]["value"]
         facets = {
-            name: [{"value": b["key"], "count": b["doc_count"]} for b in response["aggregations"][name]["buckets"]]
+            name: [{"value": b["key"], "count": b["doc_count"]}
+                   for b in response["aggregations"][name]["values"]["buckets"] if b["key"]][:FACET_SIZE]
             for name in FACET_FIELDS
         } if request.with_facets else {}
+        tree = self._tree(response, dict(request.filters)) if request.with_tree else []
         hits = [_hit(h, not parsed.is_empty, relaxed=relaxed, fuzzy=parsed.has_fuzzy)
                 for h in response["hits"]["hits"]]
         return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed,
-                          full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed))
+                          full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed), tree=tree)
 
     def suggest(self, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
         start = normalize(prefix)[:SUGGEST_PREFIX_LENGTH]

@@ -48,6 +48,7 @@ from catalog.search.base import (
     RECENCY_WEIGHT,
     SUGGEST_PREFIX_LENGTH,
     TEXT_WEIGHT,
+    DisjunctiveCounter,
     IndexBuild,
     SearchBackend,
     SearchPage,
@@ -293,7 +294,8 @@ class EmbeddedBackend(SearchBackend):
 
     # --- reading
     def search(self, request: SearchRequest) -> SearchPage:
-        filter_sql, filter_params = _filters(dict(request.filters))
+        filters = dict(request.filters)
+        filter_sql, filter_params = _filters(filters)
         handle = self._handle()
         conn = handle.conn
         with store.read_transaction(conn):
@@ -305,44 +307,38 @@ class EmbeddedBackend(SearchBackend):
             # otherwise walk the filter's index and run the MATCH once per row (100× slower).
             matched = f"FROM fts CROSS JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ?{filter_sql}"
 
-            def rowids_of(expression: str) -> list[int]:
-                if filter_sql:
-                    sql, args = f"SELECT d.rowid {matched}", [expression, *filter_params]  # noqa: S608
-                else:
-                    sql, args = "SELECT rowid FROM fts WHERE fts MATCH ?", [expression]
-                return [r for (r,) in conn.execute(sql, args)]
+            def counted(expression: str) -> DisjunctiveCounter:
+                # The whole match, unfiltered: the facets are disjunctive (see base.DisjunctiveCounter).
+                rowids = [r for (r,) in conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])]
+                return columns.disjunctive(columns.count(rowids), filters)
 
             if parsed.is_empty:
                 source, params = f"FROM docs d WHERE 1 = 1{filter_sql}", filter_params
-                if filter_sql:
-                    rowids = [r for (r,) in conn.execute(f"SELECT d.rowid {source}", params)]  # noqa: S608
-                    by_combo = columns.count(rowids)
-                else:
-                    by_combo = columns.all_counts
+                found = columns.disjunctive(columns.all_counts, filters)
                 full_count = None
             else:
                 expression = match_expression(parsed, "full")
-                rowids = rowids_of(expression)
-                full_count = len(rowids)
+                found = counted(expression)
+                full_count = found.total
                 if full_count < relax_below(parsed):
                     # Down to any required concept, the documents matching more of them first.
                     levels = [(expression, FULL_TIER)]
                     for minimum in minimum_should_match_steps(len(parsed.best.required)):
                         wider = match_expression(parsed, "msm", minimum=minimum)
-                        more = rowids_of(wider)
-                        if len(more) > len(rowids):
-                            if rowids:
+                        more = counted(wider)
+                        if more.total > found.total:
+                            if found.total:
                                 tiers.append(levels[-1])
                             levels.append((wider, MOST_TIER))
-                            expression, rowids, relaxed = wider, more, True
-                    if not rowids and len(parsed.best.concepts) > 1:
+                            expression, found, relaxed = wider, more, True
+                    if not found.total and len(parsed.best.concepts) > 1:
                         expression = match_expression(parsed, "any")
-                        rowids = rowids_of(expression)
-                        relaxed = bool(rowids)
+                        found = counted(expression)
+                        relaxed = bool(found.total)
                 source, params = matched, [expression, *filter_params]
-                by_combo = columns.count(rowids)
-            count = sum(by_combo.values())
-            facets = columns.facets(by_combo) if request.with_facets else {}
+            count = found.total
+            facets = found.facet_buckets() if request.with_facets else {}
+            tree = found.tree_nodes() if request.with_tree else []
             score_sql, score_params = _score_expression(parsed, time.time() / 86400.0, exact_tier=parsed.has_fuzzy,
                                                         tiers=tiers)
             sort = request.effective_sort
@@ -350,13 +346,13 @@ class EmbeddedBackend(SearchBackend):
             rows = conn.execute(
                 f"SELECT d.rowid, {score_sql} AS score {source} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
                 [*score_params, *params, request.page_size, request.offset],
-            ).fetchall()
-            found = store.bodies(conn, [r[0] for r in rows])
-        hits = [_hit(found[rowid], score, parsed, request.with_highlight,
+            ).fetchall() if count else []
+            bodies = store.bodies(conn, [r[0] for r in rows])
+        hits = [_hit(bodies[rowid], score, parsed, request.with_highlight,
                      match_kind(score, relaxed=relaxed, fuzzy=parsed.has_fuzzy))
                 for rowid, score in rows]
         return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed,
-                          full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed))
+                          full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed), tree=tree)
 
     def suggest(self, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
         start = normalize(prefix)[:SUGGEST_PREFIX_LENGTH]

@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from catalog.search.analysis import (
     token_text,
     topic_parent,
 )
-from catalog.search.base import FACET_FIELDS, FACET_SOURCE, facet_buckets, popularity
+from catalog.search.base import FACET_FIELDS, FACET_SOURCE, DisjunctiveCounter, popularity
 from catalog.search.fuzzy import TermVocabulary, term_vocabulary
 
 SCHEMA_VERSION = 1
@@ -43,7 +43,7 @@ FTS_COLUMNS = ("title", "chapter", "section", "keywords", "description", "meta")
 # The stored text is already tokenized: FTS5 must keep every token whole (2.1, what's).
 FTS_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '._''’'"
 _DOC_COLUMNS = ("rowid", "id", *FACET_FIELDS, "facet_key", "published_days", "download_count", "popularity")
-_BODY_KEYS = ("id", "title", "description", "keywords", "chapter", "section", "language", "price",
+_BODY_KEYS = ("id", "title", "description", "keywords", "section", "language", "price",
               *FACET_SOURCE.values(), "is_remote", "published_at", "download_count")
 _SEP = "\x1f"
 SCHEMA = f"""
@@ -141,22 +141,15 @@ class FacetColumns:
                 self.combos.append(tuple(key.split(_SEP)))
             self.combo[rowid] = index
         self.all_counts = Counter(c for c in self.combo if c >= 0)
-        self._all_facets: dict[str, list[dict[str, Any]]] | None = None
 
-    def facets(self, counts_by_combo: Counter[int]) -> dict[str, list[dict[str, Any]]]:
-        """Facet buckets of a result set given as row counts per value combination."""
-        if counts_by_combo is self.all_counts:
-            if self._all_facets is None:
-                self._all_facets = self._facets(counts_by_combo)
-            return self._all_facets
-        return self._facets(counts_by_combo)
-
-    def _facets(self, counts_by_combo: Counter[int]) -> dict[str, list[dict[str, Any]]]:
-        counters: list[Counter[str]] = [Counter() for _ in FACET_FIELDS]
+    def disjunctive(self, counts_by_combo: Counter[int], filters: Mapping[str, Sequence[str]]) -> DisjunctiveCounter:
+        """Disjunctive facets, filtered count and textbook tree of a result set that is *not*
+        filtered yet, given as row counts per value combination (one pass over the combinations)."""
+        counter = DisjunctiveCounter(filters)
+        combos = self.combos
         for index, n in counts_by_combo.items():
-            for counter, value in zip(counters, self.combos[index], strict=True):
-                counter[value] += n
-        return {name: facet_buckets(c) for name, c in zip(FACET_FIELDS, counters, strict=True)}
+            counter.add(combos[index], n)
+        return counter
 
     def count(self, rowids: Iterable[int]) -> Counter[int]:
         return Counter(map(self.combo.__getitem__, rowids))
