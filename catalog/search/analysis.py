@@ -79,6 +79,12 @@ _normalize_short = lru_cache(maxsize=16384)(_normalize)
 
 def _normalize_mapped(text: str) -> tuple[str, list[int]]:
     """``normalize`` character by character, with each output character's index in ``text``."""
+    if unicodedata.is_normalized("NFKC", text):
+        # The usual case (Chinese text): no character changes under NFKC and lower case keeps
+        # every character one character, so the offsets are the identity.
+        folded = "".join(map(str.lower, text))
+        if len(folded) == len(text):
+            return folded, list(range(len(text)))
     out: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
@@ -97,7 +103,10 @@ class Token:
 
 def tokens_with_offsets(text: str) -> list[Token]:
     """The tokens of ``text`` with their character spans in ``text`` (for highlighting)."""
-    folded, origin = _normalize_mapped(text or "")
+    return _tokens_of(*_normalize_mapped(text or ""))
+
+
+def _tokens_of(folded: str, origin: list[int]) -> list[Token]:
     out: list[Token] = []
     for match in _TOKEN.finditer(folded):
         start, end = match.span()
@@ -480,15 +489,24 @@ def highlight(text: str, phrases: Iterable[tuple[str, ...]]) -> str | None:
     """``text`` (HTML-escaped) with each occurrence of a query phrase wrapped in ``<em>``; None when
     nothing matches. Matching is by tokens, exactly as the index matches; escaping is Lucene's
     ``SimpleHTMLEncoder`` (Elasticsearch's ``encoder: html``)."""
-    toks = tokens_with_offsets(text)
-    if not toks:
+    phrases = [p for p in phrases if p]
+    if not text or not phrases:
         return None
-    texts = [t.text for t in toks]
+    # Every token of the text is a substring of its folded form: a phrase whose first token is not
+    # one cannot match (most fields of most hits), and the text need not be tokenized at all.
+    folded, origin = _normalize_mapped(text)
+    phrases = [p for p in phrases if p[0] in folded]
+    if not phrases:
+        return None
+    toks = _tokens_of(folded, origin)
+    at: dict[str, list[int]] = {}
+    for i, tok in enumerate(toks):
+        at.setdefault(tok.text, []).append(i)
     spans: list[tuple[int, int]] = []
     for phrase in phrases:
         n = len(phrase)
-        for i in range(len(texts) - n + 1):
-            if tuple(texts[i:i + n]) == phrase:
+        for i in at.get(phrase[0], ()):
+            if i + n <= len(toks) and all(toks[i + j].text == phrase[j] for j in range(1, n)):
                 spans.append((toks[i].start, toks[i + n - 1].end))
     if not spans:
         return None
