@@ -48,7 +48,6 @@ from catalog.search.base import (
     RECENCY_WEIGHT,
     SUGGEST_PREFIX_LENGTH,
     TEXT_WEIGHT,
-    DisjunctiveCounter,
     IndexBuild,
     SearchBackend,
     SearchPage,
@@ -307,7 +306,7 @@ class EmbeddedBackend(SearchBackend):
             # otherwise walk the filter's index and run the MATCH once per row (100× slower).
             matched = f"FROM fts CROSS JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ?{filter_sql}"
 
-            def counted(expression: str) -> DisjunctiveCounter:
+            def counted(expression: str) -> store.FacetCounts:
                 # The whole match, unfiltered: the facets are disjunctive (see base.DisjunctiveCounter).
                 rowids = [r for (r,) in conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])]
                 return columns.disjunctive(columns.count(rowids), filters)

@@ -21,11 +21,12 @@ import json
 import os
 import sqlite3
 import threading
-from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from catalog.search.analysis import (
     ANALYSIS_VERSION,
@@ -35,7 +36,16 @@ from catalog.search.analysis import (
     token_text,
     topic_parent,
 )
-from catalog.search.base import FACET_FIELDS, FACET_SOURCE, DisjunctiveCounter, popularity
+from catalog.search.base import (
+    FACET_FIELDS,
+    FACET_SOURCE,
+    TREE_FIELDS,
+    TREE_LEVELS,
+    active_filters,
+    facet_buckets,
+    popularity,
+    textbook_tree,
+)
 from catalog.search.fuzzy import TermVocabulary, term_vocabulary
 
 SCHEMA_VERSION = 1
@@ -127,32 +137,99 @@ def read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 class FacetColumns:
-    """The facet values of every row, as indexes into a table of distinct value combinations."""
+    """The facet values of every row, as indexes into a table of distinct value combinations, held
+    as NumPy arrays: a result set's facets, filtered count and textbook tree are a few vector
+    operations over the combinations (``disjunctive``), whatever the number of rows."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         top = conn.execute("SELECT coalesce(max(rowid), 0) FROM docs").fetchone()[0]
-        self.combo = array("i", [-1]) * (top + 1)
-        self.combos: list[tuple[str, ...]] = []
+        combo = np.full(top + 1, -1, dtype=np.int32)
         known: dict[str, int] = {}
+        keys: list[str] = []
         for rowid, key in conn.execute("SELECT rowid, facet_key FROM docs"):
             index = known.get(key)
             if index is None:
-                index = known[key] = len(self.combos)
-                self.combos.append(tuple(key.split(_SEP)))
-            self.combo[rowid] = index
-        self.all_counts = Counter(c for c in self.combo if c >= 0)
+                index = known[key] = len(keys)
+                keys.append(key)
+            combo[rowid] = index
+        self.combo = combo
+        # values[f]: the distinct values of field f; codes[c, f]: the value of combination c, by index.
+        self.values: list[list[str]] = [[] for _ in FACET_FIELDS]
+        self.value_ids: list[dict[str, int]] = [{} for _ in FACET_FIELDS]
+        self.codes = np.zeros((len(keys), len(FACET_FIELDS)), dtype=np.int32)
+        for c, key in enumerate(keys):
+            for f, value in enumerate(key.split(_SEP)):
+                ids = self.value_ids[f]
+                code = ids.get(value)
+                if code is None:
+                    code = ids[value] = len(self.values[f])
+                    self.values[f].append(value)
+                self.codes[c, f] = code
+        self.all_counts = np.bincount(combo[combo >= 0], minlength=len(keys))
 
-    def disjunctive(self, counts_by_combo: Counter[int], filters: Mapping[str, Sequence[str]]) -> DisjunctiveCounter:
-        """Disjunctive facets, filtered count and textbook tree of a result set that is *not*
-        filtered yet, given as row counts per value combination (one pass over the combinations)."""
-        counter = DisjunctiveCounter(filters)
-        combos = self.combos
-        for index, n in counts_by_combo.items():
-            counter.add(combos[index], n)
-        return counter
+    def count(self, rowids: Sequence[int]) -> Any:
+        """Rows per combination (a vector) of some rows."""
+        found = self.combo[np.asarray(rowids, dtype=np.int64)] if len(rowids) else np.zeros(0, dtype=np.int32)
+        return np.bincount(found[found >= 0], minlength=len(self.codes))
 
-    def count(self, rowids: Iterable[int]) -> Counter[int]:
-        return Counter(map(self.combo.__getitem__, rowids))
+    def disjunctive(self, counts: Any, filters: Mapping[str, Sequence[str]]) -> FacetCounts:
+        return FacetCounts(self, counts, filters)
+
+
+class FacetCounts:
+    """Disjunctive facets, filtered total and textbook tree of a result set that is *not* filtered
+    yet, given as rows per combination (the rules of ``base.DisjunctiveCounter``, vectorized)."""
+
+    def __init__(self, columns: FacetColumns, counts: Any, filters: Mapping[str, Sequence[str]]) -> None:
+        self.columns, self.filters = columns, filters
+        live = np.nonzero(counts)[0]
+        self.counts = counts[live]
+        self.codes = columns.codes[live]
+        self.fails: dict[int, Any] = {}  # field → combinations failing its filter
+        for f, allowed in active_filters(filters):
+            ids = [columns.value_ids[f][v] for v in allowed if v in columns.value_ids[f]]
+            self.fails[f] = ~np.isin(self.codes[:, f], np.asarray(ids, dtype=np.int32))
+        failures = sum((m.astype(np.int8) for m in self.fails.values()), np.zeros(len(self.counts), dtype=np.int8))
+        self.failures = failures
+        self.passing = failures == 0
+        self.total = int(self.counts[self.passing].sum())
+
+    def _counts(self, f: int, mask: Any) -> dict[str, int]:
+        values = self.columns.values[f]
+        sums = np.bincount(self.codes[mask, f], weights=self.counts[mask], minlength=len(values))
+        return {values[i]: int(sums[i]) for i in np.nonzero(sums)[0]}
+
+    def facet_buckets(self) -> dict[str, list[dict[str, Any]]]:
+        out = {}
+        for f, name in enumerate(FACET_FIELDS):
+            mask = self.passing
+            if f in self.fails:  # its own filter does not count
+                mask = mask | ((self.failures == 1) & self.fails[f])
+            out[name] = facet_buckets(self._counts(f, mask))
+        return out
+
+    def tree_nodes(self) -> list[dict[str, Any]]:
+        chosen = {FACET_FIELDS[f] for f in self.fails}
+        inside = np.ones(len(self.counts), dtype=bool)  # passes every filter outside the tree
+        for f, failed in self.fails.items():
+            if FACET_FIELDS[f] not in TREE_FIELDS:
+                inside &= ~failed
+        counts: dict[tuple[str, ...], int] = {}
+        fields: list[int] = []
+        for k, (_, level_fields) in enumerate(TREE_LEVELS):
+            if k and not any(f in chosen for f in TREE_LEVELS[k - 1][1]):
+                break
+            for f in fields:  # the levels above must pass their filters
+                if f in self.fails:
+                    inside = inside & ~self.fails[f]
+            fields = [*fields, *(FACET_FIELDS.index(f) for f in level_fields)]
+            if not inside.any():
+                break
+            keys, inverse = np.unique(self.codes[inside][:, fields], axis=0, return_inverse=True)
+            sums = np.bincount(inverse.reshape(-1), weights=self.counts[inside], minlength=len(keys))
+            for key, n in zip(keys.tolist(), sums.tolist(), strict=True):
+                counts[tuple(self.columns.values[f][c] for f, c in zip(fields, key, strict=True))] = int(n)
+        return textbook_tree(counts, self.filters)
 
 
 class Handle:
