@@ -77,14 +77,18 @@ _SHORT = 48
 _normalize_short = lru_cache(maxsize=16384)(_normalize)
 
 
+@lru_cache(maxsize=65536)
+def _fold_char(char: str) -> str:
+    return unicodedata.normalize("NFKC", char).lower()
+
+
 def _normalize_mapped(text: str) -> tuple[str, list[int]]:
     """``normalize`` character by character, with each output character's index in ``text``."""
-    if unicodedata.is_normalized("NFKC", text):
-        # The usual case (Chinese text): no character changes under NFKC and lower case keeps
-        # every character one character, so the offsets are the identity.
-        folded = "".join(map(str.lower, text))
-        if len(folded) == len(text):
-            return folded, list(range(len(text)))
+    folded = "".join(map(_fold_char, text))
+    if len(folded) == len(text):
+        # The usual case (Chinese text, full-width punctuation included): every character folds to
+        # one character, so the offsets are the identity.
+        return folded, list(range(len(text)))
     out: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
@@ -498,16 +502,34 @@ def highlight(text: str, phrases: Iterable[tuple[str, ...]]) -> str | None:
     phrases = [p for p in phrases if p[0] in folded]
     if not phrases:
         return None
-    toks = _tokens_of(folded, origin)
+    texts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for match in _TOKEN.finditer(folded):  # _tokens_of, as three lists (no Token objects)
+        start, end = match.span()
+        run = match.group("cjk")
+        if run:
+            if len(run) == 1:
+                texts.append(run)
+                starts.append(origin[start])
+                ends.append(origin[start] + 1)
+            else:
+                texts += map(str.__add__, run, run[1:])
+                starts += origin[start:end - 1]
+                ends += [o + 1 for o in origin[start + 1:end]]
+        else:
+            texts.append(match.group("word"))
+            starts.append(origin[start])
+            ends.append(origin[end - 1] + 1)
     at: dict[str, list[int]] = {}
-    for i, tok in enumerate(toks):
-        at.setdefault(tok.text, []).append(i)
+    for i, tok in enumerate(texts):
+        at.setdefault(tok, []).append(i)
     spans: list[tuple[int, int]] = []
     for phrase in phrases:
         n = len(phrase)
         for i in at.get(phrase[0], ()):
-            if i + n <= len(toks) and all(toks[i + j].text == phrase[j] for j in range(1, n)):
-                spans.append((toks[i].start, toks[i + n - 1].end))
+            if i + n <= len(texts) and all(texts[i + j] == phrase[j] for j in range(1, n)):
+                spans.append((starts[i], ends[i + n - 1]))
     if not spans:
         return None
     spans.sort()

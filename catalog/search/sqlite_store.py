@@ -225,9 +225,12 @@ class FacetCounts:
             fields = [*fields, *(FACET_FIELDS.index(f) for f in level_fields)]
             if not inside.any():
                 break
-            keys, inverse = np.unique(self.codes[inside][:, fields], axis=0, return_inverse=True)
-            sums = np.bincount(inverse.reshape(-1), weights=self.counts[inside], minlength=len(keys))
-            for key, n in zip(keys.tolist(), sums.tolist(), strict=True):
+            # One int64 per combination of the level's path (sorting rows of a 2-D array is slower).
+            sizes = [len(self.columns.values[f]) for f in fields]
+            flat = np.ravel_multi_index(self.codes[inside][:, fields].T, sizes)
+            keys, inverse = np.unique(flat, return_inverse=True)
+            sums = np.bincount(inverse, weights=self.counts[inside], minlength=len(keys))
+            for key, n in zip(np.array(np.unravel_index(keys, sizes)).T.tolist(), sums.tolist(), strict=True):
                 counts[tuple(self.columns.values[f][c] for f, c in zip(fields, key, strict=True))] = int(n)
         return textbook_tree(counts, self.filters)
 
