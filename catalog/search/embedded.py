@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 from catalog.search import sqlite_store as store
@@ -308,7 +309,8 @@ class EmbeddedBackend(SearchBackend):
 
             def counted(expression: str) -> store.FacetCounts:
                 # The whole match, unfiltered: the facets are disjunctive (see base.DisjunctiveCounter).
-                rowids = [r for (r,) in conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])]
+                rows = conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])
+                rowids = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
                 return columns.disjunctive(columns.count(rowids), filters)
 
             if parsed.is_empty:

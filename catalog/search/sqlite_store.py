@@ -167,8 +167,8 @@ class FacetColumns:
                 self.codes[c, f] = code
         self.all_counts = np.bincount(combo[combo >= 0], minlength=len(keys))
 
-    def count(self, rowids: Sequence[int]) -> Any:
-        """Rows per combination (a vector) of some rows."""
+    def count(self, rowids: Any) -> Any:
+        """Rows per combination (a vector) of some rows (a sequence or an array of rowids)."""
         found = self.combo[np.asarray(rowids, dtype=np.int64)] if len(rowids) else np.zeros(0, dtype=np.int32)
         return np.bincount(found[found >= 0], minlength=len(self.codes))
 
