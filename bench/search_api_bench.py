@@ -195,8 +195,11 @@ def load(paths: list[str], data_dir: Path, *, code: Path, duration: int, connect
     try:
         wait_for(port)
         base = f"http://127.0.0.1:{port}"
-        # warm both workers (first request of a worker loads the facet columns and the term vocabulary)
-        subprocess.run([wrk, "-t2", "-c4", "-d5s", "-s", str(script), base], capture_output=True, check=True)
+        # warm every thread of both workers (a thread's first search loads the index's facet columns and
+        # term vocabulary: seconds at 100k), then let the requests still queued finish
+        subprocess.run([wrk, "-t2", "-c8", "-d20s", "--timeout", "30s", "-s", str(script), base], capture_output=True,
+                       check=True)
+        time.sleep(5)
 
         def run(threads: int, conns: int, seconds: int) -> dict[str, Any]:
             out = subprocess.run([wrk, f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "-s",
@@ -238,6 +241,8 @@ def main() -> None:
     parser.add_argument("--skip-server-time", action="store_true")
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--paths", type=Path, help="request paths, one a line (default: judged queries + browse)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--out", default="bench/results/search_api.json")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench-api-"))
@@ -258,13 +263,14 @@ def main() -> None:
         data_dir = other
     setup_django(data_dir)
     node = make_node(data_dir, args.n)
-    paths = request_paths()
+    paths = args.paths.read_text().split() if args.paths else request_paths()
     result: dict[str, Any] = {
         "node": node, "code": str(code.name), "commit": git_commit(code), "cpu_count": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "requests": len(paths),
     }
     if not args.skip_server_time and code == ROOT:
-        twenty, one = server_time(paths, page_size=20), server_time(paths, page_size=1)
+        twenty = server_time(paths, page_size=20, rounds=args.rounds)
+        one = server_time(paths, page_size=1, rounds=args.rounds)
         result["server_time_20_results"] = stats(twenty)
         result["server_time_1_result"] = stats(one)
         result["per_result_ms"] = round((percentile(twenty, 50) - percentile(one, 50)) / 19, 3)
