@@ -14,7 +14,7 @@ from catalog.models import IndexPending, Resource
 from exchange.metrics import LATENCY_BUCKETS
 
 SEARCH_LATENCY = Histogram("exchange_search_duration_seconds",
-                           "Time the search backend took to answer, by kind (search, suggest)", ["kind"],
+                           "Time the search backend took to answer, by kind (search, suggest, browse)", ["kind"],
                            buckets=LATENCY_BUCKETS)
 
 #: Local resources waiting for a reviewer (submitted) or for publication (approved).

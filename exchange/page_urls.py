@@ -25,7 +25,7 @@ services they call; each one's docstring names its permission.
 
 from django.urls import path
 
-from catalog.pages import commitment, favourites, history, publishing, review
+from catalog.pages import browse, commitment, favourites, history, publishing, review
 from catalog.pages import search as search_pages
 from catalog.prereview import pages as prereview_pages
 from exchange import views
@@ -36,6 +36,7 @@ from licensing import pages as licensing_pages
 urlpatterns = [
     path("", views.home, name="home"),
     path("search", search_pages.search_page, name="search"),
+    path("browse", browse.browse_page, name="browse"),
     # resources
     path("resources/<uuid:resource_id>", licensing_pages.resource_page, name="resource-page"),
     path("resources/<uuid:resource_id>/files/<uuid:file_id>/preview", licensing_pages.file_preview,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog.usage import resources_with_rights
+from catalog.usage import resources_for_decisions
 from licensing.decisions import Action, Reason, decide_many
 
 
@@ -18,7 +18,7 @@ def annotate_search_hits(*, user: Any, hits: list[dict[str, Any]]) -> None:
     the resource id; ``price`` is what the user would pay, non-zero only with ``purchase_required``). A hit whose resource is no longer here (withdrawn, or gone since indexing) is
     marked refused with ``not_published``."""
     ids = [str(hit["id"]) for hit in hits if hit.get("id")]
-    decisions = decide_many(user, resources_with_rights(ids), Action.DOWNLOAD) if ids else {}
+    decisions = decide_many(user, resources_for_decisions(ids), Action.DOWNLOAD) if ids else {}
     for hit in hits:
         decision = decisions.get(str(hit.get("id")))
         if decision is None:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from catalog.pages.common import Labels
 from catalog.search import FACET_FIELDS, SearchRequest, search
-from catalog.search.base import MAX_WINDOW
+from catalog.search.base import MAX_WINDOW, TREE_FIELDS
 from exchange.errors import ExchangeError
 from exchange.views_pages import (
     error_text,
@@ -36,7 +36,10 @@ SIDEBAR_FACETS: tuple[tuple[str, Any], ...] = (
     ("resource_type", gettext_lazy("类型")),
     ("license", gettext_lazy("许可")),
     ("origin", gettext_lazy("来源省份")),
+    ("chapter", gettext_lazy("章")),
 )
+# Chosen (removable) in the sidebar, listed in the textbook tree rather than as a facet of their own.
+TREE_ONLY_FACETS = ("chapter",)
 FACET_VISIBLE = 8
 SORT_LABELS: tuple[tuple[str, Any], ...] = (
     ("relevance", gettext_lazy("相关度")),
@@ -100,6 +103,54 @@ def access_badge(access: dict[str, Any] | None, *, list_price: int) -> dict[str,
     return {"kind": "refused", "label": _("不可下载")}
 
 
+def result_rows(results: list[dict[str, Any]], labels: Labels) -> list[dict[str, Any]]:
+    """Search hits as the result list shows them (``catalog/includes/results.html``)."""
+    hits = []
+    for hit in results:
+        marks = hit.get("highlight") or {}
+        snippet_source = (marks.get("description") or marks.get("section") or marks.get("chapter") or [None])[0]
+        hits.append({
+            "id": hit["id"],
+            "title": safe_highlight(marks["title"][0]) if marks.get("title") else hit["title"],
+            "snippet": safe_highlight(snippet_source) if snippet_source else (hit.get("description") or ""),
+            "path": labels.describe(hit),
+            "chapter": " ".join(p for p in (hit.get("chapter"), hit.get("section")) if p),
+            "type": labels.term("resource_type", hit.get("resource_type") or ""),
+            "publisher": hit.get("publisher") or "",
+            "licence": labels.licence(hit.get("license") or "") if hit.get("license") else "",
+            "licence_name": labels.licence_name(hit.get("license") or ""),
+            "origin": labels.origin(hit.get("origin_node") or "") if hit.get("is_remote") else "",
+            "downloads": hit.get("download_count") or 0,
+            "published_at": (hit.get("published_at") or "")[:10],
+            "badge": access_badge(hit.get("access"), list_price=int(hit.get("price") or 0)),
+            "price": int(hit.get("price") or 0),
+        })
+    return hits
+
+
+def tree_rows(nodes: list[dict[str, Any]], labels: Labels, link: Any) -> list[dict[str, Any]]:
+    """Textbook tree nodes with their labels in the active language and ``link(node)`` as url."""
+    return [{
+        "label": node_label(node, labels), "count": node["count"], "selected": node["selected"],
+        "url": link(node), "level": node["level"], "children": tree_rows(node["children"], labels, link),
+    } for node in nodes]
+
+
+def node_label(node: dict[str, Any], labels: Labels) -> str:
+    """七年级 上册, 数学, 第一章 有理数: a tree node's values as labels (a chapter is its own label)."""
+    return " ".join(value if field == "chapter" else labels.term(field, value)
+                    for field, value in node["values"].items())
+
+
+def tree_link(params: Any, base: str = "") -> Any:
+    """The link of a tree node: the current query with the tree's fields replaced by the node's path
+    (its other filters and ``q`` kept, the page reset)."""
+    def link(node: dict[str, Any]) -> str:
+        path = node["filters"]
+        return base + query_string(params, drop=["page"], **{f: path.get(f) for f in TREE_FIELDS})
+    return link
+
+
 def _search_request(request: HttpRequest) -> SearchRequest:
     params = request.GET
     filters = {name: tuple(dict.fromkeys(v for v in params.getlist(name) if v)) for name in FACET_FIELDS}
@@ -123,28 +174,10 @@ def search_page(request: HttpRequest) -> HttpResponse:
     except ExchangeError as exc:
         error = exc
         search_request = SearchRequest()
-        result = {"count": 0, "results": [], "facets": {}}
+        result = {"count": 0, "results": [], "facets": {}, "relaxed": False, "full_count": 0, "did_you_mean": [],
+                  "tree": []}
     params = request.GET
-    hits = []
-    for hit in result["results"]:
-        marks = hit.get("highlight") or {}
-        snippet_source = (marks.get("description") or marks.get("section") or marks.get("chapter") or [None])[0]
-        hits.append({
-            "id": hit["id"],
-            "title": safe_highlight(marks["title"][0]) if marks.get("title") else hit["title"],
-            "snippet": safe_highlight(snippet_source) if snippet_source else (hit.get("description") or ""),
-            "path": labels.describe(hit),
-            "chapter": " ".join(p for p in (hit.get("chapter"), hit.get("section")) if p),
-            "type": labels.term("resource_type", hit.get("resource_type") or ""),
-            "publisher": hit.get("publisher") or "",
-            "licence": labels.licence(hit.get("license") or "") if hit.get("license") else "",
-            "licence_name": labels.licence_name(hit.get("license") or ""),
-            "origin": labels.origin(hit.get("origin_node") or "") if hit.get("is_remote") else "",
-            "downloads": hit.get("download_count") or 0,
-            "published_at": (hit.get("published_at") or "")[:10],
-            "badge": access_badge(hit.get("access"), list_price=int(hit.get("price") or 0)),
-            "price": int(hit.get("price") or 0),
-        })
+    hits = result_rows(result["results"], labels)
     facets = []
     chosen = []
     for name, title in SIDEBAR_FACETS:
@@ -161,7 +194,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
                 remaining = [v for v in params.getlist(name) if v != value]
                 chosen.append({"title": title, "label": labels.facet(name, value),
                                "url": query_string(params, drop=["page"], **{name: remaining})})
-        if values:
+        if values and name not in TREE_ONLY_FACETS:
             facets.append(Facet(name=name, title=str(title), values=values))
     count = int(result["count"])
     pages = math.ceil(min(count, MAX_WINDOW) / search_request.page_size) if count else 0
@@ -176,4 +209,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "sort": sort, "sorts": [(k, v) for k, v in SORT_LABELS if k != "relevance" or search_request.q],
         "hidden_filters": [(k, v) for k in FACET_FIELDS for v in params.getlist(k) if v],
         "error": error_text(error) if error else "",
+        "relaxed": bool(result.get("relaxed")), "full_count": int(result.get("full_count") or 0),
+        "did_you_mean": [{"q": s["q"], "url": query_string(params, drop=["page"], q=s["q"])}
+                         for s in result.get("did_you_mean") or []],
+        "tree": tree_rows(result.get("tree") or [], labels, tree_link(params)),
     })

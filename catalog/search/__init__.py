@@ -21,12 +21,15 @@ from catalog.search.indexing import get_backend
 
 __all__ = [
     "FACET_FIELDS", "SORTS", "SearchBackend", "SearchPage", "SearchRequest", "check_search", "get_backend",
-    "search", "suggest",
+    "browse", "search", "suggest",
 ]
 
 
 def search(*, user: Any, request: SearchRequest, backend: SearchBackend | None = None) -> dict[str, Any]:
-    """Run ``request`` and return the API shape ``{"count", "results", "facets", "page", "page_size"}``.
+    """Run ``request`` and return the API shape ``{"count", "results", "facets", "page", "page_size",
+    "relaxed", "full_count", "did_you_mean", "tree"}`` (``tree``: the textbook tree with counts) (``relaxed``: documents matching only some of the words
+    were added after the ``full_count`` that match them all; ``did_you_mean``: the query with likely
+    typos corrected, whose matches are among the results already, ranked after exact ones).
     Each result is passed to every annotator of ``settings.CATALOG_SEARCH_RESULT_ANNOTATORS``
     (``annotate(*, user, hits)``, e.g. licensing's price for this user)."""
     started = time.monotonic()
@@ -35,7 +38,26 @@ def search(*, user: Any, request: SearchRequest, backend: SearchBackend | None =
     for path in settings.CATALOG_SEARCH_RESULT_ANNOTATORS:
         import_string(path)(user=user, hits=page.hits)
     return {"count": page.count, "results": page.hits, "facets": page.facets, "page": request.page,
-            "page_size": request.page_size}
+            "page_size": request.page_size, "relaxed": page.relaxed,
+            "full_count": page.count if page.full_count is None else page.full_count,
+            "did_you_mean": page.did_you_mean, "tree": page.tree}
+
+
+def browse(*, filters: dict[str, tuple[str, ...]], backend: SearchBackend | None = None) -> dict[str, Any]:
+    """The textbook tree with counts for a path of filters (see ``base.textbook_tree``): ``{"count",
+    "path": [{"level", "value", "filters", "count"}] (the chosen node of each level, down from the top),
+    "tree"}``."""
+    started = time.monotonic()
+    page = (backend or get_backend()).search(SearchRequest(filters=filters, page_size=1, with_facets=False,
+                                                           with_highlight=False))
+    SEARCH_LATENCY.labels("browse").observe(time.monotonic() - started)
+    path, level = [], page.tree
+    while chosen := [n for n in level if n["selected"]]:
+        node = chosen[0]
+        path.append({"level": node["level"], "value": node["value"], "filters": node["filters"],
+                     "count": node["count"]})
+        level = node["children"]
+    return {"count": page.count, "path": path, "tree": page.tree}
 
 
 def suggest(*, prefix: str, limit: int = 10, backend: SearchBackend | None = None) -> list[dict[str, Any]]:

@@ -23,14 +23,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from typing import Any
 
+from catalog.search.fuzzy import EMPTY_VOCABULARY, Correction, TermVocabulary
 from catalog.vocab import vocabulary_file
 
 # Bump when tokens change: an index built with another version must be rebuilt.
-ANALYSIS_VERSION = 1
+ANALYSIS_VERSION = 3  # 2: the chapter a section belongs to is recorded (topic_parent); 3: chapter is a facet
 _CJK = (
     "\u3040-\u30ff"  # kana
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
@@ -76,8 +77,18 @@ _SHORT = 48
 _normalize_short = lru_cache(maxsize=16384)(_normalize)
 
 
+@lru_cache(maxsize=65536)
+def _fold_char(char: str) -> str:
+    return unicodedata.normalize("NFKC", char).lower()
+
+
 def _normalize_mapped(text: str) -> tuple[str, list[int]]:
     """``normalize`` character by character, with each output character's index in ``text``."""
+    folded = "".join(map(_fold_char, text))
+    if len(folded) == len(text):
+        # The usual case (Chinese text, full-width punctuation included): every character folds to
+        # one character, so the offsets are the identity.
+        return folded, list(range(len(text)))
     out: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
@@ -96,7 +107,10 @@ class Token:
 
 def tokens_with_offsets(text: str) -> list[Token]:
     """The tokens of ``text`` with their character spans in ``text`` (for highlighting)."""
-    folded, origin = _normalize_mapped(text or "")
+    return _tokens_of(*_normalize_mapped(text or ""))
+
+
+def _tokens_of(folded: str, origin: list[int]) -> list[Token]:
     out: list[Token] = []
     for match in _TOKEN.finditer(folded):
         start, end = match.span()
@@ -229,20 +243,45 @@ class Concept:
     options: tuple[tuple[str, ...], ...]
     boosts: tuple[tuple[str, tuple[str, ...]], ...] = ()
     alternatives: tuple[str, ...] = ()
+    # Lower-weighted phrases: chapter/section topics the text names in other words (``fuzzy.topics``).
+    fuzzy: tuple[str, ...] = ()
+
+    def all_options(self, *, fuzzy: bool) -> tuple[tuple[str, ...], ...]:
+        """The options, and with ``fuzzy`` the topic phrases as options of their own."""
+        return self.options + tuple((t,) for t in self.fuzzy) if fuzzy else self.options
 
     def phrases(self) -> list[tuple[str, ...]]:
-        """Every phrase of every option, as tokens."""
-        return [tuple(tokenize(text)) for option in self.options for text in option]
+        """Every phrase of every option (topics included), as tokens."""
+        return [tuple(tokenize(text)) for option in self.all_options(fuzzy=True) for text in option]
 
 
 @dataclass(frozen=True)
 class ParsedQuery:
     text: str
     concepts: tuple[Concept, ...]
+    # The query with its likely typos corrected (did you mean …?), each parsed in turn: matched as
+    # alternatives with less weight than what was typed.
+    rewrites: tuple[ParsedQuery, ...] = ()
+    corrections: tuple[tuple[str, str], ...] = ()  # (as typed, the term meant), for the best rewrite
 
     @property
     def is_empty(self) -> bool:
         return not self.concepts
+
+    @property
+    def has_fuzzy(self) -> bool:
+        """Whether anything but what was typed (and its synonyms) can match: then exact matches rank first."""
+        return bool(self.rewrites) or any(c.fuzzy for c in self.concepts)
+
+    @property
+    def variants(self) -> tuple[ParsedQuery, ...]:
+        """The query as typed, then its rewrites."""
+        return (self, *self.rewrites)
+
+    @property
+    def best(self) -> ParsedQuery:
+        """What the query most likely means: the first rewrite, else the query as typed."""
+        return self.rewrites[0] if self.rewrites else self
 
     @property
     def required(self) -> tuple[Concept, ...]:
@@ -257,8 +296,13 @@ class ParsedQuery:
         return tuple(c for c in self.concepts if c not in required)
 
     def phrases(self) -> list[tuple[str, ...]]:
-        """Every phrase of every concept (for highlighting)."""
-        return [p for concept in self.concepts for p in concept.phrases()]
+        """Every phrase of every concept of every variant (for highlighting)."""
+        return list(dict.fromkeys(p for variant in self.variants for concept in variant.concepts
+                                  for p in concept.phrases()))
+
+    def boosts(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The vocabulary boosts of what the query most likely means (one per field and codes)."""
+        return list(dict.fromkeys(b for concept in self.best.concepts for b in concept.boosts))
 
 
 def _word_boundary_ok(text: str, start: int, end: int) -> bool:
@@ -306,10 +350,66 @@ def _is_lone_cjk(piece: str) -> bool:
     return len(piece) == 1 and re.fullmatch(f"[{_CJK}]", piece) is not None
 
 
-def parse_query(q: str) -> ParsedQuery:
+def parse_query(q: str, vocabulary: TermVocabulary | None = None) -> ParsedQuery:
     """Split a query into concepts (see the module docstring). An empty or punctuation-only
-    query has no concepts."""
+    query has no concepts. With the index's ``vocabulary``, free-text concepts get the chapter and
+    section topics they name in other words as fuzzy alternatives, and a query with likely typos
+    gets its corrected forms as rewrites."""
+    vocabulary = vocabulary or EMPTY_VOCABULARY
     text = normalize(q)
+    cache = vocabulary.parsed  # teachers repeat queries; a vocabulary lives as long as its index generation
+    found = cache.get(text)
+    if found is None:
+        if len(cache) >= PARSE_CACHE_SIZE:
+            cache.clear()
+        found = cache[text] = _parse_query(text, vocabulary)
+    return found
+
+
+PARSE_CACHE_SIZE = 4096
+
+
+def _parse_query(text: str, vocabulary: TermVocabulary) -> ParsedQuery:
+    pieces = _pieces(text)
+    parsed = _concepts(text, pieces, vocabulary)
+    if not len(vocabulary) or parsed.is_empty:
+        return parsed
+    # Characters inside vocabulary words (数学, 课件, 初一) are never changed by a correction.
+    protected = {i for kind, _, start, end in pieces if kind == "vocab" for i in range(start, end)}
+    groups = [[c for c in group if _changed_at(c) + c.start not in protected]
+              for group in vocabulary.corrections(text)]
+    groups = [g for g in groups if g]
+    if not groups:
+        return parsed
+    rewrites: list[ParsedQuery] = []
+    corrections: list[tuple[str, str]] = []
+    for choice in range(MAX_REWRITES):
+        picked = [g[min(choice, len(g) - 1)] for g in groups]
+        if choice and all(len(g) <= choice for g in groups):
+            break
+        fixed, pos = [], 0
+        for c in picked:
+            fixed += [text[pos:c.start], c.term]
+            pos = c.start + len(c.typed)
+        fixed.append(text[pos:])
+        rewritten = "".join(fixed)
+        changes = tuple((c.typed, c.term) for c in picked)
+        if not choice:
+            corrections = list(changes)
+        rewrites.append(replace(_concepts(rewritten, _pieces(rewritten), vocabulary), corrections=changes))
+    return ParsedQuery(parsed.text, parsed.concepts, tuple(rewrites), tuple(corrections))
+
+
+MAX_REWRITES = 2
+
+
+def _changed_at(correction: Correction) -> int:
+    """Where a correction changes the typed text (its first differing character)."""
+    typed, term = correction.typed, correction.term
+    return next((i for i, (a, b) in enumerate(zip(typed, term, strict=False)) if a != b), min(len(typed), len(term)))
+
+
+def _pieces(text: str) -> list[tuple[str, str, int, int]]:
     lex = lexicon()
     # A lone CJK character next to a vocabulary word is either a stop word (dropped) or part of a
     # longer word the lexicon cut (生物|圈): it is glued to its neighbour, which becomes free text.
@@ -334,6 +434,11 @@ def parse_query(q: str) -> ParsedQuery:
         pieces.append((kind, piece, start, end))
     if pending is not None:
         pieces.append(("free", pending[0], pending[1], pending[1] + 1))
+    return pieces
+
+
+def _concepts(text: str, pieces: list[tuple[str, str, int, int]], vocabulary: TermVocabulary) -> ParsedQuery:
+    lex = lexicon()
     concepts: dict[frozenset[str], Concept] = {}
     for kind, piece, _, _ in pieces:
         tokens = tuple(tokenize(piece))
@@ -343,7 +448,12 @@ def parse_query(q: str) -> ParsedQuery:
             entry = lex.entries[piece]
             concept = Concept(piece, entry.options, entry.boosts, entry.alternatives)
         else:
-            concept = Concept(piece, ((piece,),), (), (piece,))
+            topics = vocabulary.topics(piece)
+            # The chapter of the section the piece (or the topic it names) is: its other resources follow.
+            named = topics or vocabulary.spelled(piece)
+            broader = tuple(p for t in named for p in vocabulary.parents.get(t, ()))
+            fuzzy = tuple(t for t in dict.fromkeys(topics + broader) if tokenize(t) and t != piece)
+            concept = Concept(piece, ((piece,),), (), (piece,), fuzzy)
         concepts.setdefault(frozenset(concept.alternatives), concept)  # PPT课件 asks for one thing
     return ParsedQuery(text, tuple(concepts.values()))
 
@@ -368,20 +478,58 @@ def suggestion_terms(doc: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(t for t in (normalize(r) for r in raw) if t and len(t) <= 64))
 
 
+TOPIC_PARENT_SEP = "\x1f"
+
+
+def topic_parent(doc: dict[str, Any]) -> str:
+    """``section topic␟chapter topic`` of a document filed under a section, else empty: the node's
+    chapter/section tree as the index sees it (a query naming a section also finds its chapter)."""
+    section = normalize(chapter_topic(doc.get("section") or ""))
+    chapter = normalize(chapter_topic(doc.get("chapter") or ""))
+    return f"{section}{TOPIC_PARENT_SEP}{chapter}" if section and chapter and section != chapter else ""
+
+
 def highlight(text: str, phrases: Iterable[tuple[str, ...]]) -> str | None:
     """``text`` (HTML-escaped) with each occurrence of a query phrase wrapped in ``<em>``; None when
     nothing matches. Matching is by tokens, exactly as the index matches; escaping is Lucene's
     ``SimpleHTMLEncoder`` (Elasticsearch's ``encoder: html``)."""
-    toks = tokens_with_offsets(text)
-    if not toks:
+    phrases = [p for p in phrases if p]
+    if not text or not phrases:
         return None
-    texts = [t.text for t in toks]
+    # Every token of the text is a substring of its folded form: a phrase whose first token is not
+    # one cannot match (most fields of most hits), and the text need not be tokenized at all.
+    folded, origin = _normalize_mapped(text)
+    phrases = [p for p in phrases if p[0] in folded]
+    if not phrases:
+        return None
+    texts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for match in _TOKEN.finditer(folded):  # _tokens_of, as three lists (no Token objects)
+        start, end = match.span()
+        run = match.group("cjk")
+        if run:
+            if len(run) == 1:
+                texts.append(run)
+                starts.append(origin[start])
+                ends.append(origin[start] + 1)
+            else:
+                texts += map(str.__add__, run, run[1:])
+                starts += origin[start:end - 1]
+                ends += [o + 1 for o in origin[start + 1:end]]
+        else:
+            texts.append(match.group("word"))
+            starts.append(origin[start])
+            ends.append(origin[end - 1] + 1)
+    at: dict[str, list[int]] = {}
+    for i, tok in enumerate(texts):
+        at.setdefault(tok, []).append(i)
     spans: list[tuple[int, int]] = []
     for phrase in phrases:
         n = len(phrase)
-        for i in range(len(texts) - n + 1):
-            if tuple(texts[i:i + n]) == phrase:
-                spans.append((toks[i].start, toks[i + n - 1].end))
+        for i in at.get(phrase[0], ()):
+            if i + n <= len(texts) and all(texts[i + j] == phrase[j] for j in range(1, n)):
+                spans.append((starts[i], ends[i + n - 1]))
     if not spans:
         return None
     spans.sort()

@@ -1,13 +1,14 @@
-"""Search API: ``GET /api/v1/search`` and ``GET /api/v1/search/suggest``."""
+"""Search API: ``GET /api/v1/search``, ``GET /api/v1/search/suggest`` and ``GET /api/v1/browse`` (the
+textbook tree with counts)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers
 from rest_framework.response import Response
 
-from catalog.search import search, suggest
-from catalog.search.base import FACET_FIELDS, SORTS, SearchRequest
+from catalog.search import browse, search, suggest
+from catalog.search.base import FACET_FIELDS, SORTS, TREE_LEVELS, SearchRequest
 from exchange.api import ExchangeAPIView
 from exchange.errors import InvalidInputError
 from exchange.pagination import page_params
@@ -29,14 +30,42 @@ _RESULT_FIELDS = {
     "origin_node": serializers.CharField(), "is_remote": serializers.BooleanField(),
     "published_at": serializers.DateTimeField(), "download_count": serializers.IntegerField(),
     "score": serializers.FloatField(allow_null=True),
+    "match": serializers.ChoiceField(choices=["exact", "fuzzy", "partial"], help_text=(
+        "exact: every word as typed (or a synonym); fuzzy: some word only through a typo correction or "
+        "the chapter/section topic it names; partial: not every word (a relaxed search)")),
 }
+
+
+_TREE_NODE = inline_serializer("TextbookTreeNode", {
+    "level": serializers.ChoiceField(choices=[name for name, _ in TREE_LEVELS], help_text=(
+        "stage 学段 → subject 学科 → edition 版本 → book 年级/册 (grade and volume) → chapter 章")),
+    "value": serializers.CharField(help_text="The node's values joined by a space, e.g. 七年级 上册"),
+    "values": serializers.DictField(child=serializers.CharField(), help_text="The node's own filter values"),
+    "filters": serializers.DictField(child=serializers.CharField(), help_text=(
+        "The filters of the path down to this node: pass them to /search or /browse to open it")),
+    "count": serializers.IntegerField(help_text="Resources under this node (with the filters outside the tree)"),
+    "selected": serializers.BooleanField(help_text="The request's filters choose this node"),
+    "children": serializers.ListField(child=serializers.DictField(), help_text=(
+        "The nodes one level down, the same shape; listed only under a selected node")),
+}, many=True)
+_TREE_EXAMPLE = [
+    {"level": "stage", "value": "初中", "values": {"stage": "初中"}, "filters": {"stage": "初中"}, "count": 4210,
+     "selected": True, "children": [
+         {"level": "subject", "value": "数学", "values": {"subject": "数学"},
+          "filters": {"stage": "初中", "subject": "数学"}, "count": 612, "selected": False, "children": []}]},
+    {"level": "stage", "value": "高中", "values": {"stage": "高中"}, "filters": {"stage": "高中"}, "count": 3904,
+     "selected": False, "children": []},
+]
 
 
 class SearchApi(ExchangeAPIView):
     """Search the published catalog. Permission: anyone (the index holds published resources only).
 
     ``q`` is optional: without it, the filters are browsed newest first. Each result may carry
-    more keys added by the configured annotators (e.g. price and licence decision for this user)."""
+    more keys added by the configured annotators (e.g. price and licence decision for this user).
+    Facets are disjunctive: a facet's counts apply every filter but its own (choosing 数学 still counts
+    the other subjects); ``tree`` is the textbook tree counted the same way, expanded along the chosen
+    path."""
 
     permission_classes = [permissions.AllowAny]
 
@@ -54,16 +83,26 @@ class SearchApi(ExchangeAPIView):
             "facets": serializers.DictField(child=inline_serializer(
                 "FacetBucket", {"value": serializers.CharField(), "count": serializers.IntegerField()}, many=True)),
             "page": serializers.IntegerField(), "page_size": serializers.IntegerField(),
+            "relaxed": serializers.BooleanField(help_text="Fewer than 20 resources match every word: resources "
+                                                "matching most of them follow the full matches"),
+            "full_count": serializers.IntegerField(help_text="Resources matching every word"),
+            "did_you_mean": inline_serializer("DidYouMean", {
+                "q": serializers.CharField(),
+                "corrections": inline_serializer("Correction", {"typed": serializers.CharField(),
+                                                                "term": serializers.CharField()}, many=True),
+            }, many=True),
+            "tree": _TREE_NODE,
         }),
+        examples=[OpenApiExample("disjunctive facets", response_only=True, value={
+            "count": 1, "page": 1, "page_size": 20, "relaxed": False, "full_count": 1, "did_you_mean": [],
+            "results": [], "tree": _TREE_EXAMPLE,
+            "facets": {"subject": [{"value": "数学", "count": 612}, {"value": "语文", "count": 598}]}},
+            description="GET /api/v1/search?stage=初中&subject=数学: the subject facet still counts 语文")],
     )
     def get(self, request):
         params = request.query_params
         page, page_size = page_params(params)
-        filters = {
-            name: tuple(dict.fromkeys(v.strip() for v in params.getlist(name) if v.strip()))
-            for name in FACET_FIELDS if any(v.strip() for v in params.getlist(name))
-        }
-        search_request = SearchRequest(q=params.get("q", "").strip(), filters=filters,
+        search_request = SearchRequest(q=params.get("q", "").strip(), filters=filters_of(params),
                                        sort=params.get("sort", "").strip(), page=page, page_size=page_size)
         return Response(search(user=request.user, request=search_request))
 
@@ -95,3 +134,37 @@ class SearchSuggestApi(ExchangeAPIView):
         if len(q) > 100:
             raise InvalidInputError(details={"q": ["At most 100 characters."]})
         return Response({"q": q, "suggestions": suggest(prefix=q, limit=limit)})
+
+
+class BrowseApi(ExchangeAPIView):
+    """The textbook tree as teachers browse it on the national platform — 学段 → 学科 → 版本 → 年级/册 →
+    章 — with the number of published resources under each node. The filters choose the path (each
+    level of it lists its siblings; the children of the last chosen node are listed), filters outside
+    the tree (resource_type, license…) narrow every count. Permission: anyone."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        parameters=[*_FILTER_PARAMS],
+        responses=inline_serializer("TextbookTree", {
+            "count": serializers.IntegerField(help_text="Resources passing every filter"),
+            "path": inline_serializer("TextbookTreeStep", {
+                "level": serializers.CharField(), "value": serializers.CharField(),
+                "filters": serializers.DictField(child=serializers.CharField()),
+                "count": serializers.IntegerField()}, many=True),
+            "tree": _TREE_NODE,
+        }),
+        examples=[OpenApiExample("初中", response_only=True, description="GET /api/v1/browse?stage=初中", value={
+            "count": 4210, "path": [{"level": "stage", "value": "初中", "filters": {"stage": "初中"}, "count": 4210}],
+            "tree": _TREE_EXAMPLE})],
+    )
+    def get(self, request):
+        return Response(browse(filters=filters_of(request.query_params)))
+
+
+def filters_of(params) -> dict[str, tuple[str, ...]]:
+    """The filters of a query string: each facet field's non-blank values, once each."""
+    return {
+        name: tuple(dict.fromkeys(v.strip() for v in params.getlist(name) if v.strip()))
+        for name in FACET_FIELDS if any(v.strip() for v in params.getlist(name))
+    }

@@ -13,14 +13,20 @@ and apply the same rules, so they give the same answers:
   for each vocabulary value the query names (``BOOST_WEIGHTS``, 初一 → grade 七年级) + gentle
   recency and popularity signals;
 * filters are exact values, several values of one field are alternatives;
-* facet counts are over the filtered result set, ``FACET_SIZE`` values per field, by count then
-  value; highlights wrap matched phrases of title/chapter/section/description in ``<em>``.
+* facets are *disjunctive*: the counts of one field are over the result set filtered by every
+  *other* field's filter (choosing 数学 still shows how many resources each other subject has),
+  ``FACET_SIZE`` values per field, by count then value; highlights wrap matched phrases of
+  title/chapter/section/description in ``<em>``;
+* the textbook tree (``TREE_LEVELS``: 学段 → 学科 → 版本 → 年级/册 → 章) is counted the same way, over
+  the result set filtered by everything but the tree's own fields: its first level always, the
+  children of a node only when that node is chosen (``textbook_tree``).
 """
 
 from __future__ import annotations
 
 import abc
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +34,7 @@ from typing import Any
 from exchange.errors import InvalidInputError
 
 FACET_FIELDS: tuple[str, ...] = (
-    "stage", "subject", "grade", "edition", "volume", "resource_type", "license", "publisher", "origin",
+    "stage", "subject", "grade", "edition", "volume", "chapter", "resource_type", "license", "publisher", "origin",
 )
 # Facet name → key of the index document.
 FACET_SOURCE: dict[str, str] = {name: ("origin_node" if name == "origin" else name) for name in FACET_FIELDS}
@@ -54,8 +60,49 @@ SUGGEST_PREFIX_LENGTH = 20  # longest prefix completed (the edge n-gram limit)
 RESULT_FIELDS: tuple[str, ...] = (
     "id", "title", "highlight", "description", "stage", "subject", "grade", "edition", "volume", "chapter",
     "section", "resource_type", "license", "price", "publisher", "origin_node", "is_remote", "published_at",
-    "download_count", "score",
+    "download_count", "score", "match",
 )
+# Tolerance (see ``analysis.parse_query``): a document that matches every required concept as typed
+# (or by a synonym) ranks above one that needs a correction or a topic alternative (EXACT_TIER), and
+# when fewer than RELAX_BELOW documents match every concept the search also returns documents that
+# match most of them (minimum should match: all but one, then any), always after every full match
+# (FULL_TIER) and, when it went down to any concept, those matching all but one first (MOST_TIER). The tiers
+# are score constants far above what text, boosts and signals add up to, so both backends sort by
+# one score.
+RELAX_BELOW = 20
+EXACT_TIER = 100.0
+FULL_TIER = 1000.0
+MOST_TIER = 500.0  # a relaxed search down to any concept: those matching all but one concept first
+MATCH_KINDS = ("exact", "fuzzy", "partial")
+
+
+def relax_below(parsed: Any) -> int:
+    """Relax when fewer documents than this match the whole query: RELAX_BELOW for a query naming a
+    topic; a query made only of vocabulary words (初二数学) is relaxed only when nothing matches it,
+    as its full matches are all it asks for."""
+    return RELAX_BELOW if any(not c.boosts for c in parsed.best.required) else 1
+
+
+def minimum_should_match_steps(required: int) -> tuple[int, ...]:
+    """How many of ``required`` concepts a relaxed search asks for, in turn: all but one, then any."""
+    if required < 2:
+        return ()
+    return tuple(dict.fromkeys((required - 1, 1)))
+
+
+def match_kind(score: float | None, *, relaxed: bool, fuzzy: bool) -> str:
+    """How a hit matched, read from its score's tiers: ``exact`` (every concept as typed), ``fuzzy``
+    (every concept, some through a correction or topic), ``partial`` (a relaxed search's extra hits)."""
+    if score is None:
+        return "exact"
+    rest = float(score)
+    if relaxed:
+        if rest < FULL_TIER:
+            return "partial"
+        rest -= FULL_TIER
+    if fuzzy and rest < EXACT_TIER:
+        return "fuzzy"
+    return "exact"
 
 
 def popularity(download_count: int) -> float:
@@ -74,6 +121,7 @@ class SearchRequest:
     page_size: int = 20
     with_facets: bool = True
     with_highlight: bool = True
+    with_tree: bool = True
 
     def __post_init__(self) -> None:
         problems: dict[str, list[str]] = {}
@@ -107,7 +155,18 @@ class SearchPage:
     count: int
     hits: list[dict[str, Any]]
     facets: dict[str, list[dict[str, Any]]]
-    relaxed: bool = False  # True when no document matched every concept and any concept was enough
+    relaxed: bool = False  # True when documents matching only some concepts were added (after the full matches)
+    full_count: int | None = None  # documents matching every concept (None: same as count)
+    # Likely meant instead (typos corrected): [{"q", "corrections": [{"typed", "term"}]}]
+    did_you_mean: list[dict[str, Any]] = field(default_factory=list)
+    # The textbook tree with counts (``textbook_tree``), expanded along the chosen path.
+    tree: list[dict[str, Any]] = field(default_factory=list)
+
+
+def did_you_mean(parsed: Any) -> list[dict[str, Any]]:
+    """The rewrites of a parsed query as suggestions, the corrections of the first one named."""
+    return [{"q": rewrite.text, "corrections": [{"typed": t, "term": c} for t, c in rewrite.corrections]}
+            for rewrite in parsed.rewrites]
 
 
 def facet_buckets(counts: Mapping[str, int]) -> list[dict[str, Any]]:
@@ -115,6 +174,137 @@ def facet_buckets(counts: Mapping[str, int]) -> list[dict[str, Any]]:
     descending, then value) and cut at FACET_SIZE; empty values are left out."""
     ordered = sorted(((v, c) for v, c in counts.items() if v), key=lambda vc: (-vc[1], vc[0]))
     return [{"value": v, "count": c} for v, c in ordered[:FACET_SIZE]]
+
+
+# --- disjunctive facets and the textbook tree ------------------------------------------------------
+
+# The levels of the textbook tree as teachers browse it (national platform: 学段 → 学科 → 版本 →
+# 年级/册 → 章节); a level is one or more facet fields (年级/册 is one choice: 七年级 上册).
+TREE_LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("stage", ("stage",)),
+    ("subject", ("subject",)),
+    ("edition", ("edition",)),
+    ("book", ("grade", "volume")),
+    ("chapter", ("chapter",)),
+)
+TREE_FIELDS: tuple[str, ...] = tuple(f for _, fields in TREE_LEVELS for f in fields)
+TREE_SIZE = 200  # children counted per node (Elasticsearch: terms size), by count then value
+_STAGE_ORDER = {"小学": 0, "初中": 1, "高中": 2}
+_NUMERALS = {c: i for i, c in enumerate("零一二三四五六七八九十")}
+_NUMBER = re.compile(r"[0-9]+|[零一二三四五六七八九十]+")
+
+
+def _numeral(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    if "十" not in text:
+        value = 0
+        for c in text:
+            value = value * 10 + _NUMERALS[c]
+        return value
+    tens, _, units = text.partition("十")
+    return (_NUMERALS[tens] if tens else 1) * 10 + (_NUMERALS[units] if units else 0)
+
+
+def textbook_order(value: str) -> tuple[Any, ...]:
+    """Sort key of tree nodes in textbook order: 小学 < 初中 < 高中, 七年级 < 八年级 < 十年级, 上册 < 下册,
+    第二章 < 第十章 (numbers, Chinese or Arabic, compare as numbers)."""
+    parts: list[Any] = [_STAGE_ORDER.get(value, 9)]
+    position = 0
+    for match in _NUMBER.finditer(value):
+        parts.extend((value[position:match.start()], _numeral(match.group())))
+        position = match.end()
+    parts.append(value[position:].replace("上册", "0").replace("下册", "1"))
+    return tuple(parts)
+
+
+def filter_failures(values: Sequence[str], active: Sequence[tuple[int, frozenset[str]]]) -> list[int]:
+    """Indexes (into FACET_FIELDS) of the active filters a row of facet ``values`` does not pass."""
+    return [i for i, allowed in active if values[i] not in allowed]
+
+
+def active_filters(filters: Mapping[str, Sequence[str]]) -> list[tuple[int, frozenset[str]]]:
+    return [(i, frozenset(v for v in filters[name] if v)) for i, name in enumerate(FACET_FIELDS)
+            if any(filters.get(name, ()))]
+
+
+_TREE_INDEX = {name: FACET_FIELDS.index(name) for name in TREE_FIELDS}
+# For each level: the FACET_FIELDS indexes of its fields, and of the fields of every level above it.
+_LEVEL_SPANS = [(tuple(_TREE_INDEX[f] for f in fields),
+                 tuple(_TREE_INDEX[f] for _, fs in TREE_LEVELS[:k] for f in fs))
+                for k, (_, fields) in enumerate(TREE_LEVELS)]
+
+
+class DisjunctiveCounter:
+    """Counts, in one pass over (facet values, number of documents) rows, the disjunctive facets,
+    the number of documents passing every filter, and the textbook tree's node counts (the embedded
+    backend feeds it the distinct value combinations of a result set; Elasticsearch counts the same
+    with filter aggregations)."""
+
+    def __init__(self, filters: Mapping[str, Sequence[str]]) -> None:
+        self.filters = filters
+        self.active = active_filters(filters)
+        self.tree_fields = {i for i, _ in self.active if FACET_FIELDS[i] in TREE_FIELDS}
+        # Levels to count: the first, and each one whose every level above is chosen.
+        chosen = {FACET_FIELDS[i] for i, _ in self.active}
+        self.levels = 1
+        while self.levels < len(TREE_LEVELS) and any(
+                f in chosen for f in TREE_LEVELS[self.levels - 1][1]):
+            self.levels += 1
+        self.total = 0
+        self.facets: list[dict[str, int]] = [{} for _ in FACET_FIELDS]
+        self.tree: dict[tuple[str, ...], int] = {}
+
+    def add(self, values: Sequence[str], n: int) -> None:
+        failed = filter_failures(values, self.active) if self.active else []
+        if not failed:
+            self.total += n
+            for counter, value in zip(self.facets, values, strict=True):
+                counter[value] = counter.get(value, 0) + n
+        elif len(failed) == 1:
+            counter = self.facets[failed[0]]
+            counter[values[failed[0]]] = counter.get(values[failed[0]], 0) + n
+        if any(i not in self.tree_fields for i in failed):
+            return
+        for k in range(self.levels):
+            own, above = _LEVEL_SPANS[k]
+            if any(i in failed for i in above):
+                break
+            key = tuple(values[i] for i in above + own)
+            self.tree[key] = self.tree.get(key, 0) + n
+
+    def facet_buckets(self) -> dict[str, list[dict[str, Any]]]:
+        return {name: facet_buckets(c) for name, c in zip(FACET_FIELDS, self.facets, strict=True)}
+
+    def tree_nodes(self) -> list[dict[str, Any]]:
+        return textbook_tree(self.tree, self.filters)
+
+
+def textbook_tree(counts: Mapping[tuple[str, ...], int], filters: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+    """The textbook tree as nodes ``{"level", "value", "values": {field: value}, "filters": {field: value}
+    (the path down to it, to link to; empty values left out), "count", "selected", "children"}`` from
+    node counts keyed by the tree fields' values down to the node (all fields of each level: book =
+    grade, volume; 高中 books have no grade). A level's nodes are the TREE_SIZE with most documents,
+    in textbook order; a node without a value (a resource filed under no chapter) is left out. A node
+    is selected when the filters hold each of its values; only selected nodes list children."""
+
+    def level(k: int, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+        name, fields = TREE_LEVELS[k]
+        width = len(prefix) + len(fields)
+        found = [(key, n) for key, n in counts.items() if len(key) == width and key[:len(prefix)] == prefix
+                 and any(key[len(prefix):])]
+        found.sort(key=lambda kn: (-kn[1], kn[0]))
+        nodes = []
+        for key, n in sorted(found[:TREE_SIZE], key=lambda kn: tuple(textbook_order(v) for v in kn[0])):
+            own = {f: v for f, v in zip(fields, key[len(prefix):], strict=True) if v}
+            path = {f: v for f, v in zip(TREE_FIELDS, key, strict=False) if v}
+            selected = all(v in filters.get(f, ()) for f, v in own.items())
+            children = level(k + 1, key) if selected and k + 1 < len(TREE_LEVELS) else []
+            nodes.append({"level": name, "value": " ".join(v for v in own.values() if v), "values": own,
+                          "filters": path, "count": n, "selected": selected, "children": children})
+        return nodes
+
+    return level(0, ())
 
 
 class IndexBuild(abc.ABC):

@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,24 +52,37 @@ from catalog.search.analysis import (
     parse_query,
     suggestion_terms,
     tokenize,
+    topic_parent,
 )
 from catalog.search.base import (
+    EXACT_TIER,
     FACET_FIELDS,
     FACET_SIZE,
     FIELD_WEIGHTS,
+    FULL_TIER,
     HIGHLIGHT_FIELDS,
     MAX_WINDOW,
+    MOST_TIER,
     POPULARITY_WEIGHT,
     RECENCY_PIVOT_DAYS,
     RECENCY_WEIGHT,
     SUGGEST_PREFIX_LENGTH,
     TEXT_WEIGHT,
+    TREE_FIELDS,
+    TREE_LEVELS,
+    TREE_SIZE,
     IndexBuild,
     SearchBackend,
     SearchPage,
     SearchRequest,
+    did_you_mean,
+    match_kind,
+    minimum_should_match_steps,
+    relax_below,
+    textbook_tree,
 )
 from catalog.search.documents import DOCUMENT_KEYS
+from catalog.search.fuzzy import TermVocabulary, term_vocabulary
 
 # Lucene's BM25 sums per-field, per-term scores where FTS5 saturates one weighted frequency per
 # phrase: for the same text query and documents, FTS5's bm25() is about 0.2 × Lucene's score
@@ -79,8 +93,21 @@ TEXT_SCALE = TEXT_WEIGHT * LUCENE_TO_FTS5
 # The field a facet counts (keyword fields or keyword sub-fields).
 FACET_ES_FIELD = {
     "stage": "stage", "subject": "subject", "grade": "grade", "edition": "edition", "volume": "volume",
-    "resource_type": "resource_type", "license": "license", "publisher": "publisher.raw", "origin": "origin_node",
+    "chapter": "chapter.raw", "resource_type": "resource_type", "license": "license", "publisher": "publisher.raw",
+    "origin": "origin_node",
 }
+VOCABULARY_TTL = 30.0
+VOCABULARY_SIZE = 20_000
+_vocabularies: dict[tuple[str, str], tuple[float, TermVocabulary]] = {}
+
+
+BOOK_SEP = "\x1f"
+
+
+def _tree_field(fields: tuple[str, ...]) -> str:
+    """The keyword field a tree level is counted on: its facet field, or ``book`` (grade␟volume, one
+    value even when a 高中 book has no grade) for the 年级/册 level."""
+    return "book" if len(fields) > 1 else FACET_ES_FIELD[fields[0]]
 _LUCENE_REGEX_SPECIAL = re.compile(r'([.?+*|{}\[\]()"\\#@&<>~])')
 
 fold = normalizer("exchange_fold", filter=["cjk_width", "lowercase"])
@@ -110,7 +137,7 @@ class ResourceDocument(Document):
         "raw": Keyword(normalizer=fold), "prefix": Text(analyzer=prefix_index, search_analyzer=vocab_index)})
     description = Text(analyzer=zh_text)
     keywords = Text(analyzer=zh_text)
-    chapter = Text(analyzer=zh_text)
+    chapter = Text(analyzer=zh_text, fields={"raw": Keyword()})
     section = Text(analyzer=zh_text)
     meta = Text(analyzer=zh_text)
     stage = _vocabulary_keyword()
@@ -128,6 +155,8 @@ class ResourceDocument(Document):
     published_at = Date()
     download_count = Integer()
     suggest = Keyword(normalizer=fold, fields={"prefix": Text(analyzer=prefix_index, search_analyzer=vocab_index)})
+    topic_parent = Keyword()  # section topic␟chapter topic (analysis.topic_parent): the tree the index holds
+    book = Keyword()  # grade␟volume: the 年级/册 level of the textbook tree (base.TREE_LEVELS)
 
     class Meta:
         dynamic = MetaField("strict")  # the mapping is explicit: an unknown key is an error, not a new field
@@ -151,6 +180,8 @@ def es_source(doc: dict[str, Any]) -> dict[str, Any]:
         source[key] = source[key] or None
     source["meta"] = meta_text(doc)
     source["suggest"] = suggestion_terms(doc)
+    source["topic_parent"] = topic_parent(doc) or None
+    source["book"] = BOOK_SEP.join(str(doc.get(f) or "") for f in ("grade", "volume"))
     return source
 
 
@@ -163,30 +194,46 @@ def _phrase(text: str) -> Q:
              boost=round(1 / max(1, len(tokenize(text))), 4))
 
 
-def _concept(concept: Concept) -> Q:
-    """Any option of the concept; an option is all its phrases."""
-    options = [_phrase(o[0]) if len(o) == 1 else Q("bool", must=[_phrase(t) for t in o]) for o in concept.options]
+def _concept(concept: Concept, *, fuzzy: bool = True) -> Q:
+    """Any option of the concept (with ``fuzzy``, its topic alternatives too); an option is all its phrases."""
+    options = [_phrase(o[0]) if len(o) == 1 else Q("bool", must=[_phrase(t) for t in o])
+               for o in concept.all_options(fuzzy=fuzzy)]
     return Q("bool", should=options, minimum_should_match=1)
 
 
-def text_query(parsed: ParsedQuery, mode: str) -> Q:
-    """``all``: every required concept (optional ones only act through their field boosts);
-    ``any``: any concept (the relaxed search)."""
+def _all_of(concepts: Sequence[Concept], *, fuzzy: bool) -> Q:
+    return Q("bool", must=[_concept(c, fuzzy=fuzzy) for c in concepts])
+
+
+def text_query(parsed: ParsedQuery, mode: str, *, minimum: int = 1) -> Q:
+    """The match of a parsed query, the same modes as the embedded backend's ``match_expression``:
+    ``full`` (every required concept of the query or of one of its rewrites, topics allowed),
+    ``exact`` (every required concept as typed), ``msm`` (``minimum_should_match`` over the required
+    concepts of what the query most likely means), ``any`` (any of its concepts)."""
+    if mode == "exact":
+        return _all_of(parsed.required, fuzzy=False)
+    if mode == "full":
+        variants = [_all_of(v.required, fuzzy=True) for v in parsed.variants]
+        return variants[0] if len(variants) == 1 else Q("bool", should=variants, minimum_should_match=1)
+    best = parsed.best
     if mode == "any":
-        return Q("bool", should=[_concept(c) for c in parsed.concepts], minimum_should_match=1, boost=TEXT_SCALE)
-    return Q("bool", must=[_concept(c) for c in parsed.required], boost=TEXT_SCALE)
+        return Q("bool", should=[_concept(c) for c in best.concepts], minimum_should_match=1)
+    return Q("bool", should=[_concept(c) for c in best.required], minimum_should_match=minimum)
 
 
-def ranked_query(parsed: ParsedQuery, mode: str, filters: list[Q]) -> Q:
-    """Text match + vocabulary boosts (the ``.syn`` sub-fields expand the word with the synonym
-    filter) + recency (distance_feature) + popularity (field_value_factor log1p)."""
+def ranked_query(parsed: ParsedQuery, match: Q, filters: list[Q], tiers: Sequence[tuple[Q, float]]) -> Q:
+    """Text match (scaled) + vocabulary boosts (the codes the query's words name, as the embedded
+    backend) + recency (distance_feature) + popularity (field_value_factor log1p) + the tiers
+    (constant scores of the documents matching the exact and the full query)."""
     boosts = [
-        Q("constant_score", filter=Q("match", **{f"{field}.syn": concept.text}), boost=BOOST_WEIGHTS[field])
-        for concept in parsed.concepts for field, _ in concept.boosts
+        Q("constant_score", filter=Q("terms", **{field: list(codes)}), boost=BOOST_WEIGHTS[field])
+        for field, codes in parsed.boosts()
     ]
+    tier_scores = [Q("constant_score", filter=query, boost=tier) for query, tier in tiers]
     recency = Q("distance_feature", field="published_at", origin="now", pivot=f"{int(RECENCY_PIVOT_DAYS)}d",
                 boost=RECENCY_WEIGHT)
-    inner = Q("bool", must=[text_query(parsed, mode)], filter=filters, should=[*boosts, recency])
+    text = Q("bool", must=[match], boost=TEXT_SCALE)
+    inner = Q("bool", must=[text], filter=filters, should=[*boosts, *tier_scores, recency])
     return Q("function_score", query=inner, boost_mode="sum", score_mode="sum", functions=[
         {"field_value_factor": {"field": "download_count", "modifier": "log1p", "missing": 0},
          "weight": POPULARITY_WEIGHT}])
@@ -199,8 +246,9 @@ _SORTS = {
 }
 
 
-def _hit(hit: Any, with_score: bool) -> dict[str, Any]:
+def _hit(hit: Any, with_score: bool, *, relaxed: bool, fuzzy: bool) -> dict[str, Any]:
     source = hit["_source"]
+    score = round(float(hit["_score"]), 4) if with_score and hit.get("_score") is not None else None
     marks = {name: [frag.replace("</em><em>", "") for frag in frags]
              for name, frags in (hit.get("highlight") or {}).items()}
     return {
@@ -210,7 +258,7 @@ def _hit(hit: Any, with_score: bool) -> dict[str, Any]:
                                            "resource_type", "license", "publisher", "origin_node")},
         "price": source.get("price") or 0, "is_remote": bool(source.get("is_remote")),
         "published_at": source.get("published_at"), "download_count": source.get("download_count") or 0,
-        "score": round(float(hit["_score"]), 4) if with_score and hit.get("_score") is not None else None,
+        "score": score, "match": match_kind(score, relaxed=relaxed, fuzzy=fuzzy),
     }
 
 
@@ -318,44 +366,143 @@ class ElasticsearchBackend(SearchBackend):
         return _ElasticBuild(self)
 
     # --- reading
-    def search(self, request: SearchRequest) -> SearchPage:
-        parsed = parse_query(request.q)
-        filters = [Q("terms", **{FACET_ES_FIELD[name]: list(values)})
-                   for name, values in request.filters.items() if values]
+    def term_vocabulary(self) -> TermVocabulary:
+        """The subject terms of the index (completion terms with their document counts), read with a
+        terms aggregation at most every VOCABULARY_TTL seconds per process."""
+        key = (self.url, self.alias)
+        cached = _vocabularies.get(key)
+        if cached is not None and time.monotonic() - cached[0] < VOCABULARY_TTL:
+            return cached[1]
+        body = {"size": 0, "aggs": {"terms": {"terms": {"field": "suggest", "size": VOCABULARY_SIZE}},
+                                    "parents": {"terms": {"field": "topic_parent", "size": VOCABULARY_SIZE}}}}
+        try:
+            aggregations = self.client.search(index=self.alias, body=body)["aggregations"]
+        except NotFoundError:
+            aggregations = {"terms": {"buckets": []}, "parents": {"buckets": []}}
+        vocabulary = term_vocabulary(((b["key"], b["doc_count"]) for b in aggregations["terms"]["buckets"]),
+                                     [b["key"] for b in aggregations["parents"]["buckets"]])
+        _vocabularies[key] = (time.monotonic(), vocabulary)
+        return vocabulary
+
+    def _request(self, request: SearchRequest, parsed: ParsedQuery, match: Q | None, filters: dict[str, Q],
+                 tiers: Sequence[tuple[Q, float]], *, size: int | None = None) -> dict[str, Any] | None:
+        """The page of hits and, through aggregations, the facets and the textbook tree. The filters
+        are a ``post_filter`` (they narrow the hits, not the aggregations); each facet counts inside a
+        ``filter`` aggregation of every *other* filter (disjunctive facets), each level of the tree
+        inside one of the filters outside the tree plus the chosen nodes above it."""
         sort = request.effective_sort
-        modes = ("all",) if len(parsed.concepts) <= 1 else ("all", "any")
-        for mode in modes:
-            search = Search(using=self.client, index=self.alias).extra(
-                from_=request.offset, size=request.page_size, track_total_hits=True)
-            if parsed.is_empty:
-                search = search.query(Q("bool", filter=filters)).sort(*_SORTS["newest" if sort == "relevance" else sort])
-            else:
-                search = search.query(ranked_query(parsed, mode, filters)).sort(*_SORTS[sort])
-                if sort != "relevance":
-                    search = search.extra(track_scores=True)
-                if request.with_highlight:
-                    search = search.highlight_options(
-                        pre_tags=["<em>"], post_tags=["</em>"], encoder="html", number_of_fragments=0,
-                        highlight_query=text_query(parsed, "any").to_dict())
-                    search = search.highlight(*HIGHLIGHT_FIELDS)
-            if request.with_facets:
-                for name in FACET_FIELDS:
-                    search.aggs.bucket(name, "terms", field=FACET_ES_FIELD[name], size=FACET_SIZE,
-                                       order=[{"_count": "desc"}, {"_key": "asc"}])
-            try:
-                response = self.client.search(index=self.alias, body=search.to_dict())
-            except NotFoundError:
-                return SearchPage(count=0, hits=[], facets={name: [] for name in FACET_FIELDS} if
-                                  request.with_facets else {})
-            count = response["hits"]["total"]["value"]
-            if count or mode == modes[-1]:
-                break
+        search = Search(using=self.client, index=self.alias).extra(
+            from_=request.offset, size=request.page_size if size is None else size, track_total_hits=True)
+        if filters:
+            search = search.post_filter(Q("bool", filter=list(filters.values())))
+        if match is None:
+            search = search.query(Q("match_all")).sort(*_SORTS["newest" if sort == "relevance" else sort])
+        else:
+            search = search.query(ranked_query(parsed, match, [], tiers)).sort(*_SORTS[sort])
+            if sort != "relevance":
+                search = search.extra(track_scores=True)
+            if request.with_highlight and size is None:
+                phrases = [" ".join(p) for p in parsed.phrases()]
+                search = search.highlight_options(
+                    pre_tags=["<em>"], post_tags=["</em>"], encoder="html", number_of_fragments=0,
+                    highlight_query=Q("bool", should=[_phrase(p) for p in phrases], minimum_should_match=1).to_dict())
+                search = search.highlight(*HIGHLIGHT_FIELDS)
+        if size is None:
+            self._aggregations(search, request, filters)
+        try:
+            return self.client.search(index=self.alias, body=search.to_dict())
+        except NotFoundError:
+            return None
+
+    @staticmethod
+    def _aggregations(search: Search, request: SearchRequest, filters: dict[str, Q]) -> None:
+        def only(names: Sequence[str]) -> Q:
+            return Q("bool", filter=[filters[n] for n in names if n in filters])
+
+        order = [{"_count": "desc"}, {"_key": "asc"}]
+        if request.with_facets:
+            for name in FACET_FIELDS:
+                search.aggs.bucket(name, "filter", filter=only([n for n in filters if n != name])).bucket(
+                    "values", "terms", field=FACET_ES_FIELD[name], size=FACET_SIZE + 1, order=order)
+        if request.with_tree:
+            outside = [n for n in filters if n not in TREE_FIELDS]
+            above: list[str] = []
+            for k, (_, fields) in enumerate(TREE_LEVELS):
+                if k and not any(f in filters for f in TREE_LEVELS[k - 1][1]):
+                    break
+                bucket = search.aggs.bucket(f"tree_{k}", "filter", filter=only([*outside, *above]))
+                for level_fields in [*(fs for _, fs in TREE_LEVELS[:k]), fields]:
+                    bucket = bucket.bucket("values", "terms", field=_tree_field(level_fields), size=TREE_SIZE,
+                                           order=order)
+                above.extend(fields)
+
+    @staticmethod
+    def _tree(response: dict[str, Any], filters: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+        counts: dict[tuple[str, ...], int] = {}
+
+        def walk(agg: dict[str, Any], key: tuple[str, ...], depth: int) -> None:
+            for b in agg["values"]["buckets"]:
+                values = tuple(str(b["key"]).split(BOOK_SEP))
+                if depth == 0:
+                    counts[(*key, *values)] = b["doc_count"]
+                else:
+                    walk(b, (*key, *values), depth - 1)
+
+        aggregations = response.get("aggregations") or {}
+        for k in range(len(TREE_LEVELS)):
+            if f"tree_{k}" in aggregations:
+                walk(aggregations[f"tree_{k}"], (), k)
+        return textbook_tree(counts, filters)
+
+    def _count(self, query: Q, filters: list[Q]) -> int:
+        try:
+            return self.client.count(index=self.alias, body={"query": Q("bool", must=[query], filter=filters).to_dict()})[
+                "count"]
+        except NotFoundError:
+            return 0
+
+    def search(self, request: SearchRequest) -> SearchPage:
+        parsed = parse_query(request.q, self.term_vocabulary() if request.q.strip() else None)
+        filters = {name: Q("terms", **{FACET_ES_FIELD[name]: list(values)})
+                   for name, values in request.filters.items() if values}
+        relaxed, full_count, match = False, None, None
+        tiers: list[tuple[Q, float]] = []
+        if not parsed.is_empty:
+            match = text_query(parsed, "full")
+            if parsed.has_fuzzy:
+                tiers.append((text_query(parsed, "exact"), EXACT_TIER))
+        response = self._request(request, parsed, match, filters, tiers)
+        full_count = response["hits"]["total"]["value"] if response is not None else 0
+        if match is not None and response is not None and full_count < relax_below(parsed):
+            # Down to any required concept, the documents matching more of them first.
+            count, levels = full_count, [(match, FULL_TIER)]
+            for minimum in minimum_should_match_steps(len(parsed.best.required)):
+                wider = text_query(parsed, "msm", minimum=minimum)
+                more = self._count(wider, list(filters.values()))
+                if more > count:
+                    if count:
+                        tiers.append(levels[-1])
+                    levels.append((wider, MOST_TIER))
+                    match, count, relaxed = wider, more, True
+            if not count and len(parsed.best.concepts) > 1:
+                match = text_query(parsed, "any")
+                relaxed = self._count(match, list(filters.values())) > 0
+            if relaxed:
+                response = self._request(request, parsed, match, filters, tiers)
+        if response is None:
+            return SearchPage(count=0, hits=[], facets={name: [] for name in FACET_FIELDS} if request.with_facets
+                              else {})
+        count = response["hits"]["total"]["value"]
         facets = {
-            name: [{"value": b["key"], "count": b["doc_count"]} for b in response["aggregations"][name]["buckets"]]
+            name: [{"value": b["key"], "count": b["doc_count"]}
+                   for b in response["aggregations"][name]["values"]["buckets"] if b["key"]][:FACET_SIZE]
             for name in FACET_FIELDS
         } if request.with_facets else {}
-        hits = [_hit(h, not parsed.is_empty) for h in response["hits"]["hits"]]
-        return SearchPage(count=count, hits=hits, facets=facets, relaxed=mode == "any")
+        tree = self._tree(response, dict(request.filters)) if request.with_tree else []
+        hits = [_hit(h, not parsed.is_empty, relaxed=relaxed, fuzzy=parsed.has_fuzzy)
+                for h in response["hits"]["hits"]]
+        return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed,
+                          full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed), tree=tree)
 
     def suggest(self, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
         start = normalize(prefix)[:SUGGEST_PREFIX_LENGTH]

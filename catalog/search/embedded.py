@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import itertools
 import os
 import secrets
 import time
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 
 from catalog.search import sqlite_store as store
@@ -37,9 +39,12 @@ from catalog.search.analysis import (
     tokenize,
 )
 from catalog.search.base import (
+    EXACT_TIER,
     FACET_FIELDS,
     FIELD_WEIGHTS,
+    FULL_TIER,
     HIGHLIGHT_FIELDS,
+    MOST_TIER,
     RECENCY_PIVOT_DAYS,
     RECENCY_WEIGHT,
     SUGGEST_PREFIX_LENGTH,
@@ -48,6 +53,10 @@ from catalog.search.base import (
     SearchBackend,
     SearchPage,
     SearchRequest,
+    did_you_mean,
+    match_kind,
+    minimum_should_match_steps,
+    relax_below,
 )
 
 _ORDER = {
@@ -61,20 +70,36 @@ def _phrase(text: str) -> str:
     return '"' + " ".join(tokenize(text)).replace('"', '""') + '"'
 
 
-def _concept(concept: Concept) -> str:
+def _concept(concept: Concept, *, fuzzy: bool = True) -> str:
     options = []
-    for option in concept.options:
+    for option in concept.all_options(fuzzy=fuzzy):
         parts = [_phrase(p) for p in option]
         options.append(parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")")
     return "(" + " OR ".join(options) + ")"
 
 
-def match_expression(parsed: ParsedQuery, mode: str) -> str:
-    """The FTS5 MATCH expression of a parsed query: every required concept (``all``; optional
-    concepts only act through their field boosts) or any concept (``any``, the relaxed search)."""
+def _all_of(concepts: Sequence[Concept], *, fuzzy: bool) -> str:
+    return "(" + " AND ".join(_concept(c, fuzzy=fuzzy) for c in concepts) + ")"
+
+
+def match_expression(parsed: ParsedQuery, mode: str, *, minimum: int = 1) -> str:
+    """The FTS5 MATCH expression of a parsed query:
+
+    * ``full``: every required concept (optional ones only act through their field boosts) of the
+      query as typed or of one of its rewrites, each concept by its options or topic alternatives;
+    * ``exact``: every required concept of the query as typed, by its options only;
+    * ``msm``: at least ``minimum`` of the required concepts of what the query most likely means;
+    * ``any``: any of its concepts, optional ones included (the last resort).
+    """
+    if mode == "exact":
+        return _all_of(parsed.required, fuzzy=False)
+    if mode == "full":
+        return " OR ".join(_all_of(v.required, fuzzy=True) for v in parsed.variants)
+    best = parsed.best
     if mode == "any":
-        return " OR ".join(_concept(c) for c in parsed.concepts)
-    return " AND ".join(_concept(c) for c in parsed.required)
+        return " OR ".join(_concept(c) for c in best.concepts)
+    required = best.required
+    return " OR ".join(_all_of(combo, fuzzy=True) for combo in itertools.combinations(required, minimum))
 
 
 def _filters(filters: dict[str, tuple[str, ...]]) -> tuple[str, list[Any]]:
@@ -87,24 +112,30 @@ def _filters(filters: dict[str, tuple[str, ...]]) -> tuple[str, list[Any]]:
     return "".join(f" AND {c}" for c in clauses), params
 
 
-def _score_expression(parsed: ParsedQuery, now_days: float) -> tuple[str, list[Any]]:
-    """BM25 with column weights + vocabulary boosts + recency + popularity, as SQL."""
+def _score_expression(parsed: ParsedQuery, now_days: float, *, exact_tier: bool,
+                      tiers: Sequence[tuple[str, float]]) -> tuple[str, list[Any]]:
+    """BM25 with column weights + vocabulary boosts + recency + popularity + the tiers, as SQL."""
     if parsed.is_empty:
         return "NULL", []
     weights = ", ".join(str(FIELD_WEIGHTS[c]) for c in store.FTS_COLUMNS)
     parts, params = [f"-bm25(fts, {weights}) * {TEXT_WEIGHT}"], []
-    for concept in parsed.concepts:
-        for field, codes in concept.boosts:
-            parts.append(f"(CASE WHEN d.{field} IN ({','.join('?' * len(codes))}) "
-                         f"THEN {BOOST_WEIGHTS[field]} ELSE 0 END)")
-            params.extend(codes)
+    for field, codes in parsed.boosts():
+        parts.append(f"(CASE WHEN d.{field} IN ({','.join('?' * len(codes))}) "
+                     f"THEN {BOOST_WEIGHTS[field]} ELSE 0 END)")
+        params.extend(codes)
     parts.append(f"{RECENCY_WEIGHT} * {RECENCY_PIVOT_DAYS} / ({RECENCY_PIVOT_DAYS} + abs(? - d.published_days))")
     params.append(now_days)
     parts.append("d.popularity")
+    if exact_tier:
+        tiers = [*tiers, (match_expression(parsed, "exact"), EXACT_TIER)]
+    for expression, tier in tiers:
+        parts.append(f"(CASE WHEN d.rowid IN (SELECT rowid FROM fts WHERE fts MATCH ?) THEN {tier} ELSE 0 END)")  # noqa: S608 - tier constants
+        params.append(expression)
     return " + ".join(parts), params
 
 
-def _hit(body: dict[str, Any], score: float | None, parsed: ParsedQuery, with_highlight: bool) -> dict[str, Any]:
+def _hit(body: dict[str, Any], score: float | None, parsed: ParsedQuery, with_highlight: bool,
+         kind: str) -> dict[str, Any]:
     marks: dict[str, list[str]] = {}
     if with_highlight and not parsed.is_empty:
         phrases = parsed.phrases()
@@ -118,7 +149,7 @@ def _hit(body: dict[str, Any], score: float | None, parsed: ParsedQuery, with_hi
                                          "resource_type", "license", "publisher", "origin_node")},
         "price": body.get("price") or 0, "is_remote": bool(body.get("is_remote")),
         "published_at": body.get("published_at"), "download_count": body.get("download_count") or 0,
-        "score": None if score is None else round(float(score), 4),
+        "score": None if score is None else round(float(score), 4), "match": kind,
     }
 
 
@@ -263,46 +294,66 @@ class EmbeddedBackend(SearchBackend):
 
     # --- reading
     def search(self, request: SearchRequest) -> SearchPage:
-        parsed = parse_query(request.q)
-        filter_sql, filter_params = _filters(dict(request.filters))
+        filters = dict(request.filters)
+        filter_sql, filter_params = _filters(filters)
         handle = self._handle()
         conn = handle.conn
         with store.read_transaction(conn):
             columns = handle.columns()
+            parsed = parse_query(request.q, handle.vocabulary())
             relaxed = False
+            tiers: list[tuple[str, float]] = []  # (MATCH expression, score added to the rows it matches)
+            # CROSS JOIN keeps the full-text match as the outer loop: with a filter, SQLite would
+            # otherwise walk the filter's index and run the MATCH once per row (100× slower).
+            matched = f"FROM fts CROSS JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ?{filter_sql}"
+
+            def counted(expression: str) -> store.FacetCounts:
+                # The whole match, unfiltered: the facets are disjunctive (see base.DisjunctiveCounter).
+                rows = conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])
+                rowids = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
+                return columns.disjunctive(columns.count(rowids), filters)
+
             if parsed.is_empty:
                 source, params = f"FROM docs d WHERE 1 = 1{filter_sql}", filter_params
-                if filter_sql:
-                    rowids = [r for (r,) in conn.execute(f"SELECT d.rowid {source}", params)]  # noqa: S608
-                    by_combo = columns.count(rowids)
-                else:
-                    by_combo = columns.all_counts
+                found = columns.disjunctive(columns.all_counts, filters)
+                full_count = None
             else:
-                modes = ("all", "any") if len(parsed.concepts) > 1 else ("all",)
-                for mode in modes:
-                    # CROSS JOIN keeps the full-text match as the outer loop: with a filter, SQLite would
-                    # otherwise walk the filter's index and run the MATCH once per row (100× slower).
-                    source = f"FROM fts CROSS JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ?{filter_sql}"
-                    params = [match_expression(parsed, mode), *filter_params]
-                    only_fts = "SELECT rowid FROM fts WHERE fts MATCH ?"
-                    rowids = [r for (r,) in conn.execute(
-                        f"SELECT d.rowid {source}" if filter_sql else only_fts, params)]  # noqa: S608
-                    if rowids:
-                        break
-                relaxed = mode == "any"
-                by_combo = columns.count(rowids)
-            count = sum(by_combo.values())
-            facets = columns.facets(by_combo) if request.with_facets else {}
-            score_sql, score_params = _score_expression(parsed, time.time() / 86400.0)
+                expression = match_expression(parsed, "full")
+                found = counted(expression)
+                full_count = found.total
+                if full_count < relax_below(parsed):
+                    # Down to any required concept, the documents matching more of them first.
+                    levels = [(expression, FULL_TIER)]
+                    for minimum in minimum_should_match_steps(len(parsed.best.required)):
+                        wider = match_expression(parsed, "msm", minimum=minimum)
+                        more = counted(wider)
+                        if more.total > found.total:
+                            if found.total:
+                                tiers.append(levels[-1])
+                            levels.append((wider, MOST_TIER))
+                            expression, found, relaxed = wider, more, True
+                    if not found.total and len(parsed.best.concepts) > 1:
+                        expression = match_expression(parsed, "any")
+                        found = counted(expression)
+                        relaxed = bool(found.total)
+                source, params = matched, [expression, *filter_params]
+            count = found.total
+            facets = found.facet_buckets() if request.with_facets else {}
+            tree = found.tree_nodes() if request.with_tree else []
+            score_sql, score_params = _score_expression(parsed, time.time() / 86400.0, exact_tier=parsed.has_fuzzy,
+                                                        tiers=tiers)
             sort = request.effective_sort
             order = _ORDER["newest" if sort == "relevance" and parsed.is_empty else sort]
             rows = conn.execute(
                 f"SELECT d.rowid, {score_sql} AS score {source} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
                 [*score_params, *params, request.page_size, request.offset],
-            ).fetchall()
-            found = store.bodies(conn, [r[0] for r in rows])
-        hits = [_hit(found[rowid], score, parsed, request.with_highlight) for rowid, score in rows]
-        return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed)
+            ).fetchall() if count else []
+            bodies = store.bodies(conn, [r[0] for r in rows])
+        hits = [_hit(bodies[rowid], score, parsed, request.with_highlight,
+                     match_kind(score, relaxed=relaxed, fuzzy=parsed.has_fuzzy))
+                for rowid, score in rows]
+        return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed,
+                          full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed), tree=tree)
 
     def suggest(self, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
         start = normalize(prefix)[:SUGGEST_PREFIX_LENGTH]

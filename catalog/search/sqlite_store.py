@@ -21,21 +21,39 @@ import json
 import os
 import sqlite3
 import threading
-from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from catalog.search.analysis import ANALYSIS_VERSION, meta_text, normalize, suggestion_terms, token_text
-from catalog.search.base import FACET_FIELDS, FACET_SOURCE, facet_buckets, popularity
+import numpy as np
+
+from catalog.search.analysis import (
+    ANALYSIS_VERSION,
+    meta_text,
+    normalize,
+    suggestion_terms,
+    token_text,
+    topic_parent,
+)
+from catalog.search.base import (
+    FACET_FIELDS,
+    FACET_SOURCE,
+    TREE_FIELDS,
+    TREE_LEVELS,
+    active_filters,
+    facet_buckets,
+    popularity,
+    textbook_tree,
+)
+from catalog.search.fuzzy import TermVocabulary, term_vocabulary
 
 SCHEMA_VERSION = 1
 FTS_COLUMNS = ("title", "chapter", "section", "keywords", "description", "meta")
 # The stored text is already tokenized: FTS5 must keep every token whole (2.1, what's).
 FTS_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '._''’'"
 _DOC_COLUMNS = ("rowid", "id", *FACET_FIELDS, "facet_key", "published_days", "download_count", "popularity")
-_BODY_KEYS = ("id", "title", "description", "keywords", "chapter", "section", "language", "price",
+_BODY_KEYS = ("id", "title", "description", "keywords", "section", "language", "price",
               *FACET_SOURCE.values(), "is_remote", "published_at", "download_count")
 _SEP = "\x1f"
 SCHEMA = f"""
@@ -119,39 +137,102 @@ def read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 class FacetColumns:
-    """The facet values of every row, as indexes into a table of distinct value combinations."""
+    """The facet values of every row, as indexes into a table of distinct value combinations, held
+    as NumPy arrays: a result set's facets, filtered count and textbook tree are a few vector
+    operations over the combinations (``disjunctive``), whatever the number of rows."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         top = conn.execute("SELECT coalesce(max(rowid), 0) FROM docs").fetchone()[0]
-        self.combo = array("i", [-1]) * (top + 1)
-        self.combos: list[tuple[str, ...]] = []
+        combo = np.full(top + 1, -1, dtype=np.int32)
         known: dict[str, int] = {}
+        keys: list[str] = []
         for rowid, key in conn.execute("SELECT rowid, facet_key FROM docs"):
             index = known.get(key)
             if index is None:
-                index = known[key] = len(self.combos)
-                self.combos.append(tuple(key.split(_SEP)))
-            self.combo[rowid] = index
-        self.all_counts = Counter(c for c in self.combo if c >= 0)
-        self._all_facets: dict[str, list[dict[str, Any]]] | None = None
+                index = known[key] = len(keys)
+                keys.append(key)
+            combo[rowid] = index
+        self.combo = combo
+        # values[f]: the distinct values of field f; codes[c, f]: the value of combination c, by index.
+        self.values: list[list[str]] = [[] for _ in FACET_FIELDS]
+        self.value_ids: list[dict[str, int]] = [{} for _ in FACET_FIELDS]
+        self.codes = np.zeros((len(keys), len(FACET_FIELDS)), dtype=np.int32)
+        for c, key in enumerate(keys):
+            for f, value in enumerate(key.split(_SEP)):
+                ids = self.value_ids[f]
+                code = ids.get(value)
+                if code is None:
+                    code = ids[value] = len(self.values[f])
+                    self.values[f].append(value)
+                self.codes[c, f] = code
+        self.all_counts = np.bincount(combo[combo >= 0], minlength=len(keys))
 
-    def facets(self, counts_by_combo: Counter[int]) -> dict[str, list[dict[str, Any]]]:
-        """Facet buckets of a result set given as row counts per value combination."""
-        if counts_by_combo is self.all_counts:
-            if self._all_facets is None:
-                self._all_facets = self._facets(counts_by_combo)
-            return self._all_facets
-        return self._facets(counts_by_combo)
+    def count(self, rowids: Any) -> Any:
+        """Rows per combination (a vector) of some rows (a sequence or an array of rowids)."""
+        found = self.combo[np.asarray(rowids, dtype=np.int64)] if len(rowids) else np.zeros(0, dtype=np.int32)
+        return np.bincount(found[found >= 0], minlength=len(self.codes))
 
-    def _facets(self, counts_by_combo: Counter[int]) -> dict[str, list[dict[str, Any]]]:
-        counters: list[Counter[str]] = [Counter() for _ in FACET_FIELDS]
-        for index, n in counts_by_combo.items():
-            for counter, value in zip(counters, self.combos[index], strict=True):
-                counter[value] += n
-        return {name: facet_buckets(c) for name, c in zip(FACET_FIELDS, counters, strict=True)}
+    def disjunctive(self, counts: Any, filters: Mapping[str, Sequence[str]]) -> FacetCounts:
+        return FacetCounts(self, counts, filters)
 
-    def count(self, rowids: Iterable[int]) -> Counter[int]:
-        return Counter(map(self.combo.__getitem__, rowids))
+
+class FacetCounts:
+    """Disjunctive facets, filtered total and textbook tree of a result set that is *not* filtered
+    yet, given as rows per combination (the rules of ``base.DisjunctiveCounter``, vectorized)."""
+
+    def __init__(self, columns: FacetColumns, counts: Any, filters: Mapping[str, Sequence[str]]) -> None:
+        self.columns, self.filters = columns, filters
+        live = np.nonzero(counts)[0]
+        self.counts = counts[live]
+        self.codes = columns.codes[live]
+        self.fails: dict[int, Any] = {}  # field → combinations failing its filter
+        for f, allowed in active_filters(filters):
+            ids = [columns.value_ids[f][v] for v in allowed if v in columns.value_ids[f]]
+            self.fails[f] = ~np.isin(self.codes[:, f], np.asarray(ids, dtype=np.int32))
+        failures = sum((m.astype(np.int8) for m in self.fails.values()), np.zeros(len(self.counts), dtype=np.int8))
+        self.failures = failures
+        self.passing = failures == 0
+        self.total = int(self.counts[self.passing].sum())
+
+    def _counts(self, f: int, mask: Any) -> dict[str, int]:
+        values = self.columns.values[f]
+        sums = np.bincount(self.codes[mask, f], weights=self.counts[mask], minlength=len(values))
+        return {values[i]: int(sums[i]) for i in np.nonzero(sums)[0]}
+
+    def facet_buckets(self) -> dict[str, list[dict[str, Any]]]:
+        out = {}
+        for f, name in enumerate(FACET_FIELDS):
+            mask = self.passing
+            if f in self.fails:  # its own filter does not count
+                mask = mask | ((self.failures == 1) & self.fails[f])
+            out[name] = facet_buckets(self._counts(f, mask))
+        return out
+
+    def tree_nodes(self) -> list[dict[str, Any]]:
+        chosen = {FACET_FIELDS[f] for f in self.fails}
+        inside = np.ones(len(self.counts), dtype=bool)  # passes every filter outside the tree
+        for f, failed in self.fails.items():
+            if FACET_FIELDS[f] not in TREE_FIELDS:
+                inside &= ~failed
+        counts: dict[tuple[str, ...], int] = {}
+        fields: list[int] = []
+        for k, (_, level_fields) in enumerate(TREE_LEVELS):
+            if k and not any(f in chosen for f in TREE_LEVELS[k - 1][1]):
+                break
+            for f in fields:  # the levels above must pass their filters
+                if f in self.fails:
+                    inside = inside & ~self.fails[f]
+            fields = [*fields, *(FACET_FIELDS.index(f) for f in level_fields)]
+            if not inside.any():
+                break
+            # One int64 per combination of the level's path (sorting rows of a 2-D array is slower).
+            sizes = [len(self.columns.values[f]) for f in fields]
+            flat = np.ravel_multi_index(self.codes[inside][:, fields].T, sizes)
+            keys, inverse = np.unique(flat, return_inverse=True)
+            sums = np.bincount(inverse, weights=self.counts[inside], minlength=len(keys))
+            for key, n in zip(np.array(np.unravel_index(keys, sizes)).T.tolist(), sums.tolist(), strict=True):
+                counts[tuple(self.columns.values[f][c] for f, c in zip(fields, key, strict=True))] = int(n)
+        return textbook_tree(counts, self.filters)
 
 
 class Handle:
@@ -163,6 +244,8 @@ class Handle:
         self.conn = connect(path)
         self._columns: FacetColumns | None = None
         self._seen_version: int | None = None
+        self._vocabulary: TermVocabulary | None = None
+        self._vocabulary_version: int | None = None
 
     def columns(self) -> FacetColumns:
         """Facet columns valid for the current read transaction (call inside one)."""
@@ -172,9 +255,19 @@ class Handle:
             self._columns, self._seen_version = FacetColumns(self.conn), version
         return self._columns
 
+    def vocabulary(self) -> TermVocabulary:
+        """The index's subject terms (call inside a read transaction, after ``columns``): re-read when
+        the index changed, rebuilt only when the set of terms did (``term_vocabulary``)."""
+        if self._vocabulary is None or self._vocabulary_version != self._seen_version:
+            terms = self.conn.execute("SELECT norm, count FROM suggest WHERE kind = 'term'").fetchall()
+            parents = [p for (p,) in self.conn.execute("SELECT norm FROM suggest WHERE kind = 'parent'")]
+            self._vocabulary, self._vocabulary_version = term_vocabulary(terms, parents), self._seen_version
+        return self._vocabulary
+
     def wrote(self) -> None:
         """This connection committed a change (data_version only reports other connections')."""
         self._columns = None
+        self._vocabulary = None
 
     def close(self) -> None:
         if self.pid == os.getpid():
@@ -224,6 +317,9 @@ def _fts_values(doc: dict[str, Any]) -> tuple[str, ...]:
 
 def _completions(doc: dict[str, Any]) -> list[tuple[str, str]]:
     out = [("term", t) for t in suggestion_terms(doc)]
+    parent = topic_parent(doc)
+    if parent:
+        out.append(("parent", parent))
     title = normalize(doc["title"])
     return [*out, ("title", title)] if title else out
 

@@ -391,6 +391,7 @@ M += rows("api-vocabularies", "get", {ANY: X(200)})
 # the index holds published resources only: searching finds no unpublished one (the leak check reads the body)
 M += rows("api-search", "get", {ANY: X(200)}, query="q=有理数 课件")
 M += rows("api-search-suggest", "get", {ANY: X(200)}, query="q=有理")
+M += rows("api-browse", "get", {ANY: X(200)}, query="stage=初中&subject=数学")
 
 # --- licensing API: decisions, rights, downloads ---
 M += rows("api-resource-access", "get", {**visible(200), ("A priced",): X(200)})
@@ -513,6 +514,7 @@ M += rows("api-federation-negative-term", "patch", {"not a hub": only(403, HUB_O
 # --- web pages ---
 M += page_rows("home", {ANY: X(302)})
 M += page_rows("search", {ANY: X(200)}, query="q=有理数 课件")
+M += page_rows("browse", {ANY: X(200)}, query="stage=初中&subject=数学")
 M += page_rows("resource-page", {**visible(200), ("A priced",): X(200), ("A revised",): X(200)})
 M += rows("resource-history", "get", {**visible(200), ("A revised",): X(200)}, fmt=None)
 M += rows("file-preview", "get", {

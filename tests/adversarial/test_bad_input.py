@@ -563,6 +563,7 @@ HOSTILE_QUERIES = {
     "month 9999-12": "month=9999-12",
     "NUL and junk": "q=%00&status=%00&action=%00&mine=%00&page=%00&month=%00&start=x&end=y&publisher=-1",
     "a million characters": "q=" + "字" * 2_000 + "&status=" + "s" * 10_000,
+    "textbook tree values": "stage=" + "段" * 3_000 + "&chapter=%00&grade=&volume=" + "册" * 500 + "&subject=数学",
 }
 GET_ROLES = ("hub_operator", "publisher")
 

@@ -87,13 +87,18 @@ def test_search_and_suggestions_hold_published_work_only(world):
         api = client.get("/api/v1/search", {"q": "有理数 课件", "page_size": 100})
         page = client.get("/search", {"q": "有理数 课件"})
         suggest = client.get("/api/v1/search/suggest", {"q": "有理"})
+        tree, browse = client.get("/api/v1/browse"), client.get("/browse")
         assert (api.status_code, page.status_code, suggest.status_code) == (200, 200, 200)
+        assert (tree.status_code, browse.status_code) == (200, 200)
+        assert tree.json()["count"] == sum(n["count"] for n in tree.json()["tree"]) == len(PUBLISHED)
         titles = [hit["title"] for hit in api.json()["results"]]
         for variant, mark in _marks(world, PUBLISHED).items():
             assert any(mark in t for t in titles), f"{actor}: the published {variant} is not found"
             assert mark in page.content.decode(), f"{actor}: the search page does not show {variant}"
+            assert mark in browse.content.decode(), f"{actor}: the browse page does not show {variant}"
         for variant, mark in _marks(world, [*A_UNPUBLISHED, *B_UNPUBLISHED, "B submitted"]).items():
-            for name, body in (("api", api.content), ("page", page.content), ("suggest", suggest.content)):
+            for name, body in (("api", api.content), ("page", page.content), ("suggest", suggest.content),
+                               ("browse", browse.content), ("tree", tree.content)):
                 assert mark.encode() not in body, f"{actor}: search {name} shows the unpublished {variant}"
         for secret in world.secrets:  # a revision waiting for review is found by nobody, not even its publisher
             for name, body in (("api", api.content), ("page", page.content), ("suggest", suggest.content)):

@@ -219,7 +219,8 @@ def test_api_search_shape_and_annotators(api, corpus_settings, settings):
     response = api.get("/api/v1/search", {"q": "初一数学 有理数 课件", "page_size": 3})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"count", "results", "facets", "page", "page_size"}
+    assert set(body) == {"count", "results", "facets", "page", "page_size", "relaxed", "full_count", "did_you_mean",
+                         "tree"}
     assert (body["page"], body["page_size"], len(body["results"])) == (1, 3, 3)
     assert all(set(r) == set(RESULT_FIELDS) for r in body["results"])
     assert set(body["facets"]) == set(FACET_FIELDS)
@@ -363,3 +364,182 @@ def test_readiness_fails_when_elasticsearch_is_unreachable(settings, client):
         check_search()
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["checks"]["search"]["ok"] is False
+
+
+# --- tolerance: typos, rephrasings, partial matches (issue 17) ---------------------------------
+
+def test_a_homophone_typo_finds_the_topic_and_says_what_it_meant(corpus_backend, corpus_docs):
+    """有理书 (shu: 数 typed as 书 through a pinyin input method) is no word of the index: the section it
+    means is found, did-you-mean names the correction, and nothing matched as typed ranks above it."""
+    page = run(corpus_backend, q="有理书的乘方", page_size=10)
+    meant = {d["id"] for d in corpus_docs if "有理数的乘方" in d["section"]}
+    assert meant and page.count >= len(meant)
+    assert {h["id"] for h in page.hits} <= {d["id"] for d in corpus_docs if contains(d, "有理数")}
+    assert set(ids(page)[:min(10, len(meant))]) <= meant
+    assert {h["match"] for h in page.hits} == {"fuzzy"}
+    assert page.did_you_mean[0]["q"] == "有理数的乘方"
+    assert page.did_you_mean[0]["corrections"] == [{"typed": "有理书的乘方", "term": "有理数的乘方"}]
+
+
+def test_a_typo_next_to_vocabulary_words_keeps_their_boosts(corpus_backend, corpus_docs):
+    """初一数学 有里数 课件 (理 typed as 里): the same slide decks come first as for the query spelt right,
+    and the vocabulary words are never 'corrected'."""
+    slides = {d["id"] for d in corpus_docs if is_rational_slides(d)}
+    right = run(corpus_backend, q="初一数学 有理数 课件", page_size=len(slides))
+    typo = run(corpus_backend, q="初一数学 有里数 课件", page_size=len(slides))
+    assert set(ids(typo)) == set(ids(right)) == slides
+    assert typo.did_you_mean[0]["q"] == "初一数学 有理数 课件"
+    assert run(corpus_backend, q="初一数学 有理数 课件").did_you_mean == []
+
+
+@pytest.mark.parametrize(("q", "section"), [("有理数乘方", "有理数的乘方"), ("有理数加减法", "有理数的加减法"),
+                                            ("乘方 有理数的", "有理数的乘方")])
+def test_a_topic_phrased_differently_finds_its_section_then_its_chapter(corpus_backend, corpus_docs, q, section):
+    """A dropped 的 or another word order still names the section: its resources come first, then the
+    other resources of its chapter (a teacher asking for a section wants the chapter's too)."""
+    page = run(corpus_backend, q=q, page_size=100)
+    in_section = {d["id"] for d in corpus_docs if section in d["section"]}
+    assert in_section and len(page.hits) >= len(in_section)
+    assert set(ids(page)[:len(in_section)]) == in_section
+    chapter = next(d["chapter"] for d in corpus_docs if section in d["section"])
+    assert any(h["chapter"] == chapter and section not in h["section"] for h in page.hits)
+
+
+def test_one_unmatched_word_never_empties_the_page(corpus_backend, corpus_docs):
+    """有理数 乘方 思维导图: no resource has 思维导图. The search is relaxed and says so; the resources
+    matching two of the three words come before those matching one."""
+    page = run(corpus_backend, q="有理数 乘方 思维导图", page_size=100)
+    both = {d["id"] for d in corpus_docs if contains(d, "有理数") and contains(d, "乘方")}
+    either = {d["id"] for d in corpus_docs if contains(d, "有理数") or contains(d, "乘方")}
+    assert page.relaxed and page.full_count == 0
+    assert page.count == len(either) and 0 < len(both) < len(either)
+    first = ids(page)[:len(both)]
+    assert set(first) == both
+    assert {h["match"] for h in page.hits} == {"partial"}
+
+
+def test_full_matches_come_before_partial_ones(corpus_backend, corpus_docs):
+    """When few resources match every word, those come first — as typed, then through the section's
+    chapter — then the partial matches."""
+    # 作业 names the type 习题 (it only ranks): 分层 is the word to match besides the section.
+    exact = {d["id"] for d in corpus_docs if contains(d, "有理数的乘方") and contains(d, "分层")}
+    full = {d["id"] for d in corpus_docs if contains(d, "有理数") and contains(d, "分层")}
+    assert 0 < len(exact) < len(full) < 20  # the corpus is fixed: a handful of 有理数 … 分层
+    page = run(corpus_backend, q="有理数的乘方 分层作业", page_size=50)
+    assert page.relaxed and page.full_count == len(full)
+    assert set(ids(page)[:len(exact)]) == exact and set(ids(page)[:len(full)]) == full
+    kinds = [h["match"] for h in page.hits]
+    assert kinds[:len(full)] == ["exact"] * len(exact) + ["fuzzy"] * (len(full) - len(exact))
+    assert set(kinds[len(full):]) == {"partial"}
+
+
+def test_a_correct_query_is_not_relaxed_or_corrected(corpus_backend, corpus_docs):
+    page = run(corpus_backend, q="有理数 课件", page_size=5)
+    assert not page.relaxed and page.did_you_mean == [] and page.full_count is None
+    assert {h["match"] for h in page.hits} == {"exact"}
+
+
+@pytest.mark.django_db
+def test_api_says_did_you_mean_and_when_it_relaxed(api, corpus_settings, settings):
+    settings.CATALOG_SEARCH_RESULT_ANNOTATORS = []
+    body = api.get("/api/v1/search", {"q": "有理书 课件"}).json()
+    assert body["did_you_mean"][0]["q"] == "有理数 课件" and body["count"] > 0 and not body["relaxed"]
+    body = api.get("/api/v1/search", {"q": "有理数 乘方 思维导图"}).json()
+    assert body["relaxed"] is True and body["full_count"] == 0 and body["count"] > 0
+    assert {r["match"] for r in body["results"]} == {"partial"}
+
+
+# --- browse by textbook: disjunctive facets and the textbook tree (issue 17, item 5) ---------------
+
+def passes(doc: dict[str, Any], filters: dict[str, tuple[str, ...]], *, but: tuple[str, ...] = ()) -> bool:
+    source = {"origin": "origin_node"}
+    return all(doc[source.get(name, name)] in values for name, values in filters.items() if name not in but)
+
+
+def tree_counts(docs: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[str, int]:
+    """Node counts of one tree level: the non-empty values of ``fields`` joined like node values."""
+    counter = Counter(" ".join(v for v in (d[f] for f in fields) if v) for d in docs)
+    counter.pop("", None)
+    return dict(counter)
+
+
+def node_counts(nodes: list[dict[str, Any]]) -> dict[str, int]:
+    return {n["value"]: n["count"] for n in nodes}
+
+
+def chosen(nodes: list[dict[str, Any]]) -> dict[str, Any]:
+    [node] = [n for n in nodes if n["selected"]]
+    return node
+
+
+@pytest.mark.parametrize("q", ["", "有理数"])
+def test_facets_are_disjunctive(corpus_backend, corpus_docs, q):
+    """Choosing 数学 and 七年级 still shows how many resources each other subject (of 七年级) and each
+    other grade (of 数学) has; the other facets count what passes both filters."""
+    filters = {"subject": ("数学",), "grade": ("七年级",), "volume": ("上册", "下册")}
+    page = run(corpus_backend, q=q, filters=filters, page_size=5)
+    matching = [d for d in corpus_docs if not q or contains(d, q)]
+    assert page.count == sum(passes(d, filters) for d in matching)
+    for name in ("subject", "grade", "volume", "resource_type", "edition", "chapter"):
+        expected = Counter(d[name] for d in matching if passes(d, filters, but=(name,)) and d[name])
+        assert facet(page, name) == dict(expected.most_common(50)), name
+    if not q:  # 有理数 is a chapter of 七年级 数学 only
+        assert len(facet(page, "grade")) > 1 and len(facet(page, "subject")) > 1
+    assert all(h["subject"] == "数学" and h["grade"] == "七年级" for h in page.hits)
+
+
+def test_the_textbook_tree_counts_each_level_along_the_chosen_path(corpus_backend, corpus_docs):
+    """学段 → 学科 → 版本 → 年级/册 → 章: every node counts the resources under it, the levels of the
+    chosen path list their siblings (the tree ignores its own filters), the filters outside the tree
+    (resource type) narrow every count, and the chapters come in textbook order."""
+    outside = {"resource_type": ("课件", "教案", "习题")}
+    path = {"stage": ("初中",), "subject": ("数学",), "edition": ("人教版",), "grade": ("七年级",),
+            "volume": ("上册",)}
+    page = run(corpus_backend, filters={**outside, **path}, page_size=1)
+    docs = [d for d in corpus_docs if passes(d, outside)]
+    level = page.tree
+    assert node_counts(level) == tree_counts(docs, ("stage",))
+    above: dict[str, tuple[str, ...]] = {}
+    for fields in (("subject",), ("edition",), ("grade", "volume"), ("chapter",)):
+        node = chosen(level)
+        assert node["filters"] == {f: v[0] for f, v in path.items() if f in node["filters"]}
+        above |= {f: path[f] for f in node["values"]}
+        level = node["children"]
+        assert node_counts(level) == tree_counts([d for d in docs if passes(d, above)], fields), fields
+        assert [n["level"] for n in level] == [{"grade": "book"}.get(fields[0], fields[0])] * len(level)
+    chapters = [n["value"] for n in level]
+    assert chapters[:2] == ["第一章 有理数", "第二章 整式的加减"]
+    assert not any(n["selected"] or n["children"] for n in level)
+    assert page.count == sum(passes(d, {**outside, **path}) for d in corpus_docs)
+
+
+def test_a_chapter_is_a_filter_and_a_node_without_a_grade_is_a_book(corpus_backend, corpus_docs):
+    """Choosing a chapter node gives its resources; 高中 books have no grade (必修 第一册): their node
+    is the volume alone and links without a grade."""
+    chapter = "第一章 有理数"
+    page = run(corpus_backend, filters={"chapter": (chapter,)}, page_size=100)
+    assert set(ids(page)) == {d["id"] for d in corpus_docs if d["chapter"] == chapter}
+    senior = run(corpus_backend, filters={"stage": ("高中",)}, page_size=1)
+    subjects = chosen(senior.tree)["children"]
+    maths = next(n for n in subjects if n["value"] == "数学")
+    assert maths["children"] == [] and not maths["selected"]
+    edition = Counter(d["edition"] for d in corpus_docs if d["stage"] == "高中" and d["subject"] == "数学")
+    edition_code = edition.most_common(1)[0][0]
+    path = {"stage": ("高中",), "subject": ("数学",), "edition": (edition_code,)}
+    books = chosen(chosen(chosen(run(corpus_backend, filters=path, page_size=1).tree)["children"])["children"])
+    expected = tree_counts([d for d in corpus_docs if passes(d, path)], ("grade", "volume"))
+    assert node_counts(books["children"]) == expected
+    book = books["children"][0]
+    assert "grade" not in book["filters"] and book["filters"]["volume"] == book["value"]
+    inside = run(corpus_backend, filters={k: (v,) for k, v in book["filters"].items()}, page_size=1)
+    assert chosen(chosen(chosen(chosen(inside.tree)["children"])["children"])["children"])["children"]
+
+
+def test_textbook_order():
+    from catalog.search.base import textbook_order
+
+    values = ["第十章 x", "第二章 y", "第一章 z", "第十一章 w", "第3章 v"]
+    assert sorted(values, key=textbook_order) == ["第一章 z", "第二章 y", "第3章 v", "第十章 x", "第十一章 w"]
+    assert sorted(["高中", "小学", "初中"], key=textbook_order) == ["小学", "初中", "高中"]
+    assert sorted(["九年级", "十年级", "七年级"], key=textbook_order) == ["七年级", "九年级", "十年级"]
+    assert sorted(["七年级 下册", "七年级 上册"], key=textbook_order) == ["七年级 上册", "七年级 下册"]

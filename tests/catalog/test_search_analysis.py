@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from catalog.search.analysis import chapter_topic, highlight, lexicon, normalize, parse_query, tokenize
 
@@ -99,3 +101,82 @@ def test_token_text_and_normalize_give_the_same_for_short_and_long_text(text: st
 
     assert token_text(text) == " ".join(tokenize(text)) == token_text(text)
     assert normalize(text) == _normalize(text) == normalize(text)
+
+
+def test_pinyin_typos_are_graded_by_how_alike_they_sound():
+    from catalog.search.fuzzy import CONFUSABLE, HOMOPHONE, TONELESS, sound_grade
+
+    assert sound_grade("里", "理") == HOMOPHONE  # li3
+    assert sound_grade("书", "数") == TONELESS  # shu1 / shu4
+    assert sound_grade("资", "质") == CONFUSABLE  # zi / zhi
+    assert sound_grade("猫", "数") is None
+
+
+def test_corrections_and_topics_come_from_the_vocabulary_only():
+    """A stretch one homophone away from a term is corrected; a term, a part of one or a vocabulary
+    word never is; a topic phrased differently is recognised."""
+    from catalog.search.fuzzy import TermVocabulary
+
+    vocabulary = TermVocabulary({"勾股定理": 5, "三角形全等的判定": 4, "光合作用与能量转化": 3, "数学": 9})
+    (group,) = vocabulary.corrections("勾股定里")
+    assert [(c.typed, c.term) for c in group] == [("勾股定里", "勾股定理")]
+    assert vocabulary.corrections("勾股定理") == [] and vocabulary.corrections("光合作用") == []
+    assert [c.term for c in vocabulary.corrections("光和作用")[0]] == ["光合作用"]
+    assert vocabulary.topics("全等三角形的判断") == ("三角形全等的判定",)
+    parsed = parse_query("初一数雪 勾股定里", vocabulary)
+    assert parsed.corrections == (("勾股定里", "勾股定理"),)
+
+
+def _reference_highlight(text: str, phrases: list[tuple[str, ...]]) -> str | None:
+    """The plain definition of ``highlight``: fold character by character, tokenize everything, compare
+    every phrase at every position."""
+    import unicodedata
+
+    from catalog.search.analysis import _TOKEN, html_escape
+
+    out_chars, origin = [], []
+    for index, char in enumerate(text):
+        folded = unicodedata.normalize("NFKC", char).lower()
+        out_chars.append(folded)
+        origin.extend([index] * len(folded))
+    folded_text = "".join(out_chars)
+    toks = []
+    for match in _TOKEN.finditer(folded_text):
+        start, end = match.span()
+        if match.group("cjk"):
+            run = match.group("cjk")
+            if len(run) == 1:
+                toks.append((run, origin[start], origin[start] + 1))
+            for i in range(len(run) - 1):
+                toks.append((run[i:i + 2], origin[start + i], origin[start + i + 1] + 1))
+        else:
+            toks.append((match.group("word"), origin[start], origin[end - 1] + 1))
+    spans = sorted((toks[i][1], toks[i + len(p) - 1][2]) for p in phrases if p
+                   for i in range(len(toks) - len(p) + 1) if tuple(t[0] for t in toks[i:i + len(p)]) == p)
+    if not spans:
+        return None
+    merged = [list(spans[0])]
+    for start, end in spans[1:]:
+        if start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    pieces, pos = [], 0
+    for start, end in merged:
+        pieces += [html_escape(text[pos:start]), f"<em>{html_escape(text[start:end])}</em>"]
+        pos = end
+    return "".join(pieces) + html_escape(text[pos:])
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("有理数的乘方ＡＢab 12ΣςİßＴ<&'第一章")), max_size=40),
+       phrase_texts=st.lists(st.sampled_from(["有理数", "乘方", "ab", "12", "σ", "ss", "t", "有", "第一章 有理"]),
+                             max_size=3))
+def test_highlight_is_its_plain_definition(text, phrase_texts):
+    """``highlight`` skips texts no phrase can match and finds phrases by their first token; it marks
+    exactly what folding and comparing every phrase at every token would (full-width, upper case,
+    characters whose lower case is longer, HTML)."""
+    from catalog.search.analysis import highlight, tokenize
+
+    phrases = [tuple(tokenize(p)) for p in phrase_texts]
+    assert highlight(text, phrases) == _reference_highlight(text, phrases)

@@ -11,9 +11,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from catalog.sampledata import generate
-from catalog.search.base import SearchRequest
+from catalog.search.base import FACET_FIELDS, FACET_SOURCE, DisjunctiveCounter, SearchRequest
 from catalog.search.documents import record_document
 from catalog.search.embedded import EmbeddedBackend
 from catalog.search.sqlite_store import IndexVersionError
@@ -108,3 +110,43 @@ def test_an_index_built_by_other_analysis_code_is_refused(tmp_path):
         backend.check()
     with pytest.raises(IndexVersionError):
         backend.delete_documents([docs(3, 1)[0]["id"]])
+
+
+# --- facet and tree counts: the vectorized counting is the plain rule --------------------------------
+
+_VALUES = {"stage": ["小学", "初中", "高中"], "subject": ["数学", "语文", "物理"], "edition": ["人教版", "北师大版"],
+           "grade": ["", "七年级", "八年级"], "volume": ["上册", "下册", "必修 第一册"],
+           "chapter": ["", "第一章 有理数", "第二章 整式的加减", "第十章 数据"], "resource_type": ["课件", "教案", "试卷"],
+           "license": ["CC-BY-4.0", "ALL-RIGHTS-RESERVED"]}
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory):
+    import random
+
+    rnd = random.Random(17)
+    base = docs(1, seed=17)[0]
+    corpus = [{**base, "id": f"00000000-0000-4000-8000-{i:012d}", "publisher": rnd.choice(["甲", "乙"]),
+               **{field: rnd.choice(values) for field, values in _VALUES.items()}} for i in range(600)]
+    backend = EmbeddedBackend(tmp_path_factory.mktemp("facets"))
+    backend.index_documents(corpus)
+    return backend, corpus
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chosen=st.dictionaries(st.sampled_from(sorted(_VALUES)),
+                              st.lists(st.integers(0, 3), min_size=1, max_size=2), max_size=5))
+def test_facets_total_and_tree_follow_the_plain_rule(small_index, chosen):
+    """Whatever the filters (on tree fields, outside it, values nobody has, empty ones), the embedded
+    backend's facets, total and tree are those of ``base.DisjunctiveCounter`` fed document by document."""
+    backend, corpus = small_index
+    filters = {f: tuple(dict.fromkeys(_VALUES[f][i % len(_VALUES[f])] if i < 3 else "无此值" for i in picks))
+               for f, picks in chosen.items()}
+    filters = {f: v for f, v in filters.items() if any(v)}
+    page = backend.search(SearchRequest(filters=filters, page_size=1))
+    reference = DisjunctiveCounter(filters)
+    for doc in corpus:
+        reference.add([str(doc[FACET_SOURCE[f]] or "") for f in FACET_FIELDS], 1)
+    assert page.count == reference.total
+    assert page.facets == reference.facet_buckets()
+    assert page.tree == reference.tree_nodes()

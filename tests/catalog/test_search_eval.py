@@ -32,7 +32,9 @@ def test_metrics_on_a_hand_made_ranking():
     assert ndcg_at([2, 1, 1], [1, 1, 2]) == pytest.approx(1.0)
     assert ndcg_at([0, 0], [0, 0]) == 0.0
     assert ndcg_at([0] * 10 + [2], [2]) == 0.0
-    assert recall_at(["a", "b", "c"], {"a", "c", "d"}, k=2) == pytest.approx(1 / 3)
+    assert recall_at(["a", "b", "c"], {"a", "c", "d"}, k=2, capped=False) == pytest.approx(1 / 3)
+    assert recall_at(["a", "b", "c"], {"a", "c", "d"}, k=2) == pytest.approx(1 / 2)  # out of at most k
+    assert recall_at(["a", "c", "b"], {"a", "c", "d"}, k=2) == pytest.approx(1.0)
     assert reciprocal_rank([0, 1, 2]) == pytest.approx(1 / 3)
     assert reciprocal_rank([0, 1, 2], min_grade=1) == pytest.approx(1 / 2)
     assert reciprocal_rank([1, 1]) == 0.0
@@ -101,3 +103,25 @@ def test_search_eval_runs_on_elasticsearch(elasticsearch_url, tmp_path):
     (result,) = json.loads(out.read_text())["results"]
     assert result["backend"] == "elasticsearch" and result["queries"] > 20
     assert all(0.5 < result[m] <= 1 for m in ("ndcg@10", "recall@50", "mrr"))
+
+
+def test_evaluation_reports_queries_that_return_nothing():
+    docs = [{"id": "1", "title": "t", "subject": "数学"}]
+    query = JudgedQuery(id="empty", q="数学", rules=((2, {"subject": "数学"}),), kind="typo")
+    report = evaluate(FixedRanking([]), [query], docs)
+    assert report.zero_result() == ["empty"]
+    assert report.summary()["zero_result_queries"] == ["empty"]
+
+
+def test_the_generated_classes_are_judged_and_a_part_is_held_out():
+    """The typo, rephrase and partial classes are in the judged set and in the held-out file, never in
+    both, and every query has answers in the sample corpus."""
+    from catalog.search.evaluation import HELD_OUT_QUERIES
+
+    tuning, aside = load_judged_queries(), load_judged_queries(HELD_OUT_QUERIES)
+    for kind in ("typo", "rephrase", "partial"):
+        assert sum(q.kind == kind for q in tuning) >= 10 and sum(q.kind == kind for q in aside) >= 5
+    assert not {q.q for q in tuning} & {q.q for q in aside}
+    docs = [record_document(r, origin_node="cn-44") for r in generate(5000)]
+    for query in aside:
+        assert any(query.grade(d) == 2 for d in docs), query.id

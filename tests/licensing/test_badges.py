@@ -64,3 +64,16 @@ def test_empty_pages_cost_nothing(users, django_assert_num_queries):
 
 def test_registered_as_a_search_result_annotator():
     assert "licensing.badges.annotate_search_hits" in settings.CATALOG_SEARCH_RESULT_ANNOTATORS
+
+
+def test_a_page_of_hits_reads_only_what_decisions_need(users, make_resource, province):
+    """20 hits load 20 resources with their rights and licence: not their descriptions, keywords or
+    other text (the search hit has them already), and still one query for all of them."""
+    hits = [make_resource(license="ALL-RIGHTS-RESERVED", price=3, territory=[province]) for _ in range(20)]
+    teacher = users["teacher"].__class__.objects.get(pk=users["teacher"].pk)
+    with CaptureQueriesContext(connection) as captured:
+        decided = badges(teacher, hits)
+    assert all(d["reason"] == "purchase_required" for d in decided)
+    [resources] = [q["sql"] for q in captured.captured_queries if "catalog_rightsstatement" in q["sql"]]
+    for column in ("description", "keywords", "title", "chapter", '"holder"', "attribution"):
+        assert column not in resources, column

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import tempfile
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -12,7 +13,13 @@ from django.core.management.base import BaseCommand, CommandError
 from catalog.sampledata import DEFAULT_SEED, generate
 from catalog.search.base import SearchBackend
 from catalog.search.documents import record_document
-from catalog.search.evaluation import EvaluationReport, evaluate, load_judged_queries
+from catalog.search.evaluation import (
+    HELD_OUT_QUERIES,
+    JUDGED_QUERIES,
+    EvaluationReport,
+    evaluate,
+    load_judged_queries,
+)
 
 
 class Command(BaseCommand):
@@ -28,24 +35,35 @@ class Command(BaseCommand):
         parser.add_argument("--es-url", default="", help="Elasticsearch URL (default: ELASTICSEARCH_URL)")
         parser.add_argument("--per-query", action="store_true", help="Print the metrics of every query")
         parser.add_argument("--json", dest="json_out", default="", help="Also write the figures to this file")
+        parser.add_argument("--queries", default="", help="Judged queries file (default: the project's judged "
+                            "set; 'held-out' for the generated class queries kept out of tuning)")
+        parser.add_argument("--corpus", default="", help="Index this JSONL corpus (corpus generator format) "
+                            "instead of --n generated sample records")
 
-    def handle(self, *args, backend, n, seed, es_url, per_query, json_out, **options):
+    def handle(self, *args, backend, n, seed, es_url, per_query, json_out, queries, corpus, **options):
         es_url = es_url or settings.ELASTICSEARCH_URL
         names = backend or (["embedded", "elasticsearch"] if es_url else ["embedded"])
         if "elasticsearch" in names and not es_url:
             raise CommandError("elasticsearch needs ELASTICSEARCH_URL or --es-url")
         if n < 1:
             raise CommandError("--n must be at least 1")
-        docs = [record_document(r, origin_node=settings.EXCHANGE_NODE_ID) for r in generate(n, seed=seed)]
-        queries = load_judged_queries()
+        if corpus:
+            with open(corpus, encoding="utf-8") as lines:
+                records = [json.loads(line) for line in lines if line.strip()]
+        else:
+            records = list(generate(n, seed=seed))
+        docs = [record_document(r, origin_node=settings.EXCHANGE_NODE_ID) for r in records]
+        path = HELD_OUT_QUERIES if queries == "held-out" else (Path(queries) if queries else JUDGED_QUERIES)
+        judged = load_judged_queries(path)
         summaries = []
         for name in names:
-            report = self._run(name, docs, queries, es_url)
+            report = self._run(name, docs, judged, es_url)
             summaries.append(report.summary())
             self._print(report, per_query)
         if json_out:
             with open(json_out, "w", encoding="utf-8") as out:
-                json.dump({"n": n, "seed": seed, "results": summaries}, out, ensure_ascii=False, indent=2)
+                json.dump({"n": len(docs), "seed": seed, "corpus": corpus or "catalog.sampledata", "queries": str(path.name),
+                           "results": summaries}, out, ensure_ascii=False, indent=2)
 
     def _run(self, name: str, docs: list[dict], queries, es_url: str) -> EvaluationReport:
         with tempfile.TemporaryDirectory(prefix="search-eval-") as root:
@@ -70,9 +88,13 @@ class Command(BaseCommand):
     def _print(self, report: EvaluationReport, per_query: bool) -> None:
         if per_query:
             for r in report.results:
-                self.stdout.write(f"  {r.query.id:36} rel={r.relevant:4d} ndcg@10={r.ndcg:.3f} "
+                self.stdout.write(f"  {r.query.id:36} rel={r.relevant:4d} found={r.returned:5d} ndcg@10={r.ndcg:.3f} "
                                   f"recall@50={r.recall:.3f} rr={r.rr:.3f}  {r.query.q}")
         s = report.summary()
+        for kind, figures in s.get("by_class", {}).items():
+            self.stdout.write(f"  {kind:12} queries={figures['queries']:3d}  nDCG@10={figures['ndcg@10']:.4f}  "
+                              f"Recall@50={figures['recall@50']:.4f}  zero-result={len(figures['zero_result_queries'])}")
         self.stdout.write(self.style.SUCCESS(
             f"{s['backend']:14} n={s['documents']} queries={s['queries']}  nDCG@10={s['ndcg@10']:.4f}  "
-            f"Recall@50={s['recall@50']:.4f}  MRR={s['mrr']:.4f}"))
+            f"Recall@50={s['recall@50']:.4f}  MRR={s['mrr']:.4f}  zero-result={len(s['zero_result_queries'])}"
+            + (f" ({', '.join(s['zero_result_queries'])})" if s["zero_result_queries"] else "")))
