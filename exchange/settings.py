@@ -241,6 +241,20 @@ CATALOG_ARCHIVE_MAX_RATIO = env_int("CATALOG_ARCHIVE_MAX_RATIO", 100)
 CATALOG_BLOB_GRACE_SECONDS = env_int("CATALOG_BLOB_GRACE_SECONDS", 6 * 3600)
 # The first-page excerpt of a PDF preview parses at most this many bytes of the file.
 CATALOG_PREVIEW_MAX_PDF_BYTES = env_int("CATALOG_PREVIEW_MAX_PDF_BYTES", 64 * 1024 * 1024)
+# Previews (catalog.previews): a job renders each stored file content once, after upload, import or a
+# remote file's fetch (off: only ``manage.py build_previews`` makes them). Each external program (LibreOffice,
+# pdftoppm, ffmpeg; an empty name disables one) runs at most CATALOG_PREVIEW_TIMEOUT_SECONDS, in at most
+# CATALOG_PREVIEW_MEMORY_BYTES of address space, writing files of at most CATALOG_PREVIEW_MAX_OUTPUT_BYTES.
+CATALOG_PREVIEWS_AUTO = env_bool("CATALOG_PREVIEWS_AUTO", True)
+CATALOG_PREVIEW_SOFFICE = env_str("CATALOG_PREVIEW_SOFFICE", "soffice")
+CATALOG_PREVIEW_PDFTOPPM = env_str("CATALOG_PREVIEW_PDFTOPPM", "pdftoppm")
+CATALOG_PREVIEW_FFMPEG = env_str("CATALOG_PREVIEW_FFMPEG", "ffmpeg")
+CATALOG_PREVIEW_TIMEOUT_SECONDS = env_int("CATALOG_PREVIEW_TIMEOUT_SECONDS", 120)
+CATALOG_PREVIEW_MEMORY_BYTES = env_int("CATALOG_PREVIEW_MEMORY_BYTES", 3 * 1024 * 1024 * 1024)
+CATALOG_PREVIEW_MAX_OUTPUT_BYTES = env_int("CATALOG_PREVIEW_MAX_OUTPUT_BYTES", 256 * 1024 * 1024)
+CATALOG_PREVIEW_MAX_INPUT_BYTES = env_int("CATALOG_PREVIEW_MAX_INPUT_BYTES", 512 * 1024 * 1024)
+CATALOG_PREVIEW_MAX_PAGES = env_int("CATALOG_PREVIEW_MAX_PAGES", 6)
+CATALOG_PREVIEW_WIDTH = env_int("CATALOG_PREVIEW_WIDTH", 480)
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Checks the content under review (a new resource or a revision of a published one) must pass before a
