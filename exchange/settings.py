@@ -418,6 +418,9 @@ EXCHANGE_READINESS_CHECKS = {
     # Drains index work a crash or a lost job left pending; never makes the node unready.
     "search_pending": "catalog.search.indexing.check_index_pending",
 }
+# Shown by /readyz beside the checks, never making the node unready: name -> import string of a function
+# returning a JSON object.
+EXCHANGE_STATUS_REPORTS = {"previews": "catalog.previews.checks.preview_status"}
 # Figures read at scrape time by /metrics (import strings of functions yielding metric families; see
 # exchange.metrics): queue depth and failed jobs, review backlog and pending index work, sync per peer.
 EXCHANGE_METRICS_COLLECTORS = ["exchange.jobs.queue_metrics", "catalog.metrics.collect", "federation.metrics.collect"]
@@ -447,7 +450,8 @@ CATALOG_SEARCH_BACKEND = env_str(
 )
 CATALOG_SEARCH_DIR = DATA_DIR / "search"
 # Called on every page of search results as annotate(*, user, hits) (import strings), e.g. licensing's price.
-CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits"]
+CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits",
+                                               "licensing.badges.annotate_search_covers"]
 
 # --- OAI-PMH -------------------------------------------------------------------------------
 # The OAI-PMH 2.0 provider at /oai (federation.oai). Identifiers are oai:<repository id>:<uuid>.

@@ -144,6 +144,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
             "published_at": (hit.get("published_at") or "")[:10],
             "badge": access_badge(hit.get("access"), list_price=int(hit.get("price") or 0)),
             "price": int(hit.get("price") or 0),
+            "cover": hit.get("cover") or "",
         })
     facets = []
     chosen = []

@@ -29,6 +29,9 @@ _RESULT_FIELDS = {
     "origin_node": serializers.CharField(), "is_remote": serializers.BooleanField(),
     "published_at": serializers.DateTimeField(), "download_count": serializers.IntegerField(),
     "score": serializers.FloatField(allow_null=True),
+    "cover": serializers.CharField(allow_null=True, help_text="Path of the cover image (first page or poster "
+                                   "frame) when there is one and you may preview the resource, e.g. "
+                                   "/resources/3f0c…/cover; else null"),
 }
 
 
