@@ -8,7 +8,8 @@ cached for the run, so a catalogue of thousands of records holds a few dozen dis
 preview jobs (content-addressed) render each once. Legacy binary formats (DOC, PPT) cannot be written by
 these libraries: such records get the OOXML equivalent.
 
-Without the CJK font a PDF falls back to the minimal placeholder PDF (text in its metadata only).
+Without a CJK font (or with ``EXCHANGE_SAMPLE_CJK_FONT`` set to an empty value or another font file) a PDF
+falls back to the minimal placeholder PDF (text in its metadata only).
 """
 
 from __future__ import annotations
