@@ -13,7 +13,7 @@ from django.db import transaction
 
 from catalog.archives import ArchiveLimits, inspect_zip
 from catalog.errors import ArchiveBombError, ArchiveTooLargeError, FileTypeNotAllowedError
-from catalog.models import FilePreview
+from catalog.models import FilePreview, ResourceFile
 from catalog.previews import tools
 from catalog.storage import blob_key, get_blob_store
 from exchange.jobs import enqueue_on_commit
@@ -154,3 +154,21 @@ def _image_thumbnail(source: Path, *, out_dir: Path, width: int) -> Path:
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise tools.ToolFailed(f"image unreadable: {exc}") from exc
     return target
+
+
+def preview_build_missing(*, again: bool = False, limit: int | None = None) -> dict[str, int]:
+    """Build the previews of stored files that have none (with ``again``, also of those that failed), one
+    per content; returns how many ended in each state."""
+    done = set(FilePreview.objects.exclude(status=Status.PENDING).values_list("sha256", flat=True)
+               if not again else
+               FilePreview.objects.filter(status__in=[Status.READY, Status.UNSUPPORTED]).values_list("sha256",
+                                                                                                      flat=True))
+    todo: dict[str, str] = {}
+    for sha256, mime in ResourceFile.objects.filter(available_locally=True).values_list("sha256", "mime"):
+        if sha256 not in done and previewable(mime):
+            todo.setdefault(sha256, mime)
+    counts: dict[str, int] = {}
+    for sha256, mime in list(todo.items())[:limit]:
+        status = preview_build(sha256=sha256, mime=mime, again=again).status
+        counts[status] = counts.get(status, 0) + 1
+    return counts

@@ -267,3 +267,19 @@ def test_previews_are_not_built_for_unpreviewable_types(orgs):
     file = store_file(resource, "notes.txt", "纯文本".encode(), mime="text/plain")
     preview = preview_build(sha256=file.sha256, mime="text/plain")
     assert (preview.status, preview.reason, preview.has_cover) == ("unsupported", "unsupported", False)
+
+
+@needs_tools
+def test_build_previews_fills_the_gaps_and_retries_after_libreoffice_is_installed(orgs, settings, capsys):
+    resource = ResourceFactory(publisher=orgs["publisher"], with_file=False)
+    docx = store_file(resource, "教案.docx", real("a.docx", "教案"), mime=DOCX)
+    paper = store_file(resource, "试卷.pdf", real("b.pdf", "试卷"))
+    settings.CATALOG_PREVIEW_SOFFICE = "no-such-libreoffice"
+    call_command("build_previews")
+    assert capsys.readouterr().out.strip() == "failed 1, ready 1"
+    call_command("build_previews")
+    assert capsys.readouterr().out.strip() == "nothing to do"  # a failure is not retried by itself
+    settings.CATALOG_PREVIEW_SOFFICE = "soffice"  # installed since
+    call_command("build_previews", "--again")
+    assert capsys.readouterr().out.strip() == "ready 1"
+    assert {p.sha256: p.status for p in FilePreview.objects.all()} == {docx.sha256: "ready", paper.sha256: "ready"}
