@@ -1,8 +1,8 @@
 """The external programs that render previews, each run as a bounded child process.
 
 Every run gets its own process group, a wall-clock deadline (the whole group is killed with SIGKILL
-when it passes), and resource limits set in the child before ``exec``: address space, CPU seconds,
-the size of any file it writes, no core dumps. The input is untrusted, so a program stuck on it (a
+when it passes), and resource limits set before the program starts: address space, CPU seconds, the
+size of any file it writes, no core dumps. The input is untrusted, so a program stuck on it (a
 PDF that makes the rasteriser loop, a document that makes LibreOffice spin) costs at most the
 deadline, never a worker.
 
@@ -86,18 +86,31 @@ def tools_available() -> dict[str, bool]:
 
 def run_bounded(argv: Sequence[str], *, limits: Limits, cwd: str, env: dict[str, str] | None = None) -> None:
     """Run ``argv`` within ``limits``. Raises ToolTimeout (killed at the deadline), ToolFailed (a non-zero
-    exit or a signal, e.g. the CPU or file-size limit), ToolMissing (no such program)."""
-    def bound() -> None:  # runs in the child, before exec
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-        cpu = limits.seconds + 1
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    exit or a signal, e.g. the CPU or file-size limit), ToolMissing (no such program).
 
+    The limits are set by util-linux's ``prlimit`` wrapper (Essential on Debian) between fork and exec of the
+    program; without it, by ``setrlimit`` in the child (``preexec_fn``, which Python documents as unsafe in a
+    threaded process, hence only the fallback)."""
+    cpu = limits.seconds + 1
+    wrapper = shutil.which("prlimit")
+    command = list(argv)
+    preexec = None
+    if wrapper is not None:
+        command = [wrapper, f"--as={limits.memory_bytes}", f"--cpu={cpu}", f"--fsize={limits.output_bytes}",
+                   "--core=0", "--", *command]
+    else:
+        def preexec() -> None:  # runs in the child, before exec
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    if shutil.which(argv[0]) is None:
+        raise ToolMissing(argv[0])
     try:
         process = subprocess.Popen(  # noqa: S603 - a fixed program with arguments we build, never a shell
-            list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=bound)  # noqa: PLW1509
+            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec)  # noqa: PLW1509
     except FileNotFoundError as exc:
         raise ToolMissing(argv[0]) from exc
     try:

@@ -22,6 +22,7 @@ from pypdf import PdfReader
 from rest_framework.test import APIClient
 
 from catalog.models import FilePreview, Resource
+from catalog.previews import tools
 from catalog.previews.services import preview_build, preview_key
 from catalog.previews.tools import tools_available
 from catalog.samplefiles import sample_file
@@ -283,3 +284,23 @@ def test_build_previews_fills_the_gaps_and_retries_after_libreoffice_is_installe
     call_command("build_previews", "--again")
     assert capsys.readouterr().out.strip() == "ready 1"
     assert {p.sha256: p.status for p in FilePreview.objects.all()} == {docx.sha256: "ready", paper.sha256: "ready"}
+
+
+@needs_tools
+@pytest.mark.parametrize("wrapper", ["prlimit", "setrlimit in the child"])
+def test_every_program_run_is_held_to_its_memory_limit(tmp_path, monkeypatch, wrapper):
+    """A rasteriser allowed 8 MB of address space cannot even start; with room enough it renders."""
+    if wrapper != "prlimit":  # a system without util-linux's prlimit: the fallback sets the limits itself
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "pdftoppm").symlink_to(tools.tool_path("pdftoppm"))
+        monkeypatch.setenv("PATH", str(bin_dir))
+    source = tmp_path / "paper.pdf"
+    source.write_bytes(real("b.pdf", "试卷"))
+    out = tmp_path / "out"
+    out.mkdir()
+    tight = tools.Limits(seconds=30, memory_bytes=8 * 1024 * 1024, output_bytes=64 * 1024 * 1024)
+    with pytest.raises(tools.ToolFailed, match="pdftoppm exited"):
+        tools.pdf_to_pngs(source, out_dir=out, pages=1, width=200, limits=tight)
+    roomy = tools.Limits(seconds=30, memory_bytes=1024 * 1024 * 1024, output_bytes=64 * 1024 * 1024)
+    assert len(tools.pdf_to_pngs(source, out_dir=out, pages=1, width=200, limits=roomy)) == 1
