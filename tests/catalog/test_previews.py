@@ -21,10 +21,11 @@ from PIL import Image
 from pypdf import PdfReader
 from rest_framework.test import APIClient
 
-from catalog.models import FilePreview, Resource
+from catalog.models import FilePreview, Resource, ResourceFile
 from catalog.previews import tools
 from catalog.previews.services import preview_build, preview_key
 from catalog.previews.tools import tools_available
+from catalog.remote import remote_file_mark_available
 from catalog.samplefiles import sample_file
 from catalog.search.indexing import index_resources
 from catalog.storage import get_blob_store
@@ -304,3 +305,20 @@ def test_every_program_run_is_held_to_its_memory_limit(tmp_path, monkeypatch, wr
         tools.pdf_to_pngs(source, out_dir=out, pages=1, width=200, limits=tight)
     roomy = tools.Limits(seconds=30, memory_bytes=1024 * 1024 * 1024, output_bytes=64 * 1024 * 1024)
     assert len(tools.pdf_to_pngs(source, out_dir=out, pages=1, width=200, limits=roomy)) == 1
+
+
+@needs_tools
+def test_a_synced_file_gets_its_previews_when_its_bytes_arrive(
+        orgs, settings, django_capture_on_commit_callbacks):
+    """A remote resource's file is stored here only when first fetched from its origin (after sync); then
+    its previews are rendered like an upload's."""
+    settings.CATALOG_PREVIEWS_AUTO = True
+    resource = ResourceFactory(publisher=orgs["publisher"], origin_node="cn-11", is_remote=True, with_file=False)
+    body = real("remote.pptx", "课件")
+    file = store_file(resource, "外省课件.pptx", body, mime=PPTX)  # the bytes, as federation stores them
+    ResourceFile.objects.filter(pk=file.pk).update(available_locally=False)  # … before the row says so
+    assert not FilePreview.objects.filter(sha256=file.sha256).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert remote_file_mark_available(sha256=file.sha256) == 1
+    preview = FilePreview.objects.get(sha256=file.sha256)
+    assert (preview.status, preview.has_pdf, preview.page_count) == ("ready", True, 5)
