@@ -285,10 +285,9 @@ def file_preview(request: HttpRequest, resource_id: Any, file_id: Any) -> HttpRe
 
 
 def _image(sha256: str, name: str) -> FileResponse:
-    try:
-        handle = preview_open(sha256=sha256, name=name)
-    except (OSError, ExchangeError) as exc:
-        raise Http404 from exc
+    handle = preview_open(sha256=sha256, name=name)
+    if handle is None:
+        raise Http404
     response = FileResponse(handle, content_type="image/png")
     response["Cache-Control"] = "private, max-age=300"
     response["X-Content-Type-Options"] = "nosniff"

@@ -38,7 +38,9 @@ def covers_for(*, resource_ids: Iterable[str]) -> dict[str, str]:
     return covers
 
 
-def preview_open(*, sha256: str, name: str) -> IO[bytes]:
-    """The bytes of one rendition (``cover.png``, ``page-<n>.png``, ``document.pdf``). Raises OSError
-    (or the store's not-found error) when it is not there."""
-    return get_blob_store().open(preview_key(sha256, name))
+def preview_open(*, sha256: str, name: str) -> IO[bytes] | None:
+    """The bytes of one rendition (``cover.png``, ``page-<n>.png``, ``document.pdf``), or None when the store
+    does not hold it (on any store: S3 answers a missing key with its own error, not OSError)."""
+    store = get_blob_store()
+    key = preview_key(sha256, name)
+    return store.open(key) if store.exists(key) else None

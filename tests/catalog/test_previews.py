@@ -322,3 +322,19 @@ def test_a_synced_file_gets_its_previews_when_its_bytes_arrive(
         assert remote_file_mark_available(sha256=file.sha256) == 1
     preview = FilePreview.objects.get(sha256=file.sha256)
     assert (preview.status, preview.has_pdf, preview.page_count) == ("ready", True, 5)
+
+
+@needs_tools
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_previews_work_on_either_store_and_a_lost_rendition_is_a_404(request, orgs, users, backend):
+    store = request.getfixturevalue("s3_store") if backend == "s3" else get_blob_store()
+    resource = ResourceFactory(publisher=orgs["publisher"], with_file=False)
+    file = store_file(resource, "试卷.pdf", real("b.pdf", "试卷"))
+    assert preview_build(sha256=file.sha256, mime="application/pdf").status == "ready"
+    teacher = Client()
+    teacher.force_login(users["teacher"])
+    cover = teacher.get(reverse("resource-cover", args=[resource.pk]))
+    assert cover.status_code == 200 and b"".join(cover.streaming_content).startswith(b"\x89PNG")
+    store.delete(preview_key(file.sha256, "cover.png"))  # e.g. a bucket restored without its previews
+    teacher.raise_request_exception = False
+    assert teacher.get(reverse("resource-cover", args=[resource.pk])).status_code == 404
