@@ -22,7 +22,7 @@ def main() -> None:
     lines = [json.dumps(r, ensure_ascii=False) for r in generate(args.n, seed=20240901)]
     with_files_n = min(args.n, 5000)
     started = time.perf_counter()
-    import_records(lines[:with_files_n], with_files=True, index=False)
+    import_records(lines[:with_files_n], with_files=True, placeholder_files=True, index=False)
     with_files_rate = with_files_n / (time.perf_counter() - started)
     started = time.perf_counter()
     report = import_records(lines[with_files_n:], with_files=False, index=False)

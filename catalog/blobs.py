@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import BlobLease, ResourceFile, ResourceRevision, RevisionFile, VersionFile
+from catalog.previews.services import previews_schedule
 from catalog.storage import BlobStore, blob_key, get_blob_store
 
 
@@ -47,15 +48,19 @@ def blobs_claim(keys: Iterable[str]) -> None:
                                       update_fields=["renewed_at"])
 
 
-def blobs_store(items: Sequence[BlobToStore]) -> list[str]:
+def blobs_store(items: Sequence[BlobToStore], *, previews: bool = True) -> list[str]:
     """Claim and store each file; return their keys. Call it before the transaction that creates
     the rows referencing them: a blob stored here survives until the collector finds it
-    unreferenced after the grace period, whatever happens to that transaction."""
+    unreferenced after the grace period, whatever happens to that transaction. Their previews are
+    rendered by a job once the surrounding transaction commits (``catalog.previews``), unless
+    ``previews`` is off."""
     keys = [blob_key(item.sha256) for item in items]
     blobs_claim(keys)
     store = get_blob_store()
     for key, item in zip(keys, items, strict=True):
         store.put_file(key, item.path, content_type=item.content_type)
+    if previews:
+        previews_schedule((item.sha256, item.content_type) for item in items)
     return keys
 
 

@@ -26,6 +26,7 @@ from catalog.files import safe_filename, sniff
 from catalog.models import License, Resource, ResourceFile, RightsStatement
 from catalog.permissions import grant_object_rights
 from catalog.placeholders import placeholder_bytes, placeholder_name
+from catalog.samplefiles import sample_file
 from catalog.search.indexing import index_pending_drain
 from catalog.services import MAX_PRICE
 from catalog.storage import blob_key
@@ -48,12 +49,14 @@ class ImportReport:
 
 
 class _Context:
-    def __init__(self, *, free_for: list[str], with_files: bool, actor: Any, index: bool) -> None:
+    def __init__(self, *, free_for: list[str], with_files: bool, actor: Any, index: bool,
+                 placeholder_files: bool) -> None:
         self.known = {vocab: vocabulary_codes(vocab) for vocab, _ in CHECKED_FIELDS.values()}
         self.licenses = set(License.objects.values_list("id", flat=True))
         self.publishers: dict[str, Organisation] = {}
         self.free_for = free_for
         self.with_files = with_files
+        self.placeholder_files = placeholder_files
         self.index = index
         self.actor = actor
         self.province = settings.EXCHANGE_NODE_REGION[:2] + "0000"
@@ -97,21 +100,29 @@ def _parse(line: str, ctx: _Context) -> dict[str, Any]:
     return record
 
 
-def _store_placeholder(record: dict[str, Any]) -> ResourceFile:
+def _store_file(record: dict[str, Any], *, placeholder: bool) -> ResourceFile:
+    """Store the record's file: a real sample document of its type (``catalog.samplefiles``), or with
+    ``placeholder`` a tiny valid file naming the record (bulk benchmarks; no previews are made of those)."""
     declared = record.get("file") or {}
-    name = safe_filename(placeholder_name(declared.get("name") or f"{record['title']}.pdf"))
-    body = placeholder_bytes(name, record["title"])
+    if placeholder:
+        name = safe_filename(placeholder_name(declared.get("name") or f"{record['title']}.pdf"))
+        body = placeholder_bytes(name, record["title"])
+    else:
+        made = sample_file(declared.get("name") or f"{record['title']}.pdf", stage=record.get("stage") or "",
+                           resource_type=record.get("resource_type") or "")
+        name, body = safe_filename(made.name), made.body
     digest = hashlib.sha256(body).hexdigest()
     fd, tmp = tempfile.mkstemp(prefix="import-", dir=settings.FILE_UPLOAD_TEMP_DIR)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(body)
         mime = sniff(tmp, os.path.splitext(name)[1].lower()).mime
-        blobs_store([BlobToStore(sha256=digest, path=tmp, content_type=mime)])
+        blobs_store([BlobToStore(sha256=digest, path=tmp, content_type=mime)], previews=not placeholder)
     finally:
         os.unlink(tmp)
+    duration = declared.get("duration_seconds") if mime.startswith("video/") else None
     return ResourceFile(original_name=name, sha256=digest, size=len(body), mime=mime, storage_key=blob_key(digest),
-                        duration_seconds=declared.get("duration_seconds"))
+                        duration_seconds=duration)
 
 
 @transaction.atomic
@@ -151,7 +162,7 @@ def _import_batch(records: list[dict[str, Any]], ctx: _Context, errors: list[tup
             price=price, free_for=list(ctx.free_for) if price > 0 else [],
         ))
         if ctx.with_files:
-            row = _store_placeholder(record)
+            row = _store_file(record, placeholder=ctx.placeholder_files)
             row.resource = resource
             files.append(row)
     Resource.objects.bulk_create(resources)
@@ -173,13 +184,16 @@ def _import_batch(records: list[dict[str, Any]], ctx: _Context, errors: list[tup
 def import_records(
     lines: Iterable[str], *, actor: Any = None, free_for: Iterable[str] = (), with_files: bool = True,
     batch_size: int = 500, progress: Callable[[int], None] | None = None, index: bool = True,
+    placeholder_files: bool = False,
 ) -> ImportReport:
-    """Import JSONL lines; return what was created, skipped and refused (with line numbers)."""
+    """Import JSONL lines; return what was created, skipped and refused (with line numbers). Each record
+    gets a real sample document of its type (``with_files``), or a tiny placeholder (``placeholder_files``)."""
     free = sorted(set(free_for))
     unknown = [c for c in free if c not in SchoolCategory.values]
     if unknown:
         raise ValueError(f"unknown school categories: {', '.join(unknown)}")
-    ctx = _Context(free_for=free, with_files=with_files, actor=actor, index=index)
+    ctx = _Context(free_for=free, with_files=with_files, actor=actor, index=index,
+                   placeholder_files=placeholder_files)
     report = ImportReport()
     batch: list[dict[str, Any]] = []
 

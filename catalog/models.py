@@ -14,7 +14,8 @@ revision (``ReviewDecision`` keeps every reviewer's decision with its seven dime
 that went live — here or, for remote records, at their origin — readable; ``VersionFile`` keeps the
 blobs of local versions from the collector. A publisher organisation accepts the node's
 ``ContentCommitment`` (承诺书) before its first submission (``CommitmentAcceptance``). Files are stored content-addressed by sha256 (a blob
-may be shared by many files; ``BlobLease`` protects a blob between its upload and its first row).
+may be shared by many files; ``BlobLease`` protects a blob between its upload and its first row); a
+``FilePreview`` records the renditions made of one file content (cover, page thumbnails, a PDF of an office file).
 The rights statement is descriptive data carried with the record (holder, licence, territory,
 audience, price, free-for categories, term, embargo); the rules that interpret it live in
 ``licensing``.
@@ -187,6 +188,33 @@ class ResourceFile(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+class FilePreview(models.Model):
+    """What the preview jobs made of one file content (by sha256, so each distinct file is rendered once
+    whatever number of resources, revisions or nodes carry it): a PDF rendition of an office document,
+    page thumbnails and a cover image, kept in the blob store under ``previews/``. ``status`` says how far it
+    got; a failed or unsupported one keeps its stable ``reason`` code (tool_missing, timeout, damaged,
+    archive_bomb, …) so pages can say why there is no preview."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("生成中")
+        READY = "ready", _("已生成")
+        FAILED = "failed", _("生成失败")
+        UNSUPPORTED = "unsupported", _("不支持预览")
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    mime = models.CharField(max_length=128)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=64, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    page_count = models.PositiveSmallIntegerField(default=0)
+    has_pdf = models.BooleanField(default=False)
+    has_cover = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} {self.status}"
 
 
 class Favourite(models.Model):

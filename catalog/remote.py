@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from catalog.files import safe_filename
 from catalog.models import License, Resource, ResourceFile, ResourceVersion, RightsStatement
+from catalog.previews.services import previews_schedule
 from catalog.review.history import remote_version_row
 from catalog.search.indexing import index_pending_drain_on_commit, index_pending_record
 from catalog.storage import blob_key
@@ -522,7 +523,10 @@ def remote_resource_apply(
 
 def remote_file_mark_available(*, sha256: str) -> int:
     """Mark every file row with this content as stored locally (after federation fetched and checked
-    the bytes into the blob store). Returns the number of rows changed."""
+    the bytes into the blob store) and queue its previews. Returns the number of rows changed."""
+    mime = ResourceFile.objects.filter(sha256=sha256).values_list("mime", flat=True).first()
+    if mime:
+        previews_schedule([(sha256, mime)])
     return ResourceFile.objects.filter(sha256=sha256, available_locally=False).update(available_locally=True)
 
 

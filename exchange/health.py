@@ -30,7 +30,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @login_not_required
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Permission: public. Every backend the node needs answers (database, storage, search, queue)."""
+    """Permission: public. Every backend the node needs answers (database, storage, search, queue); also
+    what ``EXCHANGE_STATUS_REPORTS`` tell, which never make the node unready (e.g. which preview programs
+    are installed)."""
     checks: dict[str, dict[str, object]] = {}
     ready = True
     for name, path in settings.EXCHANGE_READINESS_CHECKS.items():
@@ -42,7 +44,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
             ready = False
             checks[name] = {"ok": False, "error": type(exc).__name__}
         checks[name]["ms"] = round((time.monotonic() - started) * 1000, 1)
-    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks},
+    reports = {name: import_string(path)() for name, path in settings.EXCHANGE_STATUS_REPORTS.items()}
+    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks, **reports},
                         status=200 if ready else 503)
 
 

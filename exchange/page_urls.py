@@ -5,6 +5,8 @@ services they call; each one's docstring names its permission.
     /search                             teacher search                          public
     /resources/<id>                     resource page                           public (published) / editors, reviewers
     /resources/<id>/files/<f>/preview   inline preview                          decide(preview) / editors, reviewers
+    /resources/<id>/cover               cover image                             decide(preview) / editors, reviewers
+    /resources/<id>/files/<f>/pages/<n> page thumbnail (after 1: whole file)    decide(preview) (+ download) / editors…
     /resources/<id>/download  (POST)    start a download                        signed in + decide(download)
     /resources/<id>/purchase  (POST)    buy a grant                             teacher, school admin
     /resources/<id>/takedown            file a takedown notice                  publisher, province admin, hub operator
@@ -41,6 +43,9 @@ urlpatterns = [
     path("resources/<uuid:resource_id>", licensing_pages.resource_page, name="resource-page"),
     path("resources/<uuid:resource_id>/files/<uuid:file_id>/preview", licensing_pages.file_preview,
          name="file-preview"),
+    path("resources/<uuid:resource_id>/cover", licensing_pages.resource_cover, name="resource-cover"),
+    path("resources/<uuid:resource_id>/files/<uuid:file_id>/pages/<int:page>", licensing_pages.file_page_image,
+         name="file-page-image"),
     path("resources/<uuid:resource_id>/download", licensing_pages.resource_download, name="resource-download"),
     path("resources/<uuid:resource_id>/purchase", licensing_pages.resource_purchase, name="resource-purchase"),
     path("resources/<uuid:resource_id>/takedown", licensing_pages.takedown_new, name="takedown-new"),

@@ -241,6 +241,20 @@ CATALOG_ARCHIVE_MAX_RATIO = env_int("CATALOG_ARCHIVE_MAX_RATIO", 100)
 CATALOG_BLOB_GRACE_SECONDS = env_int("CATALOG_BLOB_GRACE_SECONDS", 6 * 3600)
 # The first-page excerpt of a PDF preview parses at most this many bytes of the file.
 CATALOG_PREVIEW_MAX_PDF_BYTES = env_int("CATALOG_PREVIEW_MAX_PDF_BYTES", 64 * 1024 * 1024)
+# Previews (catalog.previews): a job renders each stored file content once, after upload, import or a
+# remote file's fetch (off: only ``manage.py build_previews`` makes them). Each external program (LibreOffice,
+# pdftoppm, ffmpeg; an empty name disables one) runs at most CATALOG_PREVIEW_TIMEOUT_SECONDS, in at most
+# CATALOG_PREVIEW_MEMORY_BYTES of address space, writing files of at most CATALOG_PREVIEW_MAX_OUTPUT_BYTES.
+CATALOG_PREVIEWS_AUTO = env_bool("CATALOG_PREVIEWS_AUTO", True)
+CATALOG_PREVIEW_SOFFICE = env_str("CATALOG_PREVIEW_SOFFICE", "soffice")
+CATALOG_PREVIEW_PDFTOPPM = env_str("CATALOG_PREVIEW_PDFTOPPM", "pdftoppm")
+CATALOG_PREVIEW_FFMPEG = env_str("CATALOG_PREVIEW_FFMPEG", "ffmpeg")
+CATALOG_PREVIEW_TIMEOUT_SECONDS = env_int("CATALOG_PREVIEW_TIMEOUT_SECONDS", 120)
+CATALOG_PREVIEW_MEMORY_BYTES = env_int("CATALOG_PREVIEW_MEMORY_BYTES", 3 * 1024 * 1024 * 1024)
+CATALOG_PREVIEW_MAX_OUTPUT_BYTES = env_int("CATALOG_PREVIEW_MAX_OUTPUT_BYTES", 256 * 1024 * 1024)
+CATALOG_PREVIEW_MAX_INPUT_BYTES = env_int("CATALOG_PREVIEW_MAX_INPUT_BYTES", 512 * 1024 * 1024)
+CATALOG_PREVIEW_MAX_PAGES = env_int("CATALOG_PREVIEW_MAX_PAGES", 6)
+CATALOG_PREVIEW_WIDTH = env_int("CATALOG_PREVIEW_WIDTH", 480)
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Checks the content under review (a new resource or a revision of a published one) must pass before a
@@ -404,6 +418,9 @@ EXCHANGE_READINESS_CHECKS = {
     # Drains index work a crash or a lost job left pending; never makes the node unready.
     "search_pending": "catalog.search.indexing.check_index_pending",
 }
+# Shown by /readyz beside the checks, never making the node unready: name -> import string of a function
+# returning a JSON object.
+EXCHANGE_STATUS_REPORTS = {"previews": "catalog.previews.checks.preview_status"}
 # Figures read at scrape time by /metrics (import strings of functions yielding metric families; see
 # exchange.metrics): queue depth and failed jobs, review backlog and pending index work, sync per peer.
 EXCHANGE_METRICS_COLLECTORS = ["exchange.jobs.queue_metrics", "catalog.metrics.collect", "federation.metrics.collect"]
@@ -433,7 +450,8 @@ CATALOG_SEARCH_BACKEND = env_str(
 )
 CATALOG_SEARCH_DIR = DATA_DIR / "search"
 # Called on every page of search results as annotate(*, user, hits) (import strings), e.g. licensing's price.
-CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits"]
+CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits",
+                                               "licensing.badges.annotate_search_covers"]
 
 # --- OAI-PMH -------------------------------------------------------------------------------
 # The OAI-PMH 2.0 provider at /oai (federation.oai). Identifiers are oai:<repository id>:<uuid>.

@@ -23,7 +23,14 @@ from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,9 +41,11 @@ from django.views.decorators.http import require_GET, require_POST
 from catalog import selectors as catalog_selectors
 from catalog.errors import ResourceNotFoundError
 from catalog.jsonld import jsonld_script, resource_jsonld
-from catalog.models import Resource, ResourceFile
+from catalog.models import FilePreview, Resource, ResourceFile
 from catalog.pages.common import Labels, preview_kind
 from catalog.permissions import can_edit, can_review, can_see_unpublished
+from catalog.previews.selectors import covers_for, preview_open, previews_for
+from catalog.previews.services import preview_key
 from catalog.search import SearchRequest, search
 from catalog.storage import get_blob_store
 from exchange.apis import client_ip
@@ -99,8 +108,8 @@ def _whole_file_allowed(request: HttpRequest, resource: Resource) -> bool:
     return decide(request.user, resource, Action.DOWNLOAD).allowed
 
 
-def _first_page_pdf(file: ResourceFile) -> bytes:
-    """A new PDF holding only the first page of ``file`` (raises Http404 if it cannot be read).
+def _first_page_pdf(key: str) -> bytes:
+    """A new PDF holding only the first page of the stored PDF ``key`` (raises Http404 if it cannot be read).
 
     The PDF is untrusted input: at most CATALOG_PREVIEW_MAX_PDF_BYTES of it are read, pypdf's own
     decompression limits apply to its streams (LimitReachedError), and any failure of the parser on
@@ -108,9 +117,10 @@ def _first_page_pdf(file: ResourceFile) -> bytes:
     from pypdf import PdfReader, PdfWriter
 
     limit = settings.CATALOG_PREVIEW_MAX_PDF_BYTES
-    if file.size > limit:
+    store = get_blob_store()
+    if store.size(key) > limit:
         raise Http404
-    with get_blob_store().open(file.storage_key) as handle:
+    with store.open(key) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise Http404
@@ -125,6 +135,43 @@ def _first_page_pdf(file: ResourceFile) -> bytes:
     return out.getvalue()
 
 
+def _renditions(files: list[ResourceFile]) -> dict[str, FilePreview]:
+    return previews_for(shas=[f.sha256 for f in files if f.available_locally])
+
+
+def _kind(file: ResourceFile, renditions: dict[str, FilePreview]) -> str | None:
+    """How the file is shown inline: its own kind, or ``pdf`` for an office document with a PDF rendition."""
+    kind = preview_kind(file.mime)
+    rendition = renditions.get(file.sha256)
+    if kind is None and rendition is not None and rendition.status == FilePreview.Status.READY and rendition.has_pdf:
+        return "pdf"
+    return kind
+
+
+def _pdf_key(file: ResourceFile) -> str:
+    """The stored PDF to show for ``file``: the file itself, or its rendition."""
+    return file.storage_key if file.mime == "application/pdf" else preview_key(file.sha256, "document.pdf")
+
+
+PREVIEW_STATE_MESSAGES = {
+    FilePreview.Status.PENDING: gettext_lazy("预览正在生成，请稍后刷新。"),
+    "tool_missing": gettext_lazy("本节点未安装生成预览所需的程序（LibreOffice、poppler 或 ffmpeg），暂不能预览此文件。"),
+    "timeout": gettext_lazy("生成预览超时，此文件暂无预览。"),
+    "damaged": gettext_lazy("文件已损坏，无法生成预览。"),
+    "archive_bomb": gettext_lazy("文件结构异常，出于安全考虑不生成预览。"),
+    "archive_too_large": gettext_lazy("文件解压后过大，不生成预览。"),
+}
+
+
+def _preview_state(rendition: FilePreview | None) -> str:
+    """Why a file has no preview yet (or ever), for the resource page; empty when it has one or none is due."""
+    if rendition is None or rendition.status in (FilePreview.Status.READY, FilePreview.Status.UNSUPPORTED):
+        return ""
+    if rendition.status == FilePreview.Status.PENDING:
+        return str(PREVIEW_STATE_MESSAGES[FilePreview.Status.PENDING])
+    return str(PREVIEW_STATE_MESSAGES.get(rendition.reason, gettext_lazy("无法生成预览。")))
+
+
 @login_not_required
 def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     """A resource with its metadata, rights, attribution, previews and what this user may do with it.
@@ -137,10 +184,17 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     download = decide(request.user, resource, Action.DOWNLOAD) if published else None
     preview_refusal = _may_preview(request, resource)
     files = list(resource.files.all())
-    previews = [f for f in files if preview_kind(f.mime) and f.available_locally] if preview_refusal is None else []
+    renditions = _renditions(files)
+    previews = ([f for f in files if _kind(f, renditions) and f.available_locally]
+                if preview_refusal is None else [])
     whole_file = _whole_file_allowed(request, resource)
-    if not whole_file:  # only excerpts: the first page of a PDF
-        previews = [f for f in previews if preview_kind(f.mime) == "pdf"]
+    if not whole_file:  # only excerpts: the first page of a PDF (or of an office document's rendition)
+        previews = [f for f in previews if _kind(f, renditions) == "pdf"]
+    shown = previews[0] if previews else None
+    shown_rendition = renditions.get(shown.sha256) if shown else None
+    pages: list[int] = []
+    if shown_rendition is not None and shown_rendition.status == FilePreview.Status.READY:
+        pages = list(range(1, (shown_rendition.page_count if whole_file else min(1, shown_rendition.page_count)) + 1))
     attribution = None
     if rights is not None:
         text = attribution_for(resource)
@@ -165,8 +219,12 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
         "origin": labels.origin(resource.origin_node),
         "download": download, "download_message": download.message if download else "",
         "preview_refusal": preview_refusal.message if preview_refusal else "",
-        "files": [{"file": f, "kind": preview_kind(f.mime)} for f in files],
-        "preview": {"file": previews[0], "kind": preview_kind(previews[0].mime)} if previews else None,
+        "files": [{"file": f, "kind": _kind(f, renditions),
+                   "preview_state": _preview_state(renditions.get(f.sha256)) if preview_refusal is None else ""}
+                  for f in files],
+        "preview": {"file": shown, "kind": _kind(shown, renditions), "pages": pages,
+                    "poster": bool(shown_rendition and shown_rendition.has_cover and preview_kind(shown.mime) == "video")}
+                   if shown else None,
         "can_buy": can_buy, "balance": account.balance if account else 0,
         "grant_scopes": Grant.Scope.choices,
         "can_edit": can_edit(user, resource), "can_review": can_review(user, resource),
@@ -190,15 +248,21 @@ def file_preview(request: HttpRequest, resource_id: Any, file_id: Any) -> HttpRe
     if _may_preview(request, resource) is not None:
         raise PermissionDenied
     file: ResourceFile | None = next((f for f in resource.files.all() if str(f.pk) == str(file_id)), None)
-    if file is None or not file.available_locally or preview_kind(file.mime) is None:
+    renditions = _renditions([file]) if file is not None else {}
+    if file is None or not file.available_locally or _kind(file, renditions) is None:
         raise Http404
     if not _whole_file_allowed(request, resource):
-        if preview_kind(file.mime) != "pdf":
+        if _kind(file, renditions) != "pdf":
             raise PermissionDenied
-        excerpt = HttpResponse(_first_page_pdf(file), content_type="application/pdf")
+        excerpt = HttpResponse(_first_page_pdf(_pdf_key(file)), content_type="application/pdf")
         excerpt["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(file.original_name)}"
         excerpt["Cache-Control"] = "private, no-store"
         return excerpt
+    if preview_kind(file.mime) is None:  # an office document: its whole PDF rendition
+        rendition = FileResponse(get_blob_store().open(_pdf_key(file)), content_type="application/pdf")
+        rendition["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(file.original_name)}.pdf"
+        rendition["Cache-Control"] = "private, no-store"
+        return rendition
     store = get_blob_store()
     try:
         byte_range = parse_range(request.headers.get("Range"), file.size)
@@ -218,6 +282,51 @@ def file_preview(request: HttpRequest, resource_id: Any, file_id: Any) -> HttpRe
     if byte_range is not None:
         response["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{file.size}"
     return response
+
+
+def _image(sha256: str, name: str) -> FileResponse:
+    handle = preview_open(sha256=sha256, name=name)
+    if handle is None:
+        raise Http404
+    response = FileResponse(handle, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=300"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_not_required
+@require_GET
+def resource_cover(request: HttpRequest, resource_id: Any) -> HttpResponse:
+    """The resource's cover (the first page, or a video's poster frame, of its first file that has one).
+    Permission: as previews: published resources: licensing's ``decide(user, resource, "preview")`` (the
+    first page is what a priced resource previews anyway); unpublished ones: the publisher's members and the
+    province's reviewers."""
+    resource = _resource_for(request, resource_id)
+    if _may_preview(request, resource) is not None:
+        raise PermissionDenied
+    sha256 = covers_for(resource_ids=[str(resource.pk)]).get(str(resource.pk))
+    if sha256 is None:
+        raise Http404
+    return _image(sha256, "cover.png")
+
+
+@login_not_required
+@require_GET
+def file_page_image(request: HttpRequest, resource_id: Any, file_id: Any, page: int) -> HttpResponse:
+    """A thumbnail of one page of a file (a PDF, or an office document's rendition). Permission: as
+    previews (``decide(user, resource, "preview")``, or for an unpublished resource its publisher's members
+    and the province's reviewers); pages after the first only for those who may see the whole file
+    (licensing's download decision): a priced resource previews one page."""
+    resource = _resource_for(request, resource_id)
+    if _may_preview(request, resource) is not None:
+        raise PermissionDenied
+    file: ResourceFile | None = next((f for f in resource.files.all() if str(f.pk) == str(file_id)), None)
+    rendition = _renditions([file]).get(file.sha256) if file is not None else None
+    if rendition is None or rendition.status != FilePreview.Status.READY or not 1 <= page <= rendition.page_count:
+        raise Http404
+    if page > 1 and not _whole_file_allowed(request, resource):
+        raise PermissionDenied
+    return _image(rendition.sha256, f"page-{page}.png")
 
 
 @require_POST

@@ -22,12 +22,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def isolated_blob_store(settings, tmp_path):
-    """Every test writes files into its own directory (and hashes test passwords cheaply)."""
+    """Every test writes files into its own directory (and hashes test passwords cheaply). Previews are
+    rendered only in the tests that ask for them (``CATALOG_PREVIEWS_AUTO``): in-process, each upload of
+    an office file would wait for LibreOffice."""
     from catalog.storage import reset_blob_store_cache
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CATALOG_BLOB_ROOT = tmp_path / "blobs"
     settings.CATALOG_BLOB_STORE = "catalog.storage.LocalBlobStore"
+    settings.CATALOG_PREVIEWS_AUTO = False
     reset_blob_store_cache()
     yield
     reset_blob_store_cache()

@@ -40,7 +40,9 @@ def node_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in STRIPPED_ENV}
     env.update(PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="exchange.settings", PYTHONPATH=str(ROOT),
                EXCHANGE_DATA_DIR=str(data_dir), EXCHANGE_NODE_ID="cn-44", EXCHANGE_NODE_ROLE="province",
-               FEDERATION_BACKGROUND="false", LOG_LEVEL="INFO")
+               FEDERATION_BACKGROUND="false", LOG_LEVEL="INFO",
+               # previews are rendered by LibreOffice & co. in-process without a queue: only where a test asks
+               CATALOG_PREVIEWS_AUTO="false")
     env.update(extra)
     return env
 

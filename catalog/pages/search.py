@@ -124,6 +124,7 @@ def result_rows(results: list[dict[str, Any]], labels: Labels) -> list[dict[str,
             "published_at": (hit.get("published_at") or "")[:10],
             "badge": access_badge(hit.get("access"), list_price=int(hit.get("price") or 0)),
             "price": int(hit.get("price") or 0),
+            "cover": hit.get("cover") or "",
         })
     return hits
 

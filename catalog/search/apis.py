@@ -33,6 +33,9 @@ _RESULT_FIELDS = {
     "match": serializers.ChoiceField(choices=["exact", "fuzzy", "partial"], help_text=(
         "exact: every word as typed (or a synonym); fuzzy: some word only through a typo correction or "
         "the chapter/section topic it names; partial: not every word (a relaxed search)")),
+    "cover": serializers.CharField(allow_null=True, help_text="Path of the cover image (first page or poster "
+                                   "frame) when there is one and you may preview the resource, e.g. "
+                                   "/resources/3f0c…/cover; else null"),
 }
 
 

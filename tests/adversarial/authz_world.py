@@ -26,7 +26,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from catalog import services as catalog_services
-from catalog.models import Resource
+from catalog.models import Resource, ResourceFile
+from catalog.previews.services import preview_build
 from catalog.search.indexing import index_resources
 from exchange.models import Organisation, User
 from exchange.roles import Role
@@ -165,6 +166,9 @@ def build_world(province: str) -> World:
         world.objects[f"link {variant}"] = file_token_make(
             file_id=resource.files.first().pk, user_id=users["teacher"].pk, expires_at=expires)
     world.objects["bad link"] = "not-a-token"
+    # every file gets its previews (cover, page thumbnails), as the preview job makes them after an upload
+    for sha256, mime in set(ResourceFile.objects.values_list("sha256", "mime")):
+        preview_build(sha256=sha256, mime=mime)
     # every resource is offered to the search index: the indexer must keep the published ones only
     index_resources(resource_ids=[str(pk) for pk in Resource.objects.values_list("pk", flat=True)])
     return world
@@ -194,6 +198,8 @@ def url_kwargs(converters: tuple[str, ...], obj: Any) -> dict[str, Any]:
             out[name] = file_pk(obj)
         elif name == "node_id":
             out[name] = "cn-99"  # no such peer, node or enrolment
+        elif name == "page":
+            out[name] = 1  # the first page: what anybody who may preview sees
         elif name in ("enrolment_id", "item_id", "run_id"):
             out[name] = 999999
         elif name == "entry_id":

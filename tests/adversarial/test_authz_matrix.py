@@ -523,6 +523,14 @@ M += rows("file-preview", "get", {
     ("A published",): X(200, anonymous=403, superuser=403),
     ("B published",): X(200, anonymous=403, superuser=403, publisher_member=403),
 }, fmt=None)
+# the cover and the first page's thumbnail follow the preview decision (a priced resource previews that page)
+for route in ("resource-cover", "file-page-image"):
+    M += rows(route, "get", {
+        **visible(200),
+        ("A published",): X(200, anonymous=403, superuser=403),
+        ("B published",): X(200, anonymous=403, superuser=403, publisher_member=403),
+        ("A priced",): X(200, anonymous=403, superuser=403, far_publisher=403, far_reviewer=403, hub_operator=403),
+    }, fmt=None)
 M += rows("resource-download", "post", {
     ("A published",): X("done", **PAGE_DENY, superuser="refused"),
     ("B published",): X("done", **PAGE_DENY, superuser="refused", publisher_member="refused"),

@@ -34,7 +34,7 @@ def test_killed_spending_keeps_the_books(make_node, crash_rng, crash_seed, tmp_p
     corpus = tmp_path / "corpus.jsonl"
     subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(400 * SCALE), "--seed", "3", "--out", str(corpus)],
                    cwd=ROOT, check=True, timeout=120)
-    node.manage("import_corpus", str(corpus), "--no-progress")  # priced records, placeholder files stored
+    node.manage("import_corpus", str(corpus), "--no-progress", "--placeholder-files")  # priced records, tiny files
     assert action(node, "fund", "--students", "20", "--per-student", str(15 * SCALE)) == [{"funded": FUNDED}]
 
     history = []

@@ -74,7 +74,8 @@ def _seed(node: Node, base: Path) -> None:
     corpus = base / f"{node.node_id}.jsonl"
     subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(n), "--seed", str(seed),
                     "--out", str(corpus)], cwd=ROOT, check=True, timeout=120)
-    node.manage("import_corpus", str(corpus), "--no-progress", "--free-for", "rural,remote")  # signs into the feed
+    node.manage("import_corpus", str(corpus), "--no-progress", "--placeholder-files", "--free-for",
+                "rural,remote")  # signs into the feed
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,7 @@ def test_a_province_that_lost_everything_but_its_key_rebuilds_from_the_hub(clust
         corpus = tmp_path / "cn-46.jsonl"
         subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", "60", "--seed", "46", "--out", str(corpus)],
                        cwd=ROOT, check=True, timeout=120)
-        node.manage("import_corpus", str(corpus), "--no-progress")
+        node.manage("import_corpus", str(corpus), "--no-progress", "--placeholder-files")
         with_file = publish(node, "人教版七年级数学上册 有理数 灾备课件")
         node.manage("federation", "poke", "cn-hub")
         wait_until(lambda: cluster.hub.digest("cn-46") == node.digest("cn-46"), timeout=90, interval=1,

@@ -15,12 +15,16 @@ class Command(BaseCommand):
         parser.add_argument("--free-for", default="",
                             help="School categories that use priced records free, e.g. rural,poor")
         parser.add_argument("--metadata-only", action="store_true",
-                            help="Do not store a placeholder file per record (benchmarks)")
+                            help="Store no file per record (benchmarks)")
+        parser.add_argument("--placeholder-files", action="store_true",
+                            help="Store a tiny placeholder file per record instead of a real sample document, "
+                                 "and make no previews of them (bulk benchmarks)")
         parser.add_argument("--batch-size", type=int, default=500)
         parser.add_argument("--no-index", action="store_true", help="Skip search indexing (run rebuild_index later)")
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args, file, free_for, metadata_only, batch_size, no_index, no_progress, **options):
+    def handle(self, *args, file, free_for, metadata_only, placeholder_files, batch_size, no_index, no_progress,
+               **options):
         try:
             stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
@@ -35,6 +39,7 @@ class Command(BaseCommand):
                 report = import_records(
                     stream, free_for=[c for c in free_for.split(",") if c], with_files=not metadata_only,
                     batch_size=batch_size, progress=bar.update, index=not no_index,
+                    placeholder_files=placeholder_files,
                 )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
