@@ -86,6 +86,9 @@ def _activate_parent(certificate_token: str | None) -> str | None:
     parent = trust.parent_peer()
     if parent is not None:
         Peer.objects.filter(pk=parent.pk).update(status=Peer.Status.ACTIVE, pull=True)
+    # The hub's pinned keys are this node's trust anchor, whoever its parent is.
+    Peer.objects.filter(node_id=trust.hub_id(), role=Peer.Role.HUB, status=Peer.Status.PENDING).update(
+        status=Peer.Status.ACTIVE)
     return cert.not_after.isoformat()
 
 

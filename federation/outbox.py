@@ -302,7 +302,9 @@ def feed_scope(*, reader: str, levels: bool = True, echo: bool = False) -> FeedS
     elif not echo and reader in {peer.node_id for peer in trust.children()}:
         without = trust.subtree(reader)
     if not levels:
-        legacy = trust.depth_one_nodes() | {me}
+        legacy = trust.depth_one_nodes()
+        if identity.is_hub() or (parent is not None and parent.node_id == trust.hub_id()):
+            legacy.add(me)
         only = legacy if only is None else only & legacy
     return FeedScope(only=frozenset(only) if only is not None else None, without=frozenset(without))
 
