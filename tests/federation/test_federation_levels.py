@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Resource
@@ -318,3 +319,31 @@ def test_a_parents_feed_is_served_by_where_the_reader_stands(guangzhou):
     assert origins("cn-44", levels=False) == []  # Guangzhou's certificate is not the hub's
     region_only = feed_page(since=0, limit=100, sets=parse_sets(["region:440106"]))
     assert len(region_only.envelopes) == 1 and '"origin":"cn-440106"' in region_only.envelopes[0]
+
+
+# --- the operators' tree ----------------------------------------------------------------------------------
+
+def test_the_operators_see_the_tree_of_their_own_subtree(guangzhou, users, api_as, client):
+    """Guangzhou's operators see Guangzhou and Tianhe (certified by Guangzhou, with the lag and error of
+    Guangzhou's pull of it first hand, and a node Tianhe reported below it), their parent Guangdong — and
+    nothing of Beijing or of another city of Guangdong, though this node knows both from directories."""
+    hub.enrolment_receive(node_id="cn-440106", role="county", region="440106", base_url="http://127.0.0.1:8103",
+                          name="天河区", jwk=guangzhou.th.jwk, signer_kid=guangzhou.th.key.kid)
+    hub.enrolment_approve(node_id="cn-440106", fingerprint_seen=guangzhou.th.fingerprint, actor="op")
+    Peer.objects.filter(node_id="cn-440106").update(cursor=3, remote_head=10, last_error_code="peer_unreachable")
+    Peer.objects.create(node_id="cn-11", role="province", region="110000", status="active", certified_by="cn-hub",
+                        base_url="http://127.0.0.1:8104", scope="11")
+    Peer.objects.create(node_id="cn-4403", role="city", region="440300", status="active", certified_by="cn-44",
+                        base_url="http://127.0.0.1:8105", scope="4403")
+    body = api_as(users["hub_operator"]).get("/api/v1/federation/tree").json()
+    assert body["parent"] == "cn-44"
+    assert [(n["node_id"], n["depth"], n["certified_by"]) for n in body["nodes"]] == [
+        ("cn-4401", 0, "cn-44"), ("cn-440106", 1, "cn-4401")]
+    edge = body["nodes"][1]["edge"]
+    assert (edge["lag_entries"], edge["last_error_code"], edge["first_hand"]) == (7, "peer_unreachable", True)
+    client.force_login(users["hub_operator"])
+    html = client.get(reverse("hub-dashboard")).content.decode()
+    assert 'class="tree-depth-1"' in html and "cn-440106" in html and "peer_unreachable" in html
+    assert "cn-11" not in html and "cn-4403" not in html
+    for role in ("teacher", "reviewer"):
+        assert api_as(users[role]).get("/api/v1/federation/tree").status_code == 403
