@@ -163,9 +163,3 @@ class NotAParentError(ExchangeError):
     code = "not_a_parent"
     http_status = 404
     default_message = ("This node certifies no other nodes: it is a county, or not certified itself yet.")
-
-
-class ScopeViolationError(ExchangeError):
-    code = "scope_violation"
-    http_status = 422
-    default_message = "A node certifies only nodes of its own region (scope)."

@@ -347,3 +347,25 @@ def test_the_operators_see_the_tree_of_their_own_subtree(guangzhou, users, api_a
     assert "cn-11" not in html and "cn-4403" not in html
     for role in ("teacher", "reviewer"):
         assert api_as(users[role]).get("/api/v1/federation/tree").status_code == 403
+
+
+def test_the_messages_of_levels_match_the_protocols_schemas(guangzhou, client):
+    """PROTOCOL.md §13 as v1 additions: a city's well-known document (its chain, scope and parent), a
+    county's enrolment request, the certificate a city signs (scope, url), the city's directory and its own
+    revocation list all match the schemas."""
+    from tests.federation.test_federation_protocol import _claims, validate
+
+    validate("node", client.get("/.well-known/exchange-node").json())
+    body = {"node_id": "cn-440106", "role": "county", "region": "440106", "base_url": "http://127.0.0.1:8103",
+            "name": "天河区", "jwk": guangzhou.th.jwk, "protocol_versions": ["1"]}
+    validate("enrolment-request", body)
+    hub.enrolment_receive(node_id="cn-440106", role="county", region="440106", base_url="http://127.0.0.1:8103",
+                          name="天河区", jwk=guangzhou.th.jwk, signer_kid=guangzhou.th.key.kid)
+    issued = hub.enrolment_approve(node_id="cn-440106", fingerprint_seen=guangzhou.th.fingerprint, actor="op")
+    claims = _claims(issued.token)
+    assert (claims["iss"], claims["scope"], claims["role"]) == ("cn-4401", "440106", "county")
+    validate("certificate-claims", claims)
+    validate("directory", hub.directory_document())
+    state = hub.node_revoke(node_id="cn-440106", actor="op", reason="test")
+    validate("revocation-claims", _claims(state.token))
+    validate("directory", hub.directory_document())
