@@ -116,7 +116,7 @@ def regions_upsert(rows: Iterable[dict], *, retire_missing: bool = False) -> dic
     (organisations and records name them): with ``retire_missing`` a region the rows no longer list is
     marked retired. A retired code is never given back to another division: a row that lists a retired
     code as active under another name raises InvalidInputError. Returns counts."""
-    defaults = {f.name: f.get_default() for f in Region._meta.get_fields() if f.name in REGION_FIELDS}
+    defaults = {f.name: f.get_default() for f in Region._meta.concrete_fields if f.name in REGION_FIELDS}
     held = {region.code: region for region in Region.objects.all()}
     new, changed, listed = [], [], set()
     for row in rows:

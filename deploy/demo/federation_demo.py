@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     first, other = (provinces[2], provinces[3]) if args.levels else (provinces[0], provinces[1])
     if args.levels:
         print("\nThe tree: cn-hub ← cn-44 ← cn-4401 ← cn-440106, and cn-hub ← cn-11 (each certified by its parent; "
-              "operators see their subtree at <node>/hub/federation)")
+              "operators see their subtree at <node>/hub/)")
         print(f"\nWaiting until {other.node_id} finds a record of {first.node_id} …")
         sys.stdout.flush()
         found = wait_for_record(first, other)

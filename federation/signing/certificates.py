@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -73,7 +73,7 @@ def scope_contains(outer: str, inner: str) -> bool:
     return inner.startswith(outer)
 
 
-def is_scope(value: object) -> bool:
+def is_scope(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and len(value) in SCOPE_ROLES and value.isdigit()
 
 
