@@ -178,6 +178,35 @@ class _KeyResolver:
         self.valid_until: dict[tuple[str, str], Any] = {}
         self.keys: dict[tuple[str, str], Any] = {}  # per page: one lookup per origin key
         self.from_child = peer.relation == Peer.Relation.CHILD
+        self.below: set[str] | None = None  # from a child: the nodes known to be certified at or below it
+
+    def _refresh(self) -> None:
+        from federation.enrolment import directory_refresh
+
+        self.refreshed = True
+        self.below = None
+        try:
+            directory_refresh(self.peer.node_id)
+        except ExchangeError as exc:
+            logger.info("directory refresh failed", extra={"peer": self.peer.node_id, "error": exc.message})
+
+    def check_origin(self, origin: Any) -> None:
+        """From a child, refuse an origin that is not the child or certified below it — before looking for
+        its key (an origin the child may not relay is a mismatch whatever key it names). The child's
+        directory is read once when the origin is not known below it yet (a node it certified lately).
+        Raises EnvelopeOriginMismatchError."""
+        if not self.from_child or origin == self.peer.node_id:
+            return
+        if isinstance(origin, str) and origin not in (trust.hub_id(), identity.node_id()):
+            if self.below is None:
+                self.below = trust.subtree(self.peer.node_id)
+            if origin not in self.below and not self.refreshed:
+                self._refresh()
+                self.below = trust.subtree(self.peer.node_id)
+            if origin in self.below:
+                return
+        raise EnvelopeOriginMismatchError(f"{self.peer.node_id} relays {origin}, which is not certified at or below it",
+                                          details={"peer": self.peer.node_id, "origin": origin})
 
     def __call__(self, origin: str, kid: str):
         known = self.keys.get((origin, kid))
@@ -188,13 +217,7 @@ class _KeyResolver:
         except UnknownKeyError:
             if self.refreshed:
                 raise
-            from federation.enrolment import directory_refresh
-
-            self.refreshed = True
-            try:
-                directory_refresh(self.peer.node_id)
-            except ExchangeError as exc:
-                logger.info("directory refresh failed", extra={"peer": self.peer.node_id, "error": exc.message})
+            self._refresh()
             found = trust.envelope_key_of(origin, kid)
         if self.from_child and self.peer.node_id not in found.chain:
             raise EnvelopeOriginMismatchError(
@@ -216,7 +239,7 @@ class _Verification:
     result: PullResult | None = None
 
 
-def _candidates(peer: Peer, page: Page, result: PullResult) -> list[Any]:
+def _candidates(peer: Peer, page: Page, result: PullResult, resolver: _KeyResolver) -> list[Any]:
     me = identity.node_id()
     candidates = []
     for envelope in page.envelopes:
@@ -224,9 +247,8 @@ def _candidates(peer: Peer, page: Page, result: PullResult) -> list[Any]:
         if origin == me and not result.restore_own:
             result.skipped_own += 1
             continue
-        if peer.relation == Peer.Relation.CHILD and origin in (trust.hub_id(), me):
-            # A child relays only its subtree's envelopes (the key resolver checks the others' chains).
-            raise EnvelopeOriginMismatchError(details={"peer": peer.node_id, "origin": origin})
+        # A child relays only its subtree's envelopes (the key resolver checks their chains too).
+        resolver.check_origin(origin)
         candidates.append(envelope)
     return candidates
 
@@ -241,7 +263,7 @@ def _start_verification(peer: Peer, page: Page, result: PullResult) -> _Verifica
     """Begin verifying a page: inline, or in the worker pool when ``FEDERATION_VERIFY_WORKERS`` > 0
     (keys are resolved here, in this process; workers only check structure and signatures)."""
     resolver = _KeyResolver(peer)
-    candidates = _candidates(peer, page, result)
+    candidates = _candidates(peer, page, result, resolver)
     pool = _verify_pool()
     if pool is None:
         verified = []

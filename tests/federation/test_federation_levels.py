@@ -296,6 +296,24 @@ def test_a_child_may_relay_only_origins_certified_at_or_below_it(guangzhou):
     assert (Resource.objects.count(), OutboxEntry.objects.count()) == before
 
 
+def test_a_child_relaying_an_origin_unknown_here_is_a_mismatch_not_an_unknown_key(guangzhou):
+    """An envelope from Tianhe that claims Beijing as its origin, with a key nobody certified for Beijing,
+    is refused as what it is — Tianhe relaying an origin not below it (``envelope_origin_mismatch``, as a
+    two-level hub answers a province doing so) — after one look at Tianhe's directory, not as an
+    unknown key; nothing of the page is stored."""
+    hub.enrolment_receive(node_id="cn-440106", role="county", region="440106", base_url="http://127.0.0.1:9",
+                          name="", jwk=guangzhou.th.jwk, signer_kid=guangzhou.th.key.kid)
+    hub.enrolment_approve(node_id="cn-440106", fingerprint_seen=guangzhou.th.fingerprint, actor="op")
+    forged = guangzhou.th.envelope(record())
+    forged["origin"] = "cn-11"
+    before = (Resource.objects.count(), OutboxEntry.objects.count())
+    for page in ([forged], [guangzhou.th.envelope(record()), forged]):
+        with pytest.raises(ExchangeError) as info:
+            _process("cn-440106", page)
+        assert info.value.code == "envelope_origin_mismatch"
+    assert (Resource.objects.count(), OutboxEntry.objects.count()) == before
+
+
 def test_a_parents_feed_is_served_by_where_the_reader_stands(guangzhou):
     """Guangzhou's feed holds its own, Tianhe's and (relayed down) Guangdong's entries: Guangdong (its
     parent) reads only Guangzhou's and Tianhe's; Tianhe reads Guangdong's and Guangzhou's but not its own

@@ -142,7 +142,8 @@ def test_envelopes_of_a_revoked_origin_are_skipped_one_by_one(province_peer):
     from federation import hub
 
     hub.node_revoke(node_id="cn-12", actor="op")
-    Peer.objects.filter(node_id="cn-11").update(role="hub")  # pretend cn-11 relays (as the hub does)
+    # pretend cn-11 relays (as the hub does: not a child of this node, so its feed may carry any origin)
+    Peer.objects.filter(node_id="cn-11").update(role="hub", relation="")
     result = process("cn-11", [other.envelope(record()), province_peer.envelope(record())])
     assert result.refused_revoked == 1 and result.applied == 1
 
