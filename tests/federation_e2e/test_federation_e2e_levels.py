@@ -97,7 +97,8 @@ def levels(tmp_path_factory) -> Iterator[Levels]:
                             "--out", str(corpus)], cwd=ROOT, check=True, timeout=120)
             node.manage("import_corpus", str(corpus), "--no-progress")
         for node in tree.nodes:
-            node.start_loop(interval=2)
+            # Scheduled pulls only back pokes up: four hops by them alone would outlast PROPAGATION_LIMIT.
+            node.start_loop(interval=10)
         for node in tree.nodes:
             for origin, (n, _) in SEED.items():
                 wait_until(lambda node=node, origin=origin, n=n: _published(node, origin) == n, timeout=120,
@@ -115,6 +116,31 @@ def test_seeded_records_of_a_county_converge_everywhere(levels):
         held = [_records(node, origin) for node in levels.nodes]
         assert all(records == held[0] for records in held) and len(held[0]) == n
     assert levels.th.digest("cn-440106") == levels.bj.digest("cn-440106")
+
+
+def _tree(node: Node) -> dict:
+    answer = node.api("GET", "/api/v1/federation/tree", token=node.token("hub_operator"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_the_operators_tree_shows_who_certified_whom_and_how_each_edge_stands(levels):
+    """The hub's operators see the whole tree, with Guangdong's pull of Guangzhou as Guangdong reported it;
+    Guangdong's operators see only Guangdong's subtree (not Beijing, not the hub's other children)."""
+    def edges_reported() -> dict | None:
+        nodes = {n["node_id"]: n for n in _tree(levels.hub)["nodes"]}
+        city = nodes.get("cn-4401")
+        return nodes if city and city["edge"] and city["edge"].get("last_success_at") else None
+
+    nodes = wait_until(edges_reported, timeout=60, interval=1, what="the hub to learn how cn-44 pulls cn-4401")
+    assert {node: (row["depth"], row["certified_by"]) for node, row in nodes.items()} == {
+        "cn-hub": (0, ""), "cn-44": (1, "cn-hub"), "cn-11": (1, "cn-hub"), "cn-4401": (2, "cn-44"),
+        "cn-440106": (3, "cn-4401")}
+    assert nodes["cn-44"]["edge"]["first_hand"] is True
+    assert (nodes["cn-4401"]["edge"]["first_hand"], nodes["cn-4401"]["edge"]["reported_by"]) == (False, "cn-44")
+    province = _tree(levels.gd)
+    assert province["parent"] == "cn-hub"
+    assert [n["node_id"] for n in province["nodes"]] == ["cn-44", "cn-4401", "cn-440106"]
 
 
 def test_published_at_the_county_is_searchable_in_another_province(levels):
@@ -171,6 +197,71 @@ def test_a_reader_of_the_two_level_protocol_gets_only_what_it_can_verify(levels)
     legacy, levelled = _shell(levels.bj, script).split("] [")
     assert "cn-440106" not in legacy and "cn-4401'" not in legacy
     assert "cn-440106" in levelled
+
+
+def _receipts(node: Node, resource_id: str) -> list[tuple[str, str, int]]:
+    with node.db() as db:
+        return db.execute("SELECT issuer, origin, price FROM federation_receivedreceipt WHERE resource_id = ?",
+                          (resource_id.replace("-", ""),)).fetchall()
+
+
+def test_a_paid_grant_in_another_province_reaches_the_county_and_the_hub_as_signed_receipts(levels):
+    """A teacher in Beijing buys a county's priced resource: the signed receipt goes straight to the origin
+    (the county, whose address and key Beijing learned from directories) and to the hub, and both verify
+    it against the record they hold."""
+    resource_id = publish(levels.th, f"人教版七年级数学上册 有理数 区县付费课件 {secrets.token_hex(3)}",
+                          license="ALL-RIGHTS-RESERVED", price=4)
+    wait_until(lambda: visible(levels.bj, resource_id), timeout=60, what="the priced county resource in cn-11")
+    with levels.bj.db() as db:
+        school, = db.execute("SELECT organisation_id FROM exchange_user WHERE username = 'teacher'").fetchone()
+    funded = levels.bj.api("POST", "/api/v1/vouchers/fund", token=levels.bj.token("province_admin"),
+                           json={"school": school, "per_student": 1, "memo": "e2e levels"})
+    assert funded.status_code == 201, funded.text
+    bought = levels.bj.api("POST", f"/api/v1/resources/{resource_id}/grants", token=levels.bj.token("teacher"),
+                           json={"scope": "school"})
+    assert bought.status_code == 201, bought.text
+    for node in (levels.th, levels.hub):
+        got = wait_until(lambda n=node: _receipts(n, resource_id), timeout=60, what=f"the receipt at {node.node_id}")
+        assert got == [("cn-11", "cn-440106", 4)]
+
+
+def _national_version(node: Node) -> int:
+    answer = node.api("GET", "/api/v1/negative-list/local", token=node.token("province_admin"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["versions"]["national"]
+
+
+def test_the_national_negative_list_reaches_the_county(levels):
+    """A new national version travels hub → province → city → county, each node verifying the hub's
+    signature and passing on what was new to it."""
+    added = levels.hub.api("POST", "/api/v1/federation/negative-list", token=levels.hub.token("hub_operator"),
+                           json={"term": f"禁语{secrets.token_hex(3)}", "category": "other", "severity": "hard",
+                                 "note": "e2e levels"})
+    assert added.status_code == 201, added.text
+    version = added.json()["version"]
+    for node in (levels.gd, levels.gz, levels.th, levels.bj):
+        wait_until(lambda node=node: _national_version(node) >= version, timeout=60,
+                   what=f"{node.node_id} to hold national list version {version}")
+
+
+def test_a_city_taking_only_its_own_province_still_relays_everything_to_its_county(levels):
+    """Guangzhou chooses to receive only Guangdong's records (set ``region:44``). It still reads its
+    parent's whole feed for its county: a record Beijing publishes afterwards reaches Tianhe through
+    Guangzhou, while Guangzhou itself never applies it; a Guangdong record is applied there as before."""
+    levels.gz.manage("federation", "sets", "cn-44", "region:44")
+    try:
+        elsewhere = publish(levels.bj, f"人教版七年级数学上册 有理数 北京课件 {secrets.token_hex(3)}")
+        own = publish(levels.gd, f"人教版七年级数学上册 有理数 广东课件 {secrets.token_hex(3)}")
+        for resource_id in (elsewhere, own):
+            wait_until(lambda r=resource_id: visible(levels.th, r), timeout=60, what="the record at the county")
+        assert visible(levels.gz, own) is not None
+        assert visible(levels.gz, elsewhere) is None
+        with levels.gz.db() as db:
+            relayed = db.execute("SELECT count(*) FROM federation_outboxentry WHERE origin = 'cn-11' AND "
+                                 "resource_id = ?", (elsewhere.replace("-", ""),)).fetchone()[0]
+        assert relayed == 1  # in Guangzhou's feed, for its county, unchanged and once
+    finally:
+        levels.gz.manage("federation", "sets", "cn-44")
 
 
 def test_a_revoked_city_is_refused_above_it_and_its_county_is_cut_off(levels):
