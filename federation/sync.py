@@ -437,9 +437,10 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
         insert_rows(RemoteRecord, new_rows)
         RemoteRecord.objects.bulk_update(changed_rows, ["version", "kind", "content_hash", "received_from",
                                                         "applied_at"], batch_size=500)
-        if identity.is_hub() and relayed:
-            outbox_relay(relayed)
-            result.relayed += len(relayed)
+        if identity.is_hub():  # the hub relays what it applied now, nothing else (as before levels)
+            if relayed:
+                outbox_relay(relayed)
+                result.relayed += len(relayed)
         elif trust.relays():
             # Below the hub, a parent relays every verified envelope its feed does not hold yet: the ones
             # applied now, those its own sets leave out, and those it held before it had children (it
