@@ -8,7 +8,7 @@ SAMPLE_N ?= 3000
 SAMPLE_SEED ?= 20240901
 PYTEST_ARGS ?=
 
-.PHONY: venv run serve setup test test-sqlite test-postgres test-production lint bench clean demo-federation demo-nation help
+.PHONY: venv run serve setup test test-sqlite test-postgres test-production lint bench clean demo-federation demo-nation demo-levels help
 
 help:
 	@echo "make run    - set up and start a node with sample data on http://127.0.0.1:8000"
@@ -72,3 +72,8 @@ demo-federation: venv
 # The hub and 32 provinces (ports 8101-8132) with smaller samples.
 demo-nation: venv
 	$(PY) deploy/demo/federation_demo.py --nation --root var/demo-nation $(if $(FRESH),--fresh)
+
+# Multi-level: the hub (:8100), Guangdong cn-44 (:8101), Guangzhou cn-4401 (:8102), Tianhe district
+# cn-440106 (:8103) and Beijing cn-11 (:8104), enrolled level by level, syncing until Ctrl-C.
+demo-levels: venv
+	$(PY) deploy/demo/federation_demo.py --levels --root var/demo-levels $(if $(FRESH),--fresh)

@@ -68,7 +68,18 @@ def can_see(user, resource: Resource) -> bool:
 
 
 def reviewing_bureau(province_code: str) -> Organisation | None:
-    return Organisation.objects.filter(kind=Organisation.Kind.BUREAU, region_id=province_code).first()
+    """The education bureau that reviews a province's resources on this node: the provincial bureau, or
+    on a city or county node (which has no provincial bureau) the most general bureau of that province
+    the node has — its own city's or county's."""
+    exact = Organisation.objects.filter(kind=Organisation.Kind.BUREAU, region_id=province_code).first()
+    if exact is not None:
+        return exact
+    bureaus = Organisation.objects.filter(kind=Organisation.Kind.BUREAU, region__code__startswith=province_code[:2])
+    return min(bureaus, key=lambda org: (-_trailing_zeros(org.region_id), org.region_id), default=None)
+
+
+def _trailing_zeros(code: str) -> int:
+    return len(code) - len(code.rstrip("0"))
 
 
 def grant_object_rights(resources, *, publisher: Organisation | None, province: str) -> None:

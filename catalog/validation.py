@@ -112,10 +112,13 @@ def clean_rights(rights: dict[str, Any] | None, *, default_holder: str = "") -> 
         problems["territory"] = ["A list of region codes, or empty for nationwide."]
         territory = []
     else:
-        known = set(Region.objects.filter(code__in=territory).values_list("code", flat=True))
-        missing = sorted(set(territory) - known)
+        known = dict(Region.objects.filter(code__in=territory).values_list("code", "status"))
+        missing = sorted(set(territory) - set(known))
+        retired = sorted(code for code, status in known.items() if status == Region.Status.RETIRED)
         if missing:
             problems["territory"] = [f"Unknown region codes: {', '.join(missing)}."]
+        elif retired:
+            problems["territory"] = [f"Retired region codes: {', '.join(retired)}."]
     out["territory"] = sorted(set(territory))
     audience = rights.get("audience") or RightsStatement.Audience.TEACHERS
     if not isinstance(audience, str) or audience not in RightsStatement.Audience.values:

@@ -31,25 +31,25 @@ def vocabulary_file() -> dict[str, Any]:
     return json.loads((DATA_DIR / "vocabularies.json").read_text(encoding="utf-8"))
 
 
+@cache
+def region_file() -> dict[str, Any]:
+    """The GB/T 2260 codes (provinces, prefectures, counties; retired ones kept), see data/README.md."""
+    return json.loads((DATA_DIR / "regions.json").read_text(encoding="utf-8"))
+
+
 def license_file() -> list[dict[str, Any]]:
     return json.loads((DATA_DIR / "licenses.json").read_text(encoding="utf-8"))["licenses"]
 
 
 @transaction.atomic
 def vocabularies_load() -> dict[str, int]:
-    """Create or update every term, region and licence from the data files (idempotent)."""
+    """Create or update every term, region and licence from the data files (idempotent). Every GB/T 2260
+    code goes to the regions table (a code the file no longer lists is retired, never deleted); the
+    ``region`` vocabulary of terms holds the provincial divisions, as the pages' labels use it."""
     data = vocabulary_file()
     counts: dict[str, int] = {}
+    counts["region_codes"] = regions_upsert(region_file()["regions"], retire_missing=True)["listed"]
     for name, terms in data["vocabularies"].items():
-        if name == "region":
-            regions_upsert(
-                [
-                    {"code": t["code"], "name": t["label"]["zh-Hans"], "name_en": t["label"].get("en", ""),
-                     "short": t.get("data", {}).get("short", ""),
-                     "federated": t.get("data", {}).get("federated", True)}
-                    for t in terms
-                ]
-            )
         for term in terms:
             Term.objects.update_or_create(
                 vocabulary=name,

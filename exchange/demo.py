@@ -25,21 +25,36 @@ class DemoAccount:
     password: str
 
 
+BUREAU_NAMES = {"hub": "教育部国家枢纽", "province": "{name}教育厅", "city": "{name}教育局", "county": "{name}教育局"}
+
+
+def _school_county(region: Region) -> Region:
+    """Schools carry their county: the node's own region when it is one, else the first current county of
+    the node's province or city (a 市辖区 placeholder is not a county)."""
+    if region.level == Region.Level.COUNTY:
+        return region
+    prefix = region.code[:2] if region.level == Region.Level.PROVINCE else region.code[:4]
+    county = (Region.objects.filter(code__startswith=prefix, level=Region.Level.COUNTY, status=Region.Status.ACTIVE)
+              .exclude(name="市辖区").order_by("code").first())
+    return county or region
+
+
 def _orgs(region: Region) -> dict[str, Organisation]:
     name = region.name
     kinds = Organisation.Kind
-    specs = {  # name, kind, categories, students (so per-student voucher funding gives vouchers)
-        "bureau": (f"{name}教育厅" if settings.EXCHANGE_NODE_ROLE == "province" else "教育部国家枢纽", kinds.BUREAU,
-                   [], 0),
-        "city_school": (f"{name}实验中学", kinds.SCHOOL, [], 1200),
-        "rural_school": (f"{name}山区民族中学", kinds.SCHOOL, ["rural", "remote", "ethnic_minority"], 300),
-        "publisher": (f"{name}数字教育出版中心", kinds.PUBLISHER, [], 0),
+    county = _school_county(region)
+    bureau = BUREAU_NAMES.get(settings.EXCHANGE_NODE_ROLE, BUREAU_NAMES["province"]).format(name=name)
+    specs = {  # name, kind, categories, students (so per-student voucher funding gives vouchers), region
+        "bureau": (bureau, kinds.BUREAU, [], 0, region),
+        "city_school": (f"{name}实验中学", kinds.SCHOOL, [], 1200, county),
+        "rural_school": (f"{name}山区民族中学", kinds.SCHOOL, ["rural", "remote", "ethnic_minority"], 300, county),
+        "publisher": (f"{name}数字教育出版中心", kinds.PUBLISHER, [], 0, region),
     }
     if settings.EXCHANGE_NODE_ROLE == "hub":
-        specs["hub"] = ("国家数字教育资源枢纽", kinds.HUB, [], 0)
+        specs["hub"] = ("国家数字教育资源枢纽", kinds.HUB, [], 0, region)
     out = {}
-    for key, (org_name, kind, cats, students) in specs.items():
-        org = organisation_get_or_create(name=org_name, kind=kind, region=region)
+    for key, (org_name, kind, cats, students, org_region) in specs.items():
+        org = organisation_get_or_create(name=org_name, kind=kind, region=org_region)
         changed = []
         if cats and org.categories != cats:
             org.categories = cats

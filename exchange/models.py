@@ -15,16 +15,34 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Region(models.Model):
-    """An administrative division by its GB/T 2260 code (``440000`` Guangdong)."""
+    """An administrative division by its GB/T 2260 code: a province (``440000`` Guangdong), a prefecture or
+    city (``440100`` Guangzhou) or a county-level division (``440106`` Tianhe). Codes that the standard no
+    longer lists stay as ``retired`` (organisations and records may still name them) and are never given
+    to another division."""
+
+    class Level(models.TextChoices):
+        PROVINCE = "province", _("省级")
+        CITY = "city", _("地级")
+        COUNTY = "county", _("县级")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("现行")
+        RETIRED = "retired", _("已撤销")
 
     code = models.CharField(max_length=6, primary_key=True)
     name = models.CharField(max_length=64)
     name_en = models.CharField(max_length=128, blank=True)
     short = models.CharField(max_length=8, blank=True)
     federated = models.BooleanField(default=True)
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.PROVINCE)
+    parent = models.CharField(max_length=6, blank=True, help_text=_("Code of the division it belongs to"))
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    last_seen = models.CharField(max_length=8, blank=True,
+                                 help_text=_("Retired codes: the last edition of the standard that listed it"))
 
     class Meta:
         ordering = ["code"]
+        indexes = [models.Index(fields=["parent"], name="region_parent")]
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
@@ -32,6 +50,10 @@ class Region(models.Model):
     @property
     def province_code(self) -> str:
         return self.code[:2] + "0000"
+
+    @property
+    def retired(self) -> bool:
+        return self.status == self.Status.RETIRED
 
 
 class SchoolCategory(models.TextChoices):

@@ -28,6 +28,8 @@ def organisation_create(
     region_obj = region if isinstance(region, Region) else Region.objects.filter(code=region).first()
     if region_obj is None:
         raise InvalidInputError(f"Unknown region code {region!r}.", details={"region": ["unknown"]})
+    if region_obj.retired:
+        raise InvalidInputError(f"Region code {region_obj.code} is retired.", details={"region": ["retired"]})
     cats = sorted(set(categories))
     unknown = [c for c in cats if c not in SchoolCategory.values]
     if unknown:
@@ -105,10 +107,39 @@ def user_create(
     return user
 
 
-def regions_upsert(rows: Iterable[dict]) -> int:
-    """Create or update regions from ``{"code", "name", "name_en", "short", "federated"}`` rows."""
-    count = 0
+REGION_FIELDS = ("name", "name_en", "short", "federated", "level", "parent", "status", "last_seen")
+
+
+def regions_upsert(rows: Iterable[dict], *, retire_missing: bool = False) -> dict[str, int]:
+    """Create or update regions from ``{"code", "name", "name_en", "short", "federated", "level", "parent",
+    "status", "last_seen"}`` rows (missing members keep their defaults), in bulk. Regions are never deleted
+    (organisations and records name them): with ``retire_missing`` a region the rows no longer list is
+    marked retired. A retired code is never given back to another division: a row that lists a retired
+    code as active under another name raises InvalidInputError. Returns counts."""
+    defaults = {f.name: f.get_default() for f in Region._meta.concrete_fields if f.name in REGION_FIELDS}
+    held = {region.code: region for region in Region.objects.all()}
+    new, changed, listed = [], [], set()
     for row in rows:
-        Region.objects.update_or_create(code=row["code"], defaults={k: v for k, v in row.items() if k != "code"})
-        count += 1
-    return count
+        code = row["code"]
+        listed.add(code)
+        values = {**defaults, **{k: v for k, v in row.items() if k in REGION_FIELDS}}
+        region = held.get(code)
+        if region is None:
+            new.append(Region(code=code, **values))
+            continue
+        if (region.retired and values["status"] == Region.Status.ACTIVE and values["name"] != region.name):
+            raise InvalidInputError(f"Region {code} was retired as {region.name!r}; a retired code is never "
+                                    f"reused (here for {values['name']!r}).", details={"code": [code]})
+        if any(getattr(region, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(region, k, v)
+            changed.append(region)
+    retired = []
+    if retire_missing:
+        for code, region in held.items():
+            if code not in listed and not region.retired:
+                region.status = Region.Status.RETIRED
+                retired.append(region)
+    Region.objects.bulk_create(new, batch_size=500)
+    Region.objects.bulk_update(changed + retired, list(REGION_FIELDS), batch_size=500)
+    return {"created": len(new), "updated": len(changed), "retired": len(retired), "listed": len(listed)}

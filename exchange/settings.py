@@ -37,16 +37,21 @@ DEBUG = env_bool("DEBUG", default=not PRODUCTION)
 
 # --- node identity -------------------------------------------------------------------------
 EXCHANGE_NODE_ID = env_str("EXCHANGE_NODE_ID", "cn-44")
-EXCHANGE_NODE_ROLE = env_str("EXCHANGE_NODE_ROLE", "province")
-if EXCHANGE_NODE_ROLE not in {"hub", "province"}:
+# A node's level follows the GB/T 2260 code in its id unless set: cn-44 a province, cn-4401 a city
+# (prefecture), cn-440106 a county; the national hub is ``hub`` (federation/PROTOCOL.md §3.8).
+_NODE_DIGITS = EXCHANGE_NODE_ID.removeprefix("cn-")
+_NODE_LEVELS = {2: "province", 4: "city", 6: "county"}
+EXCHANGE_NODE_ROLE = env_str(
+    "EXCHANGE_NODE_ROLE", _NODE_LEVELS.get(len(_NODE_DIGITS), "province") if _NODE_DIGITS.isdigit() else "province")
+if EXCHANGE_NODE_ROLE not in {"hub", "province", "city", "county"}:
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("EXCHANGE_NODE_ROLE must be 'hub' or 'province'.")
-# GB/T 2260 code of the node's province: a province's from its id (cn-44 → 440000); the national hub,
-# run by the Ministry in Beijing, 110000 (it needs a real province for its own organisations).
+    raise ImproperlyConfigured("EXCHANGE_NODE_ROLE must be 'hub', 'province', 'city' or 'county'.")
+# GB/T 2260 code of the node's region: from its id (cn-44 → 440000, cn-4401 → 440100, cn-440106 → 440106);
+# the national hub, run by the Ministry in Beijing, 110000 (it needs a real province for its own organisations).
 EXCHANGE_NODE_REGION = env_str(
     "EXCHANGE_NODE_REGION",
-    "110000" if EXCHANGE_NODE_ROLE == "hub" else (EXCHANGE_NODE_ID.removeprefix("cn-") + "0000")[:6],
+    "110000" if EXCHANGE_NODE_ROLE == "hub" else (_NODE_DIGITS + "000000")[:6],
 )
 EXCHANGE_BASE_URL = env_str("EXCHANGE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 EXCHANGE_NODE_NAME = env_str("EXCHANGE_NODE_NAME", "")

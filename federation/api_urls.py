@@ -8,6 +8,7 @@ urlpatterns = [
     path("peers", apis.PeerListApi.as_view(), name="api-federation-peers"),
     path("peers/<str:node_id>/pull", apis.PeerPullApi.as_view(), name="api-federation-peer-pull"),
     path("identity", apis.IdentityApi.as_view(), name="api-federation-identity"),
+    path("tree", apis.NodeTreeApi.as_view(), name="api-federation-tree"),
     path("enrolments", apis.EnrolmentListApi.as_view(), name="api-federation-enrolments"),
     path("enrolments/<int:enrolment_id>/approve", apis.EnrolmentApproveApi.as_view(),
          name="api-federation-enrolment-approve"),

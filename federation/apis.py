@@ -72,8 +72,27 @@ class IdentityApi(ExchangeAPIView):
         return Response(selectors.identity_status())
 
 
+class NodeTreeApi(ExchangeAPIView):
+    """This node's subtree: every node certified below it (who certified whom), with how each pull along
+    the tree stands (lag, last success, last error). Nodes outside the subtree are not listed.
+    Permission: hub operators and province administrators."""
+
+    permission_classes = [IsFederationOperator]
+
+    @extend_schema(responses=inline_serializer("FederationTree", {
+        "parent": serializers.CharField(allow_null=True),
+        "nodes": inline_serializer("FederationTreeNode", {
+            "node_id": serializers.CharField(), "depth": serializers.IntegerField(), "role": serializers.CharField(),
+            "region": serializers.CharField(), "scope": serializers.CharField(),
+            "certified_by": serializers.CharField(), "status": serializers.CharField(),
+            "edge": serializers.DictField(allow_null=True)}, many=True)}))
+    def get(self, request):
+        return Response(selectors.node_tree())
+
+
 class EnrolmentListApi(ExchangeAPIView):
-    """Enrolment requests received by the hub. Permission: hub operators."""
+    """Enrolment requests this node received from its children (the hub: provinces; a province: its
+    cities; a city: its counties). Permission: hub operators (this node's federation operators)."""
 
     permission_classes = [IsHubOperator]
 
@@ -108,8 +127,8 @@ class EnrolmentApproveApi(ExchangeAPIView):
 
 
 class NodeRevokeApi(ExchangeAPIView):
-    """Revoke every certificate of a node; the new signed revocation list is pushed to the provinces.
-    Permission: hub operators."""
+    """Revoke every certificate of a child node — and with it every node below it; this node's new signed
+    revocation list travels the whole tree. Permission: hub operators (this node's federation operators)."""
 
     permission_classes = [IsHubOperator]
 

@@ -31,7 +31,8 @@ from federation.signing import (
 from federation.transport import federation_endpoint, json_response, sign_file_response
 
 HUB = frozenset({"hub"})
-PROVINCE = frozenset({"province"})
+#: Nodes below the hub: provinces, cities and counties.
+MEMBERS = frozenset({"province", "city", "county"})
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
@@ -51,13 +52,15 @@ def _peer(request: HttpRequest) -> trust.PeerIdentity:
 @login_not_required
 @require_GET
 def well_known(request: HttpRequest) -> HttpResponse:
-    """Permission: public. This node's id, role, region, base URL, keys, certificate and endpoints."""
-    return json_response(identity.well_known_document())
+    """Permission: public. This node's id, role, region, base URL, keys, certificate (chain) and endpoints."""
+    return json_response(trust.well_known_document())
 
 
 @federation_endpoint(methods=("GET",))
 def changes(request: HttpRequest) -> HttpResponse:
-    """Permission: certified nodes. A page of the change feed: ``since``, ``limit``, ``set`` (repeatable)."""
+    """Permission: certified nodes. A page of the change feed: ``since``, ``limit``, ``set`` (repeatable),
+    ``levels=1`` (the caller verifies certificate chains), ``echo=1`` (also the caller's own subtree's
+    envelopes: recovery). What a caller gets depends on where it stands in the tree (PROTOCOL.md §6.1)."""
     try:
         since = int(request.GET.get("since") or 0)
     except ValueError as exc:
@@ -65,7 +68,9 @@ def changes(request: HttpRequest) -> HttpResponse:
     if since < 0:
         raise InvalidInputError("since must be ≥ 0.", details={"since": ["≥ 0"]})
     sets = outbox.parse_sets(request.GET.getlist("set"))
-    page = outbox.feed_page(since=since, limit=outbox.clamp_limit(request.GET.get("limit")), sets=sets)
+    scope = outbox.feed_scope(reader=_peer(request).node_id, levels=request.GET.get("levels") == "1",
+                              echo=request.GET.get("echo") == "1")
+    page = outbox.feed_page(since=since, limit=outbox.clamp_limit(request.GET.get("limit")), sets=sets, scope=scope)
     return HttpResponse(page.to_json_bytes(), content_type="application/json")
 
 
@@ -111,10 +116,10 @@ def receipts_view(request: HttpRequest) -> HttpResponse:
     return json_response({"receipt": str(received.receipt_id), "stored": created}, status=201 if created else 200)
 
 
-@federation_endpoint(methods=("POST",), roles=PROVINCE)
+@federation_endpoint(methods=("POST",), roles=MEMBERS)
 def takedowns_view(request: HttpRequest) -> HttpResponse:
-    """Permission: certified provinces (hub only). A takedown notice about a resource of another
-    province, forwarded for the hub's operators to decide."""
+    """Permission: certified nodes below the hub (hub only). A takedown notice about a resource of another
+    origin, forwarded for the hub's operators to decide."""
     if not identity.is_hub():
         raise NotAHubError()
     notice, created = takedowns.forwarded_receive(body=_body(request), sender=_peer(request))
@@ -130,31 +135,49 @@ def takedown_decision(request: HttpRequest) -> HttpResponse:
     return json_response({"notice": notice.pk, "status": notice.status})
 
 
+def _from_neighbour(request: HttpRequest) -> str:
+    """The caller, when it is the hub, this node's parent or one of its children; else PeerNotAllowedError."""
+    sender = _peer(request).node_id
+    parent = trust.parent_peer()
+    if (sender == trust.hub_id() or (parent is not None and parent.node_id == sender)
+            or Peer.objects.filter(node_id=sender, relation=Peer.Relation.CHILD).exists()):
+        return sender
+    raise PeerNotAllowedError("Only this node's parent and children push to it.", details={"node_id": sender})
+
+
 @federation_endpoint(methods=("GET", "POST"))
 def revocations(request: HttpRequest) -> HttpResponse:
-    """Permission: GET certified nodes (hub only); POST the hub (provinces only). The signed revocation list."""
+    """Permission: GET certified nodes; POST this node's parent or children (or the hub). The signed
+    revocation lists: the hub's (``revocations``) and every issuer's this node holds (``revocation_lists``)."""
     if request.method == "GET":
-        if not identity.is_hub():
-            raise NotAHubError()
-        return json_response({"revocations": hub.revocation_list_current()})
-    if identity.is_hub() or _peer(request).role != "hub":
-        raise PeerNotAllowedError()
-    token = _body(request).get("revocations")
-    if not isinstance(token, str):
-        raise InvalidInputError(details={"revocations": ["A compact JWS."]})
+        return json_response(hub.revocation_lists_document())
+    sender = _from_neighbour(request)
+    body = _body(request)
+    token, more = body.get("revocations"), body.get("revocation_lists") or []
+    if not (isinstance(token, str) or token is None) or not isinstance(more, list) or not (token or more) or not all(
+            isinstance(t, str) for t in more):
+        raise InvalidInputError(details={"revocations": ["A compact JWS (and revocation_lists: a list of them)."]})
+    from federation.jobs import push_revocations_on_commit
     from federation.signing import RevocationListStaleError
 
-    try:
-        number, newly = trust.revocation_list_apply(token, received_from=_peer(request).node_id)
-    except RevocationListStaleError:
+    number = newly = None
+    if token:
+        try:
+            number, newly = trust.revocation_list_apply(token, received_from=sender)
+        except RevocationListStaleError:
+            pass
+    changed = trust.revocation_lists_apply(more, received_from=sender)
+    if number is None and not changed:
         return json_response({"applied": False})
-    return json_response({"applied": True, "number": number, "newly_revoked_keys": newly})
+    push_revocations_on_commit(exclude=sender)  # passed on along the tree, once (an older list is stale)
+    return json_response({"applied": True, "number": number, "newly_revoked_keys": newly, "issuers": changed})
 
 
-@federation_endpoint(methods=("POST",), roles=HUB)
+@federation_endpoint(methods=("POST",))
 def certificate_push(request: HttpRequest) -> HttpResponse:
-    """Permission: the hub. Deliver this node's freshly issued certificate."""
-    if identity.is_hub():
+    """Permission: this node's parent (the hub for a province). Deliver this node's freshly issued certificate."""
+    parent = trust.parent_peer()
+    if identity.is_hub() or parent is None or _peer(request).node_id != parent.node_id:
         raise PeerNotAllowedError()
     token = _body(request).get("certificate")
     if not isinstance(token, str):
@@ -162,7 +185,7 @@ def certificate_push(request: HttpRequest) -> HttpResponse:
     cert = trust.certificate_store(token)
     if cert.node_id != identity.node_id():
         raise InvalidInputError("The certificate is not for this node.")
-    Peer.objects.filter(node_id=trust.hub_id()).update(status=Peer.Status.ACTIVE, pull=True)
+    Peer.objects.filter(pk=parent.pk).update(status=Peer.Status.ACTIVE, pull=True)
     return json_response({"stored": True, "not_after": cert.not_after.isoformat()})
 
 
@@ -196,9 +219,10 @@ def _enrolment_answer(enrolment: Any) -> dict[str, Any]:
     return answer
 
 
-@federation_endpoint(methods=("POST",), hub_only=True, resolve=_self_signed_enrolment)
+@federation_endpoint(methods=("POST",), parent_only=True, resolve=_self_signed_enrolment)
 def enrolments(request: HttpRequest) -> HttpResponse:
-    """Permission: any node, signed with the key it enrols (hub only). Ask to join the federation."""
+    """Permission: any node, signed with the key it enrols (served by the hub and by certified provinces
+    and cities, for nodes inside their region). Ask to join the federation as this node's child."""
     body = _body(request)
     enrolment = hub.enrolment_receive(
         node_id=str(body.get("node_id") or ""), role=str(body.get("role") or ""),
@@ -209,17 +233,18 @@ def enrolments(request: HttpRequest) -> HttpResponse:
     return json_response(_enrolment_answer(enrolment), status=status)
 
 
-@federation_endpoint(methods=("GET",), hub_only=True, resolve=lambda request: hub.enrolment_resolver)
+@federation_endpoint(methods=("GET",), parent_only=True, resolve=lambda request: hub.enrolment_resolver)
 def enrolment_detail(request: HttpRequest, node_id: str) -> HttpResponse:
-    """Permission: the enrolling node itself (hub only). Its enrolment status and certificate."""
+    """Permission: the enrolling node itself (served by parents). Its enrolment status and certificate."""
     if _peer(request).node_id != node_id:
         raise PeerNotAllowedError("A node may only read its own enrolment.")
     return json_response(_enrolment_answer(hub.enrolment_get(node_id=node_id, kid=_peer(request).kid)))
 
 
-@federation_endpoint(methods=("POST",), hub_only=True, roles=PROVINCE)
+@federation_endpoint(methods=("POST",), parent_only=True, roles=MEMBERS)
 def certificates_renew(request: HttpRequest) -> HttpResponse:
-    """Permission: enrolled provinces (hub only). A fresh certificate, optionally for a new key."""
+    """Permission: this node's enrolled children (served by parents). A fresh certificate, optionally for a
+    new key."""
     body = _body(request)
     proof = body.get("proof")
     issued = hub.certificate_renew(peer=_peer(request), jwk=body.get("jwk"),
@@ -227,7 +252,8 @@ def certificates_renew(request: HttpRequest) -> HttpResponse:
     return json_response({"certificate": issued.token, "not_after": issued.not_after.isoformat()})
 
 
-@federation_endpoint(methods=("GET",), hub_only=True)
+@federation_endpoint(methods=("GET",))
 def nodes(request: HttpRequest) -> HttpResponse:
-    """Permission: certified nodes (hub only). The directory of enrolled nodes and their certificates."""
+    """Permission: certified nodes. This node's directory: the nodes it certified, every certificate and
+    revocation list it holds, how the pulls of its subtree stand."""
     return json_response(hub.directory_document())

@@ -157,3 +157,9 @@ class ReceiptMismatchError(ReceiptInvalidError):
 class ReceiptDateInvalidError(ReceiptInvalidError):
     code = "receipt_date_invalid"
     default_message = "The receipt's grant date lies outside the window its record allows."
+
+
+class NotAParentError(ExchangeError):
+    code = "not_a_parent"
+    http_status = 404
+    default_message = ("This node certifies no other nodes: it is a county, or not certified itself yet.")

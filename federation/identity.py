@@ -270,11 +270,11 @@ def well_known_document(*, base_url: str | None = None) -> dict[str, Any]:
         "certificate": f"{base}{fed}/certificate",
         "oai": f"{base}/oai",
     }
-    if is_hub():
+    endpoints["nodes"] = f"{base}{fed}/nodes"
+    if is_hub() or (node_role() in ("province", "city") and cert is not None):  # a parent of other nodes
         endpoints.update({
             "enrolments": f"{base}{fed}/enrolments",
             "certificates_renew": f"{base}{fed}/certificates/renew",
-            "nodes": f"{base}{fed}/nodes",
         })
     document: dict[str, Any] = {
         "node_id": node_id(),

@@ -9,9 +9,9 @@ finishes, so no poke is lost. With ``FEDERATION_BACKGROUND=False`` jobs run inli
 
 ``sync_tick`` is the scheduled backstop (an rq-schedulable job; ``manage.py federation sync --loop``
 runs it in embedded mode): pull peers that are due, renew this node's certificate, refresh the
-hub's directory (other nodes' certificates), revocation list and national negative list, deliver pending
-receipts, purge nonces, retire keys, backfill the feed, drain index work left pending, work off
-negative-list re-checks.
+parent's directory (other nodes' certificates), revocation lists and national negative list, and the
+children's directories, deliver pending receipts, purge nonces, retire keys, backfill the feed, drain
+index work left pending, work off negative-list re-checks.
 """
 
 from __future__ import annotations
@@ -94,12 +94,10 @@ def wait_idle(timeout: float = 30.0) -> bool:
 # --- pokes -----------------------------------------------------------------------------------
 
 def _pullers(exclude: str | None = None) -> list[str]:
-    """Nodes that pull this node: every active province (on the hub), the hub (on a province)."""
-    if identity.is_hub():
-        qs = Peer.objects.filter(role=Peer.Role.PROVINCE, status=Peer.Status.ACTIVE).exclude(base_url="")
-        return [node for node in qs.values_list("node_id", flat=True) if node != exclude]
-    hub = Peer.objects.filter(role=Peer.Role.HUB, status=Peer.Status.ACTIVE).exclude(base_url="").first()
-    return [hub.node_id] if hub and hub.node_id != exclude else []
+    """Nodes that pull this node: its parent and its active children (on the hub: the provinces)."""
+    from federation import trust
+
+    return trust.neighbours(exclude=exclude)
 
 
 def poke_pullers_on_commit(*, exclude: str | None = None) -> None:
@@ -146,7 +144,7 @@ def pull_peer_job(*, node_id: str) -> None:
 # --- pushes from the hub -----------------------------------------------------------------------
 
 def push_certificate(*, node_id: str, serial: str) -> bool:
-    """(Hub) deliver a freshly issued certificate to its province (it also fetches it itself)."""
+    """(Parent) deliver a freshly issued certificate to its child (it also fetches it itself)."""
     from federation.models import IssuedCertificate
     from federation.transport import build_url, signed_request
 
@@ -164,26 +162,29 @@ def push_certificate(*, node_id: str, serial: str) -> bool:
     return True
 
 
-def push_revocations_on_commit() -> None:
+def push_revocations_on_commit(*, exclude: str | None = None) -> None:
+    """After commit, push the revocation lists this node holds to its parent and children (but the one
+    they came from): a revocation travels the whole tree, each node passing on what was new to it."""
+
     def send() -> None:
-        for node_id in _pullers():
+        for node_id in _pullers(exclude):
             run_soon("federation.jobs.push_revocations", key=f"revocations:{node_id}", node_id=node_id)
 
     transaction.on_commit(send)
 
 
 def push_revocations(*, node_id: str) -> bool:
-    """(Hub) deliver the current revocation list to one province."""
-    from federation.hub import revocation_list_current
+    """Deliver the revocation lists this node holds (the hub's and every other issuer's) to one neighbour."""
+    from federation.hub import revocation_lists_document
     from federation.transport import build_url, signed_request
 
     peer = Peer.objects.filter(node_id=node_id).first()
-    if peer is None or not peer.base_url:
+    document = revocation_lists_document()
+    if peer is None or not peer.base_url or not (document["revocations"] or document["revocation_lists"]):
         return False
     try:
         signed_request("POST", build_url(peer.base_url, "/federation/v1/revocations"),
-                       json_body={"revocations": revocation_list_current()}, expect_node=node_id,
-                       timeout=settings.FEDERATION_POKE_TIMEOUT)
+                       json_body=document, expect_node=node_id, timeout=settings.FEDERATION_POKE_TIMEOUT)
     except Exception as exc:  # noqa: BLE001
         logger.info("revocation push failed", extra={"peer": node_id, "error": str(exc)})
         return False
@@ -203,21 +204,24 @@ def _step(name: str, func: Any, report: dict[str, Any]) -> None:
 def sync_tick(*, pull_interval: int | None = None) -> dict[str, Any]:
     """Job: one round of scheduled federation upkeep; returns what each step did."""
     from catalog.prereview.jobs import prereview_drain
-    from federation import enrolment, negative_list, receipts, takedowns
+    from federation import enrolment, negative_list, receipts, takedowns, trust
     from federation.outbox import outbox_backfill
     from federation.sync import pull_peers_due
     from federation.transport import nonces_purge
 
     report: dict[str, Any] = {}
     identity.node_key_ensure()
-    if not identity.is_hub() and Peer.objects.filter(role=Peer.Role.HUB).exists():
+    if not identity.is_hub() and trust.parent_peer() is not None:
         _step("certificate", enrolment.certificate_renew_if_due, report)
         _step("revocations", enrolment.revocations_refresh, report)
         _step("feed_position", enrolment.feed_position_check, report)
-        # Certificates of provinces enrolled (or keys rotated) since: without them this node refuses their
+        # Certificates of nodes enrolled (or keys rotated) since: without them this node refuses their
         # signed requests (a file asked of it) until it happens to pull a record they signed.
         _step("directory", enrolment.directory_refresh, report)
         _step("negative_list", negative_list.negative_list_refresh, report)
+    if trust.children():
+        # The certificates of the nodes below each child, so that every node can verify them.
+        _step("children_directories", enrolment.children_directories_refresh, report)
     _step("backfill", outbox_backfill, report)
     _step("index", index_pending_drain, report)  # index work a crash or a lost job left pending
     _step("pull", lambda: [r.__dict__ for r in pull_peers_due(interval=pull_interval)], report)

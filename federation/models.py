@@ -3,9 +3,12 @@
 * ``NodeKey`` — this node's Ed25519 keys (private halves live in files, never in the database); the
   newest is active, a rotated-out key stays published until ``retire_at`` (overlap).
 * ``Peer`` / ``PeerKey`` — other nodes this node knows, and the public keys it accepts from each:
-  anchors (the hub's keys, pinned at enrolment) or keys bound by a hub-issued node certificate.
-* ``Enrolment`` / ``IssuedCertificate`` / ``RevocationState`` — the hub's register of provinces, the
-  certificates it signed, and the latest signed revocation list (issued on the hub, received elsewhere).
+  anchors (the hub's keys, pinned at enrolment) or keys bound by a node certificate whose chain of
+  certificates runs to the hub (``PeerKey.chain``). A peer is this node's ``parent`` (it certified this
+  node), a ``child`` (this node certified it) or known from a directory.
+* ``Enrolment`` / ``IssuedCertificate`` / ``RevocationState`` / ``IssuerRevocationList`` — a parent's
+  register of its child nodes and the certificates it signed; the hub's latest signed revocation list
+  (issued on the hub, received elsewhere) and every other issuer's.
 * ``OutboxHead`` / ``OutboxEntry`` — the append-only change feed: one signed envelope per change,
   with a sequence number assigned under a row lock so entries commit in sequence order.
 * ``RemoteRecord`` — the highest version applied per (origin, record id), tombstones included: what
@@ -52,12 +55,20 @@ class NodeKey(models.Model):
 
 
 class Peer(models.Model):
-    """Another node: the hub (on a province), an enrolled province (on the hub), or a node learned
-    from the hub's directory. ``pull`` peers are the ones whose change feed this node reads."""
+    """Another node: the hub, this node's parent (the node that certified it: the hub for a province),
+    its children (the nodes it certified), or a node learned from a directory. ``pull`` peers — the
+    parent and the children — are the ones whose change feed this node reads."""
 
     class Role(models.TextChoices):
         HUB = "hub", _("国家枢纽")
         PROVINCE = "province", _("省级节点")
+        CITY = "city", _("市级节点")
+        COUNTY = "county", _("县级节点")
+
+    class Relation(models.TextChoices):
+        PARENT = "parent", _("上级节点")
+        CHILD = "child", _("下级节点")
+        OTHER = "", _("其他节点")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("待批准")
@@ -87,6 +98,11 @@ class Peer(models.Model):
                                          help_text=_("A pull of this peer is under way until then (lease)"))
     pulling_by = models.CharField(max_length=120, blank=True, help_text=_("host:pid of the pull holding the lease"))
     applied_total = models.BigIntegerField(default=0)
+    relation = models.CharField(max_length=8, choices=Relation.choices, blank=True, default="")
+    scope = models.CharField(max_length=6, blank=True, help_text=_("GB/T 2260 prefix its certificate covers"))
+    certified_by = models.CharField(max_length=63, blank=True, help_text=_("Issuer of its newest certificate"))
+    edge_report = models.JSONField(default=dict, blank=True,
+                                   help_text=_("How its parent's pull of it stands, as a directory reported it"))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -99,7 +115,9 @@ class Peer(models.Model):
 
 class PeerKey(models.Model):
     """A public key this node accepts from a peer: an anchor (hub key pinned at enrolment) or a key
-    bound to the peer by a hub-issued certificate (``certificate`` holds the latest one)."""
+    bound to the peer by a certificate (``certificate`` holds the latest one) of ``issuer``'s key
+    ``issuer_kid``; ``chain`` lists the ``[node id, kid]`` keys above it, up to the one the hub certified
+    (empty for a hub-issued certificate). A key is trusted only while every key of its chain is."""
 
     peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="keys")
     kid = models.CharField(max_length=43, db_index=True)
@@ -111,6 +129,10 @@ class PeerKey(models.Model):
     not_after = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
     retired_at = models.DateTimeField(null=True, blank=True, help_text=_("Anchor no longer published"))
+    issuer = models.CharField(max_length=63, blank=True)
+    issuer_kid = models.CharField(max_length=43, blank=True)
+    scope = models.CharField(max_length=6, blank=True)
+    chain = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -122,8 +144,8 @@ class PeerKey(models.Model):
 
 
 class Enrolment(models.Model):
-    """(Hub) a province's request to join with one key, decided by a hub operator after comparing
-    fingerprints. Requests for one node id with different keys are separate rows, listed side by side:
+    """(Parent) a child node's request to join with one key, decided by this node's operator after
+    comparing fingerprints. Requests for one node id with different keys are separate rows, listed side by side:
     nobody can replace a pending request by re-sending it with another key. Approving one supersedes
     the others."""
 
@@ -158,7 +180,7 @@ class Enrolment(models.Model):
 
 
 class IssuedCertificate(models.Model):
-    """(Hub) a node certificate the hub signed."""
+    """(Parent) a node certificate this node signed."""
 
     serial = models.CharField(max_length=64, primary_key=True)
     node_id = models.CharField(max_length=63, db_index=True)
@@ -187,6 +209,20 @@ class RevocationState(models.Model):
 
     def __str__(self) -> str:
         return f"revocation list #{self.number}"
+
+
+class IssuerRevocationList(models.Model):
+    """The newest revocation list of an issuer other than the hub (a parent revoking certificates it
+    issued), one row per issuer: signed here when this node is the issuer, received elsewhere."""
+
+    issuer = models.CharField(max_length=63, primary_key=True)
+    number = models.PositiveIntegerField(default=0)
+    token = models.TextField(blank=True)
+    serials = models.JSONField(default=list, blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"revocation list #{self.number} of {self.issuer}"
 
 
 class OutboxHead(models.Model):

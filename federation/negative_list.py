@@ -1,7 +1,8 @@
 """The national negative list as federation data, like the revocation list: the hub's operators change it,
-every change is a new version the hub signs whole (``exchange-negative-list+jwt``) and pushes to every
-province after commit; provinces also fetch it on every scheduled tick, verify it against the pinned hub
-keys, refuse a version not newer than the one held, and take it in (``catalog.prereview``: the entries
+every change is a new version the hub signs whole (``exchange-negative-list+jwt``) and pushes to its
+children after commit, each of which passes a version new to it on to its own children; every node also
+fetches it from its parent on every scheduled tick, verifies it against the pinned hub keys (whoever
+relayed it), refuses a version not newer than the one held, and takes it in (``catalog.prereview``: the entries
 replace the national ones, and published resources are re-checked for the new and changed entries — put in
 front of the province's reviewers, never silently unpublished). A province adds its own entries locally.
 """
@@ -50,10 +51,10 @@ def _issue() -> str:
 
 
 def push_on_commit() -> None:
-    """After the current transaction commits, push the national list to every active province."""
+    """After the current transaction commits, push the national list this node holds to its children."""
 
     def send() -> None:
-        for node_id in Peer.objects.filter(role=Peer.Role.PROVINCE, status=Peer.Status.ACTIVE).exclude(
+        for node_id in Peer.objects.filter(relation=Peer.Relation.CHILD, status=Peer.Status.ACTIVE).exclude(
                 base_url="").values_list("node_id", flat=True):
             run_soon("federation.negative_list.push_negative_list", key=f"negative-list:{node_id}", node_id=node_id)
 
@@ -86,19 +87,19 @@ def national_entry_update(*, actor: Any, entry: NegativeTerm, **changes: Any) ->
 
 
 def negative_list_current() -> str | None:
-    """(Hub) the current signed national list, or None before the first entry was ever added."""
-    _require_hub()
+    """The current signed national list: on the hub as issued, elsewhere as last taken in (None before the
+    first entry was ever added, or before this node received it)."""
     state = prereview_selectors.negative_list_state(Scope.NATIONAL)
     if state is None or state.version == 0:
         return None
-    if not state.token:
+    if not state.token and identity.is_hub():
         with transaction.atomic():
             return _issue()
-    return state.token
+    return state.token or None
 
 
 def push_negative_list(*, node_id: str) -> bool:
-    """(Hub) job: deliver the current national list to one province (it also pulls it on every tick)."""
+    """Job: deliver the national list this node holds to one child (it also pulls it on every tick)."""
     token = negative_list_current()
     peer = Peer.objects.filter(node_id=node_id).first()
     if token is None or peer is None or not peer.base_url:
@@ -116,27 +117,31 @@ def push_negative_list(*, node_id: str) -> bool:
 # --- a province --------------------------------------------------------------------------------------------
 
 def negative_list_apply(token: str, *, received_from: str) -> tuple[int, RecheckRun | None]:
-    """(Province) take in a national list signed by a pinned hub key and newer than the one held; returns
-    its version and the re-check it started (None when no entry that could match changed).
+    """(Below the hub) take in a national list signed by a pinned hub key and newer than the one held, and
+    pass it on to this node's children; returns its version and the re-check it started (None when no
+    entry that could match changed).
     Raises NegativeListInvalidError (bad or forged) or NegativeListStaleError (not newer)."""
     signed = verify_negative_list(token, trust.hub_public_keys(), hub_id=trust.hub_id())
     run = prereview_services.national_list_replace(
         version=signed.version, issued_at=signed.issued_at, issuer=signed.issuer, token=token,
         entries=[dict(e) for e in signed.entries], received_from=received_from)
+    push_on_commit()
     return signed.version, run
 
 
 def negative_list_refresh() -> str:
-    """(Province, every tick) fetch the hub's national list; take it in when newer than the one held."""
-    hub = Peer.objects.filter(node_id=trust.hub_id(), role=Peer.Role.HUB).exclude(base_url="").first()
-    if hub is None:
-        return "no hub"
-    response = signed_request("GET", build_url(hub.base_url, "/federation/v1/negative-list"), expect_node=hub.node_id)
+    """(Below the hub, every tick) fetch the national list the parent holds; take it in when newer than
+    the one held here (the hub's signature is what is trusted, not the parent's word)."""
+    parent = trust.parent_peer()
+    if parent is None or not parent.base_url:
+        return "no parent"
+    response = signed_request("GET", build_url(parent.base_url, "/federation/v1/negative-list"),
+                              expect_node=parent.node_id)
     token = response.json().get("negative_list")
     if not isinstance(token, str) or not token:
         return "none issued"
     try:
-        version, run = negative_list_apply(token, received_from=hub.node_id)
+        version, run = negative_list_apply(token, received_from=parent.node_id)
     except NegativeListStaleError:
         return "current"
     return f"version {version}" + (f", re-check {run.pk}" if run is not None else "")

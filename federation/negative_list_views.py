@@ -25,7 +25,7 @@ from exchange.errors import ExchangeError, InvalidInputError
 from exchange.pagination import paginate
 from exchange.roles import Role
 from exchange.views_pages import role_required, show_error
-from federation import identity, negative_list
+from federation import identity, negative_list, trust
 from federation.endpoints import _body, _peer
 from federation.errors import NotAHubError, PeerNotAllowedError
 from federation.transport import federation_endpoint, json_response
@@ -38,13 +38,12 @@ NATIONAL = NegativeTerm.Scope.NATIONAL
 
 @federation_endpoint(methods=("GET", "POST"))
 def negative_list_endpoint(request: HttpRequest) -> HttpResponse:
-    """Permission: GET certified nodes (hub only); POST the hub (provinces only). The signed national
-    negative list."""
+    """Permission: GET certified nodes; POST this node's parent (not on the hub). The signed national
+    negative list: as issued on the hub, as last taken in elsewhere."""
     if request.method == "GET":
-        if not identity.is_hub():
-            raise NotAHubError()
         return json_response({"negative_list": negative_list.negative_list_current()})
-    if identity.is_hub() or _peer(request).role != "hub":
+    parent = trust.parent_peer()
+    if identity.is_hub() or parent is None or _peer(request).node_id not in (parent.node_id, trust.hub_id()):
         raise PeerNotAllowedError()
     token = _body(request).get("negative_list")
     if not isinstance(token, str):

@@ -27,7 +27,7 @@ from catalog.models import Resource
 from catalog.remote import WITHDRAW_REASONS, local_published_resources, resource_record, tombstone_record
 from catalog.takedowns import takedown_standing
 from exchange.bulk import insert_rows
-from federation import identity
+from federation import identity, trust
 from federation.errors import SetSpecInvalidError
 from federation.models import OutboxEntry, OutboxHead
 from federation.signing import (
@@ -39,8 +39,8 @@ from federation.signing import (
 )
 
 logger = logging.getLogger("federation.outbox")
-SET_FIELDS = ("stage", "subject")
-_SET_TERM = re.compile(r"(stage|subject):([^,:]{1,32})")
+SET_FIELDS = ("stage", "subject", "region")
+_SET_TERM = re.compile(r"(stage|subject):([^,:]{1,32})|(region):(\d{2}(?:\d{2}){0,2})")
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,9 @@ def outbox_backfill(*, batch_size: int = 500, progress: Any = None) -> int:
 
 def parse_sets(values: Iterable[str]) -> list[dict[str, str]]:
     """Parse set specs: each is ``field:value`` terms joined by ``,`` (all must match), fields
-    ``stage`` and ``subject``; an entry matches when it matches any set. Raises SetSpecInvalidError."""
+    ``stage``, ``subject`` and ``region`` (a GB/T 2260 prefix of 2, 4 or 6 digits: entries of origins
+    inside it, e.g. ``region:44`` for Guangdong's nodes only); an entry matches when it matches any set.
+    Raises SetSpecInvalidError."""
     sets = []
     for raw in values:
         if not raw:
@@ -254,9 +256,10 @@ def parse_sets(values: Iterable[str]) -> list[dict[str, str]]:
         terms: dict[str, str] = {}
         for part in raw.split(","):
             match = _SET_TERM.fullmatch(part.strip())
-            if match is None or match.group(1) in terms:
+            name, value = (match.group(1) or match.group(3), match.group(2) or match.group(4)) if match else ("", "")
+            if match is None or name in terms:
                 raise SetSpecInvalidError(details={"set": raw})
-            terms[match.group(1)] = match.group(2)
+            terms[name] = value
         sets.append(terms)
     if len(sets) > 20:
         raise SetSpecInvalidError("At most 20 sets per request.")
@@ -268,8 +271,42 @@ def _set_filter(sets: list[dict[str, str]]) -> Q | None:
         return None
     condition = Q()
     for terms in sets:
-        condition |= Q(**terms)
+        fields = {k: v for k, v in terms.items() if k != "region"}
+        term = Q(**fields)
+        if "region" in terms:  # the hub's national orders concern every region
+            term &= Q(origin__in=sorted(trust.nodes_within(terms["region"]))) | Q(origin=trust.hub_id())
+        condition |= term
     return condition
+
+
+@dataclass(frozen=True)
+class FeedScope:
+    """Which origins' entries a reader is served: ``only`` these (None: any), never those in ``without``."""
+
+    only: frozenset[str] | None = None
+    without: frozenset[str] = frozenset()
+
+
+def feed_scope(*, reader: str, levels: bool = True, echo: bool = False) -> FeedScope:
+    """What this node's feed holds for ``reader`` (PROTOCOL.md §6.1): its parent gets only the entries of
+    this node and the nodes below it (never what it relayed down); a child gets everything but the entries
+    of its own subtree, which came from it (unless it asks for them back: ``echo``, recovery). A reader
+    that does not verify certificate chains (``levels`` not asked: a node of the two-level protocol) gets
+    only entries of the hub and of nodes the hub certified."""
+    me = identity.node_id()
+    parent = trust.parent_peer()
+    only: set[str] | None = None
+    without: set[str] = set()
+    if parent is not None and reader == parent.node_id:
+        only = trust.subtree(me)
+    elif not echo and reader in {peer.node_id for peer in trust.children()}:
+        without = trust.subtree(reader)
+    if not levels:
+        legacy = trust.depth_one_nodes()
+        if identity.is_hub() or (parent is not None and parent.node_id == trust.hub_id()):
+            legacy.add(me)
+        only = legacy if only is None else only & legacy
+    return FeedScope(only=frozenset(only) if only is not None else None, without=frozenset(without))
 
 
 @dataclass(frozen=True)
@@ -289,17 +326,23 @@ class FeedPage:
                 f'"next":{self.next}}}').encode()
 
 
-def feed_page(*, since: int, limit: int, sets: list[dict[str, str]] | None = None) -> FeedPage:
+def feed_page(*, since: int, limit: int, sets: list[dict[str, str]] | None = None,
+              scope: FeedScope | None = None) -> FeedPage:
     """Entries after ``since`` (in sequence order, at most ``limit`` and, but for a single larger
-    entry, at most ``FEDERATION_MAX_PAGE_BYTES`` of envelopes; only those of ``sets`` when given).
+    entry, at most ``FEDERATION_MAX_PAGE_BYTES`` of envelopes; only those of ``sets`` and ``scope``
+    when given).
 
     ``next`` is the last sequence number the page covers, including entries skipped by the set
-    filter, so a selective reader still moves forward."""
+    and scope filters, so a selective reader still moves forward."""
     head = outbox_head()
     qs = OutboxEntry.objects.filter(seq__gt=since, seq__lte=head).order_by("seq")
     condition = _set_filter(sets or [])
     if condition is not None:
         qs = qs.filter(condition)
+    if scope is not None and scope.only is not None:
+        qs = qs.filter(origin__in=sorted(scope.only))
+    if scope is not None and scope.without:
+        qs = qs.exclude(origin__in=sorted(scope.without))
     rows = list(qs.values_list("seq", "envelope")[:limit])
     full = len(rows) == limit
     budget = settings.FEDERATION_MAX_PAGE_BYTES

@@ -1,5 +1,7 @@
-"""Web pages of the federation for hub operators: this node's identity, the peers it syncs with (status,
-certificate expiry, sync lag and last error) and, on the hub, the provinces' enrolment requests.
+"""Web pages of the federation for a node's operators: this node's identity, the tree of nodes below it (who
+certified whom, lag and errors per edge), the peers it syncs with (status, certificate expiry, sync lag and
+last error) and, on a node that certifies others (the hub, a province, a city), its children's enrolment
+requests. Every operator sees only their own subtree (and their parent and the hub).
 
 The page reads the same selectors as the operators' API and ``federation status`` command
 (``federation.selectors``); approving calls ``federation.hub.enrolment_approve``, which checks the
@@ -27,7 +29,7 @@ from catalog.pages.common import Labels
 from exchange.errors import ExchangeError
 from exchange.roles import Role
 from exchange.views_pages import role_required, show_error
-from federation import hub, selectors
+from federation import hub, selectors, trust
 from federation.models import Enrolment, NodeKey, Peer
 
 # A pulled peer is shown as lagging after this many pull intervals without a successful pull.
@@ -97,19 +99,32 @@ class ApproveForm(forms.Form):
 
 @role_required(Role.HUB_OPERATOR)
 def hub_dashboard(request: HttpRequest) -> HttpResponse:
-    """This node's identity, its peers with status, certificate expiry, sync lag and last error, and on the
-    hub the enrolment requests (pending ones with an approval form). Permission: hub operator role."""
+    """This node's identity, the tree of nodes below it, its peers with status, certificate expiry, sync lag
+    and last error, and on a node that certifies others the enrolment requests (pending ones with an
+    approval form). Permission: hub operator role."""
     labels = Labels.load()
     me = selectors.identity_status()
     for key in me["keys"]:
         key["status_label"] = NodeKey.Status(key["status"]).label if key["status"] in NodeKey.Status.values else ""
     on_hub = me["role"] == "hub"
-    rows = [PeerRow.of(row, labels) for row in selectors.peer_status_list()]
-    enrolments = selectors.enrolment_list() if on_hub else []
+    tree = selectors.node_tree()
+    # The hub's subtree is the whole federation (provinces of before included); below it, an operator sees
+    # the nodes below their own, their parent and the hub.
+    shown = {row["node_id"] for row in tree["nodes"]} | {tree["parent"], trust.hub_id()}
+    rows = [PeerRow.of(row, labels) for row in selectors.peer_status_list() if on_hub or row["node_id"] in shown]
+    parent = trust.may_certify()
+    enrolments = selectors.enrolment_list() if parent else []
     for enrolment in enrolments:
         enrolment.region_label = labels.region(enrolment.region)
+    for node in tree["nodes"]:
+        node["name"] = labels.region(node["region"]) if node["region"] else ""
+        node["role_label"] = str(Peer.Role(node["role"]).label) if node["role"] in Peer.Role.values else node["role"]
+        node["depth_class"] = f"tree-depth-{min(node['depth'], 3)}"
+        if node["edge"] and node["edge"].get("last_success_at"):
+            node["edge"]["last_success"] = _when(node["edge"]["last_success_at"])
     return render(request, "federation/hub_dashboard.html", {
         "me": me, "my_certificate_not_after": _when(me.get("certificate_not_after")), "on_hub": on_hub,
+        "may_certify": parent, "tree": tree, "role_label": Peer.Role(me["role"]).label,
         "rows": rows, "approve_form": ApproveForm(),
         "pending": [e for e in enrolments if e.status == Enrolment.Status.PENDING],
         "decided": [e for e in enrolments if e.status != Enrolment.Status.PENDING],
@@ -122,8 +137,9 @@ def hub_dashboard(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(Role.HUB_OPERATOR)
 def enrolment_approve(request: HttpRequest, node_id: str) -> HttpResponse:
-    """Approve a province's enrolment after the fingerprint check (``federation.hub.enrolment_approve``
-    issues its certificate and starts pulling it). Permission: hub operator role, on the hub."""
+    """Approve a child node's enrolment after the fingerprint check (``federation.hub.enrolment_approve``
+    issues its certificate and starts pulling it). Permission: hub operator role, on a node that certifies
+    others (the hub, a certified province or city)."""
     form = ApproveForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("请输入密钥指纹。"))

@@ -9,9 +9,10 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from federation import identity
+from federation import identity, trust
 from federation.models import Enrolment, IdClash, NodeKey, OutboxEntry, Peer, PeerKey, RemoteRecord
 from federation.outbox import outbox_head
+from federation.signing import MAX_CHAIN_LENGTH
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -70,3 +71,45 @@ def id_clash_list(*, limit: int = 50) -> list[IdClash]:
 def enrolment_list(*, status: str | None = None) -> list[Enrolment]:
     qs = Enrolment.objects.all().order_by("status", "node_id")
     return list(qs.filter(status=status) if status else qs)
+
+
+def node_tree() -> dict[str, Any]:
+    """This node's subtree for its operators: this node, then every node certified below it (depth first),
+    each with who certified it and how the pull of it by its parent stands (first hand for this node's own
+    children, as the child's parent reported it in its directory below that); and this node's own parent.
+    Nodes outside the subtree are not shown: every operator sees only the nodes below their own."""
+    me = identity.node_id()
+    peers = {peer.node_id: peer for peer in Peer.objects.all()}
+    below: dict[str, list[str]] = {}
+    for peer in peers.values():
+        if peer.certified_by:
+            below.setdefault(peer.certified_by, []).append(peer.node_id)
+    parent = trust.parent_peer()
+    rows: list[dict[str, Any]] = [{
+        "node_id": me, "depth": 0, "role": identity.node_role(), "region": settings.EXCHANGE_NODE_REGION,
+        "scope": trust.own_scope(), "certified_by": parent.node_id if parent else "", "status": "active", "edge": None,
+    }]
+
+    listed = {me}
+
+    def walk(node: str, depth: int) -> None:
+        for child in sorted(below.get(node, [])):
+            peer = peers[child]
+            if child in listed or depth > MAX_CHAIN_LENGTH:
+                continue
+            listed.add(child)
+            if node == me:
+                edge = {"lag_entries": max(peer.remote_head - peer.cursor, 0) if peer.pull else None,
+                        "last_success_at": _iso(peer.last_success_at), "last_error_code": peer.last_error_code or None,
+                        "first_hand": True}
+            else:
+                report = peer.edge_report or {}
+                edge = {"lag_entries": report.get("lag_entries"), "last_success_at": report.get("last_success_at"),
+                        "last_error_code": report.get("last_error_code"), "first_hand": False,
+                        "reported_by": report.get("reported_by")} if report else None
+            rows.append({"node_id": child, "depth": depth, "role": peer.role, "region": peer.region,
+                         "scope": peer.scope, "certified_by": node, "status": peer.status, "edge": edge})
+            walk(child, depth + 1)
+
+    walk(me, 1)
+    return {"parent": parent.node_id if parent else None, "nodes": rows}

@@ -1,9 +1,10 @@
 """The pull engine: read a peer's change feed page by page and apply it, crash-safe.
 
 For each page: fetch it with a signed request (the response must be signed by that peer), verify
-every envelope against its *origin's* certified key before anything is stored, then — in one
-transaction — apply the records through ``catalog.remote``, record the versions applied, relay them
-(on the hub) and advance the peer's cursor. A crash anywhere leaves either the whole page applied
+every envelope against its *origin's* certified key before anything is stored (from a child, only
+origins certified at or below that child), then — in one transaction — apply the records through
+``catalog.remote``, record the versions applied, relay them (on the hub, provinces and cities: into
+this node's own feed, for the nodes above and below it) and advance the peer's cursor. A crash anywhere leaves either the whole page applied
 with the cursor after it, or nothing; the next pull resumes from the cursor, and applying is
 idempotent by (origin, id, version), so nothing is lost and nothing is doubled. Nothing is staged
 between pages: memory and storage overhead of an interrupted sync are one page.
@@ -44,7 +45,7 @@ from federation.errors import (
     UnknownPeerError,
 )
 from federation.models import IdClash, OutboxEntry, Peer, RemoteRecord
-from federation.outbox import entry_for, outbox_append, outbox_relay
+from federation.outbox import entry_for, outbox_append, outbox_relay, parse_sets
 from federation.signing import (
     CanonicalJsonError,
     CertificateRevokedError,
@@ -105,9 +106,9 @@ class PullResult:
         return not self.error_code
 
 
-def fetch_page(peer: Peer, *, since: int, limit: int | None = None) -> Page:
+def fetch_page(peer: Peer, *, since: int, limit: int | None = None, echo: bool = False) -> Page:
     """GET one page of ``peer``'s feed (signed both ways). Raises FeedInvalidError for a malformed page."""
-    return _page_of(signed_request("GET", _feed_url(peer, since, limit), expect_node=peer.node_id), since)
+    return _page_of(signed_request("GET", _feed_url(peer, since, limit, echo=echo), expect_node=peer.node_id), since)
 
 
 class PendingPage:
@@ -121,15 +122,33 @@ class PendingPage:
         return _page_of(self.pending.result(), self.since)
 
 
-def fetch_page_in_background(peer: Peer, *, since: int, limit: int | None = None) -> PendingPage:
+def fetch_page_in_background(peer: Peer, *, since: int, limit: int | None = None, echo: bool = False
+                             ) -> PendingPage:
     """Start fetching a page while the caller does something else (its signature is checked by
     :meth:`PendingPage.result`, in the caller's thread)."""
-    return PendingPage(signed_get_in_background(_feed_url(peer, since, limit), expect_node=peer.node_id), since)
+    return PendingPage(signed_get_in_background(_feed_url(peer, since, limit, echo=echo), expect_node=peer.node_id),
+                       since)
 
 
-def _feed_url(peer: Peer, since: int, limit: int | None) -> str:
-    params: list[tuple[str, Any]] = [("since", since), ("limit", limit or settings.FEDERATION_PAGE_SIZE)]
-    params += [("set", spec) for spec in peer.sets or []]
+def relays_for_children(peer: Peer) -> bool:
+    """Whether this node reads ``peer`` (its parent) for its children too: then it asks for everything and
+    keeps its own sets for what it applies itself (``local_sets``), so no child loses what it wants."""
+    return peer.relation == Peer.Relation.PARENT and Peer.objects.filter(
+        relation=Peer.Relation.CHILD, status=Peer.Status.ACTIVE).exists()
+
+
+def local_sets(peer: Peer) -> list[dict[str, str]] | None:
+    """The sets this node applies of what it reads from ``peer`` itself (None: what it asked for)."""
+    return parse_sets(peer.sets) if peer.sets and relays_for_children(peer) else None
+
+
+def _feed_url(peer: Peer, since: int, limit: int | None, *, echo: bool = False) -> str:
+    params: list[tuple[str, Any]] = [("since", since), ("limit", limit or settings.FEDERATION_PAGE_SIZE),
+                                     ("levels", 1)]
+    if echo:
+        params.append(("echo", 1))
+    if not relays_for_children(peer):
+        params += [("set", spec) for spec in peer.sets or []]
     return build_url(peer.base_url, FEED_PATH, params)
 
 
@@ -150,31 +169,63 @@ def _page_of(response: SignedResponse, since: int) -> Page:
 
 
 class _KeyResolver:
-    """Resolves envelope keys, refreshing the hub's directory once per pull when a key is unknown."""
+    """Resolves envelope keys, refreshing the pulled peer's directory once per pull when a key is unknown.
+    From a child, an origin must be certified at or below that child (its chain runs through it)."""
 
     def __init__(self, peer: Peer) -> None:
         self.peer = peer
         self.refreshed = False
         self.valid_until: dict[tuple[str, str], Any] = {}
         self.keys: dict[tuple[str, str], Any] = {}  # per page: one lookup per origin key
+        self.from_child = peer.relation == Peer.Relation.CHILD
+        self.below: set[str] | None = None  # from a child: the nodes known to be certified at or below it
+
+    def _refresh(self) -> None:
+        from federation.enrolment import directory_refresh
+
+        self.refreshed = True
+        self.below = None
+        try:
+            directory_refresh(self.peer.node_id)
+        except ExchangeError as exc:
+            logger.info("directory refresh failed", extra={"peer": self.peer.node_id, "error": exc.message})
+
+    def check_origin(self, origin: Any) -> None:
+        """From a child, refuse an origin that is not the child or certified below it — before looking for
+        its key (an origin the child may not relay is a mismatch whatever key it names). The child's
+        directory is read once when the origin is not known below it yet (a node it certified lately).
+        Raises EnvelopeOriginMismatchError."""
+        if not self.from_child or origin == self.peer.node_id:
+            return
+        if isinstance(origin, str) and origin not in (trust.hub_id(), identity.node_id()):
+            if self.below is None:
+                self.below = trust.subtree(self.peer.node_id)
+            if origin not in self.below and not self.refreshed:
+                self._refresh()
+                self.below = trust.subtree(self.peer.node_id)
+            if origin in self.below:
+                return
+        raise EnvelopeOriginMismatchError(f"{self.peer.node_id} relays {origin}, which is not certified at or below it",
+                                          details={"peer": self.peer.node_id, "origin": origin})
 
     def __call__(self, origin: str, kid: str):
         known = self.keys.get((origin, kid))
         if known is not None:
             return known
         try:
-            public, until = trust.envelope_key(origin, kid)
+            found = trust.envelope_key_of(origin, kid)
         except UnknownKeyError:
-            if self.refreshed or identity.is_hub() or self.peer.role != Peer.Role.HUB:
+            if self.refreshed:
                 raise
-            from federation.enrolment import directory_refresh
-
-            self.refreshed = True
-            directory_refresh()
-            public, until = trust.envelope_key(origin, kid)
-        self.valid_until[(origin, kid)] = until
-        self.keys[(origin, kid)] = public
-        return public
+            self._refresh()
+            found = trust.envelope_key_of(origin, kid)
+        if self.from_child and self.peer.node_id not in found.chain:
+            raise EnvelopeOriginMismatchError(
+                f"{self.peer.node_id} relays {origin}, which is not certified at or below it",
+                details={"peer": self.peer.node_id, "origin": origin, "chain": list(found.chain)})
+        self.valid_until[(origin, kid)] = found.valid_until
+        self.keys[(origin, kid)] = found.public_key
+        return found.public_key
 
 
 @dataclass
@@ -188,7 +239,7 @@ class _Verification:
     result: PullResult | None = None
 
 
-def _candidates(peer: Peer, page: Page, result: PullResult) -> list[Any]:
+def _candidates(peer: Peer, page: Page, result: PullResult, resolver: _KeyResolver) -> list[Any]:
     me = identity.node_id()
     candidates = []
     for envelope in page.envelopes:
@@ -196,8 +247,8 @@ def _candidates(peer: Peer, page: Page, result: PullResult) -> list[Any]:
         if origin == me and not result.restore_own:
             result.skipped_own += 1
             continue
-        if peer.role == Peer.Role.PROVINCE and origin != peer.node_id:
-            raise EnvelopeOriginMismatchError(details={"peer": peer.node_id, "origin": origin})
+        # A child relays only its subtree's envelopes (the key resolver checks their chains too).
+        resolver.check_origin(origin)
         candidates.append(envelope)
     return candidates
 
@@ -212,7 +263,7 @@ def _start_verification(peer: Peer, page: Page, result: PullResult) -> _Verifica
     """Begin verifying a page: inline, or in the worker pool when ``FEDERATION_VERIFY_WORKERS`` > 0
     (keys are resolved here, in this process; workers only check structure and signatures)."""
     resolver = _KeyResolver(peer)
-    candidates = _candidates(peer, page, result)
+    candidates = _candidates(peer, page, result, resolver)
     pool = _verify_pool()
     if pool is None:
         verified = []
@@ -345,6 +396,12 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
             _restore_own(own, result)
         fresh = [item for key, item in best.items()
                  if item.origin != me and (key not in held or item.version > held[key].version)]
+        only_relayed: list[VerifiedEnvelope] = []
+        sets = local_sets(locked)
+        if sets is not None:  # read for the children too: this node applies only what its own sets ask for
+            wanted_sets = _SetMatcher(sets)
+            only_relayed = [item for item in fresh if not wanted_sets(item)]
+            fresh = [item for item in fresh if wanted_sets(item)]
         # Orders about records — the hub's takedowns, anyone's reinstatements — act after the records
         # of the page are in, so an order and a newer version in one page still end taken down.
         orders = [item for item in fresh if _is_order(item)]
@@ -380,7 +437,18 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
         insert_rows(RemoteRecord, new_rows)
         RemoteRecord.objects.bulk_update(changed_rows, ["version", "kind", "content_hash", "received_from",
                                                         "applied_at"], batch_size=500)
-        if identity.is_hub() and relayed:
+        if identity.is_hub():  # the hub relays what it applied now, nothing else (as before levels)
+            if relayed:
+                outbox_relay(relayed)
+                result.relayed += len(relayed)
+        elif trust.relays():
+            # Below the hub, a parent relays every verified envelope its feed does not hold yet: the ones
+            # applied now, those its own sets leave out, and those it held before it had children (it
+            # re-reads its parent's feed from the start when it approves the first one).
+            fresh_ids = {id(item) for item in relayed}
+            held_before = [item for item in verified if item.origin != me and id(item) not in fresh_ids
+                           and (item.origin, item.id) in held]
+            relayed = _not_in_feed(relayed + only_relayed + held_before)
             outbox_relay(relayed)
             result.relayed += len(relayed)
         locked.cursor, locked.remote_head = page.next, page.head
@@ -391,11 +459,44 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
             locked.pulling_until = _lease_until(now)
             fields.append("pulling_until")
         locked.save(update_fields=fields)
-        if identity.is_hub() and relayed:
+        if trust.relays() and relayed:
             from federation.jobs import poke_pullers_on_commit
 
             poke_pullers_on_commit(exclude=peer.node_id)
     return True
+
+
+class _SetMatcher:
+    """Whether an envelope is one a node's own sets ask for (as the feed's filter would serve it)."""
+
+    def __init__(self, sets: list[dict[str, str]]) -> None:
+        self.sets = sets
+        self.regions = {terms["region"]: trust.nodes_within(terms["region"]) for terms in sets if "region" in terms}
+
+    def __call__(self, item: VerifiedEnvelope) -> bool:
+        if item.origin == trust.hub_id():
+            return True  # national orders concern every region and are few
+        for terms in self.sets:
+            if all((self.regions.get(value, set()) and item.origin in self.regions[value]) if name == "region"
+                   else str(item.payload.get(name) or "") == value for name, value in terms.items()):
+                return True
+        return False
+
+
+def _not_in_feed(items: Sequence[VerifiedEnvelope]) -> list[VerifiedEnvelope]:
+    """Those of ``items`` whose (origin, id, version) is not in this node's feed yet."""
+    if not items:
+        return []
+    have = set(OutboxEntry.objects.filter(origin__in={i.origin for i in items},
+                                          resource_id__in=[i.id for i in items])
+               .values_list("origin", "resource_id", "version"))
+    out, seen = [], set()
+    for item in items:
+        key = (item.origin, uuid.UUID(item.id), item.version)
+        if key not in have and key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
 
 
 def _restore_own(items: Sequence[VerifiedEnvelope], result: PullResult) -> None:
@@ -554,7 +655,8 @@ def _pull(peer: Peer, *, started: datetime, result: PullResult, max_pages: int |
                 return False
             return max_pages is None or result.pages + pages_ahead < max_pages
 
-        page = fetch_page(peer, since=peer.cursor, limit=limit)
+        echo = result.restore_own
+        page = fetch_page(peer, since=peer.cursor, limit=limit, echo=echo)
         job = _start_verification(peer, page, result)
         pending: PendingPage | None = None
         while True:
@@ -565,11 +667,12 @@ def _pull(peer: Peer, *, started: datetime, result: PullResult, max_pages: int |
             prefetch_error: ExchangeError | None = None
             if page.more and wanted(1):
                 try:
-                    upcoming = pending.result() if pending else fetch_page(peer, since=page.next, limit=limit)
+                    upcoming = pending.result() if pending else fetch_page(peer, since=page.next, limit=limit,
+                                                                           echo=echo)
                     pending = None
                     following = (upcoming, _start_verification(peer, upcoming, result))
                     if upcoming.more and wanted(2):
-                        pending = fetch_page_in_background(peer, since=upcoming.next, limit=limit)
+                        pending = fetch_page_in_background(peer, since=upcoming.next, limit=limit, echo=echo)
                 except ExchangeError as exc:
                     prefetch_error = exc  # apply what is verified first, then report
             if not apply_page(peer, since=since, page=page, verified=verified, result=result):

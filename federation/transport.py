@@ -45,6 +45,7 @@ from exchange.errors import ExchangeError
 from federation import identity, trust
 from federation.errors import (
     NotAHubError,
+    NotAParentError,
     PeerDeadlineExceededError,
     PeerNotAllowedError,
     PeerResponseError,
@@ -504,13 +505,15 @@ def federation_endpoint(
     *,
     methods: tuple[str, ...],
     hub_only: bool = False,
+    parent_only: bool = False,
     roles: frozenset[str] | None = None,
     resolve: Callable[[HttpRequest], Callable[[str], tuple[Ed25519PublicKey, trust.PeerIdentity]]] | None = None,
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Decorate a protocol view: verify the signed request before it runs (``request.federation_peer``
     is the caller), keep the caller to ``roles`` when given, render errors in the one error shape,
-    sign the response. ``resolve(request)`` may supply another key resolver (enrolment requests are
-    signed with the key they enrol)."""
+    sign the response. ``hub_only`` / ``parent_only``: served only by the hub / by a node that may certify
+    others. ``resolve(request)`` may supply another key resolver (enrolment requests are signed with the
+    key they enrol)."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
@@ -526,6 +529,8 @@ def federation_endpoint(
                     return _sign(request, response)
                 if hub_only and not identity.is_hub():
                     raise NotAHubError()
+                if parent_only and not trust.may_certify():
+                    raise NotAParentError()
                 peer = verify_incoming(request, resolve=resolve(request) if resolve else None)
                 if roles is not None and peer.role not in roles:
                     raise PeerNotAllowedError(details={"node_id": peer.node_id, "role": peer.role})

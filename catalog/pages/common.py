@@ -16,6 +16,7 @@ from django.utils.translation import get_language
 from catalog import selectors
 from catalog.errors import ResourceNotFoundError
 from catalog.models import License, Resource, Term
+from exchange.selectors import region_get
 
 LIST_PAGE_SIZE = 25
 HUB_NODE_ID = "cn-hub"
@@ -84,7 +85,14 @@ class Labels:
         return f"{name} ({node_id})" if name else node_id
 
     def region(self, code: str) -> str:
-        return self.regions.get(code, code)
+        """A region's name: provinces from the loaded terms, a prefecture or county from the regions table
+        (looked up once per code)."""
+        name = self.regions.get(code)
+        if name is None:
+            row = region_get(code)
+            name = ((row.name_en or row.name) if self.en else row.name) if row else code
+            self.regions[code] = name
+        return name
 
     def facet(self, name: str, value: str) -> str:
         if name == "license":

@@ -8,6 +8,10 @@ different sample resources. Every run: web servers plus a ``federation sync --lo
 Publish in one province (web page or API) and find the resource in the other within seconds.
 
 ``--nation`` starts the hub and 32 provinces (ports 8101…) with smaller samples (``make demo-nation``).
+``--levels`` starts five levels' worth of nodes (``make demo-levels``): the hub on :8100, Guangdong
+``cn-44`` on :8101, Guangzhou ``cn-4401`` on :8102, Tianhe district ``cn-440106`` on :8103 and Beijing
+``cn-11`` on :8104, enrolled level by level — each parent approves its child after the fingerprint
+check — and syncing until Ctrl-C; a record published at the county is found in Beijing.
 Running it again reuses the data; ``--fresh`` starts over.
 """
 
@@ -45,6 +49,7 @@ class DemoNode:
     data_dir: Path
     sample: int = 0
     seed: int = 0
+    parent: DemoNode | None = None
     procs: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -116,12 +121,17 @@ def enrolled(province: DemoNode) -> bool:
 
 
 def enrol(province: DemoNode, hub: DemoNode, hub_fingerprint: str) -> None:
-    province.manage("federation", "enrol", "--hub", hub.url, "--hub-fingerprint", hub_fingerprint)
+    """Enrol a node with its parent (the hub unless it has another): pin the hub's key by the fingerprint
+    its operator published, send the request; the parent's operator approves after comparing the node's
+    fingerprint."""
+    parent = province.parent or hub
+    where = ["--hub", hub.url] if parent is hub else ["--parent", parent.url]
+    province.manage("federation", "enrol", *where, "--hub-fingerprint", hub_fingerprint)
     fingerprint = json.loads(province.manage("node_init", "--json"))["fingerprint"]
-    # The hub operator compares this fingerprint with the one the province's operator reads out.
-    hub.manage("federation", "approve", province.node_id, "--fingerprint", fingerprint)
-    province.manage("federation", "enrol", "--hub", hub.url, "--wait", "--timeout", "60")
-    print(f"  {province.node_id}: enrolled, fingerprint {fingerprint}")
+    # The parent's operator compares this fingerprint with the one the child's operator reads out.
+    parent.manage("federation", "approve", province.node_id, "--fingerprint", fingerprint)
+    province.manage("federation", "enrol", *where, "--wait", "--timeout", "60")
+    print(f"  {province.node_id}: enrolled with {parent.node_id}, fingerprint {fingerprint}")
 
 
 def seed(node: DemoNode) -> None:
@@ -135,6 +145,17 @@ def seed(node: DemoNode) -> None:
     print(f"  {node.node_id}: seeded with {node.sample} sample resources (seed {node.seed})")
 
 
+def wait_for_record(origin: DemoNode, reader: DemoNode, timeout: float = 300) -> int:
+    """How many published records of ``origin`` ``reader`` holds, once it holds any (or 0 after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        digest = json.loads(reader.manage("federation", "digest", "--origin", origin.node_id))
+        if digest.get("count"):
+            return int(digest["count"])
+        time.sleep(3)
+    return 0
+
+
 def accounts(node: DemoNode) -> list[tuple[str, str]]:
     path = node.data_dir / "demo_accounts.txt"
     return [tuple(line.split(" ", 1)) for line in path.read_text().splitlines() if line.strip()]  # type: ignore[misc]
@@ -145,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=str(ROOT / "var" / "demo"), help="where the nodes' data dirs live")
     parser.add_argument("--fresh", action="store_true", help="delete previous demo data first")
     parser.add_argument("--nation", action="store_true", help="hub + 32 provinces")
+    parser.add_argument("--levels", action="store_true",
+                        help="hub, cn-44, its city cn-4401, its county cn-440106, and cn-11 (ports 8100-8104)")
     parser.add_argument("--sample", type=int, default=None, help="sample resources per province")
     parser.add_argument("--interval", type=float, default=10, help="seconds between scheduled pulls")
     args = parser.parse_args(argv)
@@ -156,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         sample = 200 if args.sample is None else args.sample
         provinces = [DemoNode(f"cn-{code}", "province", HUB_PORT + 1 + i, root / f"cn-{code}", sample, int(code))
                      for i, code in enumerate(NATION)]
+    elif args.levels:
+        sample = 150 if args.sample is None else args.sample
+        gd = DemoNode("cn-44", "province", 8101, root / "cn-44", sample, 44)
+        gz = DemoNode("cn-4401", "city", 8102, root / "cn-4401", sample, 4401, parent=gd)
+        th = DemoNode("cn-440106", "county", 8103, root / "cn-440106", sample, 440106, parent=gz)
+        bj = DemoNode("cn-11", "province", 8104, root / "cn-11", sample, 11)
+        provinces = [gd, gz, th, bj]  # enrolled in this order: each parent before its child
     else:
         sample = 600 if args.sample is None else args.sample
         provinces = [DemoNode("cn-11", "province", 8101, root / "cn-11", sample, 11),
@@ -202,13 +232,21 @@ def main(argv: list[str] | None = None) -> int:
     for node in nodes:
         print(f"  {node.node_id:<7} {node.role:<8} {node.url}   (search {node.url}/search?q=有理数, "
               f"API docs {node.url}/api/docs/, status: /api/v1/federation/peers)")
-    for node in [hub, *provinces[:2]]:
+    for node in [hub, *provinces[:2]] if not args.levels else [hub, provinces[2], provinces[3]]:
         print(f"\nDemo accounts of {node.node_id} (also in {node.data_dir / 'demo_accounts.txt'}):")
         for username, password in accounts(node):
             print(f"  {username:<16} {password}")
-    first = provinces[0]
+    first, other = (provinces[2], provinces[3]) if args.levels else (provinces[0], provinces[1])
+    if args.levels:
+        print("\nThe tree: cn-hub ← cn-44 ← cn-4401 ← cn-440106, and cn-hub ← cn-11 (each certified by its parent; "
+              "operators see their subtree at <node>/hub/)")
+        print(f"\nWaiting until {other.node_id} finds a record of {first.node_id} …")
+        sys.stdout.flush()
+        found = wait_for_record(first, other)
+        print(f"  {other.node_id} holds {found} records of {first.node_id} (relayed county → city → province → hub → "
+              f"{other.node_id}); search {other.url}/search?q=有理数&origin={first.node_id}")
     print(f"\nTry: publish in {first.node_id} ({first.url}, as publisher then reviewer) and search for it in "
-          f"{provinces[1].node_id} ({provinces[1].url}) a few seconds later.\n"
+          f"{other.node_id} ({other.url}) a few seconds later.\n"
           f"Sync status: EXCHANGE_DATA_DIR={hub.data_dir} EXCHANGE_NODE_ID=cn-hub EXCHANGE_NODE_ROLE=hub "
           f"python manage.py federation status   (logs: <data dir>/server.log, sync.log)")
     sys.stdout.flush()

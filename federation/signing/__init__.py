@@ -15,12 +15,18 @@ passed in as callables.
 from federation.signing.canonical import canonical_json, parse_json
 from federation.signing.certificates import (
     CERTIFICATE_TYPE,
+    MAX_CHAIN_LENGTH,
     NODE_ROLES,
     REVOCATION_LIST_TYPE,
+    SCOPE_ROLES,
     NodeCertificate,
     RevocationList,
+    check_chain_links,
+    is_scope,
     issue_certificate,
     issue_revocation_list,
+    scope_contains,
+    scope_of_region,
     verify_certificate,
     verify_revocation_list,
 )
@@ -89,6 +95,12 @@ from federation.signing.negative_list import (
 
 __all__ = [
     "check_envelope",
+    "check_chain_links",
+    "is_scope",
+    "scope_contains",
+    "scope_of_region",
+    "MAX_CHAIN_LENGTH",
+    "SCOPE_ROLES",
     "CERTIFICATE_TYPE",
     "DEFAULT_MAX_SKEW",
     "ENVELOPE_FIELDS",

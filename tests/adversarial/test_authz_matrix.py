@@ -496,6 +496,7 @@ HUB_OPERATORS = ("hub_operator", "bureau_operator")
 M += rows("api-federation-peers", "get", {ANY: only(403, OPERATORS, 200, **API_DENY)})
 M += rows("api-federation-peer-pull", "post", {"unknown peer": only(403, OPERATORS, 404, **API_DENY)})
 M += rows("api-federation-identity", "get", {ANY: only(403, OPERATORS, 200, **API_DENY)})
+M += rows("api-federation-tree", "get", {ANY: only(403, OPERATORS, 200, **API_DENY)})
 M += rows("api-federation-enrolments", "get", {ANY: only(403, HUB_OPERATORS, 200, **API_DENY)})
 M += rows("api-federation-enrolment-approve", "post", {"unknown enrolment": only(403, HUB_OPERATORS, 404,
                                                                                  **API_DENY)},
@@ -696,11 +697,12 @@ for name, method in (("federation-changes", "get"), ("federation-poke", "post"),
                      ("federation-receipts", "post"), ("federation-takedowns", "post"),
                      ("federation-takedown-decision", "post"), ("federation-revocations", "get"),
                      ("federation-revocations", "post"), ("federation-certificate", "post"),
-                     ("federation-negative-list", "get"), ("federation-negative-list", "post")):
+                     ("federation-negative-list", "get"), ("federation-negative-list", "post"),
+                     ("federation-nodes", "get")):
     M += rows(name, method, {ANY: X(401)})
-# the hub's own protocol endpoints do not exist on a province node
+# a parent's protocol endpoints do not exist on a node that certifies nobody (this one has no certificate)
 for name, method in (("federation-enrolments", "post"), ("federation-enrolment", "get"),
-                     ("federation-certificates-renew", "post"), ("federation-nodes", "get")):
+                     ("federation-certificates-renew", "post")):
     M += rows(name, method, {ANY: X(404)})
 
 # --- the admin site (Django's; staff only): the superuser sees the database as it is ---

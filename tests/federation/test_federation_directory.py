@@ -65,7 +65,7 @@ def test_directory_brings_certificates_new_hub_keys_and_revocations(hub):
                        "certificates": [forged, _certificate(hub, cn12, serial="s-12")]}],
             "revocations": revocations}
     counts = trust.directory_apply(body, received_from="cn-hub")
-    assert counts == {"certificates": 2, "invalid": 1, "hub_keys": 1}
+    assert counts == {"certificates": 2, "invalid": 1, "hub_keys": 1, "revocation_lists": 1}
     assert Peer.objects.get(node_id="cn-11").base_url == "http://127.0.0.1:8101"
     public, until = trust.envelope_key("cn-11", cn11.key.kid)
     assert until > timezone.now()

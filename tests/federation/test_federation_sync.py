@@ -142,7 +142,8 @@ def test_envelopes_of_a_revoked_origin_are_skipped_one_by_one(province_peer):
     from federation import hub
 
     hub.node_revoke(node_id="cn-12", actor="op")
-    Peer.objects.filter(node_id="cn-11").update(role="hub")  # pretend cn-11 relays (as the hub does)
+    # pretend cn-11 relays (as the hub does: not a child of this node, so its feed may carry any origin)
+    Peer.objects.filter(node_id="cn-11").update(role="hub", relation="")
     result = process("cn-11", [other.envelope(record()), province_peer.envelope(record())])
     assert result.refused_revoked == 1 and result.applied == 1
 
@@ -268,3 +269,16 @@ def test_worker_pool_skips_oversized_envelopes_like_the_inline_path(province_pee
     honest = [province_peer.envelope(record()) for _ in range(3)]
     result = process("cn-11", [honest[0], huge, *honest[1:]])
     assert (result.refused_too_large, result.applied) == (1, 3)
+
+
+def test_the_hub_never_relays_a_replayed_older_version(province_peer):
+    """A province's page with versions 2 and 1 of a record, then version 1 replayed alone: the hub's feed
+    holds version 2 once and never version 1 (the hub relays only what it applied)."""
+    import uuid
+
+    rid = str(uuid.uuid4())
+    v1, v2 = province_peer.envelope(record(rid), version=1), province_peer.envelope(record(rid), version=2)
+    process("cn-11", [v2, v1, v2, v1])
+    result = process("cn-11", [v1])
+    assert result.relayed == 0
+    assert list(OutboxEntry.objects.filter(resource_id=rid).values_list("version", flat=True)) == [2]

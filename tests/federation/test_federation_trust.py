@@ -64,10 +64,11 @@ def test_enrolment_signed_with_another_key_is_refused(client, hub_node):
     assert not Enrolment.objects.exists()
 
 
-def test_enrolment_is_only_served_by_a_hub(client, province_node):
-    node = FakeNode("cn-11")
+def test_enrolment_is_only_served_by_a_node_that_may_certify(client, province_node):
+    """A province not certified itself (or a county) certifies nobody: ``not_a_parent``."""
+    node = FakeNode("cn-4401")
     response, _ = send(client, node, "POST", "/federation/v1/enrolments", {"jwk": node.jwk})
-    assert response.status_code == 404 and _code(response) == "not_a_hub"
+    assert response.status_code == 404 and _code(response) == "not_a_parent"
 
 
 def test_approval_needs_the_fingerprint_read_out_of_band(hub_node):

@@ -26,24 +26,28 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        p = sub.add_parser("enrol", help="(province) ask the hub to enrol this node; prints both fingerprints")
-        p.add_argument("--hub", required=True, help="the hub's base URL")
+        p = sub.add_parser("enrol", help="ask this node's parent (the hub for a province, the province for a city, "
+                                         "the city for a county) to enrol it; prints both fingerprints")
+        p.add_argument("--hub", help="the hub's base URL (a province's parent; a city or county may give it too)")
+        p.add_argument("--parent", help="the parent's base URL, for a city (its province) or a county (its city): "
+                                        "the hub's key is pinned from the parent's document by --hub-fingerprint")
         p.add_argument("--hub-fingerprint", help="the fingerprint of the hub's key, as its operator reads it out: "
                                                  "only that key is pinned (required for a hub not pinned yet)")
         p.add_argument("--trust-on-first-use", action="store_true",
                        help="pin the hub's active key without a confirmed fingerprint (audited; compare it later)")
         p.add_argument("--wait", action="store_true", help="wait until a hub operator approves")
         p.add_argument("--timeout", type=float, default=600)
-        p = sub.add_parser("approve", help="(hub) approve an enrolment after comparing the fingerprint")
+        p = sub.add_parser("approve", help="(parent) approve a child's enrolment after comparing the fingerprint")
         p.add_argument("node_id")
         p.add_argument("--fingerprint", required=True, help="the fingerprint the province's operator read out")
         p.add_argument("--replace-key", action="store_true",
                        help="the node is enrolled with another key it lost: approve this key as its replacement "
                             "(the old key is superseded, not revoked)")
-        p = sub.add_parser("enrolments", help="(hub) list enrolment requests")
+        p = sub.add_parser("enrolments", help="(parent) list enrolment requests")
         p.add_argument("--status", choices=["pending", "approved", "revoked"])
         p.add_argument("--json", action="store_true")
-        p = sub.add_parser("revoke", help="(hub) revoke every certificate of a node and push the revocation list")
+        p = sub.add_parser("revoke", help="(parent) revoke every certificate of a child (and so every node below "
+                                          "it) and push the revocation list")
         p.add_argument("node_id")
         p.add_argument("--reason", required=True)
         sub.add_parser("recover", help="(province) rebuild this node's catalog from the hub after losing its data "
@@ -64,8 +68,8 @@ class Command(BaseCommand):
         p.add_argument("--limit", type=int, help="entries per page (default FEDERATION_PAGE_SIZE)")
         p = sub.add_parser("poke", help="ask a peer to pull this node now")
         p.add_argument("node_id")
-        sub.add_parser("renew", help="(province) renew this node's certificate now")
-        sub.add_parser("directory", help="(province) refresh the hub's directory of node certificates")
+        sub.add_parser("renew", help="renew this node's certificate with its parent now")
+        sub.add_parser("directory", help="refresh the parent's directory of node certificates")
         sub.add_parser("backfill", help="add feed entries for published resources not in the feed (after import)")
         p = sub.add_parser("sets", help="set what to pull from a peer (selective sync) and re-read its feed")
         p.add_argument("node_id")
@@ -85,9 +89,12 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
     # --- trust -------------------------------------------------------------------------------
-    def do_enrol(self, *, hub: str, hub_fingerprint: str | None, trust_on_first_use: bool, wait: bool,
-                 timeout: float, **_: Any) -> None:
-        status = enrolment.enrol(hub_url=hub, hub_fingerprint=hub_fingerprint, trust_on_first_use=trust_on_first_use)
+    def do_enrol(self, *, hub: str | None, parent: str | None, hub_fingerprint: str | None, trust_on_first_use: bool,
+                 wait: bool, timeout: float, **_: Any) -> None:
+        if not hub and not parent:
+            raise CommandError("give --hub (a province) or --parent (a city or county)")
+        status = enrolment.enrol(hub_url=hub, parent_url=parent, hub_fingerprint=hub_fingerprint,
+                                 trust_on_first_use=trust_on_first_use)
         if trust_on_first_use and not hub_fingerprint:
             self.stderr.write(self.style.WARNING(
                 "WARNING: the hub's key was trusted on first use, without a confirmed fingerprint. Compare the "
@@ -96,7 +103,7 @@ class Command(BaseCommand):
         self.stdout.write(f"this node:  {identity.node_id()}  fingerprint {status.node_fingerprint}")
         self.stdout.write(f"enrolment:  {status.status}")
         if status.status == "pending":
-            self.stdout.write("Read this node's fingerprint to the hub operator, who runs:\n"
+            self.stdout.write("Read this node's fingerprint to the parent's operator, who runs:\n"
                               f"  python manage.py federation approve {identity.node_id()} "
                               f"--fingerprint '{status.node_fingerprint}'")
         if wait and status.certificate_not_after is None:
