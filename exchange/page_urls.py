@@ -9,7 +9,10 @@ services they call; each one's docstring names its permission.
     /resources/<id>/purchase  (POST)    buy a grant                             teacher, school admin
     /resources/<id>/takedown            file a takedown notice                  publisher, province admin, hub operator
     /me/downloads                       my downloads                            signed in
-    /me/school                          school vouchers and purchases           teacher, school admin
+    /me/school                          school vouchers, allowance, requests    teacher, school admin
+    /me/school/policy (POST)            allowance per term, approval threshold  school admin
+    /me/school/allowances (POST)        one teacher's allowance this term       school admin
+    /me/school/requests/<id> (POST)     approve or reject a purchase request    school admin
     /resources/<id>/history             versions (decisions: editors, reviewers) public (published) / editors, reviewers
     /publish/ …                         publisher pages, edit and revisions     publisher
     /publish/commitment                 the content commitment, accepting it    publisher
@@ -49,6 +52,10 @@ urlpatterns = [
     path("me/favourites", favourites.favourite_list_page, name="my-favourites"),
     path("resources/<uuid:resource_id>/favourite", favourites.favourite_toggle, name="favourite-toggle"),
     path("me/school", licensing_pages.my_school, name="my-school"),
+    path("me/school/policy", licensing_pages.school_policy, name="school-policy"),
+    path("me/school/allowances", licensing_pages.teacher_allowance, name="teacher-allowance"),
+    path("me/school/requests/<int:request_id>", licensing_pages.purchase_request_decide,
+         name="purchase-request-decide"),
     # publishers
     path("publish/", publishing.publisher_resources, name="publisher-resources"),
     path("publish/new", publishing.resource_upload, name="resource-upload"),

@@ -435,6 +435,14 @@ CATALOG_SEARCH_DIR = DATA_DIR / "search"
 # Called on every page of search results as annotate(*, user, hits) (import strings), e.g. licensing's price.
 CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits"]
 
+# --- email ---------------------------------------------------------------------------------
+# Notifications (e.g. a teacher's purchase waiting for the school administrator). Embedded default: the
+# console; set EMAIL_BACKEND (and Django's EMAIL_HOST/EMAIL_PORT…) for a mail server.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"noreply@{EXCHANGE_NODE_ID}.exchange.invalid")
+
 # --- OAI-PMH -------------------------------------------------------------------------------
 # The OAI-PMH 2.0 provider at /oai (federation.oai). Identifiers are oai:<repository id>:<uuid>.
 OAI_REPOSITORY_IDENTIFIER = env_str("OAI_REPOSITORY_IDENTIFIER", EXCHANGE_NODE_ID)

@@ -134,3 +134,33 @@ class SettlementNotAllowedError(PermissionDeniedError):
 class InvalidPeriodError(InvalidInputError):
     code = "invalid_period"
     default_message = "The settlement period is not valid."
+
+
+class AllowanceExceededError(ConflictError):
+    code = "allowance_exceeded"
+    default_message = "The purchase is above what is left of your allowance for this term."
+
+
+class ApprovalRequiredError(ConflictError):
+    code = "approval_required"
+    default_message = "Your school asks a school administrator to approve purchases at this price."
+
+
+class PurchaseRequestPendingError(ConflictError):
+    code = "purchase_request_pending"
+    default_message = "You have already asked for this purchase; it waits for a school administrator."
+
+
+class PurchaseRequestNotFoundError(NotFoundError):
+    code = "purchase_request_not_found"
+    default_message = "No such purchase request for your school."
+
+
+class PurchaseRequestDecidedError(ConflictError):
+    code = "purchase_request_decided"
+    default_message = "The purchase request has already been decided."
+
+
+class NotSchoolAdminError(PermissionDeniedError):
+    code = "not_school_admin"
+    default_message = "Only a school administrator of this school may do this."

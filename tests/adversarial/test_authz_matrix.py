@@ -46,7 +46,15 @@ from catalog.models import (
 )
 from exchange.api import ExchangeAPIView
 from federation.models import Enrolment
-from licensing.models import DownloadEvent, Grant, LedgerTransaction, TakedownNotice
+from licensing.models import (
+    DownloadEvent,
+    Grant,
+    LedgerTransaction,
+    PurchaseRequest,
+    SchoolPurchasePolicy,
+    TakedownNotice,
+    TeacherAllowance,
+)
 from tests.adversarial.authz_world import (
     A_UNPUBLISHED,
     ACTORS,
@@ -128,6 +136,18 @@ def grants_on(world: World, obj: Any) -> int:
 
 def favourites_of(world: World, obj: Any) -> int:
     return Favourite.objects.filter(resource_id=obj.pk).count()
+
+
+def purchase_policies(world: World, obj: Any) -> Any:
+    return list(SchoolPurchasePolicy.objects.values_list("school_id", "teacher_allowance", "approval_threshold"))
+
+
+def teacher_allowances(world: World, obj: Any) -> Any:
+    return list(TeacherAllowance.objects.values_list("teacher_id", "amount"))
+
+
+def purchase_requests_decided(world: World, obj: Any) -> int:
+    return PurchaseRequest.objects.exclude(status="pending").count()
 
 
 def resource_count(world: World, obj: Any) -> int:
@@ -457,6 +477,18 @@ M += rows("api-vouchers-fund", "post", {
     "B school": X(403, **API_DENY),
 }, data=lambda w, o, a: {"school": o.pk, "per_student": 2})
 
+# --- licensing API: the school's purchase policy, allowances and purchase requests (school administrators) ---
+SCHOOL_ADMIN_ONLY = X(403, **API_DENY, school_admin=200)
+M += rows("api-school-policy", "get", {ANY: SCHOOL_ADMIN_ONLY})
+M += rows("api-school-policy", "put", {ANY: SCHOOL_ADMIN_ONLY}, data={"teacher_allowance": 10,
+                                                                     "approval_threshold": None})
+M += rows("api-teacher-allowance", "put", {"A teacher": SCHOOL_ADMIN_ONLY}, data={"amount": 7},
+          kwargs=lambda w, o: {"user_id": w.users["teacher"].pk})
+M += rows("api-teacher-allowance", "put", {"unknown user": X(403, **API_DENY, school_admin=400)}, data={"amount": 7})
+M += rows("api-purchase-requests", "get", {ANY: X(403, **API_DENY, teacher=200, school_admin=200)})
+M += rows("api-purchase-request-decide", "post", {"unknown request": X(403, **API_DENY, school_admin=404)},
+          data={"decision": "approve"})
+
 # --- licensing API: takedowns (a notice names its resource in the body) ---
 M += rows("api-takedowns", "get", {ANY: X(200, **API_DENY)})
 M += rows("api-takedowns", "post", {
@@ -551,6 +583,12 @@ M += rows("favourite-toggle", "post", {
     B_UNPUBLISHED: X(404, **PAGE_DENY, far_publisher="refused", far_reviewer="refused"),
 }, fmt=None, data={"action": "add"}, probe=favourites_of)
 M += page_rows("my-school", {ANY: X(403, **PAGE_DENY, teacher=200, school_admin=200)})
+M += rows("school-policy", "post", {ANY: X(403, **PAGE_DENY, school_admin="done")}, fmt=None,
+          data={"teacher_allowance": "9", "approval_threshold": "3"}, probe=purchase_policies)
+M += rows("teacher-allowance", "post", {ANY: X(403, **PAGE_DENY, school_admin="done")}, fmt=None,
+          data=lambda w, o, a: {"teacher": w.users["teacher"].pk, "amount": "7"}, probe=teacher_allowances)
+M += rows("purchase-request-decide", "post", {"unknown request": X(403, **PAGE_DENY, school_admin=404)}, fmt=None,
+          data={"decision": "approve"}, probe=purchase_requests_decided)
 PUBLISHERS = ("publisher", "other_publisher", "far_publisher")
 M += page_rows("publisher-resources", {ANY: only(403, PUBLISHERS, 200, **PAGE_DENY)})
 M += page_rows("publisher-stats", {ANY: only(403, PUBLISHERS, 200, **PAGE_DENY)})
