@@ -485,3 +485,7 @@ class CommitmentAcceptance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation_id} accepted v{self.commitment_id}"
+
+
+# Teachers' ratings and comments live beside their code in catalog/ratings/ and belong to this app.
+from catalog.ratings.models import Rating, RatingSummary  # noqa: E402, F401

@@ -435,6 +435,11 @@ CATALOG_SEARCH_DIR = DATA_DIR / "search"
 # Called on every page of search results as annotate(*, user, hits) (import strings), e.g. licensing's price.
 CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits"]
 
+# --- ratings ---------------------------------------------------------------------------------
+# The Bayesian average of a resource's ratings: this many imagined votes at this mean are added to the real ones.
+CATALOG_RATING_PRIOR_WEIGHT = env_int("CATALOG_RATING_PRIOR_WEIGHT", 10)
+CATALOG_RATING_PRIOR_MEAN = float(env_str("CATALOG_RATING_PRIOR_MEAN", "3.0"))
+
 # --- email ---------------------------------------------------------------------------------
 # Notifications (e.g. a teacher's purchase waiting for the school administrator). Embedded default: the
 # console; set EMAIL_BACKEND (and Django's EMAIL_HOST/EMAIL_PORT…) for a mail server.

@@ -107,6 +107,10 @@ ERROR_MESSAGES: dict[str, Any] = {
     "purchase_request_not_found": _("本校没有这项购买申请。"),
     "purchase_request_decided": _("这项购买申请已经处理过了。"),
     "not_school_admin": _("只有本校的学校管理员可以这样做。"),
+    "rating_not_allowed": _("只有教师可以评价资源。"),
+    "rating_closed": _("只有已发布的资源可以评价。"),
+    "comment_refused": _("评论含有不能发布的内容（机器预审未通过），未保存。"),
+    "rating_not_found": _("没有这条评价。"),
 }
 # Field names of service error details → the label shown next to the message.
 FIELD_LABELS: dict[str, Any] = {
@@ -120,6 +124,7 @@ FIELD_LABELS: dict[str, Any] = {
     "description": _("简介"), "chapter": _("章"), "section": _("节"), "attribution": _("署名文字"),
     "textbook_id": _("教材编号"), "derived_from": _("改编自"), "dimensions": _("审核维度"),
     "field_notes": _("逐项意见"), "reason_code": _("退回类别"), "review_by": _("复审日期"),
+    "stars": _("评分"), "comment": _("评论"),
     "teacher_allowance": _("每位教师每学期额度"), "approval_threshold": _("需审批的价格线"), "amount": _("额度"),
 }
 

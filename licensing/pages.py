@@ -37,6 +37,8 @@ from catalog.jsonld import jsonld_script, resource_jsonld
 from catalog.models import Resource, ResourceFile
 from catalog.pages.common import Labels, preview_kind
 from catalog.permissions import can_edit, can_review, can_see_unpublished
+from catalog.ratings import selectors as rating_selectors
+from catalog.ratings.services import can_rate
 from catalog.search import SearchRequest, search
 from catalog.storage import get_blob_store
 from exchange.apis import client_ip
@@ -134,6 +136,14 @@ def _first_page_pdf(file: ResourceFile) -> bytes:
     return out.getvalue()
 
 
+def _ratings_context(user: Any, resource: Resource) -> dict[str, Any]:
+    full = rating_selectors.may_see_all_comments(user, resource)
+    return {"summary": rating_selectors.rating_summary(resource), "can_rate": can_rate(user, resource),
+            "mine": rating_selectors.rating_of(user=user, resource=resource), "scale": range(1, 6), "full": full,
+            "items": list(rating_selectors.rating_list(user=user, resource=resource)[:50]),
+            "can_moderate": can_review(user, resource)}
+
+
 @login_not_required
 def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     """A resource with its metadata, rights, attribution, previews and what this user may do with it.
@@ -186,6 +196,7 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
         "jsonld": jsonld_script(resource_jsonld(resource, base_url=settings.EXCHANGE_BASE_URL)) if published else "",
         "preview_excerpt": not whole_file,
         "is_favourite": bool(catalog_selectors.favourite_ids(user=user, resource_ids=[resource.pk])),
+        "ratings": _ratings_context(user, resource) if published else None,
     }
     return render(request, "licensing/resource.html", context)
 

@@ -29,6 +29,7 @@ from elasticsearch_dsl import (
     Boolean,
     Date,
     Document,
+    Float,
     Index,
     Integer,
     Keyword,
@@ -127,6 +128,7 @@ class ResourceDocument(Document):
     price = Integer()
     published_at = Date()
     download_count = Integer()
+    rating_score = Float()
     suggest = Keyword(normalizer=fold, fields={"prefix": Text(analyzer=prefix_index, search_analyzer=vocab_index)})
 
     class Meta:
@@ -196,6 +198,8 @@ _SORTS = {
     "relevance": ["_score", {"published_at": "desc"}, {"id": "asc"}],
     "newest": [{"published_at": "desc"}, {"id": "asc"}],
     "downloads": [{"download_count": "desc"}, {"published_at": "desc"}, {"id": "asc"}],
+    "rating": [{"rating_score": {"order": "desc", "missing": "_last", "unmapped_type": "float"}},
+               {"published_at": "desc"}, {"id": "asc"}],
 }
 
 

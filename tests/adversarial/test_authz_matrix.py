@@ -40,6 +40,7 @@ from catalog.models import (
     ContentCommitment,
     Favourite,
     NegativeTerm,
+    Rating,
     Resource,
     ResourceRevision,
     ReviewPolicy,
@@ -136,6 +137,14 @@ def grants_on(world: World, obj: Any) -> int:
 
 def favourites_of(world: World, obj: Any) -> int:
     return Favourite.objects.filter(resource_id=obj.pk).count()
+
+
+def ratings_of(world: World, obj: Any) -> int:
+    return Rating.objects.filter(resource_id=obj.pk).count()
+
+
+def ratings_hidden(world: World, obj: Any) -> int:
+    return Rating.objects.filter(comment_status="hidden").count()
 
 
 def purchase_policies(world: World, obj: Any) -> Any:
@@ -406,6 +415,17 @@ M += rows("api-resource-favourite", "put", {
 })
 M += rows("api-resource-favourite", "delete", visible(200, **API_DENY))
 M += rows("api-favourites", "get", {ANY: X(200, **API_DENY)})
+# ratings: anyone who sees the resource reads them; teachers rate published ones; reviewers of the province moderate
+M += rows("api-resource-ratings", "get", visible(200))
+M += rows("api-resource-ratings", "put", {
+    ("A published", "B published"): X(403, **API_DENY, teacher=200),
+    A_UNPUBLISHED: X(404, **API_DENY, publisher=403, reviewer=403),
+    B_UNPUBLISHED: X(404, **API_DENY, far_publisher=403, far_reviewer=403),
+}, data={"stars": 4, "comment": "好用"})
+M += rows("api-rating-moderate", "post", {"unknown rating": X(403, **API_DENY, reviewer=404, far_reviewer=404)},
+          data={"action": "hide", "reason": "广告"})
+M += rows("api-publisher-feedback", "get", {ANY: X(403, **API_DENY, publisher=200, other_publisher=200,
+                                                   far_publisher=200)})
 M += rows("api-review-queue", "get", {ANY: X(403, **API_DENY, reviewer=200, far_reviewer=200)})
 M += rows("api-vocabularies", "get", {ANY: X(200)})
 # the index holds published resources only: searching finds no unpublished one (the leak check reads the body)
@@ -577,6 +597,14 @@ M += rows("takedown-new", "post", {
 }, fmt=None, data={"grounds": "copyright", "statement": "侵权"}, probe=notices_on)
 M += page_rows("my-downloads", {ANY: X(200, **PAGE_DENY)})
 M += page_rows("my-favourites", {ANY: X(200, **PAGE_DENY)})
+M += rows("resource-rate", "post", {
+    ("A published", "B published"): X(403, **PAGE_DENY, teacher="done"),
+    (*A_UNPUBLISHED, *B_UNPUBLISHED): X(403, **PAGE_DENY, teacher=404),
+}, fmt=None, data={"stars": "5", "comment": "好用"}, probe=ratings_of)
+M += rows("rating-moderate", "post", {"unknown rating": X(403, **PAGE_DENY, reviewer=404, far_reviewer=404)},
+          fmt=None, data={"action": "hide", "reason": "广告"}, probe=ratings_hidden)
+M += page_rows("publisher-feedback", {ANY: X(403, **PAGE_DENY, publisher=200, other_publisher=200,
+                                             far_publisher=200)})
 M += rows("favourite-toggle", "post", {
     ("A published", "B published"): X("done", **PAGE_DENY),
     A_UNPUBLISHED: X(404, **PAGE_DENY, publisher="refused", reviewer="refused"),

@@ -115,6 +115,8 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("api-resource-grants", "post"): Target("teacher", rid(license="ALL-RIGHTS-RESERVED", price=5)),
     ("api-vouchers-fund", "post"): Target("province_admin"),
     ("api-school-policy", "put"): Target("school_admin"),
+    ("api-resource-ratings", "put"): Target("teacher", rid()),
+    ("api-rating-moderate", "post"): Target("reviewer", lambda w: {"rating_id": 999999}),
     ("api-teacher-allowance", "put"): Target("school_admin", lambda w: {"user_id": w.users["teacher"].pk}),
     ("api-purchase-request-decide", "post"): Target("school_admin", lambda w: {"request_id": 999999}),
     ("api-takedowns", "post"): Target("publisher"),
@@ -410,6 +412,18 @@ PAYLOADS: dict[tuple[str, str], dict[str, Payload]] = {
                                         "file 10**18": Payload(404, "not_found", data={"file": 10**18})},
     ("api-resource-grants", "post"): {"scope of 1,000 characters": Payload(400, "invalid_input",
                                                                            data={"scope": "s" * 1_000})},
+    ("api-resource-ratings", "put"): {
+        "stars 10**30": Payload(400, None, data={"stars": 10**30}),
+        "stars 0": Payload(400, "invalid_input", data={"stars": 0}),
+        "stars as text": Payload(400, "invalid_input", data={"stars": "five"}),
+        "comment of 10,000 characters": Payload(400, "invalid_input", data={"stars": 4, "comment": "评" * 10_000}),
+        "comment as an object": Payload(400, "invalid_input", data={"stars": 4, "comment": {"a": 1}}),
+        "comment with NUL": Payload(400, "malformed_request", data={"stars": 4, "comment": "a\x00"}),
+    },
+    ("api-rating-moderate", "post"): {
+        "action of 1,000 characters": Payload(400, "invalid_input", data={"action": "h" * 1_000}),
+        "reason as a list": Payload(400, "invalid_input", data={"action": "hide", "reason": ["x"]}),
+    },
     ("api-school-policy", "put"): {
         "allowance of 10**30": Payload(400, None, data={"teacher_allowance": 10**30, "approval_threshold": None}),
         "negative threshold": Payload(400, "invalid_input", data={"teacher_allowance": 1, "approval_threshold": -1}),
@@ -594,7 +608,7 @@ def _get_kwargs(world: World, route_name: str) -> dict[str, Any]:
                        "account_id": lambda: 999999, "node_id": lambda: "cn-99", "run_id": lambda: 999999,
                        "item_id": lambda: 999999, "entry_id": lambda: NO_ENTRY,
                        "request_id": lambda: 999999, "user_id": lambda: world.users["teacher"].pk,
-                       "comment_id": lambda: 999999}[key]()
+                       "rating_id": lambda: 999999}[key]()
     return kwargs
 
 
