@@ -14,6 +14,7 @@ services they call; each one's docstring names its permission.
     /me/school/allowances (POST)        one teacher's allowance this term       school admin
     /me/school/requests/<id> (POST)     approve or reject a purchase request    school admin
     /resources/<id>/rate      (POST)    rate it, with a comment                 teacher
+    /resources/<id>/remix     (POST)    a draft derived from it (lineage)       publisher, teacher sharing as school
     /publish/feedback                   teachers' ratings of our resources      publisher
     /review/ratings/<id>      (POST)    hide or show a comment                  reviewer (of the province)
     /resources/<id>/history             versions (decisions: editors, reviewers) public (published) / editors, reviewers
@@ -52,6 +53,7 @@ urlpatterns = [
     path("resources/<uuid:resource_id>/takedown", licensing_pages.takedown_new, name="takedown-new"),
     path("resources/<uuid:resource_id>/history", history.resource_history, name="resource-history"),
     path("resources/<uuid:resource_id>/rate", rating_pages.resource_rate, name="resource-rate"),
+    path("resources/<uuid:resource_id>/remix", licensing_pages.resource_remix_page, name="resource-remix"),
     # teachers
     path("me/downloads", licensing_pages.my_downloads, name="my-downloads"),
     path("me/favourites", favourites.favourite_list_page, name="my-favourites"),

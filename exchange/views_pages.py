@@ -111,6 +111,8 @@ ERROR_MESSAGES: dict[str, Any] = {
     "rating_closed": _("只有已发布的资源可以评价。"),
     "comment_refused": _("评论含有不能发布的内容（机器预审未通过），未保存。"),
     "rating_not_found": _("没有这条评价。"),
+    "derivatives_not_allowed": _("该资源的许可协议不允许改编（禁止演绎或保留所有权利）。"),
+    "share_alike_not_kept": _("原作采用“相同方式共享”许可协议，改编作品必须采用相同的许可协议。"),
 }
 # Field names of service error details → the label shown next to the message.
 FIELD_LABELS: dict[str, Any] = {

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from catalog import selectors as catalog_selectors
 from catalog.permissions import can_edit, can_review
 from catalog.review.selectors import review_subject_current
+from catalog.serializers import ResourceSerializer
 from catalog.usage import license_list
 from exchange.api import ERROR_RESPONSE, ExchangeAPIView, HasRole
 from exchange.apis import client_ip
@@ -38,6 +39,7 @@ from licensing.decisions import Action, decide
 from licensing.errors import NoSchoolAccountError, SettlementNotAllowedError
 from licensing.models import PurchaseRequest, TeacherAllowance
 from licensing.odrl import rights_policy
+from licensing.remix import resource_remix
 from licensing.serializers import (
     GrantSerializer,
     LedgerEntrySerializer,
@@ -242,6 +244,42 @@ class ResourceGrantPurchaseApi(ExchangeAPIView):
         if outcome.request is not None:
             return Response(purchase_request_data(outcome.request), status=status.HTTP_202_ACCEPTED)
         return Response(GrantSerializer(outcome.grant).data, status=status.HTTP_201_CREATED)
+
+
+class ResourceRemixApi(ExchangeAPIView):
+    """Derive a new draft resource from this one (remix with lineage): allowed when ``decide(user, source,
+    "derive")`` allows it — ND licences and all-rights-reserved terms refuse with ``derivatives_not_allowed``.
+    The draft credits and links its source (``rights.derived_from``, the attribution) and keeps a share-alike
+    source's licence; it is the user's organisation's and goes through the same review. Permission: publisher
+    role, or teacher role in a school whose administrator lets teachers share as the school."""
+
+    permission_classes = [HasRole.of(Role.PUBLISHER, Role.TEACHER)]
+
+    class RemixInputSerializer(serializers.Serializer):
+        metadata = serializers.DictField(required=False, help_text="Changes: title, description, keywords, "
+                                         "grade, chapter, section, resource_type")
+        license = serializers.CharField(required=False, max_length=64)
+
+    body_fields = {"post": RemixInputSerializer}
+
+    @extend_schema(request=RemixInputSerializer, responses={
+        201: OpenApiResponse(ResourceSerializer, description="The new draft, with rights.derived_from = the source."),
+        403: error_response(
+            "The source's licence forbids derivative works, or the user may not deposit.",
+            ("derivatives_not_allowed", "The licence of this resource does not allow adaptations.",
+             {"reason": "derivatives_not_allowed", "license": "CC-BY-ND-4.0", "licence_kind": "no_derivatives"}),
+            ("derivatives_not_allowed", "The licence of this resource does not allow adaptations.",
+             {"reason": "derivatives_not_allowed", "license": "ALL-RIGHTS-RESERVED",
+              "licence_kind": "all_rights_reserved"})),
+        409: error_response("A share-alike source given another licence.",
+                            ("share_alike_not_kept", "The source is under a share-alike licence: the remix must use "
+                             "the same licence.", {"source_license": "CC-BY-SA-4.0", "license": "CC-BY-4.0"}))})
+    def post(self, request, resource_id):
+        data = _valid(self.RemixInputSerializer, request.data)
+        source = catalog_selectors.resource_get(user=request.user, resource_id=resource_id)
+        draft = resource_remix(user=request.user, source=source, metadata=data.get("metadata"),
+                               license_id=data.get("license"))
+        return Response(ResourceSerializer(draft).data, status=status.HTTP_201_CREATED)
 
 
 class PurchaseRequestListApi(ExchangeAPIView):

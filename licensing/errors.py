@@ -164,3 +164,21 @@ class PurchaseRequestDecidedError(ConflictError):
 class NotSchoolAdminError(PermissionDeniedError):
     code = "not_school_admin"
     default_message = "Only a school administrator of this school may do this."
+
+
+class RemixRefusedError(ExchangeError):
+    """``decide(user, source, "derive")`` refused: the code is the decision's reason
+    (``derivatives_not_allowed`` for ND licences and all-rights-reserved terms)."""
+
+    code = "remix_refused"
+    http_status = 403
+
+    def __init__(self, decision: Decision, *, licence_kind: str) -> None:
+        super().__init__(str(decision.message), details={**decision.details(), "licence_kind": licence_kind})
+        self.code = decision.reason
+        self.http_status = REFUSAL_HTTP_STATUS.get(decision.reason, 403)
+
+
+class ShareAlikeNotKeptError(ConflictError):
+    code = "share_alike_not_kept"
+    default_message = "The source is under a share-alike licence: the remix must use the same licence."

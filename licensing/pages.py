@@ -34,9 +34,10 @@ from django.views.decorators.http import require_GET, require_POST
 from catalog import selectors as catalog_selectors
 from catalog.errors import ResourceNotFoundError
 from catalog.jsonld import jsonld_script, resource_jsonld
+from catalog.lineage import resource_lineage
 from catalog.models import Resource, ResourceFile
 from catalog.pages.common import Labels, preview_kind
-from catalog.permissions import can_edit, can_review, can_see_unpublished
+from catalog.permissions import can_edit, can_review, can_see_unpublished, teacher_may_share
 from catalog.ratings import selectors as rating_selectors
 from catalog.ratings.services import can_rate
 from catalog.search import SearchRequest, search
@@ -70,6 +71,7 @@ from licensing.errors import AccessRefusedError, PurchaseRequestNotFoundError
 from licensing.links import UnsatisfiableRange, open_range, parse_range, stream_bytes
 from licensing.models import DownloadEvent, Grant, PurchaseRequest, TakedownNotice, TeacherAllowance
 from licensing.purchase_requests import MAX_POLICY_AMOUNT
+from licensing.remix import resource_remix
 from licensing.settlement import Period, settlement_report, settlement_scope_for
 
 LIST_PAGE_SIZE = 25
@@ -197,6 +199,10 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
         "preview_excerpt": not whole_file,
         "is_favourite": bool(catalog_selectors.favourite_ids(user=user, resource_ids=[resource.pk])),
         "ratings": _ratings_context(user, resource) if published else None,
+        "lineage": resource_lineage(user=user, resource=resource),
+        "can_remix": published and getattr(user, "is_authenticated", False) and (
+            user_has_role(user, Role.PUBLISHER) or teacher_may_share(user))
+        and decide(user, resource, Action.DERIVE).allowed,
     }
     return render(request, "licensing/resource.html", context)
 
@@ -286,6 +292,22 @@ def resource_purchase(request: HttpRequest, resource_id: Any) -> HttpResponse:
         else:
             messages.success(request, _("已提交购买申请，学校管理员批准后即可下载。"))
     return redirect("resource-page", resource_id=resource.pk)
+
+
+@require_POST
+@role_required(Role.PUBLISHER, Role.TEACHER)
+def resource_remix_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
+    """Remix: make a draft derived from this resource (``licensing.remix.resource_remix``, which asks
+    ``decide(user, source, "derive")``) and open it. Permission: publisher role, or a teacher sharing as their
+    school; the source visible to them."""
+    resource = _resource_for(request, resource_id)
+    try:
+        draft = resource_remix(user=request.user, source=resource)
+    except ExchangeError as exc:
+        show_error(request, exc)
+        return redirect("resource-page", resource_id=resource.pk)
+    messages.success(request, _("已创建改编草稿，注明并链接了原作。请上传您的文件并提交审核。"))
+    return redirect("resource-page", resource_id=draft.pk)
 
 
 # --- teachers -----------------------------------------------------------------------------------------

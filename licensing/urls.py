@@ -14,6 +14,7 @@ urlpatterns = [
     path("resources/<uuid:resource_id>/attribution", apis.ResourceAttributionApi.as_view(),
          name="api-resource-attribution"),
     path("resources/<uuid:resource_id>/grants", apis.ResourceGrantPurchaseApi.as_view(), name="api-resource-grants"),
+    path("resources/<uuid:resource_id>/remix", apis.ResourceRemixApi.as_view(), name="api-resource-remix"),
     path("licenses", apis.LicenseListApi.as_view(), name="api-licenses"),
     path("grants", apis.GrantListApi.as_view(), name="api-grants"),
     path("vouchers/balance", apis.VoucherBalanceApi.as_view(), name="api-vouchers-balance"),

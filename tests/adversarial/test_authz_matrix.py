@@ -321,9 +321,12 @@ M += rows("api-resource-file", "delete", revised(
     A_published={"publisher": 202}, B_published={"far_publisher": 202}))
 # province B's publishing organisation has not accepted the content commitment: its submissions are refused
 # (403 commitment_required) until one of its publishers accepts it (api-commitment-accept, commitment-accept)
-M += rows("api-resource-submit", "post", revised(
-    publisher_action(200, 409, ok_states=("A draft", "A rejected"), other=403, gate=API_DENY),
-    B_draft={"far_publisher": 403}))
+SUBMIT = revised(publisher_action(200, 409, ok_states=("A draft", "A rejected"), other=403, gate=API_DENY),
+                 B_draft={"far_publisher": 403})
+for _variant, _cells in SUBMIT.items():  # teachers pass the gate (they may share as their school): then the lookup
+    if not _variant[0].endswith("published"):
+        _cells["teacher"] = 404
+M += rows("api-resource-submit", "post", SUBMIT)
 # the open revision: for the publisher's members and the province's reviewers; a revision nobody else may know of
 M += rows("api-resource-revision", "get", {
     RESOURCE_STATES: X(404, **API_DENY),
@@ -424,6 +427,18 @@ M += rows("api-resource-ratings", "put", {
 }, data={"stars": 4, "comment": "好用"})
 M += rows("api-rating-moderate", "post", {"unknown rating": X(403, **API_DENY, reviewer=404, far_reviewer=404)},
           data={"action": "hide", "reason": "广告"})
+# remix: publishers (and teachers sharing as their school) derive from what decide(derive) allows; lineage for all
+M += rows("api-resource-remix", "post", {
+    ("A published", "B published"): X(403, **API_DENY, publisher=201, other_publisher=201, far_publisher=201),
+    ("A draft", "A submitted", "A rejected", "A approved"): X(403, **API_DENY, publisher=409, other_publisher=404,
+                                                               far_publisher=404, teacher=404),
+    ("A withdrawn",): X(403, **API_DENY, publisher=410, other_publisher=404, far_publisher=404, teacher=404),
+    B_UNPUBLISHED: X(403, **API_DENY, far_publisher=409, publisher=404, other_publisher=404, teacher=404),
+}, data={})
+M += rows("api-resource-lineage", "get", visible(200))
+M += rows("api-school-sharing", "get", {ANY: X(403, **API_DENY, school_admin=200)})
+M += rows("api-school-sharing", "put", {ANY: X(403, **API_DENY, school_admin=200)},
+          data={"teachers_may_share": False})
 M += rows("api-publisher-feedback", "get", {ANY: X(403, **API_DENY, publisher=200, other_publisher=200,
                                                    far_publisher=200)})
 M += rows("api-review-queue", "get", {ANY: X(403, **API_DENY, reviewer=200, far_reviewer=200)})
@@ -601,6 +616,12 @@ M += rows("resource-rate", "post", {
     ("A published", "B published"): X(403, **PAGE_DENY, teacher="done"),
     (*A_UNPUBLISHED, *B_UNPUBLISHED): X(403, **PAGE_DENY, teacher=404),
 }, fmt=None, data={"stars": "5", "comment": "好用"}, probe=ratings_of)
+M += rows("resource-remix", "post", {
+    ("A published", "B published"): X(403, **PAGE_DENY, publisher="done", other_publisher="done",
+                                      far_publisher="done", teacher="refused"),
+    A_UNPUBLISHED: X(403, **PAGE_DENY, publisher="refused", other_publisher=404, far_publisher=404, teacher=404),
+    B_UNPUBLISHED: X(403, **PAGE_DENY, far_publisher="refused", publisher=404, other_publisher=404, teacher=404),
+}, fmt=None, probe=resource_count)
 M += rows("rating-moderate", "post", {"unknown rating": X(403, **PAGE_DENY, reviewer=404, far_reviewer=404)},
           fmt=None, data={"action": "hide", "reason": "广告"}, probe=ratings_hidden)
 M += page_rows("publisher-feedback", {ANY: X(403, **PAGE_DENY, publisher=200, other_publisher=200,

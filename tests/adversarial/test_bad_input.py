@@ -116,6 +116,8 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("api-vouchers-fund", "post"): Target("province_admin"),
     ("api-school-policy", "put"): Target("school_admin"),
     ("api-resource-ratings", "put"): Target("teacher", rid()),
+    ("api-resource-remix", "post"): Target("publisher", rid()),
+    ("api-school-sharing", "put"): Target("school_admin"),
     ("api-rating-moderate", "post"): Target("reviewer", lambda w: {"rating_id": 999999}),
     ("api-teacher-allowance", "put"): Target("school_admin", lambda w: {"user_id": w.users["teacher"].pk}),
     ("api-purchase-request-decide", "post"): Target("school_admin", lambda w: {"request_id": 999999}),
@@ -419,6 +421,17 @@ PAYLOADS: dict[tuple[str, str], dict[str, Payload]] = {
         "comment of 10,000 characters": Payload(400, "invalid_input", data={"stars": 4, "comment": "评" * 10_000}),
         "comment as an object": Payload(400, "invalid_input", data={"stars": 4, "comment": {"a": 1}}),
         "comment with NUL": Payload(400, "malformed_request", data={"stars": 4, "comment": "a\x00"}),
+    },
+    ("api-resource-remix", "post"): {
+        "metadata as a list": Payload(400, "invalid_input", data={"metadata": ["title"]}),
+        "a field a remix may not change": Payload(400, "invalid_input", data={"metadata": {"province": "110000"}}),
+        "title of 10,000 characters": Payload(400, "invalid_input", data={"metadata": {"title": "题" * 10_000}}),
+        "licence of 1,000 characters": Payload(400, "invalid_input", data={"license": "L" * 1_000}),
+    },
+    ("api-school-sharing", "put"): {
+        "consent as text": Payload(400, "invalid_input", data={"teachers_may_share": "perhaps"}),
+        "commitment version 10**30": Payload(400, None, data={"teachers_may_share": True,
+                                                             "commitment_version": 10**30}),
     },
     ("api-rating-moderate", "post"): {
         "action of 1,000 characters": Payload(400, "invalid_input", data={"action": "h" * 1_000}),
