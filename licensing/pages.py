@@ -35,6 +35,8 @@ from catalog import selectors as catalog_selectors
 from catalog.errors import ResourceNotFoundError
 from catalog.jsonld import jsonld_script, resource_jsonld
 from catalog.lineage import resource_lineage
+from catalog.review.commitment import commitment_current
+from catalog.sharing import school_sharing_set, sharing_consent_of
 from catalog.models import Resource, ResourceFile
 from catalog.pages.common import Labels, preview_kind
 from catalog.permissions import can_edit, can_review, can_see_unpublished, teacher_may_share
@@ -325,6 +327,8 @@ class SchoolPolicyForm(forms.Form):
                                            required=False, min_value=0, max_value=MAX_POLICY_AMOUNT)
     approval_threshold = forms.IntegerField(label=gettext_lazy("价格高于此数的购买需审批（留空为都不需要）"),
                                             required=False, min_value=0, max_value=MAX_POLICY_AMOUNT)
+    teachers_may_share = forms.BooleanField(
+        label=gettext_lazy("允许本校教师以学校名义分享自己的课（一师一优课），并代表学校接受内容承诺书"), required=False)
 
 
 class TeacherAllowanceForm(forms.Form):
@@ -363,7 +367,9 @@ def my_school(request: HttpRequest) -> HttpResponse:
         "is_admin": is_admin, "term_label": term_label(term), "allowance": allowance, "policy": policy,
         "policy_form": SchoolPolicyForm(initial={
             "teacher_allowance": policy.teacher_allowance if policy else None,
-            "approval_threshold": policy.approval_threshold if policy else None}) if is_admin else None,
+            "approval_threshold": policy.approval_threshold if policy else None,
+            "teachers_may_share": sharing_consent_of(org)}) if is_admin else None,
+        "commitment_version": commitment_current().version if is_admin else None,
         "pending": list(requests_.filter(status=PurchaseRequest.Status.PENDING)[:100]) if requests_ is not None else [],
         "decided": list(requests_.exclude(status=PurchaseRequest.Status.PENDING)[:20]) if requests_ is not None else [],
         "teachers": teachers,
@@ -373,7 +379,8 @@ def my_school(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(Role.SCHOOL_ADMIN)
 def school_policy(request: HttpRequest) -> HttpResponse:
-    """Set the school's purchase policy (``licensing.purchase_requests.school_policy_set``). Permission:
+    """Set the school's purchase policy (``licensing.purchase_requests.school_policy_set``) and whether its
+    teachers may share their own lessons as the school (``catalog.sharing.school_sharing_set``). Permission:
     school administrator role (their own school)."""
     form = SchoolPolicyForm(request.POST)
     if not form.is_valid():
@@ -382,6 +389,10 @@ def school_policy(request: HttpRequest) -> HttpResponse:
     try:
         purchase_requests.school_policy_set(actor=request.user, teacher_allowance=form.cleaned_data["teacher_allowance"],
                                             approval_threshold=form.cleaned_data["approval_threshold"])
+        sharing = form.cleaned_data["teachers_may_share"]
+        if sharing != sharing_consent_of(request.user.organisation):
+            school_sharing_set(actor=request.user, allowed=sharing,
+                               commitment_version=commitment_current().version if sharing else None)
     except ExchangeError as exc:
         show_error(request, exc)
     else:

@@ -132,3 +132,11 @@ def test_a_teacher_shares_as_the_school_only_with_the_admins_consent(users, orgs
     assert not SchoolSharingConsent.objects.get(school=orgs["city_school"]).teachers_may_share
     with pytest.raises(PermissionDeniedError):
         resource_create(user=teacher, metadata=METADATA, rights=RIGHTS)
+
+
+def test_the_school_page_turns_teachers_sharing_on(users, orgs, client):
+    client.force_login(users["school_admin"])
+    client.post("/me/school/policy", {"teacher_allowance": "", "approval_threshold": "", "teachers_may_share": "on"})
+    assert SchoolSharingConsent.objects.get(school=orgs["city_school"]).teachers_may_share
+    client.post("/me/school/policy", {"teacher_allowance": "", "approval_threshold": ""})
+    assert not SchoolSharingConsent.objects.get(school=orgs["city_school"]).teachers_may_share
