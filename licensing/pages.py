@@ -35,14 +35,14 @@ from catalog import selectors as catalog_selectors
 from catalog.errors import ResourceNotFoundError
 from catalog.jsonld import jsonld_script, resource_jsonld
 from catalog.lineage import resource_lineage
-from catalog.review.commitment import commitment_current
-from catalog.sharing import school_sharing_set, sharing_consent_of
 from catalog.models import Resource, ResourceFile
 from catalog.pages.common import Labels, preview_kind
 from catalog.permissions import can_edit, can_review, can_see_unpublished, teacher_may_share
 from catalog.ratings import selectors as rating_selectors
 from catalog.ratings.services import can_rate
+from catalog.review.commitment import commitment_current
 from catalog.search import SearchRequest, search
+from catalog.sharing import school_sharing_set, sharing_consent_of
 from catalog.storage import get_blob_store
 from exchange.apis import client_ip
 from exchange.errors import ExchangeError
