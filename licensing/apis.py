@@ -37,7 +37,7 @@ from licensing.attribution import attribution_for
 from licensing.checks import rights_coherent
 from licensing.decisions import Action, decide
 from licensing.errors import NoSchoolAccountError, SettlementNotAllowedError
-from licensing.models import PurchaseRequest, TeacherAllowance
+from licensing.models import Grant, PurchaseRequest, TeacherAllowance
 from licensing.odrl import rights_policy
 from licensing.remix import resource_remix
 from licensing.serializers import (
@@ -183,8 +183,8 @@ class LicenseListApi(ExchangeAPIView):
 
 PURCHASE_REQUEST = inline_serializer("PurchaseRequest", {
     "id": serializers.IntegerField(), "resource": serializers.UUIDField(), "title": serializers.CharField(),
-    "scope": serializers.ChoiceField(["school", "personal"]), "price": serializers.IntegerField(),
-    "status": serializers.ChoiceField(["pending", "approved", "rejected"]),
+    "scope": serializers.ChoiceField(Grant.Scope.choices), "price": serializers.IntegerField(),
+    "status": serializers.ChoiceField(PurchaseRequest.Status.choices),
     "requester": serializers.DictField(), "requested_at": serializers.DateTimeField(),
     "decided_by": serializers.CharField(allow_null=True), "decided_at": serializers.DateTimeField(allow_null=True),
     "note": serializers.CharField(), "grant": serializers.IntegerField(allow_null=True)})
