@@ -243,6 +243,9 @@ def purchase_request_decide(*, actor: Any, request_id: Any, approve: bool, note:
     if request.status != PurchaseRequest.Status.PENDING:
         raise PurchaseRequestDecidedError(details={"status": request.status})
     now = timezone.now()
+    if approve and request.requester.organisation_id != school.pk:
+        # the teacher has left the school since asking: its vouchers are not theirs to spend any more
+        raise NoSchoolAccountError(details={"requester": request.requester_id})
     if approve:
         request.grant = grant_purchase_for(buyer=request.requester, resource=request.resource, scope=request.scope,
                                            approved_by=actor)

@@ -20,6 +20,7 @@ from catalog.errors import (
     RatingClosedError,
     RatingNotAllowedError,
     RatingNotFoundError,
+    ResourceNotFoundError,
 )
 from catalog.models import Resource
 from catalog.permissions import can_review, can_see
@@ -99,12 +100,14 @@ def _summary_locked(resource: Resource) -> RatingSummary:
 @transaction.atomic
 def rating_set(*, user: Any, resource: Resource, stars: Any, comment: Any = "") -> Rating:
     """Rate ``resource`` (1–5) with an optional comment; a second call replaces the user's rating.
-    Raises RatingNotAllowedError unless ``user`` is a teacher; ResourceNotFoundError-like refusal is the
-    caller's (``resource_get``); RatingClosedError for an unpublished resource; InvalidInputError for
+    Raises RatingNotAllowedError unless ``user`` is a teacher; ResourceNotFoundError for a resource they may
+    not see; RatingClosedError for an unpublished one they may see; InvalidInputError for
     stars outside 1–5 or a comment too long; CommentRefusedError when the comment holds a hard
     negative-list term."""
     if not user_has_role(user, Role.TEACHER):
         raise RatingNotAllowedError()
+    if not can_see(user, resource):
+        raise ResourceNotFoundError()
     if resource.status != Resource.Status.PUBLISHED:
         raise RatingClosedError()
     value = _stars(stars)
