@@ -96,7 +96,7 @@ def resource_create(
     org = getattr(user, "organisation", None)
     publisher = user_has_role(user, Role.PUBLISHER) and org is not None and org.kind in (
         Organisation.Kind.PUBLISHER, Organisation.Kind.SCHOOL)
-    if not publisher and not teacher_may_share(user):
+    if org is None or (not publisher and not teacher_may_share(user)):
         raise PermissionDeniedError("Only publishers (of a publisher or school organisation) may deposit, and "
                                     "teachers of a school whose administrator lets them share as the school.")
     clean = clean_metadata(metadata)
