@@ -187,16 +187,20 @@ def test_the_resource_page_shows_price_balance_and_why_the_button_is_off(
     assert item.status == "approved" and balance(orgs) == 80
 
 
-def test_approval_is_refused_once_the_teacher_left_the_school(school_ready, orgs, make_resource, province, api_as):
+def test_approval_is_refused_once_the_teacher_left_the_school(school_ready, orgs, make_resource, province, api_as,
+                                                              fund):
     """The request names the school it was made at; a teacher who moved on cannot spend its vouchers."""
     users = school_ready
     purchase_requests.school_policy_set(actor=users["school_admin"], teacher_allowance=None, approval_threshold=1)
     resource = make_resource(license="ALL-RIGHTS-RESERVED", price=5, territory=[province])
     queued = api_as(users["teacher"]).post(f"/api/v1/resources/{resource.pk}/grants", {"scope": "personal"},
                                            format="json").json()
-    users["teacher"].organisation = orgs["rural_school"]
+    fund("rural_school", 1)
+    users["teacher"].organisation = orgs["rural_school"]  # moved, with the new school's rights
     users["teacher"].save(update_fields=["organisation"])
+    orgs["rural_school"].members_group.user_set.add(users["teacher"])
     answer = api_as(users["school_admin"]).post(f"/api/v1/purchase-requests/{queued['id']}/decide",
                                                 {"decision": "approve"}, format="json")
     assert answer.status_code == 403 and answer.json()["error"]["code"] == "no_school_account"
     assert balance(orgs) == 120 and not Grant.objects.filter(resource=resource).exists()
+    assert VoucherAccount.objects.get(key=f"school:{orgs['rural_school'].pk}").balance == 40
