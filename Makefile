@@ -27,6 +27,7 @@ setup: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_vocabularies
 	$(PY) manage.py seed_demo > /dev/null
+	$(PY) manage.py seed_demo_vouchers
 	@test -s $(EXCHANGE_DATA_DIR)/sample.jsonl || \
 	  $(PY) -m catalog.sampledata --n $(SAMPLE_N) --seed $(SAMPLE_SEED) --out $(EXCHANGE_DATA_DIR)/sample.jsonl
 	$(PY) manage.py import_corpus $(EXCHANGE_DATA_DIR)/sample.jsonl --free-for rural,remote,poor,ethnic_minority

@@ -30,6 +30,7 @@ from exchange.roles import Role
 
 IsPublisher = HasRole.of(Role.PUBLISHER)
 IsReviewer = HasRole.of(Role.REVIEWER)
+IsDepositor = HasRole.of(Role.PUBLISHER, Role.TEACHER)  # teachers: the service asks teacher_may_share
 
 
 #: Deposits and file additions: JSON, or multipart with files (unsafe file names refused).
@@ -81,10 +82,11 @@ DEPOSIT_DOC = (
 class ResourceListCreateApi(ExchangeAPIView):
     """GET: published resources (anyone), or with ``mine=1`` the publisher's own resources, each with its
     ``pending_revision`` (the open revision's id, number, status and reviewer's note, or null).
-    POST: deposit a new draft. Permission: GET anyone; POST publisher role."""
+    POST: deposit a new draft. Permission: GET anyone; POST publisher role, or a teacher whose school's
+    administrator lets teachers share as the school (``catalog.permissions.teacher_may_share``)."""
 
     def get_permissions(self):
-        return [permissions.AllowAny()] if self.request.method == "GET" else [IsPublisher()]
+        return [permissions.AllowAny()] if self.request.method == "GET" else [IsDepositor()]
 
     permission_classes = [permissions.AllowAny]
     parser_classes = UPLOAD_PARSERS
@@ -226,9 +228,10 @@ class _TransitionApi(ExchangeAPIView):
 class ResourceSubmitApi(_TransitionApi):
     """Send to review: a draft or rejected resource, or the revision of a published one. Refused with
     ``commitment_required`` (403) until the publishing organisation accepted the content commitment
-    (``POST /api/v1/commitment/accept``). Permission: publisher role + object right."""
+    (``POST /api/v1/commitment/accept``). Permission: publisher role + object right, or a teacher sharing as
+    their school for a resource they deposited (``catalog.permissions.can_edit``)."""
 
-    permission_classes = [IsPublisher]
+    permission_classes = [HasRole.of(Role.PUBLISHER, Role.TEACHER)]
     body_fields = {"post": ()}
 
     def act(self, request, resource):

@@ -153,3 +153,23 @@ class SecondReviewerRequiredError(ConflictError):
 class DimensionFailedError(InvalidInputError):
     code = "dimension_failed"
     default_message = "A review dimension failed: reject the submission with a reason instead of approving it."
+
+
+class RatingNotAllowedError(PermissionDeniedError):
+    code = "rating_not_allowed"
+    default_message = "Only teachers may rate resources."
+
+
+class RatingClosedError(ConflictError):
+    code = "rating_closed"
+    default_message = "Only published resources can be rated."
+
+
+class CommentRefusedError(InvalidInputError):
+    code = "comment_refused"
+    default_message = "The comment contains words that may not be published (machine pre-review)."
+
+
+class RatingNotFoundError(NotFoundError):
+    code = "rating_not_found"
+    default_message = "No such rating."

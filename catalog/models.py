@@ -513,3 +513,23 @@ class CommitmentAcceptance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation_id} accepted v{self.commitment_id}"
+
+
+# Teachers' ratings and comments live beside their code in catalog/ratings/ and belong to this app.
+from catalog.ratings.models import Rating, RatingSummary  # noqa: E402, F401
+
+
+class SchoolSharingConsent(models.Model):
+    """A school administrator's consent that the school's teachers share their own lessons (一师一优课) with
+    the school as the publishing organisation: each goes through the same review as any publisher's work.
+    Turning it on accepts the node's content commitment for the school."""
+
+    school = models.OneToOneField(Organisation, on_delete=models.CASCADE, primary_key=True,
+                                  related_name="sharing_consent")
+    teachers_may_share = models.BooleanField(default=False)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"sharing consent of {self.school_id}: {self.teachers_may_share}"

@@ -11,16 +11,34 @@ from __future__ import annotations
 from django.conf import settings
 from guardian.shortcuts import assign_perm
 
-from catalog.models import Resource
+from catalog.models import Resource, SchoolSharingConsent
 from exchange.models import Organisation
 from exchange.roles import Role, user_has_role
 
 
-def can_edit(user, resource: Resource) -> bool:
+def teacher_may_share(user) -> bool:
+    """A teacher whose school's administrator consented to teachers sharing their own lessons with the school
+    as the publishing organisation (``SchoolSharingConsent``)."""
+    org = getattr(user, "organisation", None)
     return (
-        not resource.is_remote
-        and user_has_role(user, Role.PUBLISHER)
-        and user.has_perm("catalog.change_resource", resource)
+        user_has_role(user, Role.TEACHER)
+        and org is not None and org.kind == Organisation.Kind.SCHOOL
+        and SchoolSharingConsent.objects.filter(school=org, teachers_may_share=True).exists()
+    )
+
+
+def can_edit(user, resource: Resource) -> bool:
+    """The publisher's members with the publisher role and the edit right; and a teacher sharing as their
+    school for the resources they deposited themselves (while the school's consent stands)."""
+    if resource.is_remote:
+        return False
+    if user_has_role(user, Role.PUBLISHER) and user.has_perm("catalog.change_resource", resource):
+        return True
+    return (
+        getattr(user, "is_authenticated", False)
+        and resource.created_by_id == user.pk
+        and resource.publisher_id is not None and resource.publisher_id == getattr(user, "organisation_id", None)
+        and teacher_may_share(user)
     )
 
 

@@ -41,7 +41,13 @@ from catalog.models import (
     RevisionFile,
     RightsStatement,
 )
-from catalog.permissions import can_edit, can_review, can_see, grant_object_rights  # noqa: F401 (re-exported)
+from catalog.permissions import (  # noqa: F401 (re-exported)
+    can_edit,
+    can_review,
+    can_see,
+    grant_object_rights,
+    teacher_may_share,
+)
 from catalog.review import revisions
 from catalog.review.commitment import commitment_require
 from catalog.review.decisions import (
@@ -89,14 +95,16 @@ def resource_create(
 ) -> Resource:
     """Deposit a new draft resource with its rights statement and files.
 
-    Raises PermissionDeniedError unless ``user`` is a publisher in a publisher organisation;
+    Raises PermissionDeniedError unless ``user`` is a publisher in a publisher or school organisation, or a
+    teacher sharing as their school (``catalog.permissions.teacher_may_share``);
     InvalidInputError / VocabularyError / RightsInvalidError for bad metadata; an UploadError
     subclass for a bad file. Nothing is stored unless everything is valid."""
     org = getattr(user, "organisation", None)
-    if not user_has_role(user, Role.PUBLISHER) or org is None or org.kind not in (
-        Organisation.Kind.PUBLISHER, Organisation.Kind.SCHOOL
-    ):
-        raise PermissionDeniedError("Only publishers (of a publisher or school organisation) may deposit.")
+    publisher = user_has_role(user, Role.PUBLISHER) and org is not None and org.kind in (
+        Organisation.Kind.PUBLISHER, Organisation.Kind.SCHOOL)
+    if org is None or (not publisher and not teacher_may_share(user)):
+        raise PermissionDeniedError("Only publishers (of a publisher or school organisation) may deposit, and "
+                                    "teachers of a school whose administrator lets them share as the school.")
     clean = clean_metadata(metadata)
     check_metadata_terms(clean)
     rights_clean = clean_rights(rights, default_holder=org.name)

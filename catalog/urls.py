@@ -1,6 +1,7 @@
 from django.urls import include, path
 
-from catalog import apis
+from catalog import apis, lineage, sharing
+from catalog.ratings import apis as rating_apis
 from catalog.review import apis as review_apis
 
 urlpatterns = [
@@ -24,6 +25,11 @@ urlpatterns = [
     path("resources/<uuid:resource_id>/favourite", apis.ResourceFavouriteApi.as_view(),
          name="api-resource-favourite"),
     path("favourites", apis.FavouriteListApi.as_view(), name="api-favourites"),
+    path("resources/<uuid:resource_id>/lineage", lineage.ResourceLineageApi.as_view(), name="api-resource-lineage"),
+    path("school/sharing", sharing.SchoolSharingApi.as_view(), name="api-school-sharing"),
+    path("resources/<uuid:resource_id>/ratings", rating_apis.ResourceRatingsApi.as_view(), name="api-resource-ratings"),
+    path("ratings/<int:rating_id>/moderate", rating_apis.RatingModerateApi.as_view(), name="api-rating-moderate"),
+    path("publisher/feedback", rating_apis.PublisherFeedbackApi.as_view(), name="api-publisher-feedback"),
     path("review/queue", review_apis.ReviewQueueApi.as_view(), name="api-review-queue"),
     path("review/due", review_apis.ReviewDueApi.as_view(), name="api-review-due"),
     path("review/policy", review_apis.ReviewPolicyApi.as_view(), name="api-review-policy"),

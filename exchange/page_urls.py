@@ -11,7 +11,14 @@ services they call; each one's docstring names its permission.
     /resources/<id>/purchase  (POST)    buy a grant                             teacher, school admin
     /resources/<id>/takedown            file a takedown notice                  publisher, province admin, hub operator
     /me/downloads                       my downloads                            signed in
-    /me/school                          school vouchers and purchases           teacher, school admin
+    /me/school                          school vouchers, allowance, requests    teacher, school admin
+    /me/school/policy (POST)            allowance per term, approval threshold  school admin
+    /me/school/allowances (POST)        one teacher's allowance this term       school admin
+    /me/school/requests/<id> (POST)     approve or reject a purchase request    school admin
+    /resources/<id>/rate      (POST)    rate it, with a comment                 teacher
+    /resources/<id>/remix     (POST)    a draft derived from it (lineage)       publisher, teacher sharing as school
+    /publish/feedback                   teachers' ratings of our resources      publisher
+    /review/ratings/<id>      (POST)    hide or show a comment                  reviewer (of the province)
     /resources/<id>/history             versions (decisions: editors, reviewers) public (published) / editors, reviewers
     /publish/ …                         publisher pages, edit and revisions     publisher
     /publish/commitment                 the content commitment, accepting it    publisher
@@ -30,6 +37,7 @@ from django.urls import path
 from catalog.pages import browse, commitment, favourites, history, publishing, review
 from catalog.pages import search as search_pages
 from catalog.prereview import pages as prereview_pages
+from catalog.ratings import pages as rating_pages
 from exchange import views
 from federation import negative_list_views
 from federation import pages as federation_pages
@@ -50,15 +58,22 @@ urlpatterns = [
     path("resources/<uuid:resource_id>/purchase", licensing_pages.resource_purchase, name="resource-purchase"),
     path("resources/<uuid:resource_id>/takedown", licensing_pages.takedown_new, name="takedown-new"),
     path("resources/<uuid:resource_id>/history", history.resource_history, name="resource-history"),
+    path("resources/<uuid:resource_id>/rate", rating_pages.resource_rate, name="resource-rate"),
+    path("resources/<uuid:resource_id>/remix", licensing_pages.resource_remix_page, name="resource-remix"),
     # teachers
     path("me/downloads", licensing_pages.my_downloads, name="my-downloads"),
     path("me/favourites", favourites.favourite_list_page, name="my-favourites"),
     path("resources/<uuid:resource_id>/favourite", favourites.favourite_toggle, name="favourite-toggle"),
     path("me/school", licensing_pages.my_school, name="my-school"),
+    path("me/school/policy", licensing_pages.school_policy, name="school-policy"),
+    path("me/school/allowances", licensing_pages.teacher_allowance, name="teacher-allowance"),
+    path("me/school/requests/<int:request_id>", licensing_pages.purchase_request_decide,
+         name="purchase-request-decide"),
     # publishers
     path("publish/", publishing.publisher_resources, name="publisher-resources"),
     path("publish/new", publishing.resource_upload, name="resource-upload"),
     path("publish/stats", licensing_pages.publisher_stats, name="publisher-stats"),
+    path("publish/feedback", rating_pages.publisher_feedback, name="publisher-feedback"),
     path("publish/<uuid:resource_id>/submit", publishing.resource_submit, name="resource-submit"),
     path("publish/<uuid:resource_id>/publish", publishing.resource_publish, name="resource-publish"),
     path("publish/<uuid:resource_id>/withdraw", publishing.resource_withdraw, name="resource-withdraw"),
@@ -76,6 +91,7 @@ urlpatterns = [
     path("review/<uuid:resource_id>/revision-files/<uuid:file_id>", review.revision_file_preview,
          name="revision-file-preview"),
     path("review/due", review.review_due, name="review-due"),
+    path("review/ratings/<int:rating_id>", rating_pages.rating_moderate, name="rating-moderate"),
     path("review/policy", review.review_policy, name="review-policy"),
     # takedowns
     path("takedowns/", licensing_pages.takedown_list, name="takedown-list"),

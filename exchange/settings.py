@@ -344,7 +344,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # A resource's status appears in several components (the resource, a review queue entry): one enum.
-    "ENUM_NAME_OVERRIDES": {"ResourceStatusEnum": "catalog.models.Resource.Status"},
+    "ENUM_NAME_OVERRIDES": {"ResourceStatusEnum": "catalog.models.Resource.Status",
+                            "GrantScopeEnum": "licensing.models.Grant.Scope"},
 }
 
 # --- security ------------------------------------------------------------------------------
@@ -457,6 +458,19 @@ CATALOG_SEARCH_DIR = DATA_DIR / "search"
 # Called on every page of search results as annotate(*, user, hits) (import strings), e.g. licensing's price.
 CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits",
                                                "licensing.badges.annotate_search_covers"]
+
+# --- ratings ---------------------------------------------------------------------------------
+# The Bayesian average of a resource's ratings: this many imagined votes at this mean are added to the real ones.
+CATALOG_RATING_PRIOR_WEIGHT = env_int("CATALOG_RATING_PRIOR_WEIGHT", 10)
+CATALOG_RATING_PRIOR_MEAN = float(env_str("CATALOG_RATING_PRIOR_MEAN", "3.0"))
+
+# --- email ---------------------------------------------------------------------------------
+# Notifications (e.g. a teacher's purchase waiting for the school administrator). Embedded default: the
+# console; set EMAIL_BACKEND (and Django's EMAIL_HOST/EMAIL_PORT…) for a mail server.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"noreply@{EXCHANGE_NODE_ID}.exchange.invalid")
 
 # --- OAI-PMH -------------------------------------------------------------------------------
 # The OAI-PMH 2.0 provider at /oai (federation.oai). Identifiers are oai:<repository id>:<uuid>.

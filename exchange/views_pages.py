@@ -101,6 +101,18 @@ ERROR_MESSAGES: dict[str, Any] = {
     "dimension_failed": _("有审核维度未通过，请退回并说明理由，不能批准。"),
     "file_not_found": _("没有这个文件。"),
     "resource_taken_down": _("该资源已被下架，在撤销下架前不能发布或更新。"),
+    "allowance_exceeded": _("您本学期的资源券额度不足，请联系学校管理员。"),
+    "approval_required": _("该价格的购买需要学校管理员审批。"),
+    "purchase_request_pending": _("您已提交过这项购买申请，正在等待学校管理员审批。"),
+    "purchase_request_not_found": _("本校没有这项购买申请。"),
+    "purchase_request_decided": _("这项购买申请已经处理过了。"),
+    "not_school_admin": _("只有本校的学校管理员可以这样做。"),
+    "rating_not_allowed": _("只有教师可以评价资源。"),
+    "rating_closed": _("只有已发布的资源可以评价。"),
+    "comment_refused": _("评论含有不能发布的内容（机器预审未通过），未保存。"),
+    "rating_not_found": _("没有这条评价。"),
+    "derivatives_not_allowed": _("该资源的许可协议不允许改编（禁止演绎或保留所有权利）。"),
+    "share_alike_not_kept": _("原作采用“相同方式共享”许可协议，改编作品必须采用相同的许可协议。"),
 }
 # Field names of service error details → the label shown next to the message.
 FIELD_LABELS: dict[str, Any] = {
@@ -114,6 +126,8 @@ FIELD_LABELS: dict[str, Any] = {
     "description": _("简介"), "chapter": _("章"), "section": _("节"), "attribution": _("署名文字"),
     "textbook_id": _("教材编号"), "derived_from": _("改编自"), "dimensions": _("审核维度"),
     "field_notes": _("逐项意见"), "reason_code": _("退回类别"), "review_by": _("复审日期"),
+    "stars": _("评分"), "comment": _("评论"),
+    "teacher_allowance": _("每位教师每学期额度"), "approval_threshold": _("需审批的价格线"), "amount": _("额度"),
 }
 
 

@@ -9,6 +9,7 @@ from django.http import HttpResponse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     OpenApiTypes,
     extend_schema,
     inline_serializer,
@@ -19,21 +20,26 @@ from rest_framework.response import Response
 from catalog import selectors as catalog_selectors
 from catalog.permissions import can_edit, can_review
 from catalog.review.selectors import review_subject_current
+from catalog.serializers import ResourceSerializer
 from catalog.usage import license_list
 from exchange.api import ERROR_RESPONSE, ExchangeAPIView, HasRole
 from exchange.apis import client_ip
 from exchange.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from exchange.inputs import INT64_MAX
 from exchange.models import Organisation
+from exchange.openapi import error_response
 from exchange.pagination import paginate
 from exchange.roles import Role
 from exchange.selectors import organisation_list
-from licensing import selectors, services
+from licensing import purchase_requests, selectors, services
+from licensing.allowances import allowance_for, current_term, is_governed
 from licensing.attribution import attribution_for
 from licensing.checks import rights_coherent
 from licensing.decisions import Action, decide
 from licensing.errors import NoSchoolAccountError, SettlementNotAllowedError
+from licensing.models import Grant, PurchaseRequest, TeacherAllowance
 from licensing.odrl import rights_policy
+from licensing.remix import resource_remix
 from licensing.serializers import (
     GrantSerializer,
     LedgerEntrySerializer,
@@ -175,10 +181,49 @@ class LicenseListApi(ExchangeAPIView):
 
 # --- grants and vouchers -------------------------------------------------------------------------------
 
+PURCHASE_REQUEST = inline_serializer("PurchaseRequest", {
+    "id": serializers.IntegerField(), "resource": serializers.UUIDField(), "title": serializers.CharField(),
+    "scope": serializers.ChoiceField(Grant.Scope.choices), "price": serializers.IntegerField(),
+    "status": serializers.ChoiceField(PurchaseRequest.Status.choices),
+    "requester": serializers.DictField(), "requested_at": serializers.DateTimeField(),
+    "decided_by": serializers.CharField(allow_null=True), "decided_at": serializers.DateTimeField(allow_null=True),
+    "note": serializers.CharField(), "grant": serializers.IntegerField(allow_null=True)})
+PURCHASE_REQUEST_EXAMPLE = {
+    "id": 7, "resource": "0b7f3c1e-2d4a-4d0e-9a51-6f0c8e2b7d11", "title": "七年级数学上册 有理数 课件",
+    "scope": "personal", "price": 20, "status": "pending", "requester": {"id": 12, "name": "王老师"},
+    "requested_at": "2026-09-08T08:00:00+08:00", "decided_by": None, "decided_at": None, "note": "", "grant": None}
+
+
+def purchase_request_data(item: Any) -> dict[str, Any]:
+    return {"id": item.pk, "resource": str(item.resource_id), "title": item.resource.title, "scope": item.scope,
+            "price": item.price, "status": item.status,
+            "requester": {"id": item.requester_id, "name": str(item.requester)},
+            "requested_at": item.requested_at.isoformat(),
+            "decided_by": str(item.decided_by) if item.decided_by_id else None,
+            "decided_at": item.decided_at.isoformat() if item.decided_at else None, "note": item.note,
+            "grant": item.grant_id}
+
+
+PURCHASE_ERRORS = {
+    402: error_response("The resource is priced and the school's balance is short.",
+                        ("insufficient_vouchers", "The school's voucher balance is too low for this purchase.",
+                         {"balance": 3, "price": 20})),
+    409: error_response(
+        "No purchase is needed, none would help, the teacher's allowance is short, or the request already waits.",
+        ("already_entitled", "No purchase is needed: you may already use this resource.", {"reason": "open_licence"}),
+        ("allowance_exceeded", "The purchase is above what is left of your allowance for this term.",
+         {"price": 20, "term": "2026-autumn", "allowance": 50, "spent": 40, "remaining": 10}),
+        ("purchase_request_pending", "You have already asked for this purchase; it waits for a school "
+         "administrator.", None)),
+}
+
+
 class ResourceGrantPurchaseApi(ExchangeAPIView):
     """Buy a grant to the resource with the school's vouchers: ``scope`` = school (everyone at the
-    school) or personal. Permission: teacher or school administrator role + spend right on their
-    school's voucher account."""
+    school) or personal. A teacher's purchase is held to the school's policy: it is charged to their
+    allowance for the term (``allowance_exceeded`` when short), and one priced above the school's approval
+    threshold is queued for a school administrator (202 with the request) instead of bought.
+    Permission: teacher or school administrator role + spend right on their school's voucher account."""
 
     permission_classes = [IsPurchaser]
 
@@ -187,12 +232,185 @@ class ResourceGrantPurchaseApi(ExchangeAPIView):
 
     body_fields = {"post": GrantPurchaseInputSerializer}
 
-    @extend_schema(request=GrantPurchaseInputSerializer, responses={201: GrantSerializer})
+    @extend_schema(request=GrantPurchaseInputSerializer, responses={
+        201: GrantSerializer,
+        202: OpenApiResponse(PURCHASE_REQUEST, description="Queued for a school administrator's approval.",
+                             examples=[OpenApiExample("queued", value=PURCHASE_REQUEST_EXAMPLE)]),
+        **PURCHASE_ERRORS})
     def post(self, request, resource_id):
         data = _valid(self.GrantPurchaseInputSerializer, request.data)
         resource = catalog_selectors.resource_get(user=request.user, resource_id=resource_id)
-        grant = services.grant_purchase(buyer=request.user, resource=resource, scope=data["scope"])
-        return Response(GrantSerializer(grant).data, status=status.HTTP_201_CREATED)
+        outcome = purchase_requests.purchase_submit(buyer=request.user, resource=resource, scope=data["scope"])
+        if outcome.request is not None:
+            return Response(purchase_request_data(outcome.request), status=status.HTTP_202_ACCEPTED)
+        return Response(GrantSerializer(outcome.grant).data, status=status.HTTP_201_CREATED)
+
+
+class ResourceRemixApi(ExchangeAPIView):
+    """Derive a new draft resource from this one (remix with lineage): allowed when ``decide(user, source,
+    "derive")`` allows it — ND licences and all-rights-reserved terms refuse with ``derivatives_not_allowed``.
+    The draft credits and links its source (``rights.derived_from``, the attribution) and keeps a share-alike
+    source's licence; it is the user's organisation's and goes through the same review. Permission: publisher
+    role, or teacher role in a school whose administrator lets teachers share as the school."""
+
+    permission_classes = [HasRole.of(Role.PUBLISHER, Role.TEACHER)]
+
+    class RemixInputSerializer(serializers.Serializer):
+        metadata = serializers.DictField(required=False, help_text="Changes: title, description, keywords, "
+                                         "grade, chapter, section, resource_type")
+        license = serializers.CharField(required=False, max_length=64)
+
+    body_fields = {"post": RemixInputSerializer}
+
+    @extend_schema(request=RemixInputSerializer, responses={
+        201: OpenApiResponse(ResourceSerializer, description="The new draft, with rights.derived_from = the source."),
+        403: error_response(
+            "The source's licence forbids derivative works, or the user may not deposit.",
+            ("derivatives_not_allowed", "The licence of this resource does not allow adaptations.",
+             {"reason": "derivatives_not_allowed", "license": "CC-BY-ND-4.0", "licence_kind": "no_derivatives"}),
+            ("derivatives_not_allowed", "The licence of this resource does not allow adaptations.",
+             {"reason": "derivatives_not_allowed", "license": "ALL-RIGHTS-RESERVED",
+              "licence_kind": "all_rights_reserved"})),
+        409: error_response("A share-alike source given another licence.",
+                            ("share_alike_not_kept", "The source is under a share-alike licence: the remix must use "
+                             "the same licence.", {"source_license": "CC-BY-SA-4.0", "license": "CC-BY-4.0"}))})
+    def post(self, request, resource_id):
+        data = _valid(self.RemixInputSerializer, request.data)
+        source = catalog_selectors.resource_get(user=request.user, resource_id=resource_id)
+        draft = resource_remix(user=request.user, source=source, metadata=data.get("metadata"),
+                               license_id=data.get("license"))
+        return Response(ResourceSerializer(draft).data, status=status.HTTP_201_CREATED)
+
+
+class PurchaseRequestListApi(ExchangeAPIView):
+    """Purchase requests: a school administrator sees their school's, a teacher their own (``status``
+    filters). Permission: teacher or school administrator role."""
+
+    permission_classes = [IsPurchaser]
+
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=["pending", "approved", "rejected"])],
+                   responses={200: OpenApiResponse(
+                       inline_serializer("PurchaseRequestPage", {"count": serializers.IntegerField(),
+                                                                 "results": PURCHASE_REQUEST}),
+                       examples=[OpenApiExample("pending", value={"count": 1, "results": [PURCHASE_REQUEST_EXAMPLE]})])})
+    def get(self, request):
+        rows = purchase_requests.purchase_request_list(user=request.user)
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in PurchaseRequest.Status.values:
+                raise InvalidInputError(details={"status": [f"One of {', '.join(PurchaseRequest.Status.values)}."]})
+            rows = rows.filter(status=wanted)
+        count, items = paginate(rows, request.query_params)
+        return Response({"count": count, "results": [purchase_request_data(i) for i in items]})
+
+
+class PurchaseRequestDecideApi(ExchangeAPIView):
+    """Approve (the grant is bought for the teacher from the school's account) or reject a pending
+    purchase request of the administrator's school. Permission: school administrator role (their school's
+    requests only; another school's is not found)."""
+
+    permission_classes = [HasRole.of(Role.SCHOOL_ADMIN)]
+
+    class DecideInputSerializer(serializers.Serializer):
+        decision = serializers.ChoiceField(choices=["approve", "reject"])
+        note = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    body_fields = {"post": DecideInputSerializer}
+
+    @extend_schema(request=DecideInputSerializer, responses={
+        200: OpenApiResponse(PURCHASE_REQUEST, examples=[OpenApiExample("approved", value={
+            **PURCHASE_REQUEST_EXAMPLE, "status": "approved", "decided_by": "李校长",
+            "decided_at": "2026-09-08T09:00:00+08:00", "grant": 31})]),
+        404: error_response("No such request at the administrator's school.",
+                            ("purchase_request_not_found", "No such purchase request for your school.", None)),
+        409: error_response("Already decided, or the purchase cannot be made now.",
+                            ("purchase_request_decided", "The purchase request has already been decided.",
+                             {"status": "approved"}),
+                            ("insufficient_vouchers", "The school's voucher balance is too low for this purchase.",
+                             {"balance": 3, "price": 20}))})
+    def post(self, request, request_id):
+        data = _valid(self.DecideInputSerializer, request.data)
+        item = purchase_requests.purchase_request_decide(actor=request.user, request_id=request_id,
+                                                         approve=data["decision"] == "approve",
+                                                         note=data.get("note", ""))
+        return Response(purchase_request_data(item))
+
+
+SCHOOL_POLICY = inline_serializer("SchoolPurchasePolicy", {
+    "teacher_allowance": serializers.IntegerField(allow_null=True, help_text="Vouchers per teacher per term; "
+                                                  "null: no limit"),
+    "approval_threshold": serializers.IntegerField(allow_null=True, help_text="A teacher's purchase priced above "
+                                                   "this waits for approval; null: none waits"),
+    "term": serializers.CharField(), "allowances": serializers.ListField(child=serializers.DictField())})
+
+
+def _policy_data(user: Any) -> dict[str, Any]:
+    policy = purchase_requests.school_policy_get(user=user)
+    term = current_term()
+    rows = TeacherAllowance.objects.filter(school=user.organisation, term=term).select_related("teacher")
+    return {"teacher_allowance": policy.teacher_allowance if policy else None,
+            "approval_threshold": policy.approval_threshold if policy else None, "term": term,
+            "allowances": [{"teacher": r.teacher_id, "name": str(r.teacher), "amount": r.amount, "spent": r.spent,
+                            "set_by_admin": r.set_by_admin} for r in rows]}
+
+
+class SchoolPolicyApi(ExchangeAPIView):
+    """The school's purchase policy: per-teacher allowance per term and approval threshold, with this
+    term's allowances. Permission: school administrator role (their own school)."""
+
+    permission_classes = [HasRole.of(Role.SCHOOL_ADMIN)]
+
+    class PolicyInputSerializer(serializers.Serializer):
+        teacher_allowance = serializers.IntegerField(allow_null=True, min_value=0)
+        approval_threshold = serializers.IntegerField(allow_null=True, min_value=0)
+
+    body_fields = {"put": PolicyInputSerializer}
+    EXAMPLE = {"teacher_allowance": 100, "approval_threshold": 20, "term": "2026-autumn",
+               "allowances": [{"teacher": 12, "name": "王老师", "amount": 100, "spent": 35, "set_by_admin": False}]}
+
+    @extend_schema(responses={200: OpenApiResponse(SCHOOL_POLICY, examples=[OpenApiExample("policy", value=EXAMPLE)]),
+                              403: error_response("Not a school administrator of a school.",
+                                                  ("not_school_admin", "Only a school administrator of this school "
+                                                   "may do this.", None))})
+    def get(self, request):
+        if request.user.organisation is None or request.user.organisation.kind != Organisation.Kind.SCHOOL:
+            raise NoSchoolAccountError()
+        return Response(_policy_data(request.user))
+
+    @extend_schema(request=PolicyInputSerializer, responses={
+        200: OpenApiResponse(SCHOOL_POLICY, examples=[OpenApiExample("policy", value=EXAMPLE)]),
+        400: error_response("An amount is not a whole number from 0.",
+                            ("invalid_input", "teacher_allowance must be from 0 to 10000000.",
+                             {"teacher_allowance": ["From 0 to 10000000."]}))})
+    def put(self, request):
+        data = _valid(self.PolicyInputSerializer, request.data)
+        purchase_requests.school_policy_set(actor=request.user, teacher_allowance=data["teacher_allowance"],
+                                            approval_threshold=data["approval_threshold"])
+        return Response(_policy_data(request.user))
+
+
+class TeacherAllowanceApi(ExchangeAPIView):
+    """Set one teacher's allowance for the current term. Permission: school administrator role (teachers of
+    their own school)."""
+
+    permission_classes = [HasRole.of(Role.SCHOOL_ADMIN)]
+
+    class AllowanceInputSerializer(serializers.Serializer):
+        amount = serializers.IntegerField(min_value=0, max_value=10_000_000)
+
+    body_fields = {"put": AllowanceInputSerializer}
+
+    @extend_schema(request=AllowanceInputSerializer, responses={
+        200: OpenApiResponse(inline_serializer("TeacherAllowance", {
+            "teacher": serializers.IntegerField(), "term": serializers.CharField(), "amount": serializers.IntegerField(),
+            "spent": serializers.IntegerField()}), examples=[OpenApiExample("allowance", value={
+                "teacher": 12, "term": "2026-autumn", "amount": 150, "spent": 35})]),
+        400: error_response("Not a teacher of the school, or below what they spent.",
+                            ("invalid_input", "No such teacher at your school.", {"teacher": ["Not a teacher here."]}))})
+    def put(self, request, user_id):
+        data = _valid(self.AllowanceInputSerializer, request.data)
+        row = purchase_requests.teacher_allowance_set(actor=request.user, teacher_id=user_id, amount=data["amount"])
+        return Response({"teacher": row.teacher_id, "term": row.term, "amount": row.amount, "spent": row.spent})
 
 
 class GrantListApi(ExchangeAPIView):
@@ -217,8 +435,13 @@ class VoucherBalanceApi(ExchangeAPIView):
         if org is None or org.kind != Organisation.Kind.SCHOOL:
             raise NoSchoolAccountError()
         account = selectors.school_account_for(user=request.user)
+        balance = account.balance if account else 0
+        term = current_term()
+        allowance = allowance_for(teacher=request.user, school=org, term=term) if is_governed(request.user) else None
         return Response({"school": {"id": org.pk, "name": org.name}, "account": account.pk if account else None,
-                         "balance": account.balance if account else 0})
+                         "balance": balance, "term": term,
+                         "allowance": allowance.amount if allowance is not None else None,
+                         "allowance_remaining": allowance.remaining if allowance is not None else None})
 
 
 class VoucherAccountListApi(ExchangeAPIView):

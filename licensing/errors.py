@@ -134,3 +134,51 @@ class SettlementNotAllowedError(PermissionDeniedError):
 class InvalidPeriodError(InvalidInputError):
     code = "invalid_period"
     default_message = "The settlement period is not valid."
+
+
+class AllowanceExceededError(ConflictError):
+    code = "allowance_exceeded"
+    default_message = "The purchase is above what is left of your allowance for this term."
+
+
+class ApprovalRequiredError(ConflictError):
+    code = "approval_required"
+    default_message = "Your school asks a school administrator to approve purchases at this price."
+
+
+class PurchaseRequestPendingError(ConflictError):
+    code = "purchase_request_pending"
+    default_message = "You have already asked for this purchase; it waits for a school administrator."
+
+
+class PurchaseRequestNotFoundError(NotFoundError):
+    code = "purchase_request_not_found"
+    default_message = "No such purchase request for your school."
+
+
+class PurchaseRequestDecidedError(ConflictError):
+    code = "purchase_request_decided"
+    default_message = "The purchase request has already been decided."
+
+
+class NotSchoolAdminError(PermissionDeniedError):
+    code = "not_school_admin"
+    default_message = "Only a school administrator of this school may do this."
+
+
+class RemixRefusedError(ExchangeError):
+    """``decide(user, source, "derive")`` refused: the code is the decision's reason
+    (``derivatives_not_allowed`` for ND licences and all-rights-reserved terms)."""
+
+    code = "remix_refused"
+    http_status = 403
+
+    def __init__(self, decision: Decision, *, licence_kind: str) -> None:
+        super().__init__(str(decision.message), details={**decision.details(), "licence_kind": licence_kind})
+        self.code = decision.reason
+        self.http_status = REFUSAL_HTTP_STATUS.get(decision.reason, 403)
+
+
+class ShareAlikeNotKeptError(ConflictError):
+    code = "share_alike_not_kept"
+    default_message = "The source is under a share-alike licence: the remix must use the same licence."

@@ -264,3 +264,87 @@ class SettlementClose(models.Model):
 
     def __str__(self) -> str:
         return f"settlement {self.month:%Y-%m} closed"
+
+
+# --- how a school governs its teachers' spending ---------------------------------------------------------
+
+class SchoolPurchasePolicy(models.Model):
+    """A school administrator's rules for the teachers' purchases with the school's vouchers: how much
+    each teacher may spend per school term (``teacher_allowance``; unset: no per-teacher limit) and the
+    price above which a teacher's purchase waits for a school administrator's approval
+    (``approval_threshold``; unset: none waits). School administrators' own purchases are theirs to make."""
+
+    school = models.OneToOneField(Organisation, on_delete=models.CASCADE, primary_key=True,
+                                  related_name="purchase_policy")
+    teacher_allowance = models.PositiveBigIntegerField(null=True, blank=True,
+                                                       help_text=_("Vouchers each teacher may spend per term"))
+    approval_threshold = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text=_("A teacher's purchase priced above this waits for approval"))
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"purchase policy of {self.school_id}"
+
+
+class TeacherAllowance(models.Model):
+    """What one teacher may spend of the school's vouchers in one term, and has spent. ``spent`` only
+    grows, by a conditional ``UPDATE … WHERE spent + price <= amount`` in the purchase's transaction
+    (a CHECK constraint backs it up), so two purchases at once cannot overspend it."""
+
+    school = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="teacher_allowances")
+    teacher = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="allowances")
+    term = models.CharField(max_length=16, help_text=_("School term, e.g. 2026-autumn"))
+    amount = models.PositiveBigIntegerField()
+    spent = models.PositiveBigIntegerField(default=0)
+    set_by_admin = models.BooleanField(default=False, help_text=_("Set for this teacher, not the school default"))
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["school", "teacher", "-term"]
+        constraints = [
+            models.UniqueConstraint(fields=["teacher", "term"], name="allowance_one_per_teacher_term"),
+            models.CheckConstraint(condition=Q(spent__lte=models.F("amount")), name="allowance_not_overspent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.teacher_id} {self.term}: {self.spent}/{self.amount}"
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.amount - self.spent)
+
+
+class PurchaseRequest(models.Model):
+    """A teacher's purchase waiting for a school administrator's approval (its price is above the
+    school's approval threshold). Approval makes the purchase, for the teacher, from the school's
+    account; rejection ends it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待审批")
+        APPROVED = "approved", _("已批准")
+        REJECTED = "rejected", _("已拒绝")
+
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="purchase_requests")
+    scope = models.CharField(max_length=16, choices=Grant.Scope.choices)
+    school = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="purchase_requests")
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    price = models.PositiveIntegerField(help_text=_("The price when asked"))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+    grant = models.OneToOneField(Grant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["requester", "resource", "scope"], condition=Q(status="pending"),
+                                    name="purchase_request_one_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"purchase request #{self.pk} ({self.status})"

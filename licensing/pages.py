@@ -41,12 +41,17 @@ from django.views.decorators.http import require_GET, require_POST
 from catalog import selectors as catalog_selectors
 from catalog.errors import ResourceNotFoundError
 from catalog.jsonld import jsonld_script, resource_jsonld
+from catalog.lineage import resource_lineage
 from catalog.models import FilePreview, Resource, ResourceFile
 from catalog.pages.common import Labels, preview_kind
-from catalog.permissions import can_edit, can_review, can_see_unpublished
+from catalog.permissions import can_edit, can_review, can_see_unpublished, teacher_may_share
 from catalog.previews.selectors import covers_for, preview_open, previews_for
 from catalog.previews.services import preview_key
+from catalog.ratings import selectors as rating_selectors
+from catalog.ratings.services import can_rate
+from catalog.review.commitment import commitment_current
 from catalog.search import SearchRequest, search
+from catalog.sharing import school_sharing_set, sharing_consent_of
 from catalog.storage import get_blob_store
 from exchange.apis import client_ip
 from exchange.errors import ExchangeError
@@ -62,12 +67,22 @@ from exchange.views_pages import (
     role_required,
     show_error,
 )
-from licensing import selectors, services
+from licensing import purchase_requests, selectors, services
+from licensing.allowances import (
+    allowance_for,
+    current_term,
+    is_governed,
+    policy_of,
+    purchase_outlook,
+    term_label,
+)
 from licensing.attribution import attribution_for
 from licensing.decisions import Action, Decision, Reason, decide
-from licensing.errors import AccessRefusedError
+from licensing.errors import AccessRefusedError, PurchaseRequestNotFoundError
 from licensing.links import UnsatisfiableRange, open_range, parse_range, stream_bytes
-from licensing.models import DownloadEvent, Grant, TakedownNotice
+from licensing.models import DownloadEvent, Grant, PurchaseRequest, TakedownNotice, TeacherAllowance
+from licensing.purchase_requests import MAX_POLICY_AMOUNT
+from licensing.remix import resource_remix
 from licensing.settlement import Period, settlement_report, settlement_scope_for
 
 LIST_PAGE_SIZE = 25
@@ -172,6 +187,14 @@ def _preview_state(rendition: FilePreview | None) -> str:
     return str(PREVIEW_STATE_MESSAGES.get(rendition.reason, gettext_lazy("无法生成预览。")))
 
 
+def _ratings_context(user: Any, resource: Resource) -> dict[str, Any]:
+    full = rating_selectors.may_see_all_comments(user, resource)
+    return {"summary": rating_selectors.rating_summary(resource), "can_rate": can_rate(user, resource),
+            "mine": rating_selectors.rating_of(user=user, resource=resource), "scale": range(1, 6), "full": full,
+            "items": list(rating_selectors.rating_list(user=user, resource=resource)[:50]),
+            "can_moderate": can_review(user, resource)}
+
+
 @login_not_required
 def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
     """A resource with its metadata, rights, attribution, previews and what this user may do with it.
@@ -205,6 +228,9 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
                and school.kind == Organisation.Kind.SCHOOL
                and any(user_has_role(user, role) for role in PURCHASER_ROLES))
     account = selectors.school_account_for(user=user) if can_buy else None
+    outlook = (purchase_outlook(user=user, school=school, price=download.price,
+                                balance=account.balance if account else 0)
+               if can_buy and school is not None and download is not None else None)
     context = {
         "resource": resource, "rights": rights, "labels": labels, "published": published,
         "path": labels.describe(resource), "type": labels.term("resource_type", resource.resource_type),
@@ -225,13 +251,18 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
         "preview": {"file": shown, "kind": _kind(shown, renditions), "pages": pages,
                     "poster": bool(shown_rendition and shown_rendition.has_cover and preview_kind(shown.mime) == "video")}
                    if shown else None,
-        "can_buy": can_buy, "balance": account.balance if account else 0,
+        "can_buy": can_buy, "balance": account.balance if account else 0, "outlook": outlook,
         "grant_scopes": Grant.Scope.choices,
         "can_edit": can_edit(user, resource), "can_review": can_review(user, resource),
         "can_claim": published and any(user_has_role(user, role) for role in CLAIMANT_ROLES),
         "jsonld": jsonld_script(resource_jsonld(resource, base_url=settings.EXCHANGE_BASE_URL)) if published else "",
         "preview_excerpt": not whole_file,
         "is_favourite": bool(catalog_selectors.favourite_ids(user=user, resource_ids=[resource.pk])),
+        "ratings": _ratings_context(user, resource) if published else None,
+        "lineage": resource_lineage(user=user, resource=resource),
+        "can_remix": published and getattr(user, "is_authenticated", False) and (
+            user_has_role(user, Role.PUBLISHER) or teacher_may_share(user))
+        and decide(user, resource, Action.DERIVE).allowed,
     }
     return render(request, "licensing/resource.html", context)
 
@@ -355,18 +386,39 @@ def resource_download(request: HttpRequest, resource_id: Any) -> HttpResponse:
 @require_POST
 @role_required(*PURCHASER_ROLES)
 def resource_purchase(request: HttpRequest, resource_id: Any) -> HttpResponse:
-    """Buy a school-wide or personal grant with the school's vouchers (``licensing.services.grant_purchase``,
+    """Buy a school-wide or personal grant with the school's vouchers, or — when the school's policy says
+    the price needs approval — ask the school's administrators (``licensing.purchase_requests.purchase_submit``,
     which asks ``decide`` first). Permission: teacher or school administrator role + the spend right on
     their school's voucher account."""
     resource = _resource_for(request, resource_id)
     try:
-        grant = services.grant_purchase(buyer=request.user, resource=resource, scope=request.POST.get("scope", ""))
+        outcome = purchase_requests.purchase_submit(buyer=request.user, resource=resource,
+                                                    scope=request.POST.get("scope", ""))
     except ExchangeError as exc:
         show_error(request, exc)
     else:
-        messages.success(request, _("已购买授权，有效期至 %(date)s。现在可以下载了。") % {
-            "date": timezone.localtime(grant.ends_at).strftime("%Y-%m-%d")})
+        if outcome.grant is not None:
+            messages.success(request, _("已购买授权，有效期至 %(date)s。现在可以下载了。") % {
+                "date": timezone.localtime(outcome.grant.ends_at).strftime("%Y-%m-%d")})
+        else:
+            messages.success(request, _("已提交购买申请，学校管理员批准后即可下载。"))
     return redirect("resource-page", resource_id=resource.pk)
+
+
+@require_POST
+@role_required(Role.PUBLISHER, Role.TEACHER)
+def resource_remix_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
+    """Remix: make a draft derived from this resource (``licensing.remix.resource_remix``, which asks
+    ``decide(user, source, "derive")``) and open it. Permission: publisher role, or a teacher sharing as their
+    school; the source visible to them."""
+    resource = _resource_for(request, resource_id)
+    try:
+        draft = resource_remix(user=request.user, source=resource)
+    except ExchangeError as exc:
+        show_error(request, exc)
+        return redirect("resource-page", resource_id=resource.pk)
+    messages.success(request, _("已创建改编草稿，注明并链接了原作。请上传您的文件并提交审核。"))
+    return redirect("resource-page", resource_id=draft.pk)
 
 
 # --- teachers -----------------------------------------------------------------------------------------
@@ -379,22 +431,122 @@ def my_downloads(request: HttpRequest) -> HttpResponse:
     return render(request, "licensing/my_downloads.html", {"page_obj": _page_of(request, events)})
 
 
+class SchoolPolicyForm(forms.Form):
+    teacher_allowance = forms.IntegerField(label=gettext_lazy("每位教师每学期额度（资源券，留空为不限）"),
+                                           required=False, min_value=0, max_value=MAX_POLICY_AMOUNT)
+    approval_threshold = forms.IntegerField(label=gettext_lazy("价格高于此数的购买需审批（留空为都不需要）"),
+                                            required=False, min_value=0, max_value=MAX_POLICY_AMOUNT)
+    teachers_may_share = forms.BooleanField(
+        label=gettext_lazy("允许本校教师以学校名义分享自己的课（一师一优课），并代表学校接受内容承诺书"), required=False)
+
+
+class TeacherAllowanceForm(forms.Form):
+    teacher = forms.IntegerField(widget=forms.HiddenInput)
+    amount = forms.IntegerField(label=gettext_lazy("本学期额度"), min_value=0, max_value=MAX_POLICY_AMOUNT)
+
+
 @role_required(*PURCHASER_ROLES)
 def my_school(request: HttpRequest) -> HttpResponse:
-    """The voucher balance of the user's school and the grants that cover them (their personal ones and
-    the school's). Permission: teacher or school administrator role (``school_account_for`` and
-    ``grant_list_for_user`` only read the user's own school)."""
-    org = request.user.organisation
+    """The voucher balance of the user's school, the user's allowance this term, their purchase requests
+    and the grants that cover them; for a school administrator also the school's purchase policy, the
+    teachers' allowances and the requests waiting for approval. Permission: teacher or school administrator
+    role (every list reads the user's own school only)."""
+    user = request.user
+    org = user.organisation
     is_school = org is not None and org.kind == Organisation.Kind.SCHOOL
-    account = selectors.school_account_for(user=request.user) if is_school else None
-    grants = selectors.grant_list_for_user(user=request.user)
+    account = selectors.school_account_for(user=user) if is_school else None
+    grants = selectors.grant_list_for_user(user=user)
     now = timezone.now()
+    is_admin = is_school and user_has_role(user, Role.SCHOOL_ADMIN)
+    term = current_term()
+    policy = policy_of(org) if is_school else None
+    allowance = allowance_for(teacher=user, school=org, term=term) if is_school and is_governed(user) else None
+    requests_ = purchase_requests.purchase_request_list(user=user) if is_school else None
+    teachers: list[dict[str, Any]] = []
+    if is_admin:
+        rows = {a.teacher_id: a for a in TeacherAllowance.objects.filter(school=org, term=term)}
+        for teacher in selectors.school_teachers(school=org):
+            row = rows.get(teacher.pk) or allowance_for(teacher=teacher, school=org, term=term, policy=policy)
+            teachers.append({"user": teacher, "allowance": row})
     return render(request, "licensing/my_school.html", {
         "school": org if is_school else None, "account": account, "page_obj": _page_of(request, grants), "now": now,
         "categories": [SchoolCategory(c).label for c in (org.categories if is_school else []) if c in
                        SchoolCategory.values],
-        "can_see_ledger": is_school and account is not None and user_has_role(request.user, Role.SCHOOL_ADMIN),
+        "can_see_ledger": is_admin and account is not None,
+        "is_admin": is_admin, "term_label": term_label(term), "allowance": allowance, "policy": policy,
+        "policy_form": SchoolPolicyForm(initial={
+            "teacher_allowance": policy.teacher_allowance if policy else None,
+            "approval_threshold": policy.approval_threshold if policy else None,
+            "teachers_may_share": sharing_consent_of(org)}) if is_admin else None,
+        "commitment_version": commitment_current().version if is_admin else None,
+        "pending": list(requests_.filter(status=PurchaseRequest.Status.PENDING)[:100]) if requests_ is not None else [],
+        "decided": list(requests_.exclude(status=PurchaseRequest.Status.PENDING)[:20]) if requests_ is not None else [],
+        "teachers": teachers,
     })
+
+
+@require_POST
+@role_required(Role.SCHOOL_ADMIN)
+def school_policy(request: HttpRequest) -> HttpResponse:
+    """Set the school's purchase policy (``licensing.purchase_requests.school_policy_set``) and whether its
+    teachers may share their own lessons as the school (``catalog.sharing.school_sharing_set``). Permission:
+    school administrator role (their own school)."""
+    form = SchoolPolicyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("额度和价格线须为不小于 0 的整数。"))
+        return redirect("my-school")
+    try:
+        purchase_requests.school_policy_set(actor=request.user, teacher_allowance=form.cleaned_data["teacher_allowance"],
+                                            approval_threshold=form.cleaned_data["approval_threshold"])
+        sharing = form.cleaned_data["teachers_may_share"]
+        if sharing != sharing_consent_of(request.user.organisation):
+            school_sharing_set(actor=request.user, allowed=sharing,
+                               commitment_version=commitment_current().version if sharing else None)
+    except ExchangeError as exc:
+        show_error(request, exc)
+    else:
+        messages.success(request, _("已保存本校的购买规则。"))
+    return redirect("my-school")
+
+
+@require_POST
+@role_required(Role.SCHOOL_ADMIN)
+def teacher_allowance(request: HttpRequest) -> HttpResponse:
+    """Set one teacher's allowance for this term (``licensing.purchase_requests.teacher_allowance_set``).
+    Permission: school administrator role (teachers of their own school)."""
+    form = TeacherAllowanceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("额度须为不小于 0 的整数。"))
+        return redirect("my-school")
+    try:
+        purchase_requests.teacher_allowance_set(actor=request.user, teacher_id=form.cleaned_data["teacher"],
+                                                amount=form.cleaned_data["amount"])
+    except ExchangeError as exc:
+        show_error(request, exc)
+    else:
+        messages.success(request, _("已设置该教师本学期的额度。"))
+    return redirect("my-school")
+
+
+@require_POST
+@role_required(Role.SCHOOL_ADMIN)
+def purchase_request_decide(request: HttpRequest, request_id: int) -> HttpResponse:
+    """Approve or reject a teacher's purchase request (``licensing.purchase_requests.purchase_request_decide``).
+    Permission: school administrator role (their own school's requests; another's is not found)."""
+    decision = request.POST.get("decision", "")
+    if decision not in ("approve", "reject"):
+        messages.error(request, _("请选择批准或拒绝。"))
+        return redirect("my-school")
+    try:
+        purchase_requests.purchase_request_decide(actor=request.user, request_id=request_id,
+                                                  approve=decision == "approve", note=request.POST.get("note", ""))
+    except PurchaseRequestNotFoundError as exc:
+        raise Http404 from exc
+    except ExchangeError as exc:
+        show_error(request, exc)
+    else:
+        messages.success(request, _("已批准，授权已购买。") if decision == "approve" else _("已拒绝该申请。"))
+    return redirect("my-school")
 
 
 # --- publishers ---------------------------------------------------------------------------------------

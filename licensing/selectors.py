@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet, Sum
 from guardian.shortcuts import get_objects_for_user
 
 from catalog.models import Resource
-from exchange.models import Organisation
+from exchange.models import Organisation, User
 from exchange.roles import Role, user_has_role
 from licensing.errors import TakedownNotFoundError, VoucherAccountNotFoundError
 from licensing.models import Grant, LedgerEntry, LedgerTransaction, TakedownNotice, VoucherAccount
@@ -42,6 +42,11 @@ def school_account_for(*, user: Any) -> VoucherAccount | None:
     if org is None or org.kind != Organisation.Kind.SCHOOL:
         return None
     return VoucherAccount.objects.filter(key=f"school:{org.pk}").first()
+
+
+def school_teachers(*, school: Organisation) -> QuerySet[Any]:
+    """The teachers of a school, by name."""
+    return User.objects.filter(organisation=school, groups__name=Role.TEACHER, is_active=True).order_by("username")
 
 
 def ledger_entry_list(*, account: VoucherAccount) -> QuerySet[LedgerEntry]:

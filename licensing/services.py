@@ -32,6 +32,7 @@ from exchange.errors import InvalidInputError, NotFoundError
 from exchange.inputs import clean_text
 from exchange.models import Organisation
 from exchange.roles import Role, user_has_role
+from licensing.allowances import purchase_limits_apply
 from licensing.decisions import Action, Decision, Reason, active_grant_facts, decide, subject_of
 from licensing.errors import (
     AccessRefusedError,
@@ -171,8 +172,16 @@ def vouchers_fund(*, actor: Any, school: Organisation, per_student: int, memo: s
     return txn
 
 
-@transaction.atomic
 def grant_purchase(*, buyer: Any, resource: Resource, scope: str) -> Grant:
+    """Buy a grant (see ``grant_purchase_for``): a teacher's purchase is held to the school's policy —
+    AllowanceExceededError when it is above what is left of their allowance this term,
+    ApprovalRequiredError when its price is above the school's approval threshold
+    (``licensing.purchase_requests.purchase_submit`` queues those instead)."""
+    return grant_purchase_for(buyer=buyer, resource=resource, scope=scope, approved_by=None)
+
+
+@transaction.atomic
+def grant_purchase_for(*, buyer: Any, resource: Resource, scope: str, approved_by: Any | None) -> Grant:
     """Spend the buyer's school's vouchers on a grant to ``resource``: for the whole school or for the
     buyer alone, for the statement's ``grant_days`` (never past the rights' term end).
 
@@ -205,6 +214,9 @@ def grant_purchase(*, buyer: Any, resource: Resource, scope: str) -> Grant:
     if decision.reason != Reason.PURCHASE_REQUIRED:
         raise NotPurchasableError(decision.message, details=decision.details())
     rights = resource.rights
+    # The school's policy, under the account lock: purchases of one school run one after another.
+    allowance = None if approved_by is not None else purchase_limits_apply(
+        buyer=buyer, school=school, price=rights.price, now=now)
     ends_at = now + dt.timedelta(days=rights.grant_days)
     if rights.term_end is not None:
         term_end = dt.datetime.combine(rights.term_end + dt.timedelta(days=1), dt.time.min,
@@ -224,7 +236,9 @@ def grant_purchase(*, buyer: Any, resource: Resource, scope: str) -> Grant:
     transaction.on_commit(lambda: (PURCHASES.labels(scope).inc(), PURCHASE_VOUCHERS.labels(scope).inc(price)))
     audit_record(action="grant.purchase", actor=buyer, object_type="grant", object_id=grant.pk,
                  data={"resource": str(resource.pk), "scope": scope, "school": school.pk, "price": rights.price,
-                       "ends_at": ends_at.isoformat(), "transaction": txn.pk})
+                       "ends_at": ends_at.isoformat(), "transaction": txn.pk,
+                       "approved_by": approved_by.pk if approved_by is not None else None,
+                       "allowance": allowance.pk if allowance is not None else None})
     return grant
 
 

@@ -45,6 +45,7 @@ SORT_LABELS: tuple[tuple[str, Any], ...] = (
     ("relevance", gettext_lazy("相关度")),
     ("newest", gettext_lazy("最新发布")),
     ("downloads", gettext_lazy("下载最多")),
+    ("rating", gettext_lazy("评分最高")),
 )
 
 

@@ -39,7 +39,7 @@ FACET_FIELDS: tuple[str, ...] = (
 # Facet name → key of the index document.
 FACET_SOURCE: dict[str, str] = {name: ("origin_node" if name == "origin" else name) for name in FACET_FIELDS}
 FACET_SIZE = 50
-SORTS = ("relevance", "newest", "downloads")
+SORTS = ("relevance", "newest", "downloads", "rating")
 # Field weights of the text match: title > chapter/section > keywords > description.
 FIELD_WEIGHTS: dict[str, float] = {
     "title": 4.0, "chapter": 3.0, "section": 3.0, "keywords": 2.0, "description": 1.0, "meta": 0.5,

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from catalog.models import Resource
@@ -17,7 +18,7 @@ from catalog.models import Resource
 DOCUMENT_KEYS = (
     "id", "title", "description", "keywords", "stage", "subject", "grade", "edition", "volume", "chapter",
     "section", "resource_type", "language", "license", "price", "publisher", "origin_node", "is_remote",
-    "published_at", "download_count",
+    "published_at", "download_count", "rating_score",
 )
 
 
@@ -34,6 +35,7 @@ SOURCE_COLUMNS = (
     "id", "title", "description", "keywords", "stage", "subject", "grade", "edition", "volume", "chapter",
     "section", "resource_type", "language", "publisher_name", "origin_node", "is_remote", "published_at",
     "updated_at", "created_at", "download_count", "rights__license_id", "rights__price", "status",
+    "rating_summary__score",
 )
 
 
@@ -53,6 +55,9 @@ def resource_documents(resources: QuerySet[Resource]) -> Iterator[dict[str, Any]
             "price": row["rights__price"] or 0,
             "publisher": row["publisher_name"],
             "published_at": _iso(row["published_at"] or row["updated_at"] or row["created_at"]),
+            # unrated: the prior mean, which is what the Bayesian average of no votes is
+            "rating_score": row["rating_summary__score"] if row["rating_summary__score"] is not None
+            else float(settings.CATALOG_RATING_PRIOR_MEAN),
         }
 
 
@@ -78,4 +83,5 @@ def record_document(record: dict[str, Any], *, origin_node: str, download_count:
         "is_remote": False,
         "published_at": _iso(created),
         "download_count": download_count,
+        "rating_score": float(settings.CATALOG_RATING_PRIOR_MEAN),
     }

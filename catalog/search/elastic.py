@@ -30,6 +30,7 @@ from elasticsearch_dsl import (
     Boolean,
     Date,
     Document,
+    Float,
     Index,
     Integer,
     Keyword,
@@ -154,6 +155,7 @@ class ResourceDocument(Document):
     price = Integer()
     published_at = Date()
     download_count = Integer()
+    rating_score = Float()
     suggest = Keyword(normalizer=fold, fields={"prefix": Text(analyzer=prefix_index, search_analyzer=vocab_index)})
     topic_parent = Keyword()  # section topic␟chapter topic (analysis.topic_parent): the tree the index holds
     book = Keyword()  # grade␟volume: the 年级/册 level of the textbook tree (base.TREE_LEVELS)
@@ -243,6 +245,8 @@ _SORTS = {
     "relevance": ["_score", {"published_at": "desc"}, {"id": "asc"}],
     "newest": [{"published_at": "desc"}, {"id": "asc"}],
     "downloads": [{"download_count": "desc"}, {"published_at": "desc"}, {"id": "asc"}],
+    "rating": [{"rating_score": {"order": "desc", "missing": "_last", "unmapped_type": "float"}},
+               {"published_at": "desc"}, {"id": "asc"}],
 }
 
 

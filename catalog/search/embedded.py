@@ -63,6 +63,9 @@ _ORDER = {
     "relevance": "score DESC, d.published_days DESC, d.id",
     "newest": "d.published_days DESC, d.id",
     "downloads": "d.download_count DESC, d.published_days DESC, d.id",
+    # the rating is read from the stored document (no column of its own: the index schema stays as it is)
+    "rating": "(SELECT json_extract(b.body, '$.rating_score') FROM bodies b WHERE b.rowid = d.rowid) DESC, "
+              "d.published_days DESC, d.id",
 }
 
 

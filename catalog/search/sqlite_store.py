@@ -54,7 +54,8 @@ FTS_COLUMNS = ("title", "chapter", "section", "keywords", "description", "meta")
 FTS_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '._''’'"
 _DOC_COLUMNS = ("rowid", "id", *FACET_FIELDS, "facet_key", "published_days", "download_count", "popularity")
 _BODY_KEYS = ("id", "title", "description", "keywords", "section", "language", "price",
-              *FACET_SOURCE.values(), "is_remote", "published_at", "download_count")
+              *FACET_SOURCE.values(), "is_remote", "published_at", "download_count",
+              "rating_score")
 _SEP = "\x1f"
 SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

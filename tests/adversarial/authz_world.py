@@ -200,7 +200,7 @@ def url_kwargs(converters: tuple[str, ...], obj: Any) -> dict[str, Any]:
             out[name] = "cn-99"  # no such peer, node or enrolment
         elif name == "page":
             out[name] = 1  # the first page: what anybody who may preview sees
-        elif name in ("enrolment_id", "item_id", "run_id"):
+        elif name in ("enrolment_id", "item_id", "run_id", "request_id", "user_id", "rating_id"):
             out[name] = 999999
         elif name == "entry_id":
             out[name] = uuid.UUID("00000000-0000-4000-8000-0000000e1e1e")  # no such negative-list entry

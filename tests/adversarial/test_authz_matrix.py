@@ -40,13 +40,22 @@ from catalog.models import (
     ContentCommitment,
     Favourite,
     NegativeTerm,
+    Rating,
     Resource,
     ResourceRevision,
     ReviewPolicy,
 )
 from exchange.api import ExchangeAPIView
 from federation.models import Enrolment
-from licensing.models import DownloadEvent, Grant, LedgerTransaction, TakedownNotice
+from licensing.models import (
+    DownloadEvent,
+    Grant,
+    LedgerTransaction,
+    PurchaseRequest,
+    SchoolPurchasePolicy,
+    TakedownNotice,
+    TeacherAllowance,
+)
 from tests.adversarial.authz_world import (
     A_UNPUBLISHED,
     ACTORS,
@@ -128,6 +137,26 @@ def grants_on(world: World, obj: Any) -> int:
 
 def favourites_of(world: World, obj: Any) -> int:
     return Favourite.objects.filter(resource_id=obj.pk).count()
+
+
+def ratings_of(world: World, obj: Any) -> int:
+    return Rating.objects.filter(resource_id=obj.pk).count()
+
+
+def ratings_hidden(world: World, obj: Any) -> int:
+    return Rating.objects.filter(comment_status="hidden").count()
+
+
+def purchase_policies(world: World, obj: Any) -> Any:
+    return list(SchoolPurchasePolicy.objects.values_list("school_id", "teacher_allowance", "approval_threshold"))
+
+
+def teacher_allowances(world: World, obj: Any) -> Any:
+    return list(TeacherAllowance.objects.values_list("teacher_id", "amount"))
+
+
+def purchase_requests_decided(world: World, obj: Any) -> int:
+    return PurchaseRequest.objects.exclude(status="pending").count()
 
 
 def resource_count(world: World, obj: Any) -> int:
@@ -292,9 +321,12 @@ M += rows("api-resource-file", "delete", revised(
     A_published={"publisher": 202}, B_published={"far_publisher": 202}))
 # province B's publishing organisation has not accepted the content commitment: its submissions are refused
 # (403 commitment_required) until one of its publishers accepts it (api-commitment-accept, commitment-accept)
-M += rows("api-resource-submit", "post", revised(
-    publisher_action(200, 409, ok_states=("A draft", "A rejected"), other=403, gate=API_DENY),
-    B_draft={"far_publisher": 403}))
+SUBMIT = revised(publisher_action(200, 409, ok_states=("A draft", "A rejected"), other=403, gate=API_DENY),
+                 B_draft={"far_publisher": 403})
+for _variant, _cells in SUBMIT.items():  # teachers pass the gate (they may share as their school): then the lookup
+    if not _variant[0].endswith("published"):
+        _cells["teacher"] = 404
+M += rows("api-resource-submit", "post", SUBMIT)
 # the open revision: for the publisher's members and the province's reviewers; a revision nobody else may know of
 M += rows("api-resource-revision", "get", {
     RESOURCE_STATES: X(404, **API_DENY),
@@ -386,6 +418,29 @@ M += rows("api-resource-favourite", "put", {
 })
 M += rows("api-resource-favourite", "delete", visible(200, **API_DENY))
 M += rows("api-favourites", "get", {ANY: X(200, **API_DENY)})
+# ratings: anyone who sees the resource reads them; teachers rate published ones; reviewers of the province moderate
+M += rows("api-resource-ratings", "get", visible(200))
+M += rows("api-resource-ratings", "put", {
+    ("A published", "B published"): X(403, **API_DENY, teacher=200),
+    A_UNPUBLISHED: X(404, **API_DENY, publisher=403, reviewer=403),
+    B_UNPUBLISHED: X(404, **API_DENY, far_publisher=403, far_reviewer=403),
+}, data={"stars": 4, "comment": "好用"})
+M += rows("api-rating-moderate", "post", {"unknown rating": X(403, **API_DENY, reviewer=404, far_reviewer=404)},
+          data={"action": "hide", "reason": "广告"})
+# remix: publishers (and teachers sharing as their school) derive from what decide(derive) allows; lineage for all
+M += rows("api-resource-remix", "post", {
+    ("A published", "B published"): X(403, **API_DENY, publisher=201, other_publisher=201, far_publisher=201),
+    ("A draft", "A submitted", "A rejected", "A approved"): X(403, **API_DENY, publisher=409, other_publisher=404,
+                                                               far_publisher=404, teacher=404),
+    ("A withdrawn",): X(403, **API_DENY, publisher=410, other_publisher=404, far_publisher=404, teacher=404),
+    B_UNPUBLISHED: X(403, **API_DENY, far_publisher=409, publisher=404, other_publisher=404, teacher=404),
+}, data={})
+M += rows("api-resource-lineage", "get", visible(200))
+M += rows("api-school-sharing", "get", {ANY: X(403, **API_DENY, school_admin=200)})
+M += rows("api-school-sharing", "put", {ANY: X(403, **API_DENY, school_admin=200)},
+          data={"teachers_may_share": False})
+M += rows("api-publisher-feedback", "get", {ANY: X(403, **API_DENY, publisher=200, other_publisher=200,
+                                                   far_publisher=200)})
 M += rows("api-review-queue", "get", {ANY: X(403, **API_DENY, reviewer=200, far_reviewer=200)})
 M += rows("api-vocabularies", "get", {ANY: X(200)})
 # the index holds published resources only: searching finds no unpublished one (the leak check reads the body)
@@ -457,6 +512,18 @@ M += rows("api-vouchers-fund", "post", {
     "A school": X(403, **API_DENY, province_admin=201),
     "B school": X(403, **API_DENY),
 }, data=lambda w, o, a: {"school": o.pk, "per_student": 2})
+
+# --- licensing API: the school's purchase policy, allowances and purchase requests (school administrators) ---
+SCHOOL_ADMIN_ONLY = X(403, **API_DENY, school_admin=200)
+M += rows("api-school-policy", "get", {ANY: SCHOOL_ADMIN_ONLY})
+M += rows("api-school-policy", "put", {ANY: SCHOOL_ADMIN_ONLY}, data={"teacher_allowance": 10,
+                                                                     "approval_threshold": None})
+M += rows("api-teacher-allowance", "put", {"A teacher": SCHOOL_ADMIN_ONLY}, data={"amount": 7},
+          kwargs=lambda w, o: {"user_id": w.users["teacher"].pk})
+M += rows("api-teacher-allowance", "put", {"unknown user": X(403, **API_DENY, school_admin=400)}, data={"amount": 7})
+M += rows("api-purchase-requests", "get", {ANY: X(403, **API_DENY, teacher=200, school_admin=200)})
+M += rows("api-purchase-request-decide", "post", {"unknown request": X(403, **API_DENY, school_admin=404)},
+          data={"decision": "approve"})
 
 # --- licensing API: takedowns (a notice names its resource in the body) ---
 M += rows("api-takedowns", "get", {ANY: X(200, **API_DENY)})
@@ -556,12 +623,32 @@ M += rows("takedown-new", "post", {
 }, fmt=None, data={"grounds": "copyright", "statement": "侵权"}, probe=notices_on)
 M += page_rows("my-downloads", {ANY: X(200, **PAGE_DENY)})
 M += page_rows("my-favourites", {ANY: X(200, **PAGE_DENY)})
+M += rows("resource-rate", "post", {
+    ("A published", "B published"): X(403, **PAGE_DENY, teacher="done"),
+    (*A_UNPUBLISHED, *B_UNPUBLISHED): X(403, **PAGE_DENY, teacher=404),
+}, fmt=None, data={"stars": "5", "comment": "好用"}, probe=ratings_of)
+M += rows("resource-remix", "post", {
+    ("A published", "B published"): X(403, **PAGE_DENY, publisher="done", other_publisher="done",
+                                      far_publisher="done", teacher="refused"),
+    A_UNPUBLISHED: X(403, **PAGE_DENY, publisher="refused", other_publisher=404, far_publisher=404, teacher=404),
+    B_UNPUBLISHED: X(403, **PAGE_DENY, far_publisher="refused", publisher=404, other_publisher=404, teacher=404),
+}, fmt=None, probe=resource_count)
+M += rows("rating-moderate", "post", {"unknown rating": X(403, **PAGE_DENY, reviewer=404, far_reviewer=404)},
+          fmt=None, data={"action": "hide", "reason": "广告"}, probe=ratings_hidden)
+M += page_rows("publisher-feedback", {ANY: X(403, **PAGE_DENY, publisher=200, other_publisher=200,
+                                             far_publisher=200)})
 M += rows("favourite-toggle", "post", {
     ("A published", "B published"): X("done", **PAGE_DENY),
     A_UNPUBLISHED: X(404, **PAGE_DENY, publisher="refused", reviewer="refused"),
     B_UNPUBLISHED: X(404, **PAGE_DENY, far_publisher="refused", far_reviewer="refused"),
 }, fmt=None, data={"action": "add"}, probe=favourites_of)
 M += page_rows("my-school", {ANY: X(403, **PAGE_DENY, teacher=200, school_admin=200)})
+M += rows("school-policy", "post", {ANY: X(403, **PAGE_DENY, school_admin="done")}, fmt=None,
+          data={"teacher_allowance": "9", "approval_threshold": "3"}, probe=purchase_policies)
+M += rows("teacher-allowance", "post", {ANY: X(403, **PAGE_DENY, school_admin="done")}, fmt=None,
+          data=lambda w, o, a: {"teacher": w.users["teacher"].pk, "amount": "7"}, probe=teacher_allowances)
+M += rows("purchase-request-decide", "post", {"unknown request": X(403, **PAGE_DENY, school_admin=404)}, fmt=None,
+          data={"decision": "approve"}, probe=purchase_requests_decided)
 PUBLISHERS = ("publisher", "other_publisher", "far_publisher")
 M += page_rows("publisher-resources", {ANY: only(403, PUBLISHERS, 200, **PAGE_DENY)})
 M += page_rows("publisher-stats", {ANY: only(403, PUBLISHERS, 200, **PAGE_DENY)})

@@ -114,6 +114,13 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("api-resource-download", "post"): Target("teacher", rid()),
     ("api-resource-grants", "post"): Target("teacher", rid(license="ALL-RIGHTS-RESERVED", price=5)),
     ("api-vouchers-fund", "post"): Target("province_admin"),
+    ("api-school-policy", "put"): Target("school_admin"),
+    ("api-resource-ratings", "put"): Target("teacher", rid()),
+    ("api-resource-remix", "post"): Target("publisher", rid()),
+    ("api-school-sharing", "put"): Target("school_admin"),
+    ("api-rating-moderate", "post"): Target("reviewer", lambda w: {"rating_id": 999999}),
+    ("api-teacher-allowance", "put"): Target("school_admin", lambda w: {"user_id": w.users["teacher"].pk}),
+    ("api-purchase-request-decide", "post"): Target("school_admin", lambda w: {"request_id": 999999}),
     ("api-takedowns", "post"): Target("publisher"),
     ("api-takedown-uphold", "post"): Target("reviewer", lambda w: {"notice_id": w.notice().pk}),
     ("api-takedown-reject", "post"): Target("reviewer", lambda w: {"notice_id": w.notice().pk}),
@@ -407,6 +414,45 @@ PAYLOADS: dict[tuple[str, str], dict[str, Payload]] = {
                                         "file 10**18": Payload(404, "not_found", data={"file": 10**18})},
     ("api-resource-grants", "post"): {"scope of 1,000 characters": Payload(400, "invalid_input",
                                                                            data={"scope": "s" * 1_000})},
+    ("api-resource-ratings", "put"): {
+        "stars 10**30": Payload(400, None, data={"stars": 10**30}),
+        "stars 0": Payload(400, "invalid_input", data={"stars": 0}),
+        "stars as text": Payload(400, "invalid_input", data={"stars": "five"}),
+        "comment of 10,000 characters": Payload(400, "invalid_input", data={"stars": 4, "comment": "评" * 10_000}),
+        "comment as an object": Payload(400, "invalid_input", data={"stars": 4, "comment": {"a": 1}}),
+        "comment with NUL": Payload(400, "malformed_request", data={"stars": 4, "comment": "a\x00"}),
+    },
+    ("api-resource-remix", "post"): {
+        "metadata as a list": Payload(400, "invalid_input", data={"metadata": ["title"]}),
+        "a field a remix may not change": Payload(400, "invalid_input", data={"metadata": {"province": "110000"}}),
+        "title of 10,000 characters": Payload(400, "invalid_input", data={"metadata": {"title": "题" * 10_000}}),
+        "licence of 1,000 characters": Payload(400, "invalid_input", data={"license": "L" * 1_000}),
+    },
+    ("api-school-sharing", "put"): {
+        "consent as text": Payload(400, "invalid_input", data={"teachers_may_share": "perhaps"}),
+        "commitment version 10**30": Payload(400, None, data={"teachers_may_share": True,
+                                                             "commitment_version": 10**30}),
+    },
+    ("api-rating-moderate", "post"): {
+        "action of 1,000 characters": Payload(400, "invalid_input", data={"action": "h" * 1_000}),
+        "reason as a list": Payload(400, "invalid_input", data={"action": "hide", "reason": ["x"]}),
+    },
+    ("api-school-policy", "put"): {
+        "allowance of 10**30": Payload(400, None, data={"teacher_allowance": 10**30, "approval_threshold": None}),
+        "negative threshold": Payload(400, "invalid_input", data={"teacher_allowance": 1, "approval_threshold": -1}),
+        "allowance as text": Payload(400, "invalid_input", data={"teacher_allowance": "many", "approval_threshold": 1}),
+        "allowance as an object": Payload(400, "invalid_input", data={"teacher_allowance": {"a": 1},
+                                                                     "approval_threshold": 1}),
+    },
+    ("api-teacher-allowance", "put"): {
+        "amount of 10**30": Payload(400, None, data={"amount": 10**30}),
+        "amount -1": Payload(400, "invalid_input", data={"amount": -1}),
+        "amount as a list": Payload(400, "invalid_input", data={"amount": [1]}),
+    },
+    ("api-purchase-request-decide", "post"): {
+        "decision of 1,000 characters": Payload(400, "invalid_input", data={"decision": "a" * 1_000}),
+        "note of 10,000 characters": Payload(400, "invalid_input", data={"decision": "reject", "note": "n" * 10_000}),
+    },
     ("api-vouchers-fund", "post"): {
         "per_student of 10**12": Payload(400, "invalid_input", data={"school": 1, "per_student": 10**12}),
         "school of 10**19": Payload(400, None, data={"school": 10**19 - 1, "per_student": 1}),
@@ -574,7 +620,9 @@ def _get_kwargs(world: World, route_name: str) -> dict[str, Any]:
     for key in pattern.pattern.converters:
         kwargs[key] = {"resource_id": lambda: world.resource().pk, "notice_id": lambda: world.notice().pk,
                        "account_id": lambda: 999999, "node_id": lambda: "cn-99", "run_id": lambda: 999999,
-                       "item_id": lambda: 999999, "entry_id": lambda: NO_ENTRY}[key]()
+                       "item_id": lambda: 999999, "entry_id": lambda: NO_ENTRY,
+                       "request_id": lambda: 999999, "user_id": lambda: world.users["teacher"].pk,
+                       "rating_id": lambda: 999999}[key]()
     return kwargs
 
 

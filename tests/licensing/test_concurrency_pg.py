@@ -131,3 +131,30 @@ def test_funding_and_spending_at_once_keep_the_books_balanced(world, province):
     assert account.balance == 10 + 2 * 5 - 2 * bought >= 0
     assert bought >= 5  # the first 10 vouchers always buy five
     assert ledger_verify() == []
+
+
+def test_parallel_tabs_never_overspend_a_teachers_allowance(world, province):
+    """One teacher, eight tabs, eight different resources at 5 vouchers each, an allowance of 12 this term and
+    plenty of school vouchers: exactly two purchases go through, the others are refused with
+    allowance_exceeded, and the allowance shows 10 spent."""
+    from licensing.models import TeacherAllowance
+    from licensing.purchase_requests import school_policy_set
+    from licensing.services import vouchers_fund
+
+    orgs, users = world
+    vouchers_fund(actor=users["province_admin"], school=orgs["city_school"], per_student=50)  # 250
+    school_policy_set(actor=users["school_admin"], teacher_allowance=12, approval_threshold=None)
+    resources = [factories.ResourceFactory(publisher=orgs["publisher"], license="ALL-RIGHTS-RESERVED", price=5,
+                                           territory=[province]) for _ in range(8)]
+
+    def tab(resource):
+        return lambda: client_for(users["teacher"]).post(f"/api/v1/resources/{resource.pk}/grants",
+                                                         {"scope": "personal"}, format="json")
+
+    responses = run_in_parallel([tab(r) for r in resources])
+    outcomes = Counter((r.status_code, r.json().get("error", {}).get("code")) for r in responses)
+    assert outcomes == {(201, None): 2, (409, "allowance_exceeded"): 6}
+    row = TeacherAllowance.objects.get(teacher=users["teacher"])
+    assert (row.amount, row.spent) == (12, 10)
+    assert VoucherAccount.objects.get(key=f"school:{orgs['city_school'].pk}").balance == 240
+    assert ledger_verify() == []
