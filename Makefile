@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - set up and start a node with sample data on http://127.0.0.1:8000"
 	@echo "make test   - set up and run the whole suite (lint, SQLite lane, PostgreSQL lane, production-topology lane)"
-	@echo "make bench  - run the benchmarks, figures go to bench/results/"
+	@echo "make bench  - run the benchmarks, figures go to bench/RESULTS.md and bench/results/"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +57,13 @@ lint: venv
 	$(VENV)/bin/lint-imports
 	EXCHANGE_DATA_DIR=$$(mktemp -d) $(VENV)/bin/mypy
 
-bench: venv
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# Figures go to bench/results/*.json and, each benchmark in its own marked section, to bench/RESULTS.md.
+# BENCH_ONLY=load,crash runs a subset; BENCH_N sets the corpus size of the 100k benchmarks.
+bench: venv $(VENV)/.bench-installed
 	mkdir -p bench/results
 	$(PY) bench/run.py
 
