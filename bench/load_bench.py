@@ -101,6 +101,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--resources", type=int, default=3000)
+    parser.add_argument("--with-files", type=int, default=800, help="of the resources, how many have a file")
     parser.add_argument("--n", default="", help="ignored (bench/run.py passes it to every benchmark)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "load.json"))
     parser.add_argument("--keep", action="store_true")
@@ -133,22 +134,30 @@ def main() -> int:
         print("starting the hub and the province (migrate job, gunicorn, rq worker, sync loop) …", flush=True)
         start_nodes(nodes, timeout=1500)  # a shared machine: other engineers' tests may be running
         enrol(node, hub)
-        print(f"seeding {args.resources} sample resources (files in S3, indexed) …", flush=True)
+        print(f"seeding {args.resources} sample resources ({args.with_files} with files in S3), indexed …", flush=True)
         corpus = base / "corpus.jsonl"
         subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(args.resources), "--seed", "44",
                         "--out", str(corpus)], cwd=ROOT, check=True)
-        node.manage("import_corpus", str(corpus), "--no-progress", timeout=1800)
+        # The first --with-files records with a placeholder file each (stored in S3), the rest metadata
+        # only (searchable, with resource pages): the clients download and buy only records with files.
+        lines = corpus.read_text(encoding="utf-8").splitlines(keepends=True)
+        (base / "with-files.jsonl").write_text("".join(lines[:args.with_files]), encoding="utf-8")
+        (base / "metadata.jsonl").write_text("".join(lines[args.with_files:]), encoding="utf-8")
+        node.manage("import_corpus", str(base / "with-files.jsonl"), "--no-progress", timeout=3600)
+        if args.resources > args.with_files:
+            node.manage("import_corpus", str(base / "metadata.jsonl"), "--metadata-only", "--no-progress", timeout=3600)
         wait_until(lambda: queue_idle(f"{redis}/1"), timeout=900, interval=1, what="indexing jobs done")
 
         import psycopg
 
         db_url = node.env["DATABASE_URL"]
         with psycopg.connect(db_url) as conn:
+            everything = [r[0] for r in conn.execute(
+                "SELECT id::text FROM catalog_resource WHERE status = 'published'")]
             rows = conn.execute(
-                "SELECT r.id::text, COALESCE(s.price, 0), COALESCE(s.license, '') FROM catalog_resource r "
+                "SELECT r.id::text, COALESCE(s.price, 0), COALESCE(s.license_id, '') FROM catalog_resource r "
                 "JOIN catalog_rightsstatement s ON s.resource_id = r.id WHERE r.status = 'published' "
                 "AND EXISTS (SELECT 1 FROM catalog_resourcefile f WHERE f.resource_id = r.id)").fetchall()
-        everything = [r[0] for r in rows]
         paid = [[r[0], r[1]] for r in rows if r[1] > 0]
         teacher = node.token("teacher")
         session = requests.Session()
@@ -170,7 +179,7 @@ def main() -> int:
         plan = {"token": teacher, "terms": TERMS, "all": everything, "free": free, "paid_slices": slices}
         (base / "plan.json").write_text(json.dumps(plan, ensure_ascii=False))
         before = db_figures(db_url)
-        result.update(published_with_files=len(everything), paid_resources=len(paid), free_probed=len(free),
+        result.update(published=len(everything), published_with_files=len(rows), paid_resources=len(paid), free_probed=len(free),
                       vouchers_funded=funded.json()["amount"])
         print(f"locust: {args.users} clients for {args.seconds} s …", flush=True)
         load_avg = os.getloadavg()

@@ -57,6 +57,8 @@ class Teacher(HttpUser):
     @task(3)
     def download(self) -> None:
         pool = self.owned if self.owned and self.rng.random() < 0.5 else PLAN["free"]
+        if not pool:
+            return
         resource_id = self.rng.choice(pool)
         with self.client.post(f"/api/v1/resources/{resource_id}/download", json={}, name="download",
                               catch_response=True) as response:

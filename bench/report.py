@@ -9,6 +9,7 @@ command that produced them.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -84,10 +85,13 @@ def replace_section(text: str, name: str, body: str) -> str:
 
 
 def write_section(name: str, body: str, path: Path = RESULTS_MD) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(replace_section(text, name, body), encoding="utf-8")
-    tmp.replace(path)
+    """Replace section ``name`` of ``path`` (under a lock: runners may finish side by side)."""
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(replace_section(text, name, body), encoding="utf-8")
+        tmp.replace(path)
 
 
 # --- rendering -----------------------------------------------------------------------------------

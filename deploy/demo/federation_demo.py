@@ -63,6 +63,7 @@ class DemoNode:
     sample: int = 0
     seed: int = 0
     hub_port: int = HUB_PORT
+    new: bool = False  # set up from the template in this run: not enrolled, not seeded
     procs: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -131,7 +132,9 @@ def setup(node: DemoNode, template: Path | None = None) -> None:
     if first and template is not None:
         with contextlib.closing(sqlite3.connect(template)) as src, contextlib.closing(sqlite3.connect(database)) as dst:
             src.backup(dst)
-    node.manage("migrate", "--noinput", "-v0")
+        node.new = True  # the template is migrated
+    else:
+        node.manage("migrate", "--noinput", "-v0")
     if first and template is None:
         node.manage("load_vocabularies")
     node.manage("seed_demo")
@@ -167,8 +170,8 @@ def enrol(province: DemoNode, hub: DemoNode, hub_fingerprint: str) -> None:
 
 
 def seed(node: DemoNode) -> None:
-    stats = node.manage("federation", "identity", "--json")
-    if json.loads(stats)["outbox_entries_own"] > 0 or node.sample <= 0:
+    if node.sample <= 0 or (not node.new and json.loads(node.manage("federation", "identity", "--json"))[
+            "outbox_entries_own"] > 0):
         return
     corpus = node.data_dir / "sample.jsonl"
     subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(node.sample), "--seed", str(node.seed),
@@ -380,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         hub_fingerprint = json.loads(hub.manage("node_init", "--json"))["fingerprint"]
         print(f"hub cn-hub key fingerprint: {hub_fingerprint}", flush=True)
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            list(pool.map(lambda p: enrolled(p) or enrol(p, hub, hub_fingerprint), provinces))
+            list(pool.map(lambda p: (not p.new and enrolled(p)) or enrol(p, hub, hub_fingerprint), provinces))
         with ThreadPoolExecutor(max_workers=args.parallel) as pool:
             list(pool.map(seed, provinces))
         for node in nodes:
