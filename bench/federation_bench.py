@@ -170,13 +170,24 @@ def sickle_harvest(node: Node, prefix: str = "oai_dc") -> dict:
     from sickle import Sickle
 
     client = Sickle(f"{node.url}/oai", max_retries=0, timeout=300)
+    ns = "{http://www.openarchives.org/OAI/2.0/}"
     started = time.perf_counter()
-    records = deleted = 0
-    for record in client.ListRecords(metadataPrefix=prefix, ignore_deleted=False):
-        records += 1
-        deleted += bool(record.deleted)
+    records = deleted = pages = 0
+    params: dict[str, str] = {"verb": "ListRecords", "metadataPrefix": prefix}
+    while True:
+        xml = client.harvest(**params).xml  # sickle's request and parse of one page
+        pages += 1
+        for record in xml.iterfind(f".//{ns}record"):
+            records += 1
+            deleted += record.find(f"{ns}header").get("status") == "deleted"
+        token = xml.find(f".//{ns}resumptionToken")
+        if token is None or not token.text:
+            break
+        params = {"verb": "ListRecords", "resumptionToken": token.text}
+        if time.perf_counter() - started > 3600:
+            raise TimeoutError(f"sickle harvest still going after an hour ({records} records)")
     elapsed = time.perf_counter() - started
-    return {"client": "sickle", "records": records, "deleted": deleted, "seconds": round(elapsed, 2),
+    return {"client": "sickle", "records": records, "deleted": deleted, "pages": pages, "seconds": round(elapsed, 2),
             "records_per_s": round(records / elapsed, 1)}
 
 
