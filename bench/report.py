@@ -119,6 +119,9 @@ def table(result: dict[str, Any]) -> str:
 TITLES = {
     "load": "Load: 200 concurrent clients for 60 s against a province on gunicorn + PostgreSQL",
     "crash": "Faults: kill -9 during import, sync and voucher spending",
+    "crash_import": "Faults: kill -9 during import",
+    "crash_federation": "Faults: kill -9 during sync (federation pull)",
+    "crash_vouchers": "Faults: kill -9 during voucher spending",
     "federation": "Initial sync of signed records vs OAI-PMH harvest",
     "import": "Bulk import including signing",
     "oai": "OAI-PMH harvest (sickle) of a node",

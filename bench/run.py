@@ -41,7 +41,10 @@ def main() -> int:
         out.unlink(missing_ok=True)
         print(f"== {name} (n={n})", flush=True)
         info = machine()
-        command = f"BENCH_ONLY={name} BENCH_N={n} make bench  (python bench/{script.name} --n {n})"
+        extra = "".join(f"{key}={value} " for key, value in sorted(os.environ.items())
+                        if key.startswith(("BENCH_", "CRASH_")) and key not in ("BENCH_ONLY", "BENCH_N", "BENCH_DIR",
+                                                                               "BENCH_RESULTS_MD"))
+        command = f"{extra}BENCH_ONLY={name} BENCH_N={n} make bench  (python bench/{script.name} --n {n})"
         started = time.monotonic()
         code = subprocess.call([sys.executable, str(script), "--n", n, "--out", str(out)], cwd=ROOT)
         result = json.loads(out.read_text()) if out.exists() else {}
