@@ -11,6 +11,7 @@ import argparse
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,12 +33,23 @@ def main() -> int:
     command = [sys.executable, "deploy/demo/federation_demo.py", "--nation", "--until-converged", "--fresh",
                "--root", str(root), "--timeout", str(args.timeout), "--hub-port", str(args.hub_port)]
     started = time.perf_counter()
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=args.timeout + 600)
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=args.timeout + 600)
+    except subprocess.TimeoutExpired:
+        # The demo's own deadline did not stop it: SIGTERM makes it stop every node it started.
+        proc.send_signal(signal.SIGTERM)
+        try:
+            stdout, stderr = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        stderr += f"\nFAILED: still running after {args.timeout + 600:.0f} s; stopped"
     seconds = time.perf_counter() - started
-    output = proc.stdout + proc.stderr
+    output = stdout + stderr
     print(output[-4000:])
-    converged = re.search(r"converged in (\d+) s, peak memory (\d+) MiB.*", proc.stdout)
-    digest = re.search(r"manage.py federation digest everywhere: (\d+) records, sha256 (\w+)", proc.stdout)
+    converged = re.search(r"converged in (\d+) s, peak memory (\d+) MiB.*", stdout)
+    digest = re.search(r"manage.py federation digest everywhere: (\d+) records, sha256 (\w+)", stdout)
     result: dict = {"nodes": 33, "exit_code": proc.returncode, "wall_clock_s": round(seconds, 1), "goal_s": GOAL_S,
                     "command": "make demo-nation UNTIL_CONVERGED=1",
                     "output_tail": "\n".join(output.strip().splitlines()[-12:])}

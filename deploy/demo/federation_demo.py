@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def shutdown(*_: object) -> None:
         stop_all()
-        raise SystemExit(0)
+        raise SystemExit(1 if args.until_converged else 0)  # stopped before converging is a failure
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
