@@ -132,7 +132,7 @@ def main() -> int:
         nodes = [hub, node]
         exits.callback(stop_nodes, nodes)
         print("starting the hub and the province (migrate job, gunicorn, rq worker, sync loop) …", flush=True)
-        start_nodes(nodes, timeout=1500)  # a shared machine: other engineers' tests may be running
+        start_nodes(nodes, timeout=1500, ready_timeout=600)  # a shared machine: other engineers' tests may be running
         enrol(node, hub)
         print(f"seeding {args.resources} sample resources ({args.with_files} with files in S3), indexed …", flush=True)
         corpus = base / "corpus.jsonl"

@@ -173,14 +173,14 @@ def node_env(node: ProdNode, backends: Backends, *, database: str, redis_db: int
     return env
 
 
-def start_nodes(nodes: list[ProdNode], *, timeout: float = 300) -> None:
+def start_nodes(nodes: list[ProdNode], *, timeout: float = 300, ready_timeout: float = 90) -> None:
     """As ``docker compose up`` on each node's machine (side by side): the one-shot migrate job first,
     then web, worker and sync; returns when every web process answers. ``timeout``: seconds for each
-    step (the migrate job, gunicorn's readiness; a benchmark on a busy machine gives more)."""
+    setup command, ``ready_timeout``: for gunicorn to answer (a benchmark on a busy machine gives more)."""
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
         list(pool.map(lambda node: start_node(node, timeout=timeout), nodes))
     for node in nodes:
-        node.wait_ready(timeout=max(90, timeout / 3))
+        node.wait_ready(timeout=ready_timeout)
 
 
 def start_node(node: ProdNode, *, timeout: float = 300) -> None:
