@@ -46,7 +46,10 @@ def main(scenarios: list[str] | None = None) -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-crash-"))
     junit = work / "junit.xml"
-    env = {**os.environ, "CRASH_RUNS": str(args.runs), "EXCHANGE_DATA_DIR": str(work / "data")}
+    # The nodes' setup commands (migrate, import of the corpus) get 20 minutes, not the lane's 3: the machine
+    # these run on may be shared. Kill moments and checks are unchanged.
+    env = {"E2E_COMMAND_TIMEOUT": "1200", **os.environ, "CRASH_RUNS": str(args.runs),
+           "EXCHANGE_DATA_DIR": str(work / "data")}
     env.pop("DATABASE_URL", None)  # the crash tests run their nodes on SQLite in every lane
     if args.seed:
         env["CRASH_SEED"] = args.seed

@@ -112,7 +112,8 @@ def table(result: dict[str, Any]) -> str:
     for key, value in _flat(result):
         if isinstance(value, list) and len(value) > 12:
             value = f"{value[:12]} …"
-        rows.append(f"| {key} | {json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value} |")
+        cell = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+        rows.append(f"| {key} | {cell.replace('|', '&#124;').replace(chr(10), '<br>')} |")
     return "\n".join(rows)
 
 
