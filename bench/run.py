@@ -38,7 +38,7 @@ def main() -> int:
         if only and name not in only:
             continue
         out = results / f"{name}.json"
-        out.unlink(missing_ok=True)
+        before = out.stat().st_mtime_ns if out.exists() else None  # an earlier run's figures stay if this fails
         print(f"== {name} (n={n})", flush=True)
         info = machine()
         extra = "".join(f"{key}={value} " for key, value in sorted(os.environ.items())
@@ -47,13 +47,14 @@ def main() -> int:
         command = f"{extra}BENCH_ONLY={name} BENCH_N={n} make bench  (python bench/{script.name} --n {n})"
         started = time.monotonic()
         code = subprocess.call([sys.executable, str(script), "--n", n, "--out", str(out)], cwd=ROOT)
-        result = json.loads(out.read_text()) if out.exists() else {}
+        written = out.exists() and out.stat().st_mtime_ns != before
+        result = json.loads(out.read_text()) if written else {}
         if isinstance(result, dict):
             result.setdefault("wall_clock_s", round(time.monotonic() - started, 1))
         error = ""
-        if code != 0 or not out.exists():
+        if code != 0 or not written:
             failed.append(name)
-            error = f"exit code {code}" + ("" if out.exists() else ", no results written")
+            error = f"exit code {code}" + ("" if written else ", no results written")
         summary[name] = {**result, "error": error} if error else result
         write_section(name, render(name, result, info, command, failed=error), results_md)
     (results / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))

@@ -71,11 +71,15 @@ def test_the_runner_writes_its_section_and_keeps_the_rest_of_the_file(tmp_path):
 def test_a_failed_benchmark_is_reported_in_its_section_and_by_the_exit_code(tmp_path):
     results_md = tmp_path / "RESULTS.md"
     results_md.write_text(FOREIGN)
+    earlier = tmp_path / "results" / "fake.json"
+    earlier.parent.mkdir()
+    earlier.write_text('{"records_per_s": 999.0}')  # an earlier run's figures
     failed = run_bench(tmp_path, results_md, fail=True)
     assert failed.returncode == 1 and "FAILED: fake" in failed.stdout
     section = results_md.read_text().split("<!-- bench:fake -->", 1)[1]
-    assert "**FAILED: exit code 2, no results written**" in section
+    assert "**FAILED: exit code 2, no results written**" in section and "999" not in section
     assert results_md.read_text().startswith(FOREIGN.rstrip("\n"))
+    assert json.loads(earlier.read_text()) == {"records_per_s": 999.0}, "a failed run deleted the earlier figures"
 
 
 def test_replace_section_touches_only_the_named_section():
