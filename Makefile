@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - set up and start a node with sample data on http://127.0.0.1:8000"
 	@echo "make test   - set up and run the whole suite (lint, SQLite lane, PostgreSQL lane, production-topology lane)"
-	@echo "make bench  - run the benchmarks, figures go to bench/results/"
+	@echo "make bench  - run the benchmarks, figures go to bench/RESULTS.md and bench/results/"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,13 @@ lint: venv
 	$(VENV)/bin/lint-imports
 	EXCHANGE_DATA_DIR=$$(mktemp -d) $(VENV)/bin/mypy
 
-bench: venv
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+# Figures go to bench/results/*.json and, each benchmark in its own marked section, to bench/RESULTS.md.
+# BENCH_ONLY=load,crash runs a subset; BENCH_N sets the corpus size of the 100k benchmarks.
+bench: venv $(VENV)/.bench-installed
 	mkdir -p bench/results
 	$(PY) bench/run.py
 
@@ -70,9 +76,12 @@ clean:
 demo-federation: venv
 	$(PY) deploy/demo/federation_demo.py $(if $(FRESH),--fresh)
 
-# The hub and 32 provinces (ports 8101-8132) with smaller samples.
+# The hub and 32 provinces (ports 8101-8132) with smaller samples. UNTIL_CONVERGED=1: from scratch (in
+# var/demo-nation-converge), seed, take some records down, wait until every node holds the same catalog
+# digest, print "converged in N s, peak memory M MiB" (or what failed) and exit (non-zero on failure).
 demo-nation: venv
-	$(PY) deploy/demo/federation_demo.py --nation --root var/demo-nation $(if $(FRESH),--fresh)
+	$(PY) deploy/demo/federation_demo.py --nation \
+	  $(if $(UNTIL_CONVERGED),--until-converged --fresh --root var/demo-nation-converge,--root var/demo-nation $(if $(FRESH),--fresh))
 
 # Multi-level: the hub (:8100), Guangdong cn-44 (:8101), Guangzhou cn-4401 (:8102), Tianhe district
 # cn-440106 (:8103) and Beijing cn-11 (:8104), enrolled level by level, syncing until Ctrl-C.

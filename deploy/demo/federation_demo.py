@@ -13,22 +13,39 @@ Publish in one province (web page or API) and find the resource in the other wit
 ``cn-11`` on :8104, enrolled level by level — each parent approves its child after the fingerprint
 check — and syncing until Ctrl-C; a record published at the county is found in Beijing.
 Running it again reuses the data; ``--fresh`` starts over.
+
+``--until-converged`` (``make demo-nation UNTIL_CONVERGED=1``) does not stay up: it seeds every province
+(``--sample`` resources each, a few hundred in all), withdraws some of them at their origin and has the
+hub uphold national takedowns of some others, then waits until every node holds the same catalog digest
+and the expected number of records, prints ``converged in N s, peak memory M MiB`` (or what failed), stops
+every process it started and exits (non-zero on failure or after ``--timeout`` seconds). The catalog
+digest of a node (``catalog_digest`` below) is the SHA-256 over the sorted lines ``origin id version`` of
+its published records, one per line: a withdrawn or taken-down record is absent. When the digests agree
+every node is checked once more with ``manage.py federation digest`` (which covers each record's content).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGE = str(ROOT / "manage.py")
@@ -50,6 +67,8 @@ class DemoNode:
     sample: int = 0
     seed: int = 0
     parent: DemoNode | None = None
+    hub_port: int = HUB_PORT
+    new: bool = False  # set up from the template in this run: not enrolled, not seeded
     procs: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -59,15 +78,19 @@ class DemoNode:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in STRIPPED_ENV}
         env.update(EXCHANGE_DATA_DIR=str(self.data_dir), EXCHANGE_NODE_ID=self.node_id, EXCHANGE_NODE_ROLE=self.role,
-                   EXCHANGE_BASE_URL=self.url, FEDERATION_HUB_URL=f"http://127.0.0.1:{HUB_PORT}",
+                   EXCHANGE_BASE_URL=self.url, FEDERATION_HUB_URL=f"http://127.0.0.1:{self.hub_port}",
                    PYTHONUNBUFFERED="1", LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"))
         if self.role == "hub":
             env["EXCHANGE_NODE_REGION"] = "110000"  # the ministry's hub sits in Beijing
         return env
 
     def manage(self, *args: str, quiet: bool = True) -> str:
-        proc = subprocess.run([sys.executable, MANAGE, *args], env=self.env(), cwd=ROOT, text=True,
-                              capture_output=True)
+        for attempt in range(4):  # nodes set up side by side: another command may hold the hub's database
+            proc = subprocess.run([sys.executable, MANAGE, *args], env=self.env(), cwd=ROOT, text=True,
+                                  capture_output=True)
+            if proc.returncode == 0 or "database is locked" not in proc.stdout + proc.stderr or attempt == 3:
+                break
+            time.sleep(1 + attempt)
         if proc.returncode != 0:
             sys.stderr.write(proc.stdout + proc.stderr)
             raise SystemExit(f"{self.node_id}: manage.py {' '.join(args)} failed")
@@ -105,14 +128,36 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not answer within {timeout}s")
 
 
-def setup(node: DemoNode) -> None:
-    first = not (node.data_dir / "exchange.sqlite3").exists()
+def setup(node: DemoNode, template: Path | None = None) -> None:
+    """Migrate, vocabularies, demo accounts, node key. A new node starts from ``template`` (a database
+    already migrated, with the vocabularies: nothing node-specific) when one is given."""
+    database = node.data_dir / "exchange.sqlite3"
+    first = not database.exists()
     node.data_dir.mkdir(parents=True, exist_ok=True)
-    node.manage("migrate", "--noinput", "-v0")
-    if first:
+    if first and template is not None:
+        with contextlib.closing(sqlite3.connect(template)) as src, contextlib.closing(sqlite3.connect(database)) as dst:
+            src.backup(dst)
+        node.new = True  # the template is migrated
+    else:
+        node.manage("migrate", "--noinput", "-v0")
+    if first and template is None:
         node.manage("load_vocabularies")
     node.manage("seed_demo")
     node.manage("node_init")
+
+
+def setup_all(nodes: list[DemoNode], root: Path, parallel: int = 4) -> None:
+    """Set the nodes up, ``parallel`` at a time; new ones start from one template database."""
+    template = None
+    if any(not (node.data_dir / "exchange.sqlite3").exists() for node in nodes):
+        template_node = DemoNode("cn-template", "province", 0, root / ".template")
+        if not (template_node.data_dir / "exchange.sqlite3").exists():
+            template_node.data_dir.mkdir(parents=True, exist_ok=True)
+            template_node.manage("migrate", "--noinput", "-v0")
+            template_node.manage("load_vocabularies")
+        template = template_node.data_dir / "exchange.sqlite3"
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        list(pool.map(lambda node: setup(node, template), nodes))
 
 
 def enrolled(province: DemoNode) -> bool:
@@ -135,8 +180,8 @@ def enrol(province: DemoNode, hub: DemoNode, hub_fingerprint: str) -> None:
 
 
 def seed(node: DemoNode) -> None:
-    stats = node.manage("federation", "identity", "--json")
-    if json.loads(stats)["outbox_entries_own"] > 0 or node.sample <= 0:
+    if node.sample <= 0 or (not node.new and json.loads(node.manage("federation", "identity", "--json"))[
+            "outbox_entries_own"] > 0):
         return
     corpus = node.data_dir / "sample.jsonl"
     subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(node.sample), "--seed", str(node.seed),
@@ -156,6 +201,140 @@ def wait_for_record(origin: DemoNode, reader: DemoNode, timeout: float = 300) ->
     return 0
 
 
+def catalog_digest(node: DemoNode) -> tuple[int, str]:
+    """(count, SHA-256 over the sorted lines ``origin id version`` of the node's published records)."""
+    uri = f"file:{node.data_dir / 'exchange.sqlite3'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
+        rows = db.execute("SELECT origin_node, record_id, version FROM catalog_resource "
+                          "WHERE status = 'published'").fetchall()
+    lines = sorted(f"{origin} {uuid.UUID(str(record_id))} {version}" for origin, record_id, version in rows)
+    return len(lines), hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+class MemoryWatch(threading.Thread):
+    """Samples the summed resident memory of every process the demo started, once a second."""
+
+    def __init__(self, nodes: list[DemoNode]) -> None:
+        super().__init__(daemon=True)
+        self.nodes, self.peak_total, self.peak_one = nodes, 0.0, 0.0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(1.0):
+            sizes = [rss_mib(proc.pid) for node in self.nodes for proc in list(node.procs) if proc.poll() is None]
+            self.peak_total = max(self.peak_total, sum(sizes))
+            self.peak_one = max([self.peak_one, *sizes])
+
+
+def api_token(node: DemoNode, username: str) -> str:
+    password = dict(accounts(node))[username]
+    response = requests.post(f"{node.url}/api/v1/auth/token", json={"username": username, "password": password},
+                             timeout=120)
+    response.raise_for_status()
+    return response.json()["token"]
+
+
+def sample_ids(node: DemoNode) -> list[str]:
+    with open(node.data_dir / "sample.jsonl", encoding="utf-8") as fh:
+        return [json.loads(line)["id"] for line in fh if line.strip()]
+
+
+def takedowns(hub: DemoNode, provinces: list[DemoNode], deadline: float) -> set[str]:
+    """Withdraw one record at its origin in every 4th province, and have the hub uphold a national
+    takedown of one record of four other provinces once it holds them; the records taken down."""
+    gone: set[str] = set()
+    for province in provinces[::4]:
+        resource_id = sample_ids(province)[0]
+        response = requests.post(f"{province.url}/api/v1/resources/{resource_id}/withdraw", timeout=120,
+                                 headers={"Authorization": f"Token {api_token(province, 'reviewer')}"},
+                                 json={"reason": "review_revoked"})
+        if response.status_code != 200:
+            raise SystemExit(f"{province.node_id}: withdrawing {resource_id} failed: {response.status_code} "
+                             f"{response.text[:300]}")
+        gone.add(resource_id)
+    operator = {"Authorization": f"Token {api_token(hub, 'hub_operator')}"}
+    for province in provinces[2::8]:
+        resource_id = sample_ids(province)[1]
+        while requests.get(f"{hub.url}/api/v1/resources/{resource_id}", timeout=120).status_code != 200:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the hub never received {province.node_id}'s record {resource_id}")
+            time.sleep(2)
+        notice = requests.post(f"{hub.url}/api/v1/takedowns", headers=operator, timeout=120,
+                               json={"resource": resource_id, "grounds": "unlawful_content", "statement": "演示：国家下架"})
+        upheld = notice.ok and requests.post(f"{hub.url}/api/v1/takedowns/{notice.json()['id']}/uphold",
+                                             headers=operator, json={"note": "演示"}, timeout=120)
+        if not notice.ok or not upheld or not upheld.ok:
+            failed = upheld if notice.ok and upheld is not False else notice
+            raise SystemExit(f"hub: takedown of {resource_id} failed: {failed.status_code} {failed.text[:300]}")
+        gone.add(resource_id)
+    return gone
+
+
+def until_converged(hub: DemoNode, provinces: list[DemoNode], *, started: float, timeout: float) -> int:
+    """Publish-side work is done (seeded); take some records down, wait for one digest everywhere."""
+    nodes = [hub, *provinces]
+    deadline = started + timeout
+    watch = MemoryWatch(nodes)
+    watch.start()
+    sync_started = time.monotonic()
+    print(f"seeded in {sync_started - started:.0f} s; taking some records down …", flush=True)
+    gone = takedowns(hub, provinces, deadline)
+    expected = sum(len(sample_ids(p)) for p in provinces) - len(gone)
+    print(f"{len(gone)} records taken down; waiting for every node to hold the same {expected} records …", flush=True)
+    last_report = 0.0
+    digests: dict[str, tuple[int, str]] = {}
+    while True:
+        for node in nodes:
+            try:
+                digests[node.node_id] = catalog_digest(node)
+            except sqlite3.Error as exc:  # busy for a moment: read it again next round
+                digests[node.node_id] = (-1, str(exc))
+        values = set(digests.values())
+        if len(values) == 1 and next(iter(values))[0] == expected:
+            break
+        now = time.monotonic()
+        if now > deadline:
+            behind = {node_id: count for node_id, (count, _) in digests.items() if count != expected}
+            watch.stopped.set()
+            print(f"NOT converged after {now - started:.0f} s (timeout {timeout:.0f} s), peak memory "
+                  f"{watch.peak_total:.0f} MiB: expected {expected} records everywhere; nodes with another count: "
+                  f"{behind}; distinct digests: {len(values)}", flush=True)
+            return 1
+        if now - last_report > 30:
+            done = sum(1 for count, _ in digests.values() if count == expected)
+            print(f"  {now - started:.0f} s: {done}/{len(nodes)} nodes hold {expected} records", flush=True)
+            last_report = now
+        time.sleep(3)
+    converged = time.monotonic() - started
+    watch.stopped.set()
+    count, digest = next(iter(values))
+    print(f"catalog digest everywhere: {count} records, sha256 {digest}", flush=True)
+    # Once more with the node's own digest, which covers each record's content, not only its version.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        full = dict(zip([n.node_id for n in nodes],
+                        pool.map(lambda n: json.loads(n.manage("federation", "digest")), nodes), strict=True))
+    distinct = {(d["count"], d["sha256"]) for d in full.values()}
+    if len(distinct) != 1 or next(iter(distinct))[0] != expected:
+        print(f"NOT converged: `manage.py federation digest` differs between nodes: {sorted(distinct)}", flush=True)
+        return 1
+    print(f"manage.py federation digest everywhere: {expected} records, sha256 {next(iter(distinct))[1]}")
+    print(f"converged in {converged:.0f} s, peak memory {watch.peak_total:.0f} MiB "
+          f"(all {len(nodes)} nodes' processes together; largest one {watch.peak_one:.0f} MiB; setup and "
+          f"seeding {sync_started - started:.0f} s, takedowns and sync {converged - (sync_started - started):.0f} s)",
+          flush=True)
+    return 0
+
+
 def accounts(node: DemoNode) -> list[tuple[str, str]]:
     path = node.data_dir / "demo_accounts.txt"
     return [tuple(line.split(" ", 1)) for line in path.read_text().splitlines() if line.strip()]  # type: ignore[misc]
@@ -170,33 +349,41 @@ def main(argv: list[str] | None = None) -> int:
                         help="hub, cn-44, its city cn-4401, its county cn-440106, and cn-11 (ports 8100-8104)")
     parser.add_argument("--sample", type=int, default=None, help="sample resources per province")
     parser.add_argument("--interval", type=float, default=10, help="seconds between scheduled pulls")
+    parser.add_argument("--until-converged", action="store_true",
+                        help="seed, take some records down, wait until every node holds the same catalog, exit")
+    parser.add_argument("--timeout", type=float, default=1800, help="(--until-converged) seconds before giving up")
+    parser.add_argument("--parallel", type=int, default=4, help="nodes set up, enrolled and seeded at a time")
+    parser.add_argument("--provinces", type=int, default=len(NATION), help="(--nation) how many of the 32 provinces")
+    parser.add_argument("--hub-port", type=int, default=HUB_PORT, help="the hub's port; provinces follow it")
     args = parser.parse_args(argv)
+    started = time.monotonic()
     root = Path(args.root)
     if args.fresh and root.exists():
         shutil.rmtree(root)
-    hub = DemoNode("cn-hub", "hub", HUB_PORT, root / "cn-hub")
+    port = args.hub_port
+    hub = DemoNode("cn-hub", "hub", port, root / "cn-hub", hub_port=port)
     if args.nation:
-        sample = 200 if args.sample is None else args.sample
-        provinces = [DemoNode(f"cn-{code}", "province", HUB_PORT + 1 + i, root / f"cn-{code}", sample, int(code))
-                     for i, code in enumerate(NATION)]
+        sample = (10 if args.until_converged else 200) if args.sample is None else args.sample
+        provinces = [DemoNode(f"cn-{code}", "province", port + 1 + i, root / f"cn-{code}", sample, int(code),
+                              hub_port=port) for i, code in enumerate(NATION[:args.provinces])]
     elif args.levels:
         sample = 150 if args.sample is None else args.sample
-        gd = DemoNode("cn-44", "province", 8101, root / "cn-44", sample, 44)
-        gz = DemoNode("cn-4401", "city", 8102, root / "cn-4401", sample, 4401, parent=gd)
-        th = DemoNode("cn-440106", "county", 8103, root / "cn-440106", sample, 440106, parent=gz)
-        bj = DemoNode("cn-11", "province", 8104, root / "cn-11", sample, 11)
+        gd = DemoNode("cn-44", "province", port + 1, root / "cn-44", sample, 44, hub_port=port)
+        gz = DemoNode("cn-4401", "city", port + 2, root / "cn-4401", sample, 4401, parent=gd, hub_port=port)
+        th = DemoNode("cn-440106", "county", port + 3, root / "cn-440106", sample, 440106, parent=gz, hub_port=port)
+        bj = DemoNode("cn-11", "province", port + 4, root / "cn-11", sample, 11, hub_port=port)
         provinces = [gd, gz, th, bj]  # enrolled in this order: each parent before its child
     else:
         sample = 600 if args.sample is None else args.sample
-        provinces = [DemoNode("cn-11", "province", 8101, root / "cn-11", sample, 11),
-                     DemoNode("cn-44", "province", 8102, root / "cn-44", sample + 200, 44)]
+        provinces = [DemoNode("cn-11", "province", port + 1, root / "cn-11", sample, 11, hub_port=port),
+                     DemoNode("cn-44", "province", port + 2, root / "cn-44", sample + 200, 44, hub_port=port)]
     nodes = [hub, *provinces]
     busy = [n.port for n in nodes if not port_free(n.port)]
     if busy:
         print(f"ports in use: {busy}; stop whatever listens there first", file=sys.stderr)
         return 1
 
-    def shutdown(*_: object) -> None:
+    def stop_all() -> None:
         for node in nodes:
             for proc in node.procs:
                 if proc.poll() is None:
@@ -207,26 +394,45 @@ def main(argv: list[str] | None = None) -> int:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                    proc.wait()
         print("\nstopped; data kept in", root)
-        raise SystemExit(0)
+
+    def shutdown(*_: object) -> None:
+        stop_all()
+        raise SystemExit(1 if args.until_converged else 0)  # stopped before converging is a failure
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
-    print(f"setting up {len(nodes)} nodes in {root} …")
-    for node in nodes:
-        setup(node)
-    for node in nodes:
-        wait_http(f"{node.url}/healthz", node.spawn("runserver", "--noreload", f"127.0.0.1:{node.port}",
-                                                     log="server.log"))
-    hub_fingerprint = json.loads(hub.manage("node_init", "--json"))["fingerprint"]
-    print(f"hub cn-hub key fingerprint: {hub_fingerprint}")
-    for province in provinces:
-        if not enrolled(province):
-            enrol(province, hub, hub_fingerprint)
-    for province in provinces:
-        seed(province)
-    for node in nodes:
-        node.spawn("federation", "sync", "--loop", "--interval", str(args.interval), log="sync.log")
+    try:
+        print(f"setting up {len(nodes)} nodes in {root} …", flush=True)
+        setup_all(nodes, root, args.parallel)
+        servers = [(node, node.spawn("runserver", "--noreload", f"127.0.0.1:{node.port}", log="server.log"))
+                   for node in nodes]
+        for node, proc in servers:
+            wait_http(f"{node.url}/healthz", proc, timeout=300)
+        hub_fingerprint = json.loads(hub.manage("node_init", "--json"))["fingerprint"]
+        print(f"hub cn-hub key fingerprint: {hub_fingerprint}", flush=True)
+        waiting = list(provinces)
+        while waiting:  # level by level: a parent is enrolled before its children ask it
+            ready = [p for p in waiting if p.parent is None or p.parent not in waiting]
+            with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+                list(pool.map(lambda p: (not p.new and enrolled(p)) or enrol(p, hub, hub_fingerprint), ready))
+            waiting = [p for p in waiting if p not in ready]
+        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+            list(pool.map(seed, provinces))
+        for node in nodes:
+            node.spawn("federation", "sync", "--loop", "--interval", str(args.interval), log="sync.log")
+        if args.until_converged:
+            return until_converged(hub, provinces, started=started, timeout=args.timeout)
+    except BaseException as exc:
+        if args.until_converged:
+            print(f"FAILED after {time.monotonic() - started:.0f} s: {exc!r}", file=sys.stderr, flush=True)
+        else:
+            stop_all()
+        raise
+    finally:
+        if args.until_converged:
+            stop_all()
 
     print("\nThe federation is running (Ctrl-C stops it):")
     for node in nodes:

@@ -173,20 +173,21 @@ def node_env(node: ProdNode, backends: Backends, *, database: str, redis_db: int
     return env
 
 
-def start_nodes(nodes: list[ProdNode]) -> None:
+def start_nodes(nodes: list[ProdNode], *, timeout: float = 300, ready_timeout: float = 90) -> None:
     """As ``docker compose up`` on each node's machine (side by side): the one-shot migrate job first,
-    then web, worker and sync; returns when every web process answers."""
+    then web, worker and sync; returns when every web process answers. ``timeout``: seconds for each
+    setup command, ``ready_timeout``: for gunicorn to answer (a benchmark on a busy machine gives more)."""
     with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        list(pool.map(start_node, nodes))
+        list(pool.map(lambda node: start_node(node, timeout=timeout), nodes))
     for node in nodes:
-        node.wait_ready()
+        node.wait_ready(timeout=ready_timeout)
 
 
-def start_node(node: ProdNode) -> None:
+def start_node(node: ProdNode, *, timeout: float = 300) -> None:
     node.data_dir.mkdir(parents=True, exist_ok=True)
-    node.run(compose_command("migrate"))
-    node.manage("seed_demo")  # the optional demo accounts of deploy/README.md
-    node.manage("node_init")
+    node.run(compose_command("migrate"), timeout=timeout)
+    node.manage("seed_demo", timeout=timeout)  # the optional demo accounts of deploy/README.md
+    node.manage("node_init", timeout=timeout)
     web = compose_command("web")
     node.start("web", [web[0], *servers.gunicorn_side_by_side_args(), *web[1:]])
     node.start("worker", compose_command("worker"))

@@ -1,0 +1,8 @@
+"""kill -9 during import, 20 runs: ``_crash.py`` runs the crash test in its long mode."""
+
+import sys
+
+from _crash import main
+
+if __name__ == "__main__":
+    sys.exit(main(["tests/adversarial/test_crash_import.py"]))

@@ -1,0 +1,97 @@
+"""The benchmark tooling itself (not the benchmarks: ``make bench`` runs those): ``bench/run.py`` writes
+each benchmark's own marked section of the results file, with date, commit and machine, and keeps
+everything else in the file — another engineer's sections, text added by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from report import machine, replace_section  # noqa: E402
+
+FOREIGN = """# Benchmark results
+
+Intro written by hand.
+
+<!-- bench:search -->
+## Search (another branch's figures)
+p50 12 ms
+<!-- /bench:search -->
+
+A note someone added between sections.
+"""
+
+FAKE_BENCH = """
+import argparse, json, sys
+parser = argparse.ArgumentParser()
+parser.add_argument("--n")
+parser.add_argument("--out")
+args = parser.parse_args()
+figures = {"records_per_s": 1234.5, "summary": ["fake: **1,234 records/s**"]}
+if "{fail}" == "yes":
+    sys.exit(2)
+json.dump(figures, open(args.out, "w"))
+"""
+
+
+def run_bench(tmp_path: Path, results_md: Path, *, fail: bool = False) -> subprocess.CompletedProcess:
+    (tmp_path / "fake_bench.py").write_text(FAKE_BENCH.replace("{fail}", "yes" if fail else "no"))
+    env = {**os.environ, "BENCH_DIR": str(tmp_path), "BENCH_RESULTS_MD": str(results_md), "BENCH_N": "10"}
+    env.pop("BENCH_ONLY", None)
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "run.py")], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_the_runner_writes_its_section_and_keeps_the_rest_of_the_file(tmp_path):
+    results_md = tmp_path / "RESULTS.md"
+    results_md.write_text(FOREIGN)
+    first = run_bench(tmp_path, results_md)
+    assert first.returncode == 0, first.stderr
+    text = results_md.read_text()
+    assert text.startswith(FOREIGN.rstrip("\n")), "text outside the bench's own section was changed"
+    section = text.split("<!-- bench:fake -->", 1)[1].split("<!-- /bench:fake -->", 1)[0]
+    assert "fake: **1,234 records/s**" in section and "1234.5" in section
+    for word in ("commit `", "cores", "GiB RAM", "load average at start", "Command: `BENCH_ONLY=fake"):
+        assert word in section, word
+    assert json.loads((tmp_path / "results" / "fake.json").read_text())["records_per_s"] == 1234.5
+
+    again = run_bench(tmp_path, results_md)
+    assert again.returncode == 0, again.stderr
+    rerun = results_md.read_text()
+    assert rerun.count("<!-- bench:fake -->") == 1 and rerun.count("<!-- /bench:fake -->") == 1
+    assert rerun.startswith(FOREIGN.rstrip("\n"))
+
+
+def test_a_failed_benchmark_is_reported_in_its_section_and_by_the_exit_code(tmp_path):
+    results_md = tmp_path / "RESULTS.md"
+    results_md.write_text(FOREIGN)
+    earlier = tmp_path / "results" / "fake.json"
+    earlier.parent.mkdir()
+    earlier.write_text('{"records_per_s": 999.0}')  # an earlier run's figures
+    failed = run_bench(tmp_path, results_md, fail=True)
+    assert failed.returncode == 1 and "FAILED: fake" in failed.stdout
+    section = results_md.read_text().split("<!-- bench:fake -->", 1)[1]
+    assert "**FAILED: exit code 2, no results written**" in section and "999" not in section
+    assert results_md.read_text().startswith(FOREIGN.rstrip("\n"))
+    assert json.loads(earlier.read_text()) == {"records_per_s": 999.0}, "a failed run deleted the earlier figures"
+
+
+def test_replace_section_touches_only_the_named_section():
+    text = FOREIGN + "\n<!-- bench:load -->\nold figures\n<!-- /bench:load -->\ntrailing text\n"
+    replaced = replace_section(text, "load", "new figures")
+    assert replaced == text.replace("old figures", "new figures")
+    appended = replace_section(FOREIGN, "crash", "kills")
+    assert appended.startswith(FOREIGN.rstrip("\n")) and appended.endswith("<!-- bench:crash -->\nkills\n"
+                                                                           "<!-- /bench:crash -->\n")
+
+
+def test_machine_describes_this_machine():
+    info = machine()
+    assert info["cores"] == os.cpu_count() and info["ram_mib"] > 0
+    assert len(info["load_average"]) == 3 and info["commit"] and info["date"].endswith("Z")
