@@ -326,7 +326,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # A resource's status appears in several components (the resource, a review queue entry): one enum.
-    "ENUM_NAME_OVERRIDES": {"ResourceStatusEnum": "catalog.models.Resource.Status"},
+    "ENUM_NAME_OVERRIDES": {"ResourceStatusEnum": "catalog.models.Resource.Status",
+                            "PurchaseScopeEnum": ["school", "personal"]},
 }
 
 # --- security ------------------------------------------------------------------------------

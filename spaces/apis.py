@@ -12,18 +12,20 @@ from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import permissions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 
+from catalog.parsers import UploadMultiPartParser
 from exchange.api import ExchangeAPIView, HasRole
 from exchange.apis import client_ip
 from exchange.errors import InvalidInputError, NotFoundError
 from exchange.openapi import error_response
 from exchange.pagination import paginate
+from exchange.parsers import JSONParser
 from exchange.roles import Role
 from licensing.models import Grant
 from spaces import packages, selectors, services
-from spaces.errors import PackageTooLargeError
+from spaces.errors import NotCollectionOwnerError, PackageTooLargeError
 from spaces.models import Collection, CollectionItem, FeedItem, Follow
 from spaces.permissions import can_edit_collection
 
@@ -93,7 +95,7 @@ class CollectionListApi(ExchangeAPIView):
     permission_classes = [HasSpace]
     body_fields = {"post": CollectionInputSerializer}
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 401: E401, 403: E403})
+    @extend_schema(operation_id="collections_list", responses={200: OpenApiTypes.OBJECT, 401: E401, 403: E403})
     def get(self, request):
         shared = request.query_params.get("shared") in ("1", "true")
         qs = (selectors.collection_list_shared(user=request.user) if shared
@@ -114,8 +116,9 @@ class CollectionListApi(ExchangeAPIView):
 
 
 class CollectionDetailApi(ExchangeAPIView):
-    """GET a collection with its items in lesson order (its owner; members of its school when shared with the
-    school; anybody when public); PATCH its title, description or visibility; DELETE it (its owner)."""
+    """GET a collection with its items in lesson order; PATCH its title, description or visibility (private,
+    school, public); DELETE it. Permission: viewing — its owner, its school's members when shared with the school,
+    anybody when public (``can_view_collection``); changing — its owner (``can_edit_collection``)."""
 
     permission_classes = [permissions.AllowAny]
     body_fields = {"patch": CollectionPatchSerializer}
@@ -201,6 +204,8 @@ class CollectionItemApi(ExchangeAPIView):
     @extend_schema(responses={204: None, 401: E401, 403: E403, 404: E404})
     def delete(self, request, collection_id, item_id):
         collection = selectors.collection_get(user=request.user, collection_id=collection_id)
+        if not can_edit_collection(request.user, collection):
+            raise NotCollectionOwnerError()
         item = collection.items.filter(pk=item_id).first()
         if item is None:
             raise NotFoundError(details={"item": [str(item_id)]})
@@ -249,7 +254,7 @@ class CollectionPackageApi(ExchangeAPIView):
 
 class PurchaseInputSerializer(serializers.Serializer):
     confirmed_total = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
-    scope = serializers.ChoiceField(choices=Grant.Scope.values, required=False)
+    scope = serializers.ChoiceField(choices=["school", "personal"], required=False)  # as for one purchase
 
 
 class CollectionPurchaseApi(ExchangeAPIView):
@@ -285,7 +290,7 @@ class CollectionImportApi(ExchangeAPIView):
     ``unresolved``. Checked by the archive guards (entries, sizes, bombs). Permission: teacher or school admin."""
 
     permission_classes = [HasSpace]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [JSONParser, UploadMultiPartParser, FormParser]
     body_fields = {"post": PackageImportSerializer}
 
     @extend_schema(request={"multipart/form-data": PackageImportSerializer},

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -68,15 +69,16 @@ def collection_list_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+@login_not_required
 def collection_page(request: HttpRequest, collection_id: Any) -> HttpResponse:
     """A 备课包: its items by lesson step with each item's licensing decision, the total to pay for its priced
     items, and (for its owner) the forms to rename, share, arrange and remove. POST ``action`` = update, move,
     remove, purchase, delete. Permission: viewing — its owner, its school's members when shared with the
     school, anybody when public (``can_view_collection``); changing — its owner; purchase — the spend right."""
+    if request.method == "POST" and not request.user.is_authenticated:
+        return redirect(f"{reverse('login')}?next={request.path}")
     collection = _collection(request, collection_id)
     if request.method == "POST":
-        if not request.user.is_authenticated:
-            return redirect(f"{reverse('login')}?next={request.path}")
         return _collection_action(request, collection)
     plan = packages.package_plan(user=request.user, collection=collection)
     lines = {line.item.pk: line for line in plan.lines}
@@ -138,12 +140,11 @@ def _collection_action(request: HttpRequest, collection: Collection) -> HttpResp
     return here
 
 
+@login_required
 @require_POST
 def collection_package_download(request: HttpRequest, collection_id: Any) -> HttpResponse:
     """The package zip of a collection (the items the user may take; the manifest lists the others and why).
     Permission: signed in, and the collection visible to the user; each item by the licensing decision."""
-    if not request.user.is_authenticated:
-        return redirect(f"{reverse('login')}?next={reverse('space-collection', args=[collection_id])}")
     collection = _collection(request, collection_id)
     try:
         built = packages.package_build(user=request.user, collection=collection, ip=client_ip(request),
@@ -254,6 +255,7 @@ def feed_page(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@login_not_required
 @require_GET
 def feed_atom(request: HttpRequest, token: str) -> HttpResponse:
     """The Atom feed of a teacher's new resources. Permission: the secret token (revocable; never logged:

@@ -33,6 +33,7 @@ from exchange.roles import Role
 from exchange.services import organisation_create, user_create
 from licensing import services as licensing_services
 from licensing.links import file_token_make
+from spaces import services as spaces_services
 from tests.factories import ResourceFactory, demo_organisations, demo_users
 
 #: Who asks. ``publisher_member`` belongs to the publishing organisation of province A without holding the
@@ -165,6 +166,20 @@ def build_world(province: str) -> World:
         world.objects[f"link {variant}"] = file_token_make(
             file_id=resource.files.first().pk, user_id=users["teacher"].pk, expires_at=expires)
     world.objects["bad link"] = "not-a-token"
+    # teachers' collections (备课包): the teacher's private one (an open and a priced resource) and the one shared
+    # with the school (empty), the school administrator's public one (the open resource); the teacher's feed token
+    private = spaces_services.collection_create(user=users["teacher"], title="私人备课包")
+    for variant, step in (("A published", "导入"), ("A priced", "练习")):
+        spaces_services.collection_item_add(user=users["teacher"], collection=private,
+                                            resource_id=world.objects[variant].pk, step=step)
+    world.objects["private collection"] = private
+    world.objects["school collection"] = spaces_services.collection_create(
+        user=users["teacher"], title="本校备课包", visibility="school")
+    public = spaces_services.collection_create(user=users["school_admin"], title="公开备课包", visibility="public")
+    spaces_services.collection_item_add(user=users["school_admin"], collection=public,
+                                        resource_id=world.objects["A published"].pk, step="新授")
+    world.objects["public collection"] = public
+    world.objects["feed token"] = spaces_services.feed_token_issue(user=users["teacher"])
     # every resource is offered to the search index: the indexer must keep the published ones only
     index_resources(resource_ids=[str(pk) for pk in Resource.objects.values_list("pk", flat=True)])
     return world
@@ -188,13 +203,13 @@ def url_kwargs(converters: tuple[str, ...], obj: Any) -> dict[str, Any]:
     """URL arguments for a route from the object of the cell."""
     out: dict[str, Any] = {}
     for name in converters:
-        if name in ("resource_id", "notice_id", "school_id", "account_id"):
+        if name in ("resource_id", "notice_id", "school_id", "account_id", "collection_id"):
             out[name] = obj.pk
         elif name == "file_id":
             out[name] = file_pk(obj)
         elif name == "node_id":
             out[name] = "cn-99"  # no such peer, node or enrolment
-        elif name in ("enrolment_id", "item_id", "run_id"):
+        elif name in ("enrolment_id", "item_id", "run_id", "follow_id"):
             out[name] = 999999
         elif name == "entry_id":
             out[name] = uuid.UUID("00000000-0000-4000-8000-0000000e1e1e")  # no such negative-list entry
