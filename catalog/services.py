@@ -306,7 +306,7 @@ def resource_publish(*, user, resource: Resource) -> Resource:
     audit_record(action="resource.publish", actor=user, object_type="resource", object_id=resource.pk,
                  data={"from": before, "version": resource.version})
     resource_changed(resource, kind="upsert")
-    resources_published([resource.pk])
+    resources_published([str(resource.pk)])
     return resource
 
 

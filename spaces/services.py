@@ -31,6 +31,7 @@ from spaces.models import Collection, CollectionItem, FeedSettings, Follow
 from spaces.permissions import can_edit_collection, has_space
 
 FOLLOW_FIELDS = ("subject", "grade", "edition", "chapter", "query")
+FOLLOW_MAX_LENGTHS = {"subject": 32, "grade": 32, "edition": 64, "chapter": 200, "query": 200}  # as the model
 
 
 def _require_space(user: Any) -> None:
@@ -168,7 +169,7 @@ def follow_create(*, user: Any, subject: str = "", grade: str = "", edition: str
     """Follow a subject/grade/edition/chapter, or save a search (at least one of them)."""
     _require_space(user)
     values = {"subject": subject, "grade": grade, "edition": edition, "chapter": chapter, "query": query}
-    values = {name: clean_text(value, field=name, max_length=Follow._meta.get_field(name).max_length)
+    values = {name: clean_text(value, field=name, max_length=FOLLOW_MAX_LENGTHS[name])
               for name, value in values.items()}
     if not any(values.values()):
         raise InvalidInputError("Name a subject, grade, edition, chapter or search words.",
