@@ -16,6 +16,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from catalog import selectors as catalog_selectors
@@ -23,7 +24,8 @@ from catalog.errors import ResourceNotFoundError
 from exchange.apis import client_ip
 from exchange.errors import ExchangeError
 from exchange.roles import Role
-from exchange.views_pages import error_text, role_required
+from exchange.views_pages import error_text as exchange_error_text
+from exchange.views_pages import role_required
 from licensing.models import Grant
 from spaces import feeds, packages, selectors, services
 from spaces.errors import CollectionNotFoundError
@@ -32,6 +34,23 @@ from spaces.permissions import can_edit_collection
 
 SPACE_ROLES = (Role.TEACHER, Role.SCHOOL_ADMIN)
 LESSON_STEPS = ("导入", "新授", "练习", "小结", "作业", "拓展")
+# The spaces' error codes as the pages say them (the others: exchange.views_pages.ERROR_MESSAGES).
+SPACE_MESSAGES: dict[str, Any] = {
+    "not_collection_owner": gettext_lazy("只有备课包的创建者可以修改它。"),
+    "collection_not_found": gettext_lazy("备课包不存在或没有分享给您。"),
+    "collection_full": gettext_lazy("备课包里的资源已达上限。"),
+    "resource_not_published": gettext_lazy("只有已发布的资源可以加入备课包。"),
+    "package_price_changed": gettext_lazy("需付的资源券数已变化，请看过新的金额后再确认。"),
+    "nothing_to_purchase": gettext_lazy("备课包里没有需要购买的资源。"),
+    "package_empty": gettext_lazy("备课包里没有您可以下载的资源。"),
+    "package_invalid": gettext_lazy("这不是本节点可以导入的备课包文件。"),
+    "package_too_large": gettext_lazy("备课包文件超过了大小上限。"),
+}
+
+
+def error_text(exc: ExchangeError) -> str:
+    own = SPACE_MESSAGES.get(exc.code)
+    return str(own) if own is not None else exchange_error_text(exc)
 
 
 def _collection(request: HttpRequest, collection_id: Any) -> Collection:
