@@ -44,8 +44,8 @@ from catalog.models import Resource
 from catalog.remote import remote_file_mark_available
 from catalog.storage import get_blob_store
 from exchange.audit import audit_record
+from exchange.errors import ExchangeError
 from licensing.decisions import Action, Decision, Reason, decide_many
-from licensing.errors import AccessRefusedError
 from licensing.models import Grant
 from licensing.services import download_start, grant_purchase
 from spaces import selectors
@@ -134,6 +134,11 @@ def package_purchase(*, user: Any, collection: Collection, confirmed_total: int,
     priced = plan.of("purchase")
     if not priced:
         raise NothingToPurchaseError()
+    # Every purchase locks its resource row, then the school's account (licensing's order). Locking all the
+    # resources first, in one order, keeps that order across the items: no other purchase can hold one of
+    # them while waiting for the account this one holds.
+    list(Resource.objects.select_for_update().filter(pk__in=[line.item.resource_id for line in priced])
+         .order_by("pk").values_list("pk", flat=True))
     if plan.total_price != confirmed_total:
         raise PackagePriceChangedError(details={"total_price": plan.total_price, "confirmed": confirmed_total})
     grants = [grant_purchase(buyer=user, resource=line.item.resource, scope=scope) for line in priced]
@@ -178,7 +183,7 @@ def package_build(*, user: Any, collection: Collection, ip: str = "", base_url: 
     for line in taking:
         try:
             download_start(user=user, resource=line.item.resource, ip=ip, base_url=base_url)
-        except AccessRefusedError as exc:  # the rights changed since the plan
+        except ExchangeError as exc:  # the rights changed since the plan, or its files cannot be had here
             left_out.append({**line.as_dict(), "status": "refused", "reason": exc.code, "message": exc.message})
             continue
         taken.append(line)
@@ -316,8 +321,12 @@ def _invalid(why: str) -> PackageInvalidError:
 
 def manifest_read(raw: bytes) -> tuple[str, str, list[ManifestResource]]:
     """The title, description and resources (in lesson order) of a manifest. Raises PackageInvalidError."""
-    upper = raw.upper()
-    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+    try:
+        text = raw.decode("utf-8")  # only UTF-8: a DTD cannot hide in another encoding
+    except UnicodeDecodeError as exc:
+        raise _invalid("the manifest is not UTF-8") from exc
+    upper = text.upper()
+    if "<!DOCTYPE" in upper or "<!ENTITY" in upper:
         raise _invalid("the manifest declares a DTD or entities")
     try:
         root = ET.fromstring(raw)  # noqa: S314 - no DTD (refused above), so no entity expansion
@@ -382,26 +391,35 @@ def package_import(*, user: Any, path: str, name: str = "package.zip") -> Import
         if archive.getinfo(MANIFEST).file_size > MANIFEST_MAX_BYTES:
             raise _invalid("the manifest is too large")
         title, description, entries = manifest_read(archive.read(MANIFEST))
-        collection = collection_create(user=user, title=title, description=description)
-        result = ImportResult(collection=collection)
-        for entry in entries:
-            try:
-                resource = catalog_selectors.resource_by_record(user=user, origin=entry.origin,
-                                                                record_id=entry.record_id)
-            except ResourceNotFoundError:
-                result.unresolved.append({"origin": entry.origin, "id": entry.record_id, "title": entry.title,
-                                          "reason": "unknown_here"})
-                continue
-            if resource.status != Resource.Status.PUBLISHED:
-                result.unresolved.append({"origin": entry.origin, "id": entry.record_id, "title": entry.title,
-                                          "reason": "not_published"})
-                continue
-            collection_item_add(user=user, collection=collection, resource_id=resource.pk, step=entry.step)
-            result.added.append(str(resource.pk))
-            result.files_stored += _store_missing_files(archive, resource, entry, contents.names)
-    audit_record(action="collection.package_import", actor=user, object_type="collection", object_id=collection.pk,
-                 data={"added": len(result.added), "unresolved": len(result.unresolved),
-                       "files_stored": result.files_stored})
+        with transaction.atomic():  # the whole collection or none (stored blobs wait for gc_blobs if none)
+            result = _import_entries(user=user, archive=archive, names=contents.names, title=title,
+                                     description=description, entries=entries)
+            audit_record(action="collection.package_import", actor=user, object_type="collection",
+                         object_id=result.collection.pk, data={"added": len(result.added),
+                                                               "unresolved": len(result.unresolved),
+                                                               "files_stored": result.files_stored})
+    return result
+
+
+def _import_entries(*, user: Any, archive: zipfile.ZipFile, names: frozenset[str], title: str, description: str,
+                    entries: list[ManifestResource]) -> ImportResult:
+    collection = collection_create(user=user, title=title, description=description)
+    result = ImportResult(collection=collection)
+    for entry in entries:
+        try:
+            resource = catalog_selectors.resource_by_record(user=user, origin=entry.origin,
+                                                            record_id=entry.record_id)
+        except ResourceNotFoundError:
+            result.unresolved.append({"origin": entry.origin, "id": entry.record_id, "title": entry.title,
+                                      "reason": "unknown_here"})
+            continue
+        if resource.status != Resource.Status.PUBLISHED:
+            result.unresolved.append({"origin": entry.origin, "id": entry.record_id, "title": entry.title,
+                                      "reason": "not_published"})
+            continue
+        collection_item_add(user=user, collection=collection, resource_id=resource.pk, step=entry.step)
+        result.added.append(str(resource.pk))
+        result.files_stored += _store_missing_files(archive, resource, entry, names)
     return result
 
 

@@ -189,7 +189,14 @@ def follow_create(*, user: Any, subject: str = "", grade: str = "", edition: str
 
 @transaction.atomic
 def follow_delete(*, user: Any, follow_id: Any) -> bool:
-    deleted, _ = Follow.objects.filter(user=user, pk=follow_id).delete()
+    """Stop following; False when the user has no such follow."""
+    try:
+        follow_pk = int(follow_id)
+    except (TypeError, ValueError):
+        return False
+    deleted, _ = Follow.objects.filter(user=user, pk=follow_pk).delete()
+    if deleted:
+        audit_record(action="follow.delete", actor=user, object_type="follow", object_id=follow_pk)
     return bool(deleted)
 
 

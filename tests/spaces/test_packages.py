@@ -194,9 +194,12 @@ def test_import_on_the_same_node_resolves_its_own_records(api_as, users, world):
 @pytest.mark.parametrize(("entries", "code", "status"), [
     ({"readme.txt": b"hello"}, "package_invalid", 400),
     ({"imsmanifest.xml": b'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY a "aaaa">]><m>&a;</m>'}, "package_invalid", 400),
+    ({"imsmanifest.xml": ('<?xml version="1.0" encoding="utf-16"?><!DOCTYPE manifest [<!ENTITY a "aaaa">]>'
+                          f'<manifest xmlns="{packages.NS_CP}">&a;</manifest>').encode("utf-16")},
+     "package_invalid", 400),
     ({"imsmanifest.xml": b"<not-xml"}, "package_invalid", 400),
     ({"imsmanifest.xml": b'<manifest xmlns="urn:other"/>'}, "package_invalid", 400),
-], ids=["no-manifest", "entities", "not-xml", "not-ims"])
+], ids=["no-manifest", "entities", "entities-in-utf-16", "not-xml", "not-ims"])
 def test_import_refuses_what_is_not_a_package(api_as, users, entries, code, status):
     refused = upload(api_as(users["teacher"]), package_zip(entries))
     assert refused.status_code == status and refused.json()["error"]["code"] == code
