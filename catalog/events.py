@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cache
 
 from django.conf import settings
+from django.db import transaction
 from django.utils.module_loading import import_string
 
 from catalog.models import Resource
@@ -38,3 +39,17 @@ def resources_imported(resource_ids: list[str], *, index: bool = True) -> None:
         hook(resource_ids=resource_ids)
     if index:
         index_pending_record(resource_ids)
+    resources_published(resource_ids)
+
+
+def resources_published(resource_ids: list[str]) -> None:
+    """Call in the transaction that made these resources public on this node — published here, imported, or
+    applied from another node's records (``catalog.remote``): after commit each ``CATALOG_PUBLISHED_HOOKS``
+    entry is called with their ids (the teachers' new-resources feed), whichever way they came. Nothing is
+    called when the transaction rolls back."""
+    ids = [str(pk) for pk in resource_ids]
+    if not ids:
+        return
+    hooks = _hooks(tuple(settings.CATALOG_PUBLISHED_HOOKS))
+    if hooks:
+        transaction.on_commit(lambda: [hook(resource_ids=ids) for hook in hooks])

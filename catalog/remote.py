@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from catalog.events import resources_published
 from catalog.files import safe_filename
 from catalog.models import License, Resource, ResourceFile, ResourceVersion, RightsStatement
 from catalog.previews.services import previews_schedule
@@ -508,6 +509,8 @@ def remote_resources_apply(*, changes: Sequence[RemoteChange], index: bool = Tru
     if index and changed_pks:
         index_pending_record(changed_pks)  # in this transaction: a crash after commit loses nothing
         index_pending_drain_on_commit()
+    resources_published([str(keys_of[position][0]) for position, _, _ in creates
+                         if final[position].outcome == "created"])  # not "withheld": a takedown stands
     return final
 
 

@@ -30,6 +30,18 @@ def resource_get(*, user, resource_id) -> Resource:
     return resource
 
 
+def resource_by_record(*, user, origin: str, record_id) -> Resource:
+    """The resource this node holds for ``origin``'s record ``record_id`` (its own, or a copy synced from
+    another node), when the user may see it. Raises ResourceNotFoundError otherwise."""
+    try:
+        resource = _base().filter(origin_node=origin, record_id=record_id).first()
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise ResourceNotFoundError() from exc
+    if resource is None or not can_see(user, resource):
+        raise ResourceNotFoundError()
+    return resource
+
+
 def resource_list_public() -> QuerySet[Resource]:
     return _base().filter(status=Resource.Status.PUBLISHED)
 

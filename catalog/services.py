@@ -30,7 +30,7 @@ from catalog.errors import (
     RightsInvalidError,
     TooManyFilesError,
 )
-from catalog.events import resource_changed
+from catalog.events import resource_changed, resources_published
 from catalog.guards import bump, refuse_if_taken_down, require_editor, require_reviewer, transition
 from catalog.models import (
     Favourite,
@@ -317,6 +317,7 @@ def resource_publish(*, user, resource: Resource) -> Resource:
     audit_record(action="resource.publish", actor=user, object_type="resource", object_id=resource.pk,
                  data={"from": before, "version": resource.version})
     resource_changed(resource, kind="upsert")
+    resources_published([str(resource.pk)])
     return resource
 
 

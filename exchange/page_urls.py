@@ -19,6 +19,11 @@ services they call; each one's docstring names its permission.
     /resources/<id>/remix     (POST)    a draft derived from it (lineage)       publisher, teacher sharing as school
     /publish/feedback                   teachers' ratings of our resources      publisher
     /review/ratings/<id>      (POST)    hide or show a comment                  reviewer (of the province)
+    /me/collections …                   备课包: list, new, add a resource,       teacher, school admin
+                                        import a package zip
+    /me/collections/<id>                a 备课包, its package zip and purchase  owner / school / anybody (visibility)
+    /me/feed                            新资源: feed, follows, Atom token,      teacher, school admin
+                                        e-mail digest
     /resources/<id>/history             versions (decisions: editors, reviewers) public (published) / editors, reviewers
     /publish/ …                         publisher pages, edit and revisions     publisher
     /publish/commitment                 the content commitment, accepting it    publisher
@@ -42,6 +47,7 @@ from exchange import views
 from federation import negative_list_views
 from federation import pages as federation_pages
 from licensing import pages as licensing_pages
+from spaces import views as spaces_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -69,6 +75,13 @@ urlpatterns = [
     path("me/school/allowances", licensing_pages.teacher_allowance, name="teacher-allowance"),
     path("me/school/requests/<int:request_id>", licensing_pages.purchase_request_decide,
          name="purchase-request-decide"),
+    path("me/collections", spaces_views.collection_list_page, name="space-collections"),
+    path("me/collections/add", spaces_views.collection_add_page, name="space-collection-add"),
+    path("me/collections/import", spaces_views.collection_import_page, name="space-collection-import"),
+    path("me/collections/<uuid:collection_id>", spaces_views.collection_page, name="space-collection"),
+    path("me/collections/<uuid:collection_id>/package", spaces_views.collection_package_download,
+         name="space-collection-package"),
+    path("me/feed", spaces_views.feed_page, name="space-feed"),
     # publishers
     path("publish/", publishing.publisher_resources, name="publisher-resources"),
     path("publish/new", publishing.resource_upload, name="resource-upload"),

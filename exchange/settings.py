@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "catalog",
     "licensing",
     "federation",
+    "spaces",
     "operations",
 ]
 
@@ -345,7 +346,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # A resource's status appears in several components (the resource, a review queue entry): one enum.
     "ENUM_NAME_OVERRIDES": {"ResourceStatusEnum": "catalog.models.Resource.Status",
-                            "GrantScopeEnum": "licensing.models.Grant.Scope"},
+                            "GrantScopeEnum": "licensing.models.Grant.Scope",
+                            "PurchaseScopeEnum": ["school", "personal"]},
 }
 
 # --- security ------------------------------------------------------------------------------
@@ -413,7 +415,7 @@ LOGGING = {
 }
 # URL paths whose rest is a secret (the signed download links licensing mounts at /files/): logged as
 # "/files/[REDACTED]" by every handler above and by gunicorn (exchange.logging).
-LOG_REDACT_PATH_PREFIXES = ["/files/"]
+LOG_REDACT_PATH_PREFIXES = ["/files/", "/feeds/"]
 
 # --- readiness: each check is an import string raising on failure --------------------------
 EXCHANGE_READINESS_CHECKS = {
@@ -434,6 +436,9 @@ EXCHANGE_METRICS_COLLECTORS = ["exchange.jobs.queue_metrics", "catalog.metrics.c
 CATALOG_CHANGE_HOOKS: list[str] = ["federation.outbox.record_change"]
 # The same for resources created in bulk (import_corpus): called with their ids.
 CATALOG_BULK_CHANGE_HOOKS: list[str] = ["federation.outbox.record_imported"]
+# Called after commit with the ids of resources that became public here: published locally, imported,
+# or arrived from another node (see catalog.events.resources_published).
+CATALOG_PUBLISHED_HOOKS: list[str] = ["spaces.feeds.resources_published_hook"]
 # Search indexing of one resource (the ``catalog.jobs.index_resource`` job). Changes reach the index
 # through pending rows written in their transaction (catalog.search.indexing.index_pending_drain).
 CATALOG_INDEXER = "catalog.search.indexing.index_resource"
@@ -463,14 +468,6 @@ CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search
 # The Bayesian average of a resource's ratings: this many imagined votes at this mean are added to the real ones.
 CATALOG_RATING_PRIOR_WEIGHT = env_int("CATALOG_RATING_PRIOR_WEIGHT", 10)
 CATALOG_RATING_PRIOR_MEAN = float(env_str("CATALOG_RATING_PRIOR_MEAN", "3.0"))
-
-# --- email ---------------------------------------------------------------------------------
-# Notifications (e.g. a teacher's purchase waiting for the school administrator). Embedded default: the
-# console; set EMAIL_BACKEND (and Django's EMAIL_HOST/EMAIL_PORT…) for a mail server.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"noreply@{EXCHANGE_NODE_ID}.exchange.invalid")
 
 # --- OAI-PMH -------------------------------------------------------------------------------
 # The OAI-PMH 2.0 provider at /oai (federation.oai). Identifiers are oai:<repository id>:<uuid>.
@@ -529,3 +526,17 @@ LICENSING_GRANT_HOOKS = ["federation.receipts.report_grant"]
 LICENSING_TAKEDOWN_HOOKS = ["federation.takedowns.takedown_event"]
 # Paid grants of this node's resources decided elsewhere (signed receipts), for settlement.
 LICENSING_REMOTE_SALES = "federation.receipts.received_sales"
+
+# --- teacher spaces: lesson packages and the new-resources feed ---
+# E-mail (the digest of new resources; a teacher's purchase waiting for the school administrator): Django's
+# backend by import string; the console on embedded defaults.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"no-reply@{EXCHANGE_NODE_ID}.exchange.invalid")
+# A collection holds at most this many resources; a package zip (built or imported) at most this many bytes.
+SPACES_COLLECTION_MAX_ITEMS = env_int("SPACES_COLLECTION_MAX_ITEMS", 200)
+SPACES_PACKAGE_MAX_BYTES = env_int("SPACES_PACKAGE_MAX_BYTES", 1024 * 1024 * 1024)

@@ -7,6 +7,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from exchange import apis, health, views
+from spaces import views as spaces_views
 
 api_v1 = [
     path("auth/token", apis.AuthTokenApi.as_view(), name="api-token"),
@@ -15,6 +16,7 @@ api_v1 = [
     path("", include("catalog.urls")),
     path("", include("catalog.search.urls")),
     path("", include("licensing.urls")),
+    path("", include("spaces.urls")),
     path("federation/", include("federation.api_urls")),
 ]
 
@@ -27,6 +29,8 @@ urlpatterns = [
     path("federation/v1/", include("federation.urls")),
     path(".well-known/", include("federation.wellknown_urls")),
     path("files/", include("licensing.file_urls")),
+    # A teacher's Atom feed: the token is the secret (redacted from every log: LOG_REDACT_PATH_PREFIXES).
+    path("feeds/<str:token>/atom", spaces_views.feed_atom, name="feed-atom"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI: its start-up script is a separate request (no inline script); it sets inline styles
     # and draws icons from data: URLs, which this page alone may do.

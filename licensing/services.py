@@ -233,7 +233,12 @@ def grant_purchase_for(*, buyer: Any, resource: Resource, scope: str, approved_b
     for hook in _hooks(tuple(settings.LICENSING_GRANT_HOOKS)):
         hook(grant=grant)
     price = rights.price
-    transaction.on_commit(lambda: (PURCHASES.labels(scope).inc(), PURCHASE_VOUCHERS.labels(scope).inc(price)))
+
+    def count_purchase() -> None:
+        PURCHASES.labels(scope).inc()
+        PURCHASE_VOUCHERS.labels(scope).inc(price)
+
+    transaction.on_commit(count_purchase)
     audit_record(action="grant.purchase", actor=buyer, object_type="grant", object_id=grant.pk,
                  data={"resource": str(resource.pk), "scope": scope, "school": school.pk, "price": rights.price,
                        "ends_at": ends_at.isoformat(), "transaction": txn.pk,

@@ -34,6 +34,7 @@ from exchange.roles import Role
 from exchange.services import organisation_create, user_create
 from licensing import services as licensing_services
 from licensing.links import file_token_make
+from spaces import services as spaces_services
 from tests.factories import ResourceFactory, demo_organisations, demo_users
 
 #: Who asks. ``publisher_member`` belongs to the publishing organisation of province A without holding the
@@ -169,6 +170,20 @@ def build_world(province: str) -> World:
     # every file gets its previews (cover, page thumbnails), as the preview job makes them after an upload
     for sha256, mime in set(ResourceFile.objects.values_list("sha256", "mime")):
         preview_build(sha256=sha256, mime=mime)
+    # teachers' collections (备课包): the teacher's private one (an open and a priced resource) and the one shared
+    # with the school (empty), the school administrator's public one (the open resource); the teacher's feed token
+    private = spaces_services.collection_create(user=users["teacher"], title="私人备课包")
+    for variant, step in (("A published", "导入"), ("A priced", "练习")):
+        spaces_services.collection_item_add(user=users["teacher"], collection=private,
+                                            resource_id=world.objects[variant].pk, step=step)
+    world.objects["private collection"] = private
+    world.objects["school collection"] = spaces_services.collection_create(
+        user=users["teacher"], title="本校备课包", visibility="school")
+    public = spaces_services.collection_create(user=users["school_admin"], title="公开备课包", visibility="public")
+    spaces_services.collection_item_add(user=users["school_admin"], collection=public,
+                                        resource_id=world.objects["A published"].pk, step="新授")
+    world.objects["public collection"] = public
+    world.objects["feed token"] = spaces_services.feed_token_issue(user=users["teacher"])
     # every resource is offered to the search index: the indexer must keep the published ones only
     index_resources(resource_ids=[str(pk) for pk in Resource.objects.values_list("pk", flat=True)])
     return world
@@ -192,7 +207,7 @@ def url_kwargs(converters: tuple[str, ...], obj: Any) -> dict[str, Any]:
     """URL arguments for a route from the object of the cell."""
     out: dict[str, Any] = {}
     for name in converters:
-        if name in ("resource_id", "notice_id", "school_id", "account_id"):
+        if name in ("resource_id", "notice_id", "school_id", "account_id", "collection_id"):
             out[name] = obj.pk
         elif name == "file_id":
             out[name] = file_pk(obj)
@@ -200,7 +215,7 @@ def url_kwargs(converters: tuple[str, ...], obj: Any) -> dict[str, Any]:
             out[name] = "cn-99"  # no such peer, node or enrolment
         elif name == "page":
             out[name] = 1  # the first page: what anybody who may preview sees
-        elif name in ("enrolment_id", "item_id", "run_id", "request_id", "user_id", "rating_id"):
+        elif name in ("enrolment_id", "item_id", "run_id", "request_id", "user_id", "rating_id", "follow_id"):
             out[name] = 999999
         elif name == "entry_id":
             out[name] = uuid.UUID("00000000-0000-4000-8000-0000000e1e1e")  # no such negative-list entry

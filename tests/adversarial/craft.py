@@ -109,8 +109,8 @@ def many_entries(count: int) -> bytes:
 
 
 def multipart(fields: dict[str, str], files: list[tuple[str, bytes]], *, boundary: str = "xXxBoundaryxXx",
-              raw_names: bool = True) -> tuple[bytes, str]:
-    """A multipart/form-data body with ``files`` sent under the field ``files`` with their names as
+              raw_names: bool = True, file_field: str = "files") -> tuple[bytes, str]:
+    """A multipart/form-data body with ``files`` sent under the field ``file_field`` with their names as
     given (path separators, control characters and all), and its Content-Type."""
     out = bytearray()
     for key, value in fields.items():
@@ -118,7 +118,7 @@ def multipart(fields: dict[str, str], files: list[tuple[str, bytes]], *, boundar
         out += value.encode("utf-8") + b"\r\n"
     for filename, body in files:
         quoted = filename.replace('"', "%22") if raw_names else filename
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{quoted}\"\r\n"
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{quoted}\"\r\n"
                 "Content-Type: application/octet-stream\r\n\r\n").encode("utf-8", "surrogatepass")
         out += body + b"\r\n"
     out += f"--{boundary}--\r\n".encode()

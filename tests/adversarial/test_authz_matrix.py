@@ -56,6 +56,7 @@ from licensing.models import (
     TakedownNotice,
     TeacherAllowance,
 )
+from spaces.models import Collection, CollectionItem, Follow
 from tests.adversarial.authz_world import (
     A_UNPUBLISHED,
     ACTORS,
@@ -157,6 +158,16 @@ def teacher_allowances(world: World, obj: Any) -> Any:
 
 def purchase_requests_decided(world: World, obj: Any) -> int:
     return PurchaseRequest.objects.exclude(status="pending").count()
+
+
+def collections_state(world: World, obj: Any) -> Any:
+    """Every collection's title and visibility, and every item's place (what a collection form changes)."""
+    return (sorted(Collection.objects.values_list("title", "visibility")),
+            sorted(CollectionItem.objects.values_list("collection_id", "resource_id", "position", "step")))
+
+
+def follows_state(world: World, obj: Any) -> Any:
+    return sorted(Follow.objects.values_list("user_id", "subject", "query"))
 
 
 def resource_count(world: World, obj: Any) -> int:
@@ -800,6 +811,107 @@ M += rows("admin:catalog_resource_change", "get", {"A draft": ADMIN}, fmt=None, 
           kwargs=lambda w, o: {"object_id": o.pk})
 
 
+# --- teacher spaces: 备课包 (collections, their package zip) and 新资源 (follows, the feed, its Atom form) ---
+SPACE = ("teacher", "school_admin")
+COLLECTIONS = ("private collection", "school collection", "public collection")
+
+
+def collection_rows(private: Any, school: Any, public: Any, **gate: Any) -> dict[Any, dict[str, Any]]:
+    """One row per collection: ``private`` is the teacher's own, ``school`` the teacher's shared with the
+    school (the school admin is a colleague), ``public`` the school admin's public one — each a dict of cells."""
+    return {"private collection": X(**private, **gate), "school collection": X(**school, **gate),
+            "public collection": X(**public, **gate)}
+
+
+def cells(default: Any, **named: Any) -> dict[str, Any]:
+    return {"default": default, **named}
+
+
+def item_body(world: World, obj: Any, actor: str) -> dict[str, str]:
+    return {"resource": str(world.objects["A published"].pk), "step": "小结"}
+
+
+def order_body(world: World, obj: Any, actor: str) -> dict[str, Any]:
+    return {"order": [{"resource": str(r), "step": "导入"}
+                      for r in obj.items.order_by("-position").values_list("resource_id", flat=True)]}
+
+
+def first_item(world: World, obj: Any) -> dict[str, Any]:
+    return {"collection_id": obj.pk, "item_id": obj.items.order_by("position").first().pk}
+
+
+M += rows("api-collections", "get", {ANY: only(403, SPACE, 200, **API_DENY)})
+M += rows("api-collections", "get", {ANY: only(403, SPACE, 200, **API_DENY)}, query="shared=1", label="shared")
+M += rows("api-collections", "post", {ANY: only(403, SPACE, 201, **API_DENY)}, data={"title": "矩阵备课包"})
+# a package zip's import: teachers only; an empty body is refused as input (the guards are in test_packages)
+M += rows("api-collections-import", "post", {ANY: only(403, SPACE, 400, **API_DENY)}, data={}, fmt="multipart")
+# the superuser holds every object right (django-guardian): it sees and may change any collection
+M += rows("api-collection", "get", collection_rows(cells(404, teacher=200, superuser=200),
+                                                   cells(404, teacher=200, school_admin=200, superuser=200),
+                                                   cells(200)))
+for method, ok in (("patch", 200), ("delete", 204)):
+    M += rows("api-collection", method, collection_rows(
+        cells(404, teacher=ok, superuser=ok), cells(404, teacher=ok, school_admin=403, superuser=ok),
+        cells(403, school_admin=ok, superuser=ok), **API_DENY), data={"description": "矩阵"} if ok == 200 else None)
+M += rows("api-collection-items", "post", collection_rows(
+    cells(403, teacher=201, school_admin=404), cells(403, teacher=201), cells(403, school_admin=201), **API_DENY),
+    data=item_body)
+M += rows("api-collection-items", "put", collection_rows(
+    cells(403, teacher=200, school_admin=404), cells(403, teacher=200), cells(403, school_admin=200), **API_DENY),
+    data=order_body)
+M += rows("api-collection-item", "delete", collection_rows(
+    cells(403, teacher=404, school_admin=404), cells(403, teacher=404), cells(403, school_admin=404), **API_DENY))
+M += rows("api-collection-item", "delete", {"private collection": X(403, **API_DENY, teacher=204, school_admin=404),
+                                            "public collection": X(403, **API_DENY, school_admin=204)},
+          kwargs=first_item, label="an item")
+M += rows("api-collection-package", "get", collection_rows(
+    cells(404, teacher=200, superuser=200), cells(404, teacher=200, school_admin=200, superuser=200),
+    cells(200), **API_DENY))
+# the zip: the open resource for every node role (the superuser, without one, may take nothing: 409); the
+# school's collection is empty
+M += rows("api-collection-package", "post", collection_rows(
+    cells(404, teacher=200, superuser=409), cells(404, teacher=409, school_admin=409, superuser=409),
+    cells(200, superuser=409), **API_DENY))
+# one purchase for the priced items at the confirmed total: 0 is not the private collection's total (409
+# package_price_changed); the others have nothing priced (409 nothing_to_purchase)
+M += rows("api-collection-purchase", "post", collection_rows(
+    cells(403, teacher=409, school_admin=404), cells(403, teacher=409, school_admin=409),
+    cells(403, teacher=409, school_admin=409), **API_DENY), data={"confirmed_total": 0})
+M += rows("api-follows", "get", {ANY: only(403, SPACE, 200, **API_DENY)})
+M += rows("api-follows", "post", {ANY: only(403, SPACE, 201, **API_DENY)}, data={"subject": "数学"})
+M += rows("api-follow", "delete", {ANY: only(403, SPACE, 404, **API_DENY)})
+M += rows("api-feed", "get", {ANY: only(403, SPACE, 200, **API_DENY)})
+M += rows("api-feed-token", "post", {ANY: only(403, SPACE, 201, **API_DENY)})
+M += rows("api-feed-token", "delete", {ANY: only(403, SPACE, 204, **API_DENY)})
+M += rows("api-feed-digest", "put", {ANY: only(403, SPACE, 200, **API_DENY)}, data={"enabled": True})
+# the Atom feed: its secret token is the only key (no session needed, none enough)
+M += rows("feed-atom", "get", {"feed token": X(200), "bad link": X(404)}, fmt=None)
+
+M += rows("space-collections", "get", {ANY: only(403, SPACE, 200, **PAGE_DENY)}, fmt=None)
+M += rows("space-collections", "post", {ANY: only(403, SPACE, "done", **PAGE_DENY)}, fmt=None,
+          data={"title": "矩阵备课包"}, probe=collections_state)
+M += rows("space-collection-add", "get", {ANY: only(403, SPACE, 200, **PAGE_DENY)}, fmt=None,
+          query=lambda w: f"resource={w.objects['A published'].pk}")
+M += rows("space-collection-add", "post", {ANY: only(403, SPACE, "done", **PAGE_DENY)}, fmt=None,
+          data=lambda w, o, a: {"resource": str(w.objects["A published"].pk), "collection": "new", "step": "导入"},
+          probe=collections_state)
+M += rows("space-collection-import", "get", {ANY: only(403, SPACE, 200, **PAGE_DENY)}, fmt=None)
+M += rows("space-collection-import", "post", {ANY: only(403, SPACE, 200, **PAGE_DENY)}, fmt=None, data={})
+M += rows("space-collection", "get", collection_rows(cells(404, teacher=200, superuser=200),
+                                                     cells(404, teacher=200, school_admin=200, superuser=200),
+                                                     cells(200)), fmt=None)
+M += rows("space-collection", "post", collection_rows(
+    cells(404, teacher="done", superuser="done"), cells(404, teacher="done", school_admin="refused", superuser="done"),
+    cells("refused", school_admin="done", superuser="done"), **PAGE_DENY), fmt=None,
+    data={"action": "update", "title": "矩阵改名", "visibility": "public"}, probe=collections_state)
+M += rows("space-collection-package", "post", collection_rows(
+    cells(404, teacher=200, superuser=302), cells(404, teacher=302, school_admin=302, superuser=302),
+    cells(200, superuser=302), **PAGE_DENY), fmt=None)
+M += rows("space-feed", "get", {ANY: only(403, SPACE, 200, **PAGE_DENY)}, fmt=None)
+M += rows("space-feed", "post", {ANY: only(403, SPACE, "done", **PAGE_DENY)}, fmt=None,
+          data={"action": "follow", "subject": "数学"}, probe=follows_state)
+
+
 # --- the routes, from the URL conf --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -994,7 +1106,7 @@ def test_no_cell_twice():
 
 # --- every view names its permission ---------------------------------------------------------------------------
 
-OWN_APPS = ("exchange.", "catalog.", "licensing.", "federation.")
+OWN_APPS = ("exchange.", "catalog.", "licensing.", "federation.", "spaces.")
 
 
 def access_marker(view: Any) -> str | None:

@@ -36,7 +36,7 @@ from tests.adversarial.craft import CONTENT_TYPES, deflated, multipart, named, o
 from tests.factories import METADATA, RIGHTS, ResourceFactory, pdf_bytes, pptx_bytes
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
-OUR_APPS = ("exchange", "catalog", "licensing", "federation", "authtoken")
+OUR_APPS = ("exchange", "catalog", "licensing", "federation", "spaces", "authtoken")
 LIMIT = 64 * 1024  # DATA_UPLOAD_MAX_MEMORY_SIZE in these tests, so "too large" stays cheap
 NO_ENTRY = "00000000-0000-4000-8000-0000000e1e1e"  # names no negative-list entry
 
@@ -78,6 +78,17 @@ class World:
         if "entry" not in self.made:
             self.made["entry"] = negative_term_create(actor=self.users["province_admin"], scope="local", term="禁语语料")
         return self.made["entry"]
+
+    def collection(self):
+        """The teacher's collection with one published resource in it."""
+        if "collection" not in self.made:
+            from spaces import services as spaces_services
+
+            collection = spaces_services.collection_create(user=self.users["teacher"], title="语料备课包")
+            spaces_services.collection_item_add(user=self.users["teacher"], collection=collection,
+                                                resource_id=self.resource().pk, step="导入")
+            self.made["collection"] = collection
+        return self.made["collection"]
 
     def notice(self):
         if "notice" not in self.made:
@@ -144,6 +155,21 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("api-review-policy", "put"): Target("province_admin"),
     ("api-commitment", "post"): Target("hub_operator"),
     ("api-commitment-accept", "post"): Target("publisher"),
+    ("api-collections", "post"): Target("teacher"),
+    ("api-collections-import", "post"): Target("teacher"),
+    ("api-collection", "patch"): Target("teacher", lambda w: {"collection_id": w.collection().pk}),
+    ("api-collection", "delete"): Target("teacher", lambda w: {"collection_id": w.collection().pk}),
+    ("api-collection-items", "post"): Target("teacher", lambda w: {"collection_id": w.collection().pk}),
+    ("api-collection-items", "put"): Target("teacher", lambda w: {"collection_id": w.collection().pk}),
+    ("api-collection-item", "delete"): Target("teacher", lambda w: {"collection_id": w.collection().pk,
+                                                                    "item_id": 999999}),
+    ("api-collection-package", "post"): Target("teacher", lambda w: {"collection_id": w.collection().pk}),
+    ("api-collection-purchase", "post"): Target("teacher", lambda w: {"collection_id": w.collection().pk}),
+    ("api-follows", "post"): Target("teacher"),
+    ("api-follow", "delete"): Target("teacher", lambda w: {"follow_id": 999999}),
+    ("api-feed-token", "post"): Target("teacher"),
+    ("api-feed-token", "delete"): Target("teacher"),
+    ("api-feed-digest", "put"): Target("teacher"),
 }
 
 
@@ -219,13 +245,14 @@ class Payload:
     data: Any = None
     fields: dict[str, Any] | None = None
     files: tuple[tuple[str, bytes], ...] = ()
+    file_field: str = "files"
 
     def request(self) -> tuple[bytes, str]:
         if self.fields is None and not self.files:
             return json.dumps(self.data, ensure_ascii=False).encode(), "application/json"
         fields = {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in
                   (self.fields or {}).items()}
-        return multipart(fields, list(self.files))
+        return multipart(fields, list(self.files), file_field=self.file_field)
 
 
 def deposit(status: int, code: str | None, *, files=None, metadata=None, rights=None, **fields: Any) -> Payload:
@@ -484,6 +511,44 @@ PAYLOADS: dict[tuple[str, str], dict[str, Payload]] = {
         "active as a string": Payload(400, "negative_term_invalid", data={"active": "false"}),
         "term as a list": Payload(400, "negative_term_invalid", data={"term": ["a"]}),
     },
+    ("api-collections", "post"): {
+        **_text_payloads("title"),
+        "title with NUL": Payload(400, "malformed_request", data={"title": "a\x00"}),
+        "visibility not a choice": Payload(400, "invalid_input", data={"title": "a", "visibility": "everyone"}),
+        "owner smuggled in": Payload(400, "unknown_fields", data={"title": "a", "owner": 1}),
+    },
+    ("api-collection", "patch"): {**_text_payloads("description"),
+                                  "visibility as a list": Payload(400, "invalid_input", data={"visibility": ["public"]})},
+    ("api-collection-items", "post"): {
+        "resource not a uuid": Payload(400, "invalid_input", data={"resource": "../x"}),
+        "a resource that does not exist": Payload(404, "resource_not_found", data={
+            "resource": "00000000-0000-4000-8000-000000000000"}),
+        "step of 10,000 characters": Payload(400, "invalid_input", data={
+            "resource": "00000000-0000-4000-8000-000000000000", "step": "字" * 10_000}),
+    },
+    ("api-collection-items", "put"): {
+        "order as an object": Payload(400, "invalid_input", data={"order": {"a": 1}}),
+        "an order naming a stranger": Payload(400, "invalid_input", data={"order": [
+            {"resource": "00000000-0000-4000-8000-000000000000"}]}),
+    },
+    ("api-collection-purchase", "post"): {
+        "confirmed_total 10**18": Payload(400, "invalid_input", data={"confirmed_total": 10**18}),
+        "confirmed_total negative": Payload(400, "invalid_input", data={"confirmed_total": -5}),
+        "scope not a choice": Payload(400, "invalid_input", data={"confirmed_total": 0, "scope": "nation"}),
+    },
+    ("api-collections-import", "post"): {
+        "not a zip": Payload(415, "file_type_not_allowed", files=(("p.zip", b"%PDF-1.4 not a zip"),),
+                             file_field="package"),
+        "a zip without a manifest": Payload(400, "package_invalid", file_field="package", files=(
+            ("p.zip", zip_archive([named(deflated(b"x"), "readme.txt")])),)),
+        "a zip bomb": Payload(400, "archive_bomb", file_field="package", files=(
+            ("p.zip", zip_archive([named(deflated(b"\0" * (4 * 1024 * 1024)), "imsmanifest.xml")])),)),
+        "a manifest with entities": Payload(400, "package_invalid", file_field="package", files=(("p.zip", zip_archive([named(deflated(
+            b'<!DOCTYPE m [<!ENTITY a "aaaaaaaa">]><m>&a;&a;</m>'), "imsmanifest.xml")])),)),
+    },
+    ("api-follows", "post"): {**_text_payloads("chapter"),
+                              "nothing to follow": Payload(400, "invalid_input", data={"subject": ""})},
+    ("api-feed-digest", "put"): {"enabled as a string": Payload(400, "invalid_input", data={"enabled": "maybe"})},
 }
 
 
@@ -622,7 +687,8 @@ def _get_kwargs(world: World, route_name: str) -> dict[str, Any]:
                        "account_id": lambda: 999999, "node_id": lambda: "cn-99", "run_id": lambda: 999999,
                        "item_id": lambda: 999999, "entry_id": lambda: NO_ENTRY,
                        "request_id": lambda: 999999, "user_id": lambda: world.users["teacher"].pk,
-                       "rating_id": lambda: 999999}[key]()
+                       "rating_id": lambda: 999999,
+                       "collection_id": lambda: world.collection().pk, "follow_id": lambda: 999999}[key]()
     return kwargs
 
 
