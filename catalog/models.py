@@ -28,6 +28,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from exchange.models import Organisation
 
@@ -168,6 +169,19 @@ class RightsStatement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.license_id} © {self.year} {self.holder}"
+
+
+class ResourceUserObjectPermission(UserObjectPermissionBase):
+    """A user's object right on a resource (django-guardian, by foreign key: the rows go with the resource, and
+    guardian's queries join on the key instead of casting generic text keys of every model)."""
+
+    content_object = models.ForeignKey(Resource, on_delete=models.CASCADE)
+
+
+class ResourceGroupObjectPermission(GroupObjectPermissionBase):
+    """A group's object right on a resource (publisher members: change; the province's bureau: review)."""
+
+    content_object = models.ForeignKey(Resource, on_delete=models.CASCADE)
 
 
 class ResourceFile(models.Model):

@@ -13,6 +13,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from catalog.models import Resource
 from exchange.models import Organisation
@@ -40,6 +41,17 @@ class Collection(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class CollectionUserObjectPermission(UserObjectPermissionBase):
+    """A user's object right on a collection (django-guardian, by foreign key: the rows go with the
+    collection, and guardian's queries join on the key instead of casting generic text keys)."""
+
+    content_object = models.ForeignKey(Collection, on_delete=models.CASCADE)
+
+
+class CollectionGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Collection, on_delete=models.CASCADE)
 
 
 class CollectionItem(models.Model):

