@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,18 @@ def replace_section(text: str, name: str, body: str) -> str:
     return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
+def hide_local_paths(text: str) -> str:
+    """The checkout's and the interpreter's paths as ``<checkout>`` and ``<python>``: results are committed,
+    the paths of the machine that measured them are not."""
+    for path, name in sorted(((str(ROOT), "<checkout>"), (sys.prefix, "<python>"), (sys.base_prefix, "<python>")),
+                             key=lambda item: -len(item[0])):
+        text = text.replace(path, name)
+    return text
+
+
 def write_section(name: str, body: str, path: Path = RESULTS_MD) -> None:
     """Replace section ``name`` of ``path`` (under a lock: runners may finish side by side)."""
+    body = hide_local_paths(body)
     with open(path.with_name(f".{path.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         text = path.read_text(encoding="utf-8") if path.exists() else ""

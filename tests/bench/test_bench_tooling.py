@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from report import machine, replace_section  # noqa: E402
+from report import ROOT, hide_local_paths, machine, replace_section  # noqa: E402
 
 FOREIGN = """# Benchmark results
 
@@ -95,3 +95,10 @@ def test_machine_describes_this_machine():
     info = machine()
     assert info["cores"] == os.cpu_count() and info["ram_mib"] > 0
     assert len(info["load_average"]) == 3 and info["commit"] and info["date"].endswith("Z")
+
+
+def test_results_never_carry_the_measuring_machines_paths():
+    failure = f"Command '['{sys.prefix}/bin/python', '{ROOT}/manage.py', 'seed_demo']' timed out ({sys.base_prefix}/lib)"
+    shown = hide_local_paths(failure)
+    assert str(ROOT) not in shown and sys.base_prefix not in shown
+    assert "'<python>/bin/python', '<checkout>/manage.py'" in shown
