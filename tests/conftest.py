@@ -8,6 +8,7 @@ from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
 from tests import factories, servers
+from tests.requirements import ffmpeg, preview_tools, unavailable  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +104,7 @@ def api_as():
 def redis_url():
     reason = servers.redis_missing_reason()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     with servers.redis_server() as url:
         yield url
 

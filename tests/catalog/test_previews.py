@@ -24,7 +24,6 @@ from rest_framework.test import APIClient
 from catalog.models import FilePreview, Resource, ResourceFile
 from catalog.previews import tools
 from catalog.previews.services import preview_build, preview_key
-from catalog.previews.tools import tools_available
 from catalog.remote import remote_file_mark_available
 from catalog.samplefiles import sample_file
 from catalog.search.indexing import index_resources
@@ -33,8 +32,7 @@ from tests.factories import METADATA, RIGHTS, ResourceFactory, store_file
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
-needs_tools = pytest.mark.skipif(not all(tools_available().values()),
-                                 reason="needs LibreOffice, poppler-utils and ffmpeg (.ci/run installs them)")
+needs_tools = pytest.mark.usefixtures("preview_tools")
 
 
 def real(name: str, rtype: str) -> bytes:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -77,7 +76,7 @@ def test_without_a_cjk_font_the_pdf_falls_back_to_a_valid_minimal_one(tmp_path, 
     assert len(reader.pages) == 1 and reader.metadata.title == "高中单元测试卷示例"
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg (.ci/run installs it)")
+@pytest.mark.usefixtures("ffmpeg")
 def test_a_micro_lecture_is_a_short_mp4(tmp_path):
     made = sample_file("浮力 微课.mp4", stage="初中", resource_type="微课")
     assert made.name == "浮力 微课.mp4"

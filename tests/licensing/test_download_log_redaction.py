@@ -18,6 +18,7 @@ import urllib3
 
 from tests import servers
 from tests.node_processes import gunicorn, runserver, seed_node
+from tests.requirements import unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +104,7 @@ def test_download_tokens_stay_out_of_the_servers_logs(server, node_dir):
 def test_download_tokens_stay_out_of_nginx_and_gunicorn_logs(node_dir, tmp_path):
     reason = servers.nginx_missing_reason()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     data_dir, resource = node_dir
     upstream, https_port, http_port = servers.free_ports(3)
     proxy_dir = tmp_path / "nginx"

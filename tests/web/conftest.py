@@ -19,6 +19,7 @@ from catalog.models import Resource
 from catalog.search.indexing import index_resources
 from exchange.models import Organisation, User
 from tests.factories import ResourceFactory
+from tests.requirements import unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -101,11 +102,11 @@ def chromium() -> Iterator[Any]:
     calls as if they came from async code; the tests' own database work between page actions is plain
     synchronous code, so that check is switched off while the browser runs, and only then."""
     if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        pytest.skip("Chromium is not installed: install the Debian package `chromium` (apt-get install chromium)")
+        unavailable("Chromium is not installed: install the Debian package `chromium` (apt-get install chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - playwright is a test dependency
-        pytest.skip("the Python package `playwright` is not installed")
+        unavailable("the Python package `playwright` is not installed")
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:

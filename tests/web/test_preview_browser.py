@@ -10,15 +10,12 @@ import re
 import pytest
 
 from catalog.previews.services import preview_build
-from catalog.previews.tools import tools_available
 from catalog.samplefiles import sample_file
 from catalog.search.indexing import index_resources
 from tests.factories import ResourceFactory, store_file
 from tests.web.conftest import screenshot
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("committed_db"),
-              pytest.mark.skipif(not all(tools_available().values()),
-                                 reason="needs LibreOffice, poppler-utils and ffmpeg (.ci/run installs them)")]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("committed_db", "preview_tools")]
 
 MIMES = {".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
          ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
