@@ -33,6 +33,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._setup import cpu_delta, descendant_cpu_seconds  # noqa: E402
 from tests import servers  # noqa: E402
 from tests.production.stack import (  # noqa: E402
     Backends,
@@ -184,6 +185,7 @@ def main() -> int:
         print(f"locust: {args.users} clients for {args.seconds} s …", flush=True)
         load_avg = os.getloadavg()
         env = {**os.environ, "LOAD_PLAN": str(base / "plan.json"), "LOAD_TALLY": str(base / "tally.json")}
+        cpu_before = descendant_cpu_seconds()
         started = time.perf_counter()
         locust = subprocess.run([str(Path(sys.executable).parent / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"),
                                  "--headless", "--users", str(args.users), "--spawn-rate", str(max(1, args.users // 10)),
@@ -192,6 +194,9 @@ def main() -> int:
                                  "--exit-code-on-error", "3"],
                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=args.seconds + 300)
         result["locust_wall_s"] = round(time.perf_counter() - started, 1)
+        # CPU the stack used during the run (gunicorn, PostgreSQL, Redis, rq, S3, search; not locust): per
+        # request it reads correctly on a busy machine, where req/s and latencies measure the contention.
+        server_cpu = cpu_delta(cpu_before, descendant_cpu_seconds())
         result["load_average_at_locust_start"] = [round(x, 2) for x in load_avg]
         result["locust_exit_code"] = locust.returncode
         (base / "locust.log").write_text(locust.stdout + locust.stderr)
@@ -237,12 +242,22 @@ def main() -> int:
                      and ledger.returncode == 0)
         total = stats.get("Aggregated", {})
         search = stats.get("search", {})
+        cores = os.cpu_count() or 1
+        served = total.get("requests") or 0
+        cpu_ms = 1000 * sum(server_cpu.values()) / served if served else None
+        result.update(server_cpu_s_by_command=server_cpu, server_cpu_ms_per_request=cpu_ms and round(cpu_ms, 1),
+                      capacity_req_per_s_estimate=cpu_ms and round(cores * 1000 / cpu_ms, 1))
         result.update(requests=stats, failures=failures[:20], accounting=accounting, all_accounted_for=accounted,
                       errors=total.get("failures", None))
         result["summary"] = [
             f"{args.users} locust clients for {args.seconds} s (spawn {max(1, args.users // 10)}/s): "
             f"{total.get('requests')} requests, **{total.get('failures')} errors**, {total.get('req_per_s')} req/s "
             f"overall; load average when locust started {' / '.join(f'{x:.2f}' for x in load_avg)}",
+            f"server CPU (gunicorn, PostgreSQL, Redis, rq, S3, search; not locust): "
+            f"{sum(server_cpu.values()):.1f} s for {served} requests = **{cpu_ms or float('nan'):.1f} ms per request** "
+            f"(mixed journeys), so {cores} cores would serve about {cores * 1000 / cpu_ms if cpu_ms else float('nan'):.0f} "
+            f"req/s of this mix when not shared (an estimate from CPU time, not a measured rate); by process: "
+            + ", ".join(f"{name} {sec:.1f} s" for name, sec in sorted(server_cpu.items(), key=lambda x: -x[1])[:6]),
             f"search: {search.get('req_per_s')} req/s, p50 {search.get('p50_ms')} ms, p95 {search.get('p95_ms')} ms, "
             f"p99 {search.get('p99_ms')} ms ({search.get('requests')} requests, {search.get('failures')} errors)",
             *[f"{name}: {s['requests']} requests, {s['failures']} errors, {s['req_per_s']} req/s, p50 {s['p50_ms']} ms, "

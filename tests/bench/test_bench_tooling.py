@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,3 +103,29 @@ def test_results_never_carry_the_measuring_machines_paths():
     shown = hide_local_paths(failure)
     assert str(ROOT) not in shown and sys.base_prefix not in shown
     assert "'<python>/bin/python', '<checkout>/manage.py'" in shown
+
+
+def test_server_cpu_counts_every_descendant_and_what_they_reaped_but_not_what_we_reaped():
+    """The load bench's CPU per request: a server process and the worker it forks and reaps both count; a
+    load generator this process ran and reaped in between does not."""
+    from _setup import cpu_delta, descendant_cpu_seconds
+
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}: pass\n"
+    # a "server" that forks a "worker" burning 0.3 s, reaps it, burns 0.2 s itself, then waits to be measured
+    server_code = (f"import subprocess, sys, time\nsubprocess.run([sys.executable, '-c', {burn.format(s=0.3)!r}])\n"
+                   + burn.format(s=0.2) + "open(sys.argv[1], 'w').close()\ntime.sleep(60)\n")
+    ready = ROOT / "var" / f"cpu-ready-{os.getpid()}"
+    ready.parent.mkdir(exist_ok=True)
+    before = descendant_cpu_seconds()
+    server = subprocess.Popen([sys.executable, "-c", server_code, str(ready)])
+    try:
+        subprocess.run([sys.executable, "-c", burn.format(s=0.5)], check=True)  # the "load generator", reaped here
+        while not ready.exists():
+            assert server.poll() is None
+            time.sleep(0.05)
+        used = cpu_delta(before, descendant_cpu_seconds())
+    finally:
+        server.kill()
+        server.wait()
+        ready.unlink(missing_ok=True)
+    assert 0.5 <= sum(used.values()) < 1.0, used  # server 0.2 + its worker 0.3 (+ start-up), not the 0.5 reaped here
