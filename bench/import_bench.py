@@ -37,6 +37,7 @@ def main() -> None:
     started = time.perf_counter()
     import_records(lines[:with_files_n], with_files=True, placeholder_files=True, index=False)
     with_files_rate = with_files_n / (time.perf_counter() - started)
+    load_average = os.getloadavg()
     started, cpu_started = time.perf_counter(), time.process_time()
     report = import_records(lines[with_files_n:], with_files=False, index=False)
     rest = args.n - with_files_n
@@ -58,7 +59,7 @@ def main() -> None:
         "import_and_sign_metadata_only_s": round(metadata_seconds, 1),
         "import_and_sign_metadata_only_cpu_s": round(metadata_cpu, 1),
         "import_and_sign_metadata_only_rec_per_cpu_s": round(rest / metadata_cpu, 1) if metadata_cpu else None,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_start": [round(x, 2) for x in load_average],
         "import_and_sign_with_placeholder_files_rec_per_s": round(with_files_rate, 1),
         "rerun_idempotent_rec_per_s": round(rerun_rate, 1),
         "feed_entries_signed": signed,
