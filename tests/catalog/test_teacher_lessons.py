@@ -401,3 +401,13 @@ def test_consent_to_a_commitment_the_page_did_not_show_is_refused(users, orgs):
                                                "teachers_may_share": "on"})
     assert missing.status_code == 302
     assert not SchoolSharingConsent.objects.filter(school=orgs["city_school"], teachers_may_share=True).exists()
+
+
+@pytest.mark.parametrize("version", ["abc", "-1", "0", str(10**30), "1.5", "1\x00", "999"])
+def test_bad_commitment_versions_in_the_school_form_switch_nothing_on(users, orgs, version):
+    before = AuditEvent.objects.filter(action="school.sharing_consent").count()
+    answer = signed_in(users["school_admin"]).post("/me/school/policy", {
+        "teacher_allowance": "", "approval_threshold": "", "teachers_may_share": "on", "commitment_version": version})
+    assert answer.status_code in (302, 400)
+    assert not SchoolSharingConsent.objects.filter(school=orgs["city_school"], teachers_may_share=True).exists()
+    assert AuditEvent.objects.filter(action="school.sharing_consent").count() == before
