@@ -44,7 +44,13 @@ from catalog.jsonld import jsonld_script, resource_jsonld
 from catalog.lineage import resource_lineage
 from catalog.models import FilePreview, Resource, ResourceFile
 from catalog.pages.common import Labels, english, preview_kind
-from catalog.permissions import can_edit, can_review, can_see_unpublished, teacher_may_share
+from catalog.permissions import (
+    can_edit,
+    can_review,
+    can_see_unpublished,
+    teacher_may_share,
+    teacher_shares_resource,
+)
 from catalog.previews.selectors import covers_for, preview_open, previews_for
 from catalog.previews.services import preview_key
 from catalog.ratings import selectors as rating_selectors
@@ -254,6 +260,8 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
         "can_buy": can_buy, "balance": account.balance if account else 0, "outlook": outlook,
         "grant_scopes": Grant.Scope.choices,
         "can_edit": can_edit(user, resource), "can_review": can_review(user, resource),
+        # a teacher's own lesson shared as the school: edited and (re)submitted on the teacher's pages
+        "teacher_lesson": teacher_shares_resource(user, resource) and not user_has_role(user, Role.PUBLISHER),
         "can_claim": published and any(user_has_role(user, role) for role in CLAIMANT_ROLES),
         "jsonld": jsonld_script(resource_jsonld(resource, base_url=settings.EXCHANGE_BASE_URL)) if published else "",
         "preview_excerpt": not whole_file,

@@ -411,3 +411,12 @@ def test_bad_commitment_versions_in_the_school_form_switch_nothing_on(users, org
     assert answer.status_code in (302, 400)
     assert not SchoolSharingConsent.objects.filter(school=orgs["city_school"], teachers_may_share=True).exists()
     assert AuditEvent.objects.filter(action="school.sharing_consent").count() == before
+
+
+def test_the_resource_page_sends_the_teacher_to_their_own_edit_page(users, sharing):
+    """The management card of a teacher's own lesson links the teacher's edit page, not the publishers' pages
+    (which refuse a teacher): no form there posts to /publish/…."""
+    lesson = deposit_as(users["teacher"], "我的草稿 资源页")
+    page = signed_in(users["teacher"]).get(f"/resources/{lesson.pk}").content.decode()
+    assert f'href="/me/lessons/{lesson.pk}/edit"' in page
+    assert f"/publish/{lesson.pk}/" not in page
