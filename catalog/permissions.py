@@ -16,30 +16,59 @@ from exchange.models import Organisation
 from exchange.roles import Role, user_has_role
 
 
+def school_lets_teachers_share(school: Organisation | None) -> bool:
+    """Whether the school's administrator consented that its teachers share their own lessons as the school."""
+    return school is not None and SchoolSharingConsent.objects.filter(school=school, teachers_may_share=True).exists()
+
+
+class SharingRefusal:
+    """Why a user may not share their own lessons as their school (``teacher_sharing_refusal``)."""
+
+    NOT_TEACHER = "not_teacher"  # signed out, or no teacher role
+    NOT_A_SCHOOL = "not_a_school"  # a teacher without a school organisation
+    NO_CONSENT = "no_consent"  # the school administrator has not allowed it (or stopped it)
+
+
+def teacher_sharing_refusal(user) -> str | None:
+    """Whether ``user`` may share their own lessons (一师一优课) with their school as the publishing
+    organisation: None when they may — a teacher whose school's administrator consented
+    (``SchoolSharingConsent``) — else the ``SharingRefusal`` that says why not (the pages show it)."""
+    if not getattr(user, "is_authenticated", False) or not user_has_role(user, Role.TEACHER):
+        return SharingRefusal.NOT_TEACHER
+    org = getattr(user, "organisation", None)
+    if org is None or org.kind != Organisation.Kind.SCHOOL:
+        return SharingRefusal.NOT_A_SCHOOL
+    if not school_lets_teachers_share(org):
+        return SharingRefusal.NO_CONSENT
+    return None
+
+
 def teacher_may_share(user) -> bool:
     """A teacher whose school's administrator consented to teachers sharing their own lessons with the school
     as the publishing organisation (``SchoolSharingConsent``)."""
-    org = getattr(user, "organisation", None)
+    return teacher_sharing_refusal(user) is None
+
+
+def teacher_shares_resource(user, resource: Resource) -> bool:
+    """A teacher sharing as their school edits the resources they deposited themselves, of their own school,
+    while the school's consent stands (not a colleague's, not another school's, not a copy from another node)."""
     return (
-        user_has_role(user, Role.TEACHER)
-        and org is not None and org.kind == Organisation.Kind.SCHOOL
-        and SchoolSharingConsent.objects.filter(school=org, teachers_may_share=True).exists()
+        not resource.is_remote
+        and getattr(user, "is_authenticated", False)
+        and resource.created_by_id == user.pk
+        and resource.publisher_id is not None and resource.publisher_id == getattr(user, "organisation_id", None)
+        and teacher_may_share(user)
     )
 
 
 def can_edit(user, resource: Resource) -> bool:
     """The publisher's members with the publisher role and the edit right; and a teacher sharing as their
-    school for the resources they deposited themselves (while the school's consent stands)."""
+    school for the resources they deposited themselves (``teacher_shares_resource``)."""
     if resource.is_remote:
         return False
     if user_has_role(user, Role.PUBLISHER) and user.has_perm("catalog.change_resource", resource):
         return True
-    return (
-        getattr(user, "is_authenticated", False)
-        and resource.created_by_id == user.pk
-        and resource.publisher_id is not None and resource.publisher_id == getattr(user, "organisation_id", None)
-        and teacher_may_share(user)
-    )
+    return teacher_shares_resource(user, resource)
 
 
 def can_review(user, resource: Resource) -> bool:

@@ -9,7 +9,7 @@ from guardian.shortcuts import get_objects_for_user
 
 from catalog.errors import ResourceNotFoundError
 from catalog.models import Favourite, Resource
-from catalog.permissions import can_see
+from catalog.permissions import can_see, teacher_may_share
 from exchange.roles import Role, user_has_role
 
 
@@ -51,6 +51,14 @@ def resource_list_for_publisher(*, user, status: str | None = None) -> QuerySet[
         return Resource.objects.none()
     qs = get_objects_for_user(user, "catalog.change_resource", klass=_base(), accept_global_perms=False)
     return qs.filter(status=status) if status else qs
+
+
+def resource_list_shared_by_teacher(*, user) -> QuerySet[Resource]:
+    """The lessons a teacher deposited as their school (``teacher_shares_resource``), while the school's consent
+    stands; nothing for anybody else."""
+    if not teacher_may_share(user):
+        return Resource.objects.none()
+    return _base().filter(created_by=user, publisher_id=user.organisation_id, is_remote=False)
 
 
 def favourite_list(*, user) -> QuerySet[Resource]:

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from catalog.errors import CommitmentOutdatedError
 from catalog.models import CommitmentAcceptance, SchoolSharingConsent
+from catalog.permissions import school_lets_teachers_share
 from catalog.review.commitment import commitment_current
 from exchange.api import ExchangeAPIView, HasRole
 from exchange.audit import audit_record
@@ -32,7 +33,14 @@ def _admin_school(actor: Any) -> Organisation:
 
 
 def sharing_consent_of(school: Organisation | None) -> bool:
-    return school is not None and SchoolSharingConsent.objects.filter(school=school, teachers_may_share=True).exists()
+    return school_lets_teachers_share(school)
+
+
+def sharing_consent_get(school: Organisation | None) -> SchoolSharingConsent | None:
+    """The school's consent record — on or off, who switched it last and when — or None if never set."""
+    if school is None:
+        return None
+    return SchoolSharingConsent.objects.filter(school=school).select_related("updated_by").first()
 
 
 @transaction.atomic

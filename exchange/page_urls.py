@@ -24,6 +24,8 @@ services they call; each one's docstring names its permission.
     /me/collections/<id>                a 备课包, its package zip and purchase  owner / school / anybody (visibility)
     /me/feed                            新资源: feed, follows, Atom token,      teacher, school admin
                                         e-mail digest
+    /me/lessons/ …                      分享我的课: my shared lessons, upload,   teacher of a school that consented
+                                        edit (as the school, same review)       (others: the reason, 403)
     /resources/<id>/history             versions (decisions: editors, reviewers) public (published) / editors, reviewers
     /publish/ …                         publisher pages, edit and revisions     publisher
     /publish/commitment                 the content commitment, accepting it    publisher
@@ -39,7 +41,7 @@ services they call; each one's docstring names its permission.
 
 from django.urls import path
 
-from catalog.pages import browse, commitment, favourites, history, publishing, review
+from catalog.pages import browse, commitment, favourites, history, lessons, publishing, review
 from catalog.pages import search as search_pages
 from catalog.prereview import pages as prereview_pages
 from catalog.ratings import pages as rating_pages
@@ -82,6 +84,9 @@ urlpatterns = [
     path("me/collections/<uuid:collection_id>/package", spaces_views.collection_package_download,
          name="space-collection-package"),
     path("me/feed", spaces_views.feed_page, name="space-feed"),
+    path("me/lessons/", lessons.lesson_list, name="lesson-list"),
+    path("me/lessons/new", lessons.lesson_upload, name="lesson-upload"),
+    path("me/lessons/<uuid:resource_id>/edit", lessons.lesson_edit, name="lesson-edit"),
     # publishers
     path("publish/", publishing.publisher_resources, name="publisher-resources"),
     path("publish/new", publishing.resource_upload, name="resource-upload"),

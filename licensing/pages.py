@@ -43,15 +43,21 @@ from catalog.errors import ResourceNotFoundError
 from catalog.jsonld import jsonld_script, resource_jsonld
 from catalog.lineage import resource_lineage
 from catalog.models import FilePreview, Resource, ResourceFile
-from catalog.pages.common import Labels, preview_kind
-from catalog.permissions import can_edit, can_review, can_see_unpublished, teacher_may_share
+from catalog.pages.common import Labels, english, preview_kind
+from catalog.permissions import (
+    can_edit,
+    can_review,
+    can_see_unpublished,
+    teacher_may_share,
+    teacher_shares_resource,
+)
 from catalog.previews.selectors import covers_for, preview_open, previews_for
 from catalog.previews.services import preview_key
 from catalog.ratings import selectors as rating_selectors
 from catalog.ratings.services import can_rate
 from catalog.review.commitment import commitment_current
 from catalog.search import SearchRequest, search
-from catalog.sharing import school_sharing_set, sharing_consent_of
+from catalog.sharing import school_sharing_set, sharing_consent_get, sharing_consent_of
 from catalog.storage import get_blob_store
 from exchange.apis import client_ip
 from exchange.errors import ExchangeError
@@ -254,6 +260,8 @@ def resource_page(request: HttpRequest, resource_id: Any) -> HttpResponse:
         "can_buy": can_buy, "balance": account.balance if account else 0, "outlook": outlook,
         "grant_scopes": Grant.Scope.choices,
         "can_edit": can_edit(user, resource), "can_review": can_review(user, resource),
+        # a teacher's own lesson shared as the school: edited and (re)submitted on the teacher's pages
+        "teacher_lesson": teacher_shares_resource(user, resource) and not user_has_role(user, Role.PUBLISHER),
         "can_claim": published and any(user_has_role(user, role) for role in CLAIMANT_ROLES),
         "jsonld": jsonld_script(resource_jsonld(resource, base_url=settings.EXCHANGE_BASE_URL)) if published else "",
         "preview_excerpt": not whole_file,
@@ -438,6 +446,9 @@ class SchoolPolicyForm(forms.Form):
                                             required=False, min_value=0, max_value=MAX_POLICY_AMOUNT)
     teachers_may_share = forms.BooleanField(
         label=gettext_lazy("允许本校教师以学校名义分享自己的课（一师一优课），并代表学校接受内容承诺书"), required=False)
+    # the version of the commitment text the page showed: consenting accepts that one, and only if still current
+    commitment_version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1,
+                                            max_value=2**31 - 1)
 
 
 class TeacherAllowanceForm(forms.Form):
@@ -458,6 +469,7 @@ def my_school(request: HttpRequest) -> HttpResponse:
     grants = selectors.grant_list_for_user(user=user)
     now = timezone.now()
     is_admin = is_school and user_has_role(user, Role.SCHOOL_ADMIN)
+    commitment = commitment_current() if is_admin else None
     term = current_term()
     policy = policy_of(org) if is_school else None
     allowance = allowance_for(teacher=user, school=org, term=term) if is_school and is_governed(user) else None
@@ -477,8 +489,10 @@ def my_school(request: HttpRequest) -> HttpResponse:
         "policy_form": SchoolPolicyForm(initial={
             "teacher_allowance": policy.teacher_allowance if policy else None,
             "approval_threshold": policy.approval_threshold if policy else None,
-            "teachers_may_share": sharing_consent_of(org)}) if is_admin else None,
-        "commitment_version": commitment_current().version if is_admin else None,
+            "teachers_may_share": sharing_consent_of(org),
+            "commitment_version": commitment.version}) if commitment is not None else None,
+        "commitment": commitment, "commitment_en": english() if commitment is not None else False,
+        "sharing_consent": sharing_consent_get(org) if is_admin else None,
         "pending": list(requests_.filter(status=PurchaseRequest.Status.PENDING)[:100]) if requests_ is not None else [],
         "decided": list(requests_.exclude(status=PurchaseRequest.Status.PENDING)[:20]) if requests_ is not None else [],
         "teachers": teachers,
@@ -500,8 +514,9 @@ def school_policy(request: HttpRequest) -> HttpResponse:
                                             approval_threshold=form.cleaned_data["approval_threshold"])
         sharing = form.cleaned_data["teachers_may_share"]
         if sharing != sharing_consent_of(request.user.organisation):
+            # consenting accepts the commitment text the page showed (school_sharing_set refuses an outdated one)
             school_sharing_set(actor=request.user, allowed=sharing,
-                               commitment_version=commitment_current().version if sharing else None)
+                               commitment_version=form.cleaned_data["commitment_version"] if sharing else None)
     except ExchangeError as exc:
         show_error(request, exc)
     else:

@@ -6,11 +6,12 @@ fields, submit / publish / withdraw, and cancelling a revision."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -183,24 +184,41 @@ def resource_upload(request: HttpRequest) -> HttpResponse:
     org = request.user.organisation
     if request.method == "POST":
         form = ResourceUploadForm(request.POST, request.FILES, labels=labels)
-        if form.is_valid():
-            try:
-                resource = services.resource_create(
-                    user=request.user, metadata=form.metadata(), rights=form.rights(),
-                    files=[services.UploadedFile(stream=f, name=f.name) for f in form.cleaned_data["files"]])
-            except ExchangeError as exc:
-                show_error(request, exc)
-                form.add_service_errors(exc)
-            else:
-                messages.success(request, _("已保存《%(title)s》。") % {"title": resource.title})
-                if form.cleaned_data.get("submit_now") and not _submitted(request, resource):
-                    return redirect("commitment-accept")
-                return redirect("publisher-resources")
+        outcome = deposit(request, form)
+        if outcome != "invalid":
+            return redirect("commitment-accept" if outcome == "commitment_required" else "publisher-resources")
     else:
-        form = ResourceUploadForm(labels=labels, initial={
-            "language": "zh-Hans", "audience": RightsStatement.Audience.TEACHERS, "price": 0,
-            "holder": org.name if org else "", "license": "CC-BY-4.0", "submit_now": True})
+        form = ResourceUploadForm(labels=labels, initial=upload_initial(holder=org.name if org else ""))
     return render(request, "catalog/upload.html", {"form": form})
+
+
+def upload_initial(**more: Any) -> dict[str, Any]:
+    return {"language": "zh-Hans", "audience": RightsStatement.Audience.TEACHERS, "price": 0,
+            "license": "CC-BY-4.0", "submit_now": True, **more}
+
+
+#: What a form page does next: show the form again (its errors on the fields), send the user to accept the
+#: content commitment (saved, but the organisation must accept it before submitting), or go on.
+FormOutcome = Literal["invalid", "commitment_required", "done"]
+
+
+def deposit(request: HttpRequest, form: ResourceUploadForm) -> FormOutcome:
+    """Deposit what a valid upload form says (``resource_create``) and submit it when asked. The publisher's and
+    the teacher's upload pages share it."""
+    if not form.is_valid():
+        return "invalid"
+    try:
+        resource = services.resource_create(
+            user=request.user, metadata=form.metadata(), rights=form.rights(),
+            files=[services.UploadedFile(stream=f, name=f.name) for f in form.cleaned_data["files"]])
+    except ExchangeError as exc:
+        show_error(request, exc)
+        form.add_service_errors(exc)
+        return "invalid"
+    messages.success(request, _("已保存《%(title)s》。") % {"title": resource.title})
+    if form.cleaned_data.get("submit_now") and not _submitted(request, resource):
+        return "commitment_required"
+    return "done"
 
 
 STATUS_FILTERS = (
@@ -308,7 +326,7 @@ class _FileChoice:
     mime: str
 
 
-def _editing_state(resource: Resource) -> dict[str, Any]:
+def editing_state(resource: Resource) -> dict[str, Any]:
     """What the edit form starts from and says: the open revision of a published resource (or the live
     version before the first edit), else the resource itself; whether it may be edited now; the last
     rejection's reasons and notes per field."""
@@ -339,7 +357,7 @@ def _editing_state(resource: Resource) -> dict[str, Any]:
     }
 
 
-def _initial(metadata: dict[str, Any], rights: dict[str, Any]) -> dict[str, Any]:
+def edit_initial(metadata: dict[str, Any], rights: dict[str, Any]) -> dict[str, Any]:
     initial = {name: metadata.get(name) or "" for name in ResourceUploadForm.METADATA}
     initial["keywords"] = "，".join(metadata.get("keywords") or [])
     for name in ResourceUploadForm.RIGHTS:
@@ -359,38 +377,54 @@ def resource_edit(request: HttpRequest, resource_id: Any) -> HttpResponse:
     if not can_edit(request.user, resource):
         raise PermissionDenied
     labels = Labels.load()
-    editing = _editing_state(resource)
+    editing = editing_state(resource)
     if request.method == "POST":
         form = ResourceEditForm(request.POST, request.FILES, labels=labels, files_now=editing["files"])
         if not editing["editable"]:
             messages.error(request, _("资源当前的状态不允许修改。"))
             return redirect("resource-edit", resource_id=resource.pk)
-        if form.is_valid():
-            try:
-                services.resource_update(user=request.user, resource=resource, metadata=form.metadata(),
-                                         rights=form.rights())
-                for file_id in form.cleaned_data["remove_files"]:
-                    services.resource_remove_file(user=request.user, resource=resource, file_id=file_id)
-                uploads = form.cleaned_data["files"]
-                if uploads:
-                    services.resource_add_files(user=request.user, resource=resource, files=[
-                        services.UploadedFile(stream=f, name=f.name) for f in uploads])
-            except ExchangeError as exc:
-                show_error(request, exc)
-                form.add_service_errors(exc)
-            else:
-                published = resource.status == Resource.Status.PUBLISHED
-                messages.success(request, _("修改已保存（尚未生效，审核通过后替换线上版本）。") if published
-                                 else _("修改已保存。"))
-                if form.cleaned_data.get("submit_now") and not _submitted(request, resource):
-                    return redirect("commitment-accept")
-                return redirect("resource-edit", resource_id=resource.pk)
+        outcome = save_edit(request, resource, form)
+        if outcome == "commitment_required":
+            return redirect("commitment-accept")
+        if outcome == "done":
+            return redirect("resource-edit", resource_id=resource.pk)
     else:
         form = ResourceEditForm(labels=labels, files_now=editing["files"],
-                                initial=_initial(editing["metadata"], editing["rights"]))
+                                initial=edit_initial(editing["metadata"], editing["rights"]))
     return render(request, "catalog/edit.html", {
         "form": form, "resource": resource, "current_files": editing["files"], **editing,
     })
+
+
+def save_edit(request: HttpRequest, resource: Resource, form: ResourceEditForm) -> FormOutcome:
+    """Apply a valid edit form to ``resource`` (``resource_update``, ``resource_remove_file``,
+    ``resource_add_files``: in place, or into the revision of a published one) and (re)submit it when asked.
+    The publisher's and the teacher's edit pages share it; the services check the edit right and the status."""
+    if not form.is_valid():
+        return "invalid"
+    try:
+        with transaction.atomic():  # all of the edit or none of it: a refused file keeps the metadata too
+            _apply_edit(request, resource, form)
+    except ExchangeError as exc:
+        show_error(request, exc)
+        form.add_service_errors(exc)
+        return "invalid"
+    published = resource.status == Resource.Status.PUBLISHED
+    messages.success(request, _("修改已保存（尚未生效，审核通过后替换线上版本）。") if published
+                     else _("修改已保存。"))
+    if form.cleaned_data.get("submit_now") and not _submitted(request, resource):
+        return "commitment_required"
+    return "done"
+
+
+def _apply_edit(request: HttpRequest, resource: Resource, form: ResourceEditForm) -> None:
+    services.resource_update(user=request.user, resource=resource, metadata=form.metadata(), rights=form.rights())
+    for file_id in form.cleaned_data["remove_files"]:
+        services.resource_remove_file(user=request.user, resource=resource, file_id=file_id)
+    uploads = form.cleaned_data["files"]
+    if uploads:
+        services.resource_add_files(user=request.user, resource=resource, files=[
+            services.UploadedFile(stream=f, name=f.name) for f in uploads])
 
 
 @require_POST

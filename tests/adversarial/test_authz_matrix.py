@@ -910,6 +910,15 @@ M += rows("space-collection-package", "post", collection_rows(
 M += rows("space-feed", "get", {ANY: only(403, SPACE, 200, **PAGE_DENY)}, fmt=None)
 M += rows("space-feed", "post", {ANY: only(403, SPACE, "done", **PAGE_DENY)}, fmt=None,
           data={"action": "follow", "subject": "数学"}, probe=follows_state)
+# 分享我的课: only a teacher whose school consented (none in this world: the A school never did) — everybody else
+# signed in gets the page that says why (403) before any resource is looked up, and nothing is stored. The cells
+# of consenting teachers, colleagues and other schools' teachers: tests/catalog/test_teacher_lessons.py.
+M += page_rows("lesson-list", {ANY: X(403, **PAGE_DENY)})
+M += rows("lesson-upload", "get", {ANY: X(403, **PAGE_DENY)}, fmt=None)
+M += rows("lesson-upload", "post", {ANY: X(403, **PAGE_DENY)}, fmt=None, data=upload_form, probe=resource_count)
+M += rows("lesson-edit", "get", {(*RESOURCE_STATES, "A revised"): X(403, **PAGE_DENY)}, fmt=None)
+M += rows("lesson-edit", "post", {(*RESOURCE_STATES, "A revised"): X(403, **PAGE_DENY)}, fmt=None, data=edit_form,
+          probe=content_of)
 
 
 # --- the routes, from the URL conf --------------------------------------------------------------------------

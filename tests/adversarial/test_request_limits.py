@@ -12,6 +12,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import get_resolver
 
+from catalog.review.commitment import commitment_current
+from catalog.sharing import school_sharing_set
 from exchange.models import AuditEvent
 from federation.signing import CanonicalJsonError, generate_private_key, key_id, parse_json, sign_request
 from tests.adversarial.craft import multipart
@@ -75,6 +77,22 @@ def test_an_upload_form_with_too_many_files_or_fields_or_bytes_gets_the_400_page
     ):
         body, content_type = multipart(fields, files)
         assert_400_page(publisher.generic("POST", "/publish/new", body, content_type=content_type))
+    assert snapshot(django_settings) == before
+
+
+def test_the_teachers_upload_form_has_the_same_bounds(users, limits):
+    """分享我的课 (a teacher of a school that consented) is bounded like the publishers' upload form."""
+    school_sharing_set(actor=users["school_admin"], allowed=True, commitment_version=commitment_current().version)
+    teacher = browser(users["teacher"])
+    token = csrf_token(teacher, "/me/lessons/new")
+    before = snapshot(django_settings)
+    for fields, files in (
+        ({"csrfmiddlewaretoken": token}, [(f"f{i}.pdf", pdf_bytes("x")) for i in range(101)]),
+        ({"csrfmiddlewaretoken": token, **{f"f{i}": "1" for i in range(1_001)}}, []),
+        ({"csrfmiddlewaretoken": token, "description": "字" * LIMIT}, []),
+    ):
+        body, content_type = multipart(fields, files)
+        assert_400_page(teacher.generic("POST", "/me/lessons/new", body, content_type=content_type))
     assert snapshot(django_settings) == before
 
 

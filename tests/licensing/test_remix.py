@@ -136,7 +136,8 @@ def test_a_teacher_shares_as_the_school_only_with_the_admins_consent(users, orgs
 
 def test_the_school_page_turns_teachers_sharing_on(users, orgs, client):
     client.force_login(users["school_admin"])
-    client.post("/me/school/policy", {"teacher_allowance": "", "approval_threshold": "", "teachers_may_share": "on"})
+    client.post("/me/school/policy", {"teacher_allowance": "", "approval_threshold": "", "teachers_may_share": "on",
+                                      "commitment_version": str(commitment_current().version)})
     assert SchoolSharingConsent.objects.get(school=orgs["city_school"]).teachers_may_share
     client.post("/me/school/policy", {"teacher_allowance": "", "approval_threshold": ""})
     assert not SchoolSharingConsent.objects.get(school=orgs["city_school"]).teachers_may_share
