@@ -81,6 +81,7 @@ def timed_pull(node: Node, peer: str, total: int, *, workers: int, redis_url: st
     With ``redis_url`` the pulling node queues its indexing jobs on rq (``jobs_done`` tells when the
     worker has finished them): the clock stops when every record is applied *and* indexed."""
     samples: list[tuple[float, float, float, int]] = []
+    load_average = os.getloadavg()
     started = time.perf_counter()
     proc = node.spawn("federation", "pull", peer, log=f"pull-{peer}.log", FEDERATION_BACKGROUND="0",
                       FEDERATION_VERIFY_WORKERS=str(workers), REDIS_URL=redis_url)
@@ -115,6 +116,11 @@ def timed_pull(node: Node, peer: str, total: int, *, workers: int, redis_url: st
         "seconds": round(elapsed, 2), "applied_after_s": round(applied, 2),
         "records_per_s": round(total / elapsed, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        # CPU of the pulling process and of the verify workers it reaped (not the serving node, not rq):
+        # records per CPU-second read correctly on a shared machine, where records/s measure the contention
+        "puller_cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "records_per_puller_cpu_s": round(total / max(0.001, usage.ru_utime + usage.ru_stime), 1),
+        "load_average_at_start": [round(x, 2) for x in load_average],
         "anon_mb_at_10_30pct": anon_at(0.1, 0.3), "anon_mb_at_45_55pct": anon_at(0.45, 0.55),
         "anon_mb_at_80_100pct": anon_at(0.8, 1.0),
         "samples_t_rss_anon_cursor": [(round(t, 1), round(r, 1), round(a, 1), c)
@@ -252,7 +258,10 @@ def summary_lines(result: dict) -> list[str]:
         if key in result:
             figures = result[key]
             lines.append(f"{what}: **{figures['records_per_s']:,} records/s** ({figures['records']:,} signed records "
-                         f"verified and applied in {figures['seconds']} s, peak RSS {figures['peak_rss_mb']} MiB)")
+                         f"verified and applied in {figures['seconds']} s, peak RSS {figures['peak_rss_mb']} MiB; "
+                         f"the puller used {figures.get('puller_cpu_s', '?')} CPU-s, "
+                         f"{figures.get('records_per_puller_cpu_s', '?'):,} records per CPU-second; load average at "
+                         f"start {' / '.join(str(x) for x in figures.get('load_average_at_start', []))})")
     for key, what in (("oai_harvest", "OAI-PMH harvest of the same node (requests, oai_dc)"),
                       ("oai_harvest_sickle", "OAI-PMH harvest of the same node with sickle (oai_dc)")):
         figures = result.get(key, {})
