@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from catalog.models import Resource, ResourceFile
+from catalog.importer import import_records
+from catalog.models import Resource, ResourceFile, ResourceGroupObjectPermission
+from catalog.permissions import can_edit, can_review
 from catalog.sampledata import generate
 from exchange.models import Organisation
+from exchange.roles import Role
+from exchange.services import user_create
+from federation.models import OutboxEntry
 
 SHARED_GENERATOR = Path(__file__).resolve().parents[3] / "shared" / "data" / "generate_corpus.py"
 
@@ -90,3 +97,44 @@ def test_sample_generator_cli_runs_without_shared(tmp_path):
     subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", "10", "--seed", "2", "--out", str(out)],
                    check=True, cwd=Path(__file__).resolve().parents[2])
     assert len(out.read_text(encoding="utf-8").splitlines()) == 10
+
+
+def _records_of(publishers: list[str], n: int, *, seed: int) -> list[dict]:
+    return [{**record, "publisher": publishers[i % len(publishers)]}
+            for i, record in enumerate(generate(n, seed=seed))]
+
+
+def test_imported_resources_give_publisher_and_province_reviewers_their_rights(users):
+    """Imported resources carry the object rights a single upload gives: the publisher's members edit them,
+    the province bureau's reviewers review them; other publishers and other provinces' reviewers do not.
+    A publisher the import creates gets them too."""
+    records = _records_of(["本省出版社", "导入新建出版社"], 8, seed=11)
+    report = import_records([json.dumps(r, ensure_ascii=False) for r in records], with_files=False, index=False)
+    assert report.created == 8
+    newcomer = user_create(username="newcomer", password="test-pass-newcomer",
+                           organisation=Organisation.objects.get(name="导入新建出版社"), roles=[Role.PUBLISHER])
+    for record in records:
+        resource = Resource.objects.get(pk=record["id"])
+        own = users["publisher"] if record["publisher"] == "本省出版社" else newcomer
+        other = newcomer if own is users["publisher"] else users["publisher"]
+        assert can_edit(own, resource) and not can_edit(other, resource)
+        assert not can_edit(users["other_publisher"], resource)
+        assert can_review(users["reviewer"], resource) and not can_review(users["other_reviewer"], resource)
+    assert ResourceGroupObjectPermission.objects.count() == 2 * 8  # one edit and one review right each
+
+
+def test_import_queries_per_batch_do_not_grow_with_its_records(db):
+    """A batch's queries are a fixed number, however many records it holds (no per-record or per-chunk
+    INSERT, lookup or right): importing 300 new records costs what importing 30 costs, signing included."""
+    publishers = ["出版社甲", "出版社乙", "出版社丙"]
+    warm = _records_of(publishers, 3, seed=21)  # the publishers exist, as in any import after the first batch
+    import_records([json.dumps(r, ensure_ascii=False) for r in warm], with_files=False, index=False)
+    counts = []
+    for n, seed in ((30, 22), (300, 23)):
+        lines = [json.dumps(r, ensure_ascii=False) for r in _records_of(publishers, n, seed=seed)]
+        with CaptureQueriesContext(connection) as queries:
+            report = import_records(lines, with_files=False, index=False, batch_size=500)
+        assert report.created == n
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+    assert OutboxEntry.objects.count() == 333
