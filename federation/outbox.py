@@ -36,6 +36,7 @@ from federation.signing import (
     VerifiedEnvelope,
     envelope_to_bytes,
     sign_envelope,
+    sign_envelope_canonical,
 )
 
 logger = logging.getLogger("federation.outbox")
@@ -110,13 +111,15 @@ def outbox_head() -> int:
     return head.last_seq if head else 0
 
 
-def _sign(resource: Resource, *, kind: str, reason: str, key: SigningKey) -> dict[str, Any]:
+def _sign(resource: Resource, *, kind: str, reason: str, key: SigningKey) -> NewEntry:
+    """The feed entry of ``resource``'s signed envelope (serialised once: signing gives its canonical bytes)."""
     if kind in ("upsert", "rights"):
         record = resource_record(resource)
     else:
         record = tombstone_record(resource, reason=reason)
-    return sign_envelope(record=record, kind=kind, origin=resource.origin_node, version=resource.version,
-                         signing_key=key)
+    envelope, canonical = sign_envelope_canonical(record=record, kind=kind, origin=resource.origin_node,
+                                                  version=resource.version, signing_key=key)
+    return entry_for(envelope, content_hash=hashlib.sha256(canonical).hexdigest(), text=canonical.decode("utf-8"))
 
 
 def envelope_kind(*, kind: str, resource: Resource) -> str | None:
@@ -146,8 +149,7 @@ def record_change(*, resource: Resource, kind: str, reason: str = "") -> None:
     if envelope_kind_ != "tombstone":
         # The record must carry the committed-to-be rights and files, not a stale prefetch.
         resource = Resource.objects.select_related("rights").prefetch_related("files").get(pk=resource.pk)
-    envelope = _sign(resource, kind=envelope_kind_, reason=reason, key=identity.signing_key())
-    outbox_append([entry_for(envelope)])
+    outbox_append([_sign(resource, kind=envelope_kind_, reason=reason, key=identity.signing_key())])
     from federation.jobs import poke_pullers_on_commit
 
     poke_pullers_on_commit()
@@ -177,7 +179,7 @@ def _entries_for_unsent(resources: Sequence[Resource]) -> list[NewEntry]:
     have = set(OutboxEntry.objects.filter(origin=me, resource_id__in=[r.record_id for r in resources])
                .values_list("resource_id", "version"))
     key = identity.signing_key()
-    return [entry_for(_sign(r, kind="upsert", reason="", key=key)) for r in resources
+    return [_sign(r, kind="upsert", reason="", key=key) for r in resources
             if (r.record_id, r.version) not in have and r.origin_node == me]
 
 

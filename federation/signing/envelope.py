@@ -102,10 +102,30 @@ def sign_envelope(
     Raises EnvelopeMalformedError when an argument would produce an envelope receivers refuse
     (unknown kind, bad node id or uuid, non-positive version, floats in the record …).
     """
+    envelope, _ = sign_envelope_canonical(record=record, kind=kind, origin=origin, version=version,
+                                          signing_key=signing_key, issued_at=issued_at)
+    return envelope
+
+
+def sign_envelope_canonical(
+    *,
+    record: Mapping[str, Any],
+    kind: str,
+    origin: str,
+    version: int,
+    signing_key: SigningKey,
+    issued_at: datetime | None = None,
+) -> tuple[dict[str, Any], bytes]:
+    """:func:`sign_envelope`, also returning the signed envelope's canonical bytes (what
+    :func:`envelope_to_bytes` gives: the form stored, hashed and relayed) without serialising it again."""
     try:
-        payload = parse_json(canonical_json(record))
+        canonical_record = canonical_json(record)
     except CanonicalJsonError as exc:
         raise EnvelopeMalformedError(f"record is not canonical JSON: {exc.message}") from exc
+    # The payload is the record as a receiver parses it. Canonical bytes of a Python object hold no
+    # duplicate keys, no NaN and no nesting beyond MAX_DEPTH (canonical_json refused those), so the
+    # plain parser gives what the strict ``parse_json`` would.
+    payload = json.loads(canonical_record)
     try:
         timestamp = format_timestamp(issued_at or datetime.now(UTC))
     except ValueError as exc:
@@ -120,8 +140,15 @@ def sign_envelope(
         "kid": signing_key.kid,
         "payload": payload,
     }
-    signing_input, _, _, _ = _check_structure({**unsigned, "sig": b64url_encode(bytes(64))})
-    return {**unsigned, "sig": b64url_encode(signing_key.sign(signing_input))}
+    placeholder = b64url_encode(bytes(64))
+    signing_input, canonical, _, _ = _check_structure({**unsigned, "sig": placeholder})
+    sig = b64url_encode(signing_key.sign(signing_input))
+    # A signature has the placeholder's length and alphabet, so the envelope's canonical bytes are the
+    # checked ones with the signature's text in the placeholder's place (the "sig" member comes just
+    # before the integer members "v" and "version"; see _check_structure).
+    member = b',"sig":"%s"' % placeholder.encode("ascii")
+    cut = canonical.rindex(member)
+    return {**unsigned, "sig": sig}, canonical[:cut] + b',"sig":"%s"' % sig.encode("ascii") + canonical[cut + len(member):]
 
 
 def verify_envelope(envelope: Mapping[str, Any], *, resolve_key: ResolveOriginKey) -> VerifiedEnvelope:
