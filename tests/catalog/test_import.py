@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.importer import import_records
-from catalog.models import Resource, ResourceFile, ResourceGroupObjectPermission
+from catalog.models import Resource, ResourceFile, ResourceGroupObjectPermission, RightsStatement
 from catalog.permissions import can_edit, can_review
+from catalog.remote import local_published_records, resource_record
 from catalog.sampledata import generate
 from exchange.models import Organisation
 from exchange.roles import Role
 from exchange.services import user_create
 from federation.models import OutboxEntry
+from tests import factories
 
 SHARED_GENERATOR = Path(__file__).resolve().parents[3] / "shared" / "data" / "generate_corpus.py"
 
@@ -138,3 +143,29 @@ def test_import_queries_per_batch_do_not_grow_with_its_records(db):
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
     assert OutboxEntry.objects.count() == 333
+
+
+def test_local_published_records_are_the_resource_records(orgs):
+    """The records the import signs (read without model instances) are exactly ``resource_record``'s, for
+    resources with several files, rights with every member set, keywords, and an id clash (record id ≠ key);
+    drafts, remote copies and another origin's resources are left out."""
+    publisher = orgs["publisher"]
+    rich = factories.ResourceFactory(publisher=publisher, price=5, free_for=["rural", "poor"],
+                                     territory=["440100", "440000"], audience="students",
+                                     embargo_until=dt.date(2031, 1, 2), keywords=["有理数", "数轴"])
+    factories.store_file(rich, "练习.docx", b"second file", mime="application/msword")
+    RightsStatement.objects.filter(resource=rich).update(term_end=dt.date(2032, 3, 4), grant_days=30,
+                                                         derived_from=uuid.uuid4())
+    clash = factories.ResourceFactory(publisher=publisher, record_id=uuid.uuid4(), with_file=False)
+    plain = factories.ResourceFactory(publisher=publisher)
+    draft = factories.ResourceFactory(publisher=publisher, status=Resource.Status.DRAFT)
+    remote = factories.ResourceFactory(publisher=publisher, is_remote=True)
+    foreign = factories.ResourceFactory(publisher=publisher, origin_node="cn-11")
+    ids = [str(r.pk) for r in (rich, clash, plain, draft, remote, foreign)]
+    records = local_published_records(resource_ids=ids, origin=settings.EXCHANGE_NODE_ID)
+    expected = sorted((rich, clash, plain), key=lambda r: r.pk)
+    assert [(r.origin_node, r.record_id, r.version) for r in records] == [
+        (settings.EXCHANGE_NODE_ID, r.record_id, r.version) for r in expected]
+    for item, resource in zip(records, expected, strict=True):
+        assert item.record == resource_record(Resource.objects.get(pk=resource.pk))
+    assert len(records[[r.pk for r in expected].index(rich.pk)].record["files"]) == 2
