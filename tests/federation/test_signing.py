@@ -22,6 +22,7 @@ from federation.signing import (
     CanonicalJsonError,
     EnvelopeMalformedError,
     EnvelopeSignatureError,
+    EnvelopeTooLargeError,
     KeyInvalidError,
     SigningKey,
     UnknownKeyError,
@@ -466,6 +467,31 @@ def test_signing_refuses_records_nested_too_deep(origin_key) -> None:
     with pytest.raises(EnvelopeMalformedError, match="nested deeper"):
         sign_envelope_canonical(record=make_record(notes=deep), kind="upsert", origin="cn-44", version=1,
                                 signing_key=origin_key)
+
+
+def test_signed_envelope_holds_json_types_only(origin_key) -> None:
+    """What the origin keeps is what receivers parse: tuples as lists, str subclasses as str; the
+    caller's record is not shared with the envelope."""
+    class Stage(str):
+        pass
+
+    record = make_record(keywords=("有理数", "数轴"), stage=Stage("junior"))
+    envelope, canonical = sign_envelope_canonical(record=record, kind="upsert", origin="cn-44", version=1,
+                                                  signing_key=origin_key, issued_at=ISSUED_AT)
+    assert envelope == json.loads(canonical)
+    assert envelope["payload"]["keywords"] == ["有理数", "数轴"] and type(envelope["payload"]["stage"]) is str
+    assert envelope["payload"] is not record
+    envelope["payload"]["title"] = "changed"
+    assert record["title"] != "changed"
+
+
+def test_signing_refusals_keep_their_kind_and_message(origin_key) -> None:
+    """A record that is no canonical JSON is named as such; an oversized one is EnvelopeTooLargeError."""
+    with pytest.raises(EnvelopeMalformedError, match="^record is not canonical JSON: floating-point"):
+        sign_envelope(record=make_record(score=0.5), kind="upsert", origin="cn-44", version=1, signing_key=origin_key)
+    with pytest.raises(EnvelopeTooLargeError):
+        sign_envelope(record=make_record(description="长" * 100_000), kind="upsert", origin="cn-44", version=1,
+                      signing_key=origin_key)
 
 
 def test_envelope_bytes_round_trip_only_in_canonical_form(envelope, resolve_origin_key) -> None:
