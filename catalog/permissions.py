@@ -109,12 +109,14 @@ def _trailing_zeros(code: str) -> int:
 def object_right_holders(*, publisher: Organisation | None, province: str) -> list[tuple[str, Group]]:
     """Who holds which object right on a resource of ``publisher`` in ``province``, as
     ``(permission codename, group)``: the publisher's members edit, the province bureau's members review."""
-    holders = []
-    if publisher is not None and publisher.members_group_id:
-        holders.append(("change_resource", publisher.members_group))
+    holders: list[tuple[str, Group]] = []
+    editors = publisher.members_group if publisher is not None and publisher.members_group_id else None
+    if editors is not None:
+        holders.append(("change_resource", editors))
     bureau = reviewing_bureau(province)
-    if bureau is not None and bureau.members_group_id:
-        holders.append(("review_resource", bureau.members_group))
+    reviewers = bureau.members_group if bureau is not None and bureau.members_group_id else None
+    if reviewers is not None:
+        holders.append(("review_resource", reviewers))
     return holders
 
 
