@@ -8,10 +8,16 @@ Each rule is one predicate here, asked by the selectors, the services and the pa
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping, Sequence
+
 from django.conf import settings
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from guardian.shortcuts import assign_perm
 
-from catalog.models import Resource, SchoolSharingConsent
+from catalog.models import Resource, ResourceGroupObjectPermission, SchoolSharingConsent
+from exchange.bulk import insert_rows
 from exchange.models import Organisation
 from exchange.roles import Role, user_has_role
 
@@ -129,11 +135,36 @@ def _trailing_zeros(code: str) -> int:
     return len(code) - len(code.rstrip("0"))
 
 
+def object_right_holders(*, publisher: Organisation | None, province: str) -> list[tuple[str, Group]]:
+    """Who holds which object right on a resource of ``publisher`` in ``province``, as
+    ``(permission codename, group)``: the publisher's members edit, the province bureau's members review."""
+    holders: list[tuple[str, Group]] = []
+    editors = publisher.members_group if publisher is not None and publisher.members_group_id else None
+    if editors is not None:
+        holders.append(("change_resource", editors))
+    bureau = reviewing_bureau(province)
+    reviewers = bureau.members_group if bureau is not None and bureau.members_group_id else None
+    if reviewers is not None:
+        holders.append(("review_resource", reviewers))
+    return holders
+
+
 def grant_object_rights(resources, *, publisher: Organisation | None, province: str) -> None:
     """Give the publisher's members edit rights and the province bureau's members review rights.
-    ``resources`` may be one resource or a queryset (bulk import)."""
-    if publisher is not None and publisher.members_group_id:
-        assign_perm("catalog.change_resource", publisher.members_group, resources)
-    bureau = reviewing_bureau(province)
-    if bureau is not None and bureau.members_group_id:
-        assign_perm("catalog.review_resource", bureau.members_group, resources)
+    ``resources`` may be one resource or a queryset."""
+    for codename, group in object_right_holders(publisher=publisher, province=province):
+        assign_perm(f"catalog.{codename}", group, resources)
+
+
+def grant_new_object_rights(holders_of: Mapping[uuid.UUID, Sequence[tuple[str, Group]]]) -> None:
+    """Grant each resource's holders (from :func:`object_right_holders`) their rights, for resources just
+    created in this transaction (bulk import): one INSERT into the resources' object-rights table, the
+    rows ``grant_object_rights`` writes (new resources hold no rights yet, so none is doubled)."""
+    codenames = {codename for holders in holders_of.values() for codename, _ in holders}
+    if not codenames:
+        return
+    permissions = dict(Permission.objects.filter(content_type=ContentType.objects.get_for_model(Resource),
+                                                 codename__in=codenames).values_list("codename", "pk"))
+    insert_rows(ResourceGroupObjectPermission, [
+        {"group_id": group.pk, "permission_id": permissions[codename], "content_object_id": pk}
+        for pk, holders in holders_of.items() for codename, group in holders])

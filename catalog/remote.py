@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import transaction
@@ -116,8 +117,13 @@ def resource_record(resource: Resource) -> dict[str, Any]:
     """The canonical record of ``resource`` for envelopes: metadata, rights statement and file hashes.
 
     Only JSON types (no floats); timestamps as ``YYYY-MM-DDTHH:MM:SSZ``, dates as ``YYYY-MM-DD``.
-    Prefetch ``rights`` and ``files`` when building many."""
-    rights = resource.rights
+    Prefetch ``rights`` and ``files`` when building many (or use :func:`local_published_records`)."""
+    return _record(resource, resource.rights, resource.files.all())
+
+
+def _record(resource: Any, rights: Any, files: Iterable[Any]) -> dict[str, Any]:
+    """The record of a resource, its rights statement and its files: model instances, or rows with their
+    attribute names (:func:`local_published_records`)."""
     record: dict[str, Any] = {"id": str(resource.record_id)}
     for name in RECORD_TEXT_FIELDS:
         record[name] = getattr(resource, name) or ""
@@ -151,10 +157,49 @@ def resource_record(resource: Resource) -> dict[str, Any]:
                 "position": int(f.position),
                 "duration_seconds": f.duration_seconds,
             }
-            for f in sorted(resource.files.all(), key=lambda f: (f.position, f.sha256))
+            for f in sorted(files, key=lambda f: (f.position, f.sha256))
         ],
     )
     return record
+
+
+@dataclass(frozen=True)
+class LocalRecord:
+    """A published local resource's record (as :func:`resource_record` builds it) and what its envelope
+    names besides: the origin, the record id and the version."""
+
+    origin_node: str
+    record_id: uuid.UUID
+    version: int
+    record: dict[str, Any]
+
+
+_RECORD_COLUMNS = ("id", "origin_node", "record_id", "version", *RECORD_TEXT_FIELDS, "keywords", "publisher_name",
+                   "province", "created_at", "updated_at", "published_at")
+_RIGHTS_COLUMNS = ("holder", "year", "license_id", "attribution", "territory", "audience", "price", "free_for",
+                   "grant_days", "term_end", "embargo_until", "derived_from")
+_FILE_COLUMNS = ("resource_id", "sha256", "size", "mime", "original_name", "position", "duration_seconds")
+
+
+def local_published_records(*, resource_ids: Iterable[str], origin: str) -> list[LocalRecord]:
+    """The records of the published local resources of ``origin`` among ``resource_ids``, in id order:
+    what :func:`resource_record` gives, read with two queries and without model instances (the bulk
+    import signs its batches' records with them)."""
+    rows = list(Resource.objects.filter(pk__in=list(resource_ids), is_remote=False, origin_node=origin,
+                                        status=Status.PUBLISHED).order_by("pk")
+                .values(*_RECORD_COLUMNS, *(f"rights__{name}" for name in _RIGHTS_COLUMNS)))
+    files: dict[uuid.UUID, list[SimpleNamespace]] = {}
+    for row in ResourceFile.objects.filter(resource_id__in=[row["id"] for row in rows]).values(*_FILE_COLUMNS):
+        files.setdefault(row["resource_id"], []).append(SimpleNamespace(**row))
+    records = []
+    for row in rows:
+        if row["rights__holder"] is None:  # as ``resource.rights`` raises for a resource without one
+            raise RightsStatement.DoesNotExist(f"resource {row['id']} has no rights statement")
+        resource = SimpleNamespace(**{name: row[name] for name in _RECORD_COLUMNS})
+        rights = SimpleNamespace(**{name: row[f"rights__{name}"] for name in _RIGHTS_COLUMNS})
+        records.append(LocalRecord(origin_node=row["origin_node"], record_id=row["record_id"], version=row["version"],
+                                   record=_record(resource, rights, files.get(row["id"], []))))
+    return records
 
 
 def tombstone_record(resource: Resource, *, reason: str) -> dict[str, Any]:

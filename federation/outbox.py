@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Resource
-from catalog.remote import WITHDRAW_REASONS, local_published_resources, resource_record, tombstone_record
+from catalog.remote import (
+    WITHDRAW_REASONS,
+    local_published_records,
+    local_published_resources,
+    resource_record,
+    tombstone_record,
+)
 from catalog.takedowns import takedown_standing
 from exchange.bulk import insert_rows
 from federation import identity, trust
@@ -36,6 +42,7 @@ from federation.signing import (
     VerifiedEnvelope,
     envelope_to_bytes,
     sign_envelope,
+    sign_envelope_canonical,
 )
 
 logger = logging.getLogger("federation.outbox")
@@ -110,13 +117,20 @@ def outbox_head() -> int:
     return head.last_seq if head else 0
 
 
-def _sign(resource: Resource, *, kind: str, reason: str, key: SigningKey) -> dict[str, Any]:
+def _sign(resource: Resource, *, kind: str, reason: str, key: SigningKey) -> NewEntry:
+    """The feed entry of ``resource``'s signed envelope."""
     if kind in ("upsert", "rights"):
         record = resource_record(resource)
     else:
         record = tombstone_record(resource, reason=reason)
-    return sign_envelope(record=record, kind=kind, origin=resource.origin_node, version=resource.version,
-                         signing_key=key)
+    return _signed_entry(record, kind=kind, origin=resource.origin_node, version=resource.version, key=key)
+
+
+def _signed_entry(record: dict[str, Any], *, kind: str, origin: str, version: int, key: SigningKey) -> NewEntry:
+    """The feed entry of ``record``'s signed envelope (serialised once: signing gives its canonical bytes)."""
+    envelope, canonical = sign_envelope_canonical(record=record, kind=kind, origin=origin, version=version,
+                                                  signing_key=key)
+    return entry_for(envelope, content_hash=hashlib.sha256(canonical).hexdigest(), text=canonical.decode("utf-8"))
 
 
 def envelope_kind(*, kind: str, resource: Resource) -> str | None:
@@ -146,8 +160,7 @@ def record_change(*, resource: Resource, kind: str, reason: str = "") -> None:
     if envelope_kind_ != "tombstone":
         # The record must carry the committed-to-be rights and files, not a stale prefetch.
         resource = Resource.objects.select_related("rights").prefetch_related("files").get(pk=resource.pk)
-    envelope = _sign(resource, kind=envelope_kind_, reason=reason, key=identity.signing_key())
-    outbox_append([entry_for(envelope)])
+    outbox_append([_sign(resource, kind=envelope_kind_, reason=reason, key=identity.signing_key())])
     from federation.jobs import poke_pullers_on_commit
 
     poke_pullers_on_commit()
@@ -157,11 +170,8 @@ def record_imported(*, resource_ids: Sequence[str]) -> None:
     """Catalog bulk change hook (``import_corpus``): sign upsert envelopes for the published local
     resources among ``resource_ids`` and append them to the feed in the importing transaction, then
     poke the hub once it commits. Resources already in the feed at their version are skipped."""
-    me = identity.node_id()
-    resources = list(Resource.objects.filter(pk__in=list(resource_ids), is_remote=False, origin_node=me,
-                                             status=Resource.Status.PUBLISHED)
-                     .select_related("rights").prefetch_related("files").order_by("pk"))
-    entries = _entries_for_unsent(resources)
+    records = local_published_records(resource_ids=resource_ids, origin=identity.node_id())
+    entries = _entries_for_unsent(records, record_of=lambda item: item.record)
     if entries:
         outbox_append(entries)
         from federation.jobs import poke_pullers_on_commit
@@ -169,16 +179,17 @@ def record_imported(*, resource_ids: Sequence[str]) -> None:
         poke_pullers_on_commit()
 
 
-def _entries_for_unsent(resources: Sequence[Resource]) -> list[NewEntry]:
-    """Signed upsert entries for those of ``resources`` whose current version is not in the feed."""
-    if not resources:
+def _entries_for_unsent(items: Sequence[Any], *, record_of: Callable[[Any], dict[str, Any]]) -> list[NewEntry]:
+    """Signed upsert entries for those of ``items`` (resources, or their ``LocalRecord``) whose current
+    version is not in the feed; ``record_of`` gives an item's record."""
+    if not items:
         return []
     me = identity.node_id()
-    have = set(OutboxEntry.objects.filter(origin=me, resource_id__in=[r.record_id for r in resources])
+    have = set(OutboxEntry.objects.filter(origin=me, resource_id__in=[r.record_id for r in items])
                .values_list("resource_id", "version"))
     key = identity.signing_key()
-    return [entry_for(_sign(r, kind="upsert", reason="", key=key)) for r in resources
-            if (r.record_id, r.version) not in have and r.origin_node == me]
+    return [_signed_entry(record_of(r), kind="upsert", origin=r.origin_node, version=r.version, key=key)
+            for r in items if (r.record_id, r.version) not in have and r.origin_node == me]
 
 
 def national_takedown_append(resource: Resource) -> None:
@@ -227,7 +238,7 @@ def outbox_backfill(*, batch_size: int = 500, progress: Any = None) -> int:
     is flat. Returns the number of envelopes appended."""
     added = 0
     for batch in local_published_resources(batch_size=batch_size):
-        entries = _entries_for_unsent(batch)
+        entries = _entries_for_unsent(batch, record_of=resource_record)
         if entries:
             with transaction.atomic():
                 outbox_append(entries)

@@ -41,6 +41,7 @@ from federation.signing.envelope import (
     envelope_hash,
     envelope_to_bytes,
     sign_envelope,
+    sign_envelope_canonical,
     verified_envelope,
     verify_envelope,
 )
@@ -159,6 +160,7 @@ __all__ = [
     "public_key_to_jwk",
     "save_private_key",
     "sign_envelope",
+    "sign_envelope_canonical",
     "sign_request",
     "sign_response",
     "verify_certificate",

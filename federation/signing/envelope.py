@@ -102,10 +102,22 @@ def sign_envelope(
     Raises EnvelopeMalformedError when an argument would produce an envelope receivers refuse
     (unknown kind, bad node id or uuid, non-positive version, floats in the record …).
     """
-    try:
-        payload = parse_json(canonical_json(record))
-    except CanonicalJsonError as exc:
-        raise EnvelopeMalformedError(f"record is not canonical JSON: {exc.message}") from exc
+    envelope, _ = sign_envelope_canonical(record=record, kind=kind, origin=origin, version=version,
+                                          signing_key=signing_key, issued_at=issued_at)
+    return envelope
+
+
+def sign_envelope_canonical(
+    *,
+    record: Mapping[str, Any],
+    kind: str,
+    origin: str,
+    version: int,
+    signing_key: SigningKey,
+    issued_at: datetime | None = None,
+) -> tuple[dict[str, Any], bytes]:
+    """:func:`sign_envelope`, also returning the signed envelope's canonical bytes (what
+    :func:`envelope_to_bytes` gives: the form stored, hashed and relayed) without serialising it again."""
     try:
         timestamp = format_timestamp(issued_at or datetime.now(UTC))
     except ValueError as exc:
@@ -114,14 +126,30 @@ def sign_envelope(
         "v": ENVELOPE_FORMAT,
         "kind": kind,
         "origin": origin,
-        "id": payload.get("id") if isinstance(payload, dict) else None,
+        "id": record.get("id") if isinstance(record, dict) else None,
         "version": version,
         "issued_at": timestamp,
         "kid": signing_key.kid,
-        "payload": payload,
+        "payload": record,
     }
-    signing_input, _, _, _ = _check_structure({**unsigned, "sig": b64url_encode(bytes(64))})
-    return {**unsigned, "sig": b64url_encode(signing_key.sign(signing_input))}
+    placeholder = b64url_encode(bytes(64))
+    try:
+        signing_input, canonical, _, _ = _check_structure({**unsigned, "sig": placeholder})
+    except EnvelopeMalformedError as exc:
+        if isinstance(exc.__cause__, CanonicalJsonError):  # only the record can be: the rest is built here
+            raise EnvelopeMalformedError(f"record is not canonical JSON: {exc.message}") from exc.__cause__
+        raise
+    sig = b64url_encode(signing_key.sign(signing_input))
+    # A signature has the placeholder's length and alphabet, so the envelope's canonical bytes are the
+    # checked ones with the signature's text in the placeholder's place (the "sig" member comes just
+    # before the integer members "v" and "version"; see _check_structure).
+    member = b',"sig":"%s"' % placeholder.encode("ascii")
+    cut = canonical.rindex(member)
+    canonical = canonical[:cut] + b',"sig":"%s"' % sig.encode("ascii") + canonical[cut + len(member):]
+    # The envelope as every receiver parses it (JSON types only: tuples become lists, subclasses their
+    # type). Canonical bytes of a Python object hold no duplicate keys, no NaN and no nesting beyond
+    # MAX_DEPTH (canonical_json refused those), so the plain parser gives what the strict one would.
+    return json.loads(canonical), canonical
 
 
 def verify_envelope(envelope: Mapping[str, Any], *, resolve_key: ResolveOriginKey) -> VerifiedEnvelope:

@@ -163,13 +163,14 @@ def test_import_corpus_signs_its_records_into_the_feed_in_the_same_transaction(n
     from catalog.sampledata import generate
 
     lines = [json.dumps(r, ensure_ascii=False) for r in generate(5, seed=3)]
-    report = import_records(lines, with_files=False, index=False, batch_size=2)
+    report = import_records(lines, with_files=True, placeholder_files=True, index=False, batch_size=2)
     assert report.created == 5 and not report.errors
     entries = list(OutboxEntry.objects.order_by("seq"))
     assert sorted(str(e.resource_id) for e in entries) == sorted(report.created_ids)
     verified = [_verified(e) for e in entries]
     assert {v.kind for v in verified} == {"upsert"} and {v.origin for v in verified} == {"cn-44"}
-    assert verified[0].payload == resource_record(Resource.objects.get(pk=verified[0].id))
+    assert all(v.payload == resource_record(Resource.objects.get(pk=v.id)) for v in verified)
+    assert all(len(v.payload["files"]) == 1 for v in verified)  # the stored files are signed with the record
     assert import_records(lines, with_files=False, index=False).created == 0
     assert OutboxEntry.objects.count() == 5 and outbox_backfill() == 0
 

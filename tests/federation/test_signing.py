@@ -22,6 +22,7 @@ from federation.signing import (
     CanonicalJsonError,
     EnvelopeMalformedError,
     EnvelopeSignatureError,
+    EnvelopeTooLargeError,
     KeyInvalidError,
     SigningKey,
     UnknownKeyError,
@@ -38,6 +39,7 @@ from federation.signing import (
     public_key_to_jwk,
     save_private_key,
     sign_envelope,
+    sign_envelope_canonical,
     verify_envelope,
 )
 from federation.signing.encoding import b64url_decode, b64url_encode
@@ -437,6 +439,59 @@ def test_signing_refuses_what_receivers_would_refuse(origin_key, record, kind, v
     """The origin cannot produce an envelope that every receiver would reject."""
     with pytest.raises(EnvelopeMalformedError, match=match):
         sign_envelope(record=record, kind=kind, origin="cn-44", version=version, signing_key=origin_key)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(JSON_VALUES)
+def test_signing_gives_the_envelopes_canonical_bytes(extra: object) -> None:
+    """The bytes ``sign_envelope_canonical`` returns (stored and hashed by the feed without serialising
+    again) are exactly the envelope's canonical JSON, whatever the record holds — astral keys, escapes,
+    and a member named ``sig`` holding a placeholder-like value — and the envelope verifies."""
+    key = SigningKey.from_private_key(rfc8037_key())
+    rights = {"holder": "广东教育出版社", "sig": b64url_encode(bytes(64)), "x": extra, "\U0001f600": extra}
+    record = make_record(rights=rights)  # inside a known member: any size up to the envelope's bound
+    envelope, canonical = sign_envelope_canonical(record=record, kind="upsert", origin="cn-44", version=2,
+                                                  signing_key=key, issued_at=ISSUED_AT)
+    assert canonical == envelope_to_bytes(envelope) == rfc8785.dumps(envelope)
+    verified = verify_envelope(envelope, resolve_key=lambda origin, kid: key.public_key)
+    assert verified.canonical == canonical
+    assert envelope == sign_envelope(record=record, kind="upsert", origin="cn-44", version=2, signing_key=key,
+                                     issued_at=ISSUED_AT)
+
+
+def test_signing_refuses_records_nested_too_deep(origin_key) -> None:
+    """The payload is parsed from the record's canonical bytes; nesting receivers refuse is refused first."""
+    deep: object = "leaf"
+    for _ in range(70):
+        deep = [deep]
+    with pytest.raises(EnvelopeMalformedError, match="nested deeper"):
+        sign_envelope_canonical(record=make_record(notes=deep), kind="upsert", origin="cn-44", version=1,
+                                signing_key=origin_key)
+
+
+def test_signed_envelope_holds_json_types_only(origin_key) -> None:
+    """What the origin keeps is what receivers parse: tuples as lists, str subclasses as str; the
+    caller's record is not shared with the envelope."""
+    class Stage(str):
+        pass
+
+    record = make_record(keywords=("有理数", "数轴"), stage=Stage("junior"))
+    envelope, canonical = sign_envelope_canonical(record=record, kind="upsert", origin="cn-44", version=1,
+                                                  signing_key=origin_key, issued_at=ISSUED_AT)
+    assert envelope == json.loads(canonical)
+    assert envelope["payload"]["keywords"] == ["有理数", "数轴"] and type(envelope["payload"]["stage"]) is str
+    assert envelope["payload"] is not record
+    envelope["payload"]["title"] = "changed"
+    assert record["title"] != "changed"
+
+
+def test_signing_refusals_keep_their_kind_and_message(origin_key) -> None:
+    """A record that is no canonical JSON is named as such; an oversized one is EnvelopeTooLargeError."""
+    with pytest.raises(EnvelopeMalformedError, match="^record is not canonical JSON: floating-point"):
+        sign_envelope(record=make_record(score=0.5), kind="upsert", origin="cn-44", version=1, signing_key=origin_key)
+    with pytest.raises(EnvelopeTooLargeError):
+        sign_envelope(record=make_record(description="长" * 100_000), kind="upsert", origin="cn-44", version=1,
+                      signing_key=origin_key)
 
 
 def test_envelope_bytes_round_trip_only_in_canonical_form(envelope, resolve_origin_key) -> None:
