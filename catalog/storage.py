@@ -34,8 +34,9 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
-    def iter_keys(self) -> Iterator[tuple[str, float]]:
-        """Yield (key, modified unix time) of every stored blob."""
+    def iter_keys(self, prefix: str = "sha256/") -> Iterator[tuple[str, float]]:
+        """Yield (key, modified unix time) of every object under ``prefix`` (a folder: ``sha256/`` holds
+        the blobs, ``previews/`` their renditions)."""
 
     def presigned_url(self, key: str, *, filename: str, content_type: str, expires: int) -> str | None:
         """A direct URL a client can fetch, or None when the node must serve the bytes itself."""
@@ -85,8 +86,8 @@ class LocalBlobStore:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
-    def iter_keys(self) -> Iterator[tuple[str, float]]:
-        base = self.root / "sha256"
+    def iter_keys(self, prefix: str = "sha256/") -> Iterator[tuple[str, float]]:
+        base = self.root / prefix.strip("/")
         if not base.exists():
             return
         for path in base.rglob("*"):
@@ -162,9 +163,9 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    def iter_keys(self) -> Iterator[tuple[str, float]]:
+    def iter_keys(self, prefix: str = "sha256/") -> Iterator[tuple[str, float]]:
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix="sha256/"):
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 yield item["Key"], item["LastModified"].timestamp()
 

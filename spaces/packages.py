@@ -6,13 +6,33 @@ taken through ``licensing.services.download_start`` (recorded and counted like a
 bought through ``licensing.services.grant_purchase`` (all of them in one transaction, for the total the
 teacher confirmed), and every other one is listed with its reason, in the answer and in the manifest.
 
-The manifest (``imsmanifest.xml``) follows IMS Common Cartridge 1.3 / IMS Content Packaging 1.1: the
-organisation is the lesson (one folder item per lesson step, items in order), each resource names its files
-and carries IEEE LOM metadata (identifier: origin node and record id; title; rights), plus an extension
-element in this project's namespace (origin, record id, version, licence, sha256 and size of each file).
+The manifest (``imsmanifest.xml``) follows the IMS Common Cartridge 1.3 profile of IMS Content Packaging
+(namespaces ``imsccv1p3/imscp_v1p1``, ``imsccv1p3/LOM/manifest`` and ``imsccv1p3/LOM/resource``), placing each
+datum where the CC profile's schemas allow it:
+
+- the manifest's ``metadata``: ``schema`` "IMS Common Cartridge", ``schemaversion`` 1.3.0 and the manifest LOM
+  (``general``: identifier = node id and collection id, title, description), nothing else;
+- ``organizations``: one ``organization`` (``rooted-hierarchy``) whose single root ``item`` has no title (the
+  lesson's title is the LOM title), one folder item per lesson step (titled with the step) holding one leaf
+  item per resource, in order; each leaf item's ``metadata`` carries this project's ``cx:record`` (origin, record
+  id, version, licence, the licensing basis, subject/grade/edition/chapter); the organisation's ``metadata``
+  carries ``cx:package`` with every item left out and why;
+- each ``resource`` (``webcontent``, ``href`` = its first file): the resource LOM (``educational/
+  intendedEndUserRole`` Instructor, source IMSGLC_CC_Rolesv1p1; ``rights/copyrightAndOtherRestrictions`` and the
+  licence as the rights ``description``), then its ``file`` elements, each with ``cx:file`` (sha256, size, mime)
+  in the file's ``metadata`` (``file`` itself takes no foreign attributes).
+
+Checked against the CC 1.1 profile schemas (CP, manifest LOM, resource LOM: element names, order, which
+metadata takes other namespaces) and the namespaces CC 1.3 exporters write; the CC 1.3 schemas themselves were
+not at hand. The CC 1.1 resource LOM allows ``educational`` only; ``rights`` there follows what CC 1.3 exporters
+write. No ``xsi:schemaLocation`` is given: the CC schemas process other namespaces strictly, and ``cx`` has no
+published schema.
+
 GB/T 36347-2018 (Chinese e-learning content packaging) models a package the same way — a manifest with
 metadata, organizations and resources — so the elements map one to one: manifest → 清单, metadata → 元数据,
-organizations/organization/item → 组织/项, resources/resource/file → 资源/文件.
+organizations/organization/item → 组织/项, resources/resource/file → 资源/文件 (from the standard's published
+outline; its normative XML binding was not available to check). The reader also accepts packages made before
+this layout (``cx:record`` in the resource's metadata, ``cx:sha256``/``cx:size`` attributes on ``file``).
 
 Importing resolves each resource by (origin, record id) among the resources this node holds (its own, or
 synced from others); a package never creates catalog records. Files whose SHA-256 and size match a file of a
@@ -226,27 +246,31 @@ def _lang_string(parent: ET.Element, ns: str, tag: str, text: str, language: str
     _sub(_sub(parent, ns, tag), ns, "string", text, language=language)
 
 
+def _lom_value(parent: ET.Element, ns: str, tag: str, value: str, source: str | None = None) -> None:
+    """A LOM vocabulary element: ``<tag>[<source>…</source>]<value>…</value></tag>``."""
+    element = _sub(parent, ns, tag)
+    if source is not None:
+        _sub(element, ns, "source", source)
+    _sub(element, ns, "value", value)
+
+
 def manifest_xml(*, collection: Collection, taken: list[PackageLine], left_out: list[dict[str, Any]]) -> bytes:
-    """The ``imsmanifest.xml`` of a package (see the module docstring)."""
+    """The ``imsmanifest.xml`` of a package (see the module docstring for where each datum goes)."""
     root = ET.Element(f"{{{NS_CP}}}manifest", {"identifier": f"M-{collection.pk}"})
-    metadata = _sub(root, NS_CP, "metadata")
+    metadata = _sub(root, NS_CP, "metadata")  # schema, schemaversion and the manifest LOM only
     _sub(metadata, NS_CP, "schema", "IMS Common Cartridge")
     _sub(metadata, NS_CP, "schemaversion", "1.3.0")
-    lom = _sub(metadata, NS_LOMM, "lom")
-    general = _sub(lom, NS_LOMM, "general")
+    general = _sub(_sub(metadata, NS_LOMM, "lom"), NS_LOMM, "general")
+    identifier = _sub(general, NS_LOMM, "identifier")
+    _sub(identifier, NS_LOMM, "catalog", settings.EXCHANGE_NODE_ID)
+    _sub(identifier, NS_LOMM, "entry", str(collection.pk))
     _lang_string(general, NS_LOMM, "title", collection.title)
     if collection.description:
         _lang_string(general, NS_LOMM, "description", collection.description)
-    package = _sub(metadata, NS_CX, "package", node=settings.EXCHANGE_NODE_ID, collection=str(collection.pk),
-                   created=timezone.now().isoformat(), standard="GB/T 36347-2018; IMS CC 1.3")
-    for row in left_out:
-        _sub(package, NS_CX, "excluded", row["title"], resource=row["resource"], reason=str(row["reason"]),
-             price=str(row["price"]), step=row["step"])
 
     organization = _sub(_sub(root, NS_CP, "organizations"), NS_CP, "organization", identifier="O-1",
                         structure="rooted-hierarchy")
-    lesson = _sub(organization, NS_CP, "item", identifier="LESSON")
-    _sub(lesson, NS_CP, "title", collection.title)
+    lesson = _sub(organization, NS_CP, "item", identifier="LESSON")  # the root item has no title in CC
     resources = _sub(root, NS_CP, "resources")
     steps: dict[str, ET.Element] = {}
     for number, line in enumerate(taken, start=1):
@@ -255,32 +279,37 @@ def manifest_xml(*, collection: Collection, taken: list[PackageLine], left_out: 
         if step_name not in steps:
             steps[step_name] = _sub(lesson, NS_CP, "item", identifier=f"S-{len(steps) + 1}")
             _sub(steps[step_name], NS_CP, "title", step_name)
-        entry = _sub(steps[step_name], NS_CP, "item", identifier=f"I-{number}", identifierref=f"R-{number}")
-        _sub(entry, NS_CP, "title", resource.title)
-        files = list(resource.files.all())
-        res = _sub(resources, NS_CP, "resource", identifier=f"R-{number}", type="webcontent",
-                   href=_href(number, files[0]) if files else "")
-        res_meta = _sub(res, NS_CP, "metadata")
-        res_lom = _sub(res_meta, NS_LOMR, "lom")
-        res_general = _sub(res_lom, NS_LOMR, "general")
-        identifier = _sub(res_general, NS_LOMR, "identifier")
-        _sub(identifier, NS_LOMR, "catalog", resource.origin_node)
-        _sub(identifier, NS_LOMR, "entry", str(resource.record_id))
-        _lang_string(res_general, NS_LOMR, "title", resource.title, resource.language or "zh-Hans")
         rights = getattr(resource, "rights", None)
         licence = rights.license_id if rights is not None else ""
+        entry = _sub(steps[step_name], NS_CP, "item", identifier=f"I-{number}", identifierref=f"R-{number}")
+        _sub(entry, NS_CP, "title", resource.title)
+        _sub(_sub(entry, NS_CP, "metadata"), NS_CX, "record", origin=resource.origin_node,
+             id=str(resource.record_id), version=str(resource.version), licence=licence,
+             basis=str(line.decision.reason), step=step_name, subject=resource.subject, grade=resource.grade,
+             edition=resource.edition, chapter=resource.chapter, resource_type=resource.resource_type,
+             language=resource.language or "zh-Hans")
+        files = list(resource.files.all())
+        res = _sub(resources, NS_CP, "resource", identifier=f"R-{number}", type="webcontent",
+                   **({"href": _href(number, files[0])} if files else {}))
+        # The CC resource LOM: who it is for (a lesson package is the teacher's) and its rights.
+        res_lom = _sub(_sub(res, NS_CP, "metadata"), NS_LOMR, "lom")
+        _lom_value(_sub(res_lom, NS_LOMR, "educational"), NS_LOMR, "intendedEndUserRole", "Instructor",
+                   source="IMSGLC_CC_Rolesv1p1")
         res_rights = _sub(res_lom, NS_LOMR, "rights")
-        _sub(_sub(res_rights, NS_LOMR, "copyrightAndOtherRestrictions"), NS_LOMR, "value", "yes")
+        _lom_value(res_rights, NS_LOMR, "copyrightAndOtherRestrictions", "yes")
         _lang_string(res_rights, NS_LOMR, "description",
                      "; ".join(p for p in (licence, rights.attribution if rights is not None else "") if p))
-        _sub(res_meta, NS_CX, "record", origin=resource.origin_node, id=str(resource.record_id),
-             version=str(resource.version), licence=licence, basis=str(line.decision.reason), step=step_name,
-             subject=resource.subject, grade=resource.grade, edition=resource.edition, chapter=resource.chapter,
-             resource_type=resource.resource_type)
         for f in files:
-            _sub(res, NS_CP, "file", href=_href(number, f), **{f"{{{NS_CX}}}sha256": f.sha256,
-                                                              f"{{{NS_CX}}}size": str(f.size),
-                                                              f"{{{NS_CX}}}mime": f.mime})
+            file_element = _sub(res, NS_CP, "file", href=_href(number, f))
+            _sub(_sub(file_element, NS_CP, "metadata"), NS_CX, "file", sha256=f.sha256, size=str(f.size),
+                 mime=f.mime)
+    # The organisation's metadata takes elements of other namespaces (the manifest's own metadata does not).
+    package = _sub(_sub(organization, NS_CP, "metadata"), NS_CX, "package", node=settings.EXCHANGE_NODE_ID,
+                   collection=str(collection.pk), created=timezone.now().isoformat(),
+                   standard="IMS CC 1.3; GB/T 36347-2018")
+    for row in left_out:
+        _sub(package, NS_CX, "excluded", row["title"], resource=row["resource"], reason=str(row["reason"]),
+             price=str(row["price"]), step=row["step"])
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
@@ -346,16 +375,22 @@ def manifest_read(raw: bytes) -> tuple[str, str, list[ManifestResource]]:
         step = step_item.findtext(f"{{{NS_CP}}}title") or ""
         for entry in step_item.iterfind(f"{{{NS_CP}}}item"):
             res = by_id.get(entry.get("identifierref", ""))
-            record = res.find(f"{{{NS_CP}}}metadata/{{{NS_CX}}}record") if res is not None else None
+            # the record sits in the item's metadata; packages made before 2026-12 had it in the resource's
+            record = entry.find(f"{{{NS_CP}}}metadata/{{{NS_CX}}}record")
+            if record is None and res is not None:
+                record = res.find(f"{{{NS_CP}}}metadata/{{{NS_CX}}}record")
             if res is None or record is None:
                 raise _invalid("an item names no resource of the manifest")
             files = []
             for f in res.iterfind(f"{{{NS_CP}}}file"):
-                href, sha = f.get("href", ""), f.get(f"{{{NS_CX}}}sha256", "")
+                facts = f.find(f"{{{NS_CP}}}metadata/{{{NS_CX}}}file")
+                facts = facts if facts is not None else f  # earlier packages: attributes of <file> itself
+                prefix = "" if facts is not f else f"{{{NS_CX}}}"
+                href, sha = f.get("href", ""), facts.get(f"{prefix}sha256", "")
                 if not _HREF.match(href) or not re.fullmatch(r"[0-9a-f]{64}", sha):
                     raise _invalid(f"a file reference is not valid ({href[:80]})")
                 try:
-                    size = int(f.get(f"{{{NS_CX}}}size", "-1"))
+                    size = int(facts.get(f"{prefix}size", "-1"))
                 except ValueError:
                     size = -1
                 files.append(ImportedFile(href=href, sha256=sha, size=size))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from catalog.archives import ArchiveLimits, inspect_zip
 from catalog.errors import ArchiveBombError, ArchiveTooLargeError, FileTypeNotAllowedError
@@ -62,7 +63,8 @@ def previews_schedule(items: Iterable[tuple[str, str]]) -> None:
 def _finish(sha256: str, status: str, *, reason: str = "", detail: str = "", page_count: int = 0,
             has_pdf: bool = False, has_cover: bool = False) -> FilePreview:
     FilePreview.objects.filter(sha256=sha256).update(status=status, reason=reason, detail=detail[:300],
-                                                     page_count=page_count, has_pdf=has_pdf, has_cover=has_cover)
+                                                     page_count=page_count, has_pdf=has_pdf, has_cover=has_cover,
+                                                     updated_at=timezone.now())
     if status == Status.FAILED:
         logger.warning("preview failed", extra={"sha256": sha256, "reason": reason})
     return FilePreview.objects.get(sha256=sha256)
@@ -80,7 +82,9 @@ def preview_build(*, sha256: str, mime: str, again: bool = False) -> FilePreview
         if not created and not again and row.status != Status.PENDING:
             return row
         if not created:
-            FilePreview.objects.filter(sha256=sha256).update(status=Status.PENDING, mime=mime)
+            # update() skips auto_now: the collector reads updated_at as "a job is at work on it"
+            FilePreview.objects.filter(sha256=sha256).update(status=Status.PENDING, mime=mime,
+                                                             updated_at=timezone.now())
     if not previewable(mime):
         return _finish(sha256, Status.UNSUPPORTED, reason="unsupported")
     store = get_blob_store()
