@@ -37,7 +37,13 @@ run: setup
 	@echo "Serving on http://127.0.0.1:8000  (API docs: /api/docs/, health: /readyz)"
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-test: venv lint test-sqlite test-postgres test-production
+# The SQLite and PostgreSQL lanes run side by side (each prints its output when it ends): each spends much of
+# its time waiting on the servers and node processes it starts, so together they take little longer than
+# the longer one alone. TEST_JOBS=1 runs them one after the other.
+TEST_JOBS ?= 2
+test: venv lint
+	$(MAKE) --no-print-directory --output-sync=target -j$(TEST_JOBS) test-sqlite test-postgres
+	$(MAKE) --no-print-directory test-production
 
 test-sqlite: venv
 	EXCHANGE_DATA_DIR=$$(mktemp -d) $(PY) -m pytest --ignore=tests/production $(PYTEST_ARGS)
