@@ -7,7 +7,13 @@ hub approves it after the fingerprint check (done automatically here); each prov
 different sample resources. Every run: web servers plus a ``federation sync --loop`` per node.
 Publish in one province (web page or API) and find the resource in the other within seconds.
 
-``--nation`` starts the hub and 32 provinces (ports 8101…) with smaller samples (``make demo-nation``).
+``--nation`` starts the hub and 32 provinces (ports 8101…) with smaller samples (``make demo-nation``),
+whose sample records get tiny placeholder files of which no previews are made (``--real-files`` to have real
+documents, rendered by LibreOffice and ffmpeg: a federation demo does not need them, and rendering them
+on every province cost most of its setup time; the other demos keep real files). The commands each node
+runs go through ``node_steps.py`` (one Python process for several ``manage.py`` commands); the hub
+approves all requests of a level in one process; the provinces' servers skip Django's system checks,
+which the hub's server runs. The output says how long each phase took and where the step time went.
 ``--levels`` starts five levels' worth of nodes (``make demo-levels``): the hub on :8100, Guangdong
 ``cn-44`` on :8101, Guangzhou ``cn-4401`` on :8102, Tianhe district ``cn-440106`` on :8103 and Beijing
 ``cn-11`` on :8104, enrolled level by level — each parent approves its child after the fingerprint
@@ -284,8 +290,11 @@ def approve(parent: DemoNode, children: list[DemoNode]) -> None:
                        for child in children])
 
 
-def start_server(node: DemoNode) -> subprocess.Popen:
-    return node.spawn("runserver", "--noreload", f"127.0.0.1:{node.port}", log="server.log")
+def start_server(node: DemoNode, *, checks: bool = True) -> subprocess.Popen:
+    """``runserver`` for the node. ``checks`` off skips Django's system checks (a second of CPU per node):
+    every node runs the same code and settings module, which the hub's server has checked."""
+    return node.spawn("runserver", "--noreload", *([] if checks else ["--skip-checks"]), f"127.0.0.1:{node.port}",
+                      log="server.log")
 
 
 def federate(hub: DemoNode, provinces: list[DemoNode], root: Path, *, parallel: int, placeholder_files: bool,
@@ -306,7 +315,7 @@ def federate(hub: DemoNode, provinces: list[DemoNode], root: Path, *, parallel: 
 
         def set_up(province: DemoNode) -> tuple[DemoNode, subprocess.Popen]:
             prepare(province, template, hub, hub.fingerprint)
-            return province, start_server(province)
+            return province, start_server(province, checks=False)
 
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             servers = list(pool.map(set_up, ready))

@@ -6,6 +6,7 @@ gives a node's management commands one Python process (``deploy/demo/node_steps.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import socket
 import sqlite3
@@ -19,6 +20,13 @@ from tests.node_processes import node_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "deploy" / "demo"
+
+
+def _nation_bench():
+    spec = importlib.util.spec_from_file_location("nation_bench", ROOT / "bench" / "nation_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _steps(data_dir: Path, steps: list[list[str]]) -> subprocess.CompletedProcess:
@@ -91,6 +99,11 @@ def test_nation_demo_until_converged_with_placeholder_files_and_phase_timings(tm
     for step in ("seed_demo", "import_corpus", "federation approve", "federation enrol", "(process starts)"):
         assert step in steps, steps
     assert "converged in " in out and "peak memory " in out
+    # The benchmark (bench/nation_bench.py) reads the same output: the figures and the phases.
+    figures = _nation_bench().figures(proc.stdout, proc.stderr, proc.returncode)
+    assert figures["converged_s"] > 0 and figures["peak_memory_mib"] > 0 and figures["records"] == 2
+    assert figures["phases"] == phases.removeprefix("phases: ") and "phases: " in figures["summary"][-1]
+    assert "import_corpus" in figures["step_time_summed_over_nodes"]
     for node in ("cn-hub", "cn-11"):  # every stored sample file is a placeholder, and no preview was made
         with contextlib.closing(sqlite3.connect(root / node / "exchange.sqlite3")) as db:
             sizes = [size for (size,) in db.execute(
