@@ -10,9 +10,11 @@ Publish in one province (web page or API) and find the resource in the other wit
 ``--nation`` starts the hub and 32 provinces (ports 8101…) with smaller samples (``make demo-nation``),
 whose sample records get tiny placeholder files of which no previews are made (``--real-files`` to have real
 documents, rendered by LibreOffice and ffmpeg: a federation demo does not need them, and rendering them
-on every province cost most of its setup time; the other demos keep real files). The commands each node
-runs go through ``node_steps.py`` (one Python process for several ``manage.py`` commands); the hub
-approves all requests of a level in one process; the provinces' servers skip Django's system checks,
+on every province cost most of its setup time; the other demos keep real files). A new node's commands
+(demo accounts, node key, enrolment request, waiting for the certificate, sample corpus, import) run in
+one Python process (``node_steps.py``) instead of one ``manage.py`` start each; while it waits, the
+parent's operator approves its request over the parent's API (``/api/v1/federation/enrolments/…/approve``,
+as ``hub_operator``) after the fingerprint check; the provinces' servers skip Django's system checks,
 which the hub's server runs. The output says how long each phase took and where the step time went.
 ``--levels`` starts five levels' worth of nodes (``make demo-levels``): the hub on :8100, Guangdong
 ``cn-44`` on :8101, Guangzhou ``cn-4401`` on :8102, Tianhe district ``cn-440106`` on :8103 and Beijing
@@ -43,10 +45,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +85,6 @@ class DemoNode:
     new: bool = False  # set up from the template in this run: not enrolled, not seeded
     fingerprint: str = ""  # of the node's key, as its operator reads it out to the parent's
     enrolled: bool = False  # holds a certificate from its parent
-    requested: bool = False  # asked its parent for one in this run
     seeded: bool = False  # has resources of its own in its feed
     procs: list[subprocess.Popen] = field(default_factory=list)
 
@@ -112,30 +115,43 @@ class DemoNode:
             print(proc.stdout, end="")
         return proc.stdout
 
-    def steps(self, *steps: list[str]) -> list[str]:
+    def steps(self, *steps: list[str], on_step: Callable[[int, list[str]], None] | None = None) -> list[str]:
         """Run ``steps`` (management commands with their arguments; ``["sampledata", ...]`` for the sample
         generator) in one process (``node_steps.py``): one Python start instead of one per command. Returns
-        each step's standard output; their run times add up in ``STEP_SECONDS``."""
+        each step's standard output; their run times add up in ``STEP_SECONDS``. ``on_step(i, outputs)`` is
+        called as soon as step ``i`` is done, while the process goes on with the next ones."""
         outputs: list[str] = []
         attempt = 0
         while len(outputs) < len(steps):
             done_before = len(outputs)
             todo = list(steps[done_before:])
             began = time.monotonic()
-            proc = subprocess.run([sys.executable, NODE_STEPS, json.dumps(todo)], env=self.env(), cwd=ROOT,
-                                  text=True, capture_output=True)
-            in_steps = 0.0
-            error = ""
-            for line in proc.stdout.splitlines():
-                report = json.loads(line) if line.startswith("{") else {}
-                if "error" in report:
-                    error = report["error"]
-                elif "seconds" in report:
-                    outputs.append(report["stdout"])
-                    with STEP_LOCK:
-                        name = " ".join(todo[report["step"]][:2 if todo[report["step"]][0] == "federation" else 1])
-                        STEP_SECONDS[name] = STEP_SECONDS.get(name, 0.0) + report["seconds"]
-                    in_steps += report["seconds"]
+            with tempfile.TemporaryFile("w+") as errors:
+                proc = subprocess.Popen([sys.executable, NODE_STEPS, json.dumps(todo)], env=self.env(), cwd=ROOT,
+                                        text=True, stdout=subprocess.PIPE, stderr=errors)
+                in_steps = 0.0
+                error = ""
+                assert proc.stdout is not None
+                with proc:
+                    try:
+                        for line in proc.stdout:
+                            report = json.loads(line) if line.startswith("{") else {}
+                            if "error" in report:
+                                error = report["error"]
+                            elif "seconds" in report:
+                                outputs.append(report["stdout"])
+                                step = todo[report["step"]]
+                                with STEP_LOCK:
+                                    name = " ".join(step[:2 if step[0] == "federation" else 1])
+                                    STEP_SECONDS[name] = STEP_SECONDS.get(name, 0.0) + report["seconds"]
+                                in_steps += report["seconds"]
+                                if on_step is not None:
+                                    on_step(len(outputs) - 1, outputs)
+                    except BaseException:  # the operator's part failed: the node's process stops too
+                        proc.kill()
+                        raise
+                errors.seek(0)
+                stderr = errors.read()
             with STEP_LOCK:  # the rest is the process: Python, Django and the apps starting
                 STEP_SECONDS["(process starts)"] = (STEP_SECONDS.get("(process starts)", 0.0)
                                                     + time.monotonic() - began - in_steps)
@@ -143,8 +159,8 @@ class DemoNode:
                 break
             # Nodes are set up side by side: another process may hold the hub's database for a moment.
             # The steps before the failed one are done; the failed one is tried again (they are idempotent).
-            if "database is locked" not in error + proc.stderr or attempt == 3:
-                sys.stderr.write(proc.stderr[-4000:] + error[-4000:])
+            if "database is locked" not in error + stderr or attempt == 3:
+                sys.stderr.write(stderr[-4000:] + error[-4000:])
                 failed = todo[min(len(outputs) - done_before, len(todo) - 1)]
                 raise SystemExit(f"{self.node_id}: {' '.join(failed)} failed")
             attempt += 1
@@ -212,44 +228,71 @@ def template_ensure(nodes: list[DemoNode], root: Path) -> Path | None:
     return template_node.data_dir / "exchange.sqlite3"
 
 
-def enrol_where(node: DemoNode, hub: DemoNode) -> list[str]:
-    parent = node.parent or hub
-    return ["--hub", hub.url] if parent is hub else ["--parent", parent.url]
-
-
-def prepare(node: DemoNode, template: Path | None, hub: DemoNode | None = None, hub_fingerprint: str = "") -> None:
-    """Set ``node`` up in one process: its database (a copy of ``template`` when it is new), the demo
-    accounts, its node key; a province also sends its enrolment request to its parent (the hub unless it has
-    another), pinning the hub's key by the fingerprint its operator published (``hub_fingerprint``)."""
+def database_from_template(node: DemoNode, template: Path | None) -> list[list[str]]:
+    """Give a new node its database, a copy of ``template`` (migrated, with the vocabularies); the steps that
+    make or update the database otherwise."""
     database = node.data_dir / "exchange.sqlite3"
     first = not database.exists()
     node.data_dir.mkdir(parents=True, exist_ok=True)
-    steps: list[list[str]] = []
     if first and template is not None:
         with contextlib.closing(sqlite3.connect(template)) as src, contextlib.closing(sqlite3.connect(database)) as dst:
             src.backup(dst)
         node.new = True  # the template is migrated
-    else:
-        steps.append(["migrate", "--noinput", "-v0"])
-    if first and template is None:
-        steps.append(["load_vocabularies"])
-    steps.append(["seed_demo"])
-    key_at = len(steps)
-    steps.append(["node_init", "--json"])
+        return []
+    return [["migrate", "--noinput", "-v0"], *([["load_vocabularies"]] if first else [])]
+
+
+def prepare(node: DemoNode, template: Path | None) -> None:
+    """Set up the hub, or a node set up in an earlier run, in one process: its database, the demo accounts,
+    its node key; for a node of an earlier run, whether it is enrolled and has resources of its own."""
+    steps = [*database_from_template(node, template), ["seed_demo"], ["node_init", "--json"]]
     if not node.new:
         steps.append(["federation", "identity", "--json"])
-    request = ["federation", "enrol", *enrol_where(node, hub), "--hub-fingerprint", hub_fingerprint] if hub else []
-    if hub and node.new:
-        steps.append(request)
     outputs = node.steps(*steps)
-    node.fingerprint = json.loads(outputs[key_at])["fingerprint"]
+    node.fingerprint = json.loads(outputs[len(steps) - (1 if node.new else 2)])["fingerprint"]
     if not node.new:
         status = json.loads(outputs[-1])
         node.enrolled = bool(status.get("certificate_not_after"))
         node.seeded = status.get("outbox_entries_own", 0) > 0
-        if hub and not node.enrolled:
-            node.steps(request)
-    node.requested = bool(hub) and not node.enrolled
+
+
+class Operator:
+    """A parent node's operator at work over its node's API (the hub's for a province, a province's for its
+    cities …), as the demo account ``hub_operator`` (the node's federation operator)."""
+
+    def __init__(self, node: DemoNode) -> None:
+        self.node, self.lock, self.token = node, threading.Lock(), ""
+
+    def headers(self) -> dict[str, str]:
+        with self.lock:
+            if not self.token:
+                self.token = api_token(self.node, "hub_operator")
+        return {"Authorization": f"Token {self.token}"}
+
+    def approve(self, child: DemoNode) -> None:
+        """Approve the pending request of ``child`` after comparing its key's fingerprint with the one the
+        child's operator read out (here: what the child's ``node_init`` printed); the parent refuses a
+        request whose key has another fingerprint."""
+        base = f"{self.node.url}/api/v1/federation/enrolments"
+        problem = ""
+        for attempt in range(5):
+            listing = requests.get(base, params={"status": "pending"}, headers=self.headers(), timeout=120)
+            if listing.ok:
+                ids = [row["id"] for row in listing.json()["results"] if row["node_id"] == child.node_id]
+                if not ids:
+                    raise SystemExit(f"{self.node.node_id}: no pending enrolment request of {child.node_id}")
+                response = requests.post(f"{base}/{max(ids)}/approve", json={"fingerprint": child.fingerprint},
+                                         headers=self.headers(), timeout=120)
+                if response.ok:
+                    return
+                if response.status_code < 500:
+                    raise SystemExit(f"{self.node.node_id}: approving {child.node_id} was refused: "
+                                     f"{response.status_code} {response.text[:300]}")
+                problem = f"{response.status_code} {response.text[:300]}"
+            else:
+                problem = f"{listing.status_code} {listing.text[:300]}"
+            time.sleep(1 + attempt)  # the parent's database was busy for a moment
+        raise SystemExit(f"{self.node.node_id}: approving {child.node_id} failed: {problem}")
 
 
 def seed_steps(node: DemoNode, *, placeholder_files: bool) -> list[list[str]]:
@@ -265,29 +308,52 @@ def seed_steps(node: DemoNode, *, placeholder_files: bool) -> list[list[str]]:
              *(["--placeholder-files"] if placeholder_files else [])]]
 
 
-def certify_and_seed(node: DemoNode, hub: DemoNode, *, placeholder_files: bool) -> None:
-    """In one process: wait for the certificate the parent issued on approval (a province that asked for one),
-    then seed the province."""
-    steps = [["federation", "enrol", *enrol_where(node, hub), "--wait", "--timeout", "60"]] if node.requested else []
+def enrol_where(node: DemoNode, hub: DemoNode) -> list[str]:
+    parent = node.parent or hub
+    return ["--hub", hub.url] if parent is hub else ["--parent", parent.url]
+
+
+def bring_up(node: DemoNode, template: Path | None, hub: DemoNode, operator: Operator, *,
+             placeholder_files: bool) -> None:
+    """A province (or city, county) from nothing to enrolled and seeded, in one process for a new node: its
+    database from the template, the demo accounts and its node key; its enrolment request to its parent,
+    pinning the hub's key by the fingerprint the hub's operator published; while it waits for its
+    certificate, the parent's operator approves the request after the fingerprint check (``operator``, over
+    the parent's API); then its sample resources. Its server starts as soon as its database exists."""
+    steps = database_from_template(node, template)
+    if not node.new:
+        prepare(node, template)
+        steps = []
+    server = start_server(node, checks=False)
+    if node.new:
+        steps += [["seed_demo"], ["node_init", "--json"]]
+    key_at = 1 if node.new else -1
+    request_at = len(steps)
+    if not node.enrolled:
+        steps += [["federation", "enrol", *enrol_where(node, hub), "--hub-fingerprint", hub.fingerprint],
+                  ["federation", "enrol", *enrol_where(node, hub), "--wait", "--timeout", "300"]]
     seeding = seed_steps(node, placeholder_files=placeholder_files)
-    if steps or seeding:
-        node.steps(*steps, *seeding)
-    if node.requested:
-        node.enrolled, node.requested = True, False
-        print(f"  {node.node_id}: enrolled with {(node.parent or hub).node_id}, fingerprint {node.fingerprint}",
-              flush=True)
+    steps += seeding
+
+    def on_step(index: int, outputs: list[str]) -> None:
+        if index == key_at:
+            node.fingerprint = json.loads(outputs[index])["fingerprint"]
+        if index == request_at and not node.enrolled:
+            # The node's server answers before its certificate (and so its records) can reach anyone.
+            wait_http(f"{node.url}/healthz", server, timeout=300)
+            operator.approve(node)
+
+    if steps:
+        node.steps(*steps, on_step=on_step)
+    wait_http(f"{node.url}/healthz", server, timeout=300)
+    if not node.enrolled:
+        node.enrolled = True
+        print(f"  {node.node_id}: enrolled with {(node.parent or hub).node_id} (approved by its operator after the "
+              f"fingerprint check), fingerprint {node.fingerprint}", flush=True)
     if seeding:
         node.seeded = True
         print(f"  {node.node_id}: seeded with {node.sample} sample resources (seed {node.seed}"
               f"{', placeholder files' if placeholder_files else ''})", flush=True)
-
-
-def approve(parent: DemoNode, children: list[DemoNode]) -> None:
-    """The parent's operator approves each child's request after comparing the fingerprint the child's
-    operator reads out (done here from what the child's ``node_init`` printed); one process for them all."""
-    if children:
-        parent.steps(*[["federation", "approve", child.node_id, "--fingerprint", child.fingerprint]
-                       for child in children])
 
 
 def start_server(node: DemoNode, *, checks: bool = True) -> subprocess.Popen:
@@ -300,34 +366,24 @@ def start_server(node: DemoNode, *, checks: bool = True) -> subprocess.Popen:
 def federate(hub: DemoNode, provinces: list[DemoNode], root: Path, *, parallel: int, placeholder_files: bool,
              phases: Phases) -> None:
     """Set every node up, enrol each province with its parent (level by level: a parent is certified before
-    its children ask it) and seed the provinces, with as few Python processes per node as the work allows."""
+    its children ask it) and seed the provinces, with one Python process per new node for all of that."""
     template = template_ensure([hub, *provinces], root)
     prepare(hub, template)
     hub_server = start_server(hub)
     wait_http(f"{hub.url}/healthz", hub_server, timeout=300)
     print(f"hub cn-hub key fingerprint: {hub.fingerprint}", flush=True)
+    phases.lap("setup of the hub")
+    operators = {node.node_id: Operator(node) for node in [hub, *provinces]}
     waiting = list(provinces)
     level = 0
     while waiting:
         ready = [p for p in waiting if p.parent is None or p.parent not in waiting]
         level += 1
         suffix = f" (level {level})" if any(p.parent for p in provinces) else ""
-
-        def set_up(province: DemoNode) -> tuple[DemoNode, subprocess.Popen]:
-            prepare(province, template, hub, hub.fingerprint)
-            return province, start_server(province, checks=False)
-
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            servers = list(pool.map(set_up, ready))
-        for province, server in servers:
-            wait_http(f"{province.url}/healthz", server, timeout=300)
-        phases.lap("setup and enrolment requests" + suffix)
-        for parent in [hub, *provinces]:
-            approve(parent, [p for p in ready if p.requested and (p.parent or hub) is parent])
-        phases.lap("approvals after the fingerprint check" + suffix)
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
-            list(pool.map(lambda p: certify_and_seed(p, hub, placeholder_files=placeholder_files), ready))
-        phases.lap("certificates and seeding" + suffix)
+            list(pool.map(lambda p: bring_up(p, template, hub, operators[(p.parent or hub).node_id],
+                                             placeholder_files=placeholder_files), ready))
+        phases.lap("setup, enrolment and seeding of the provinces" + suffix)
         waiting = [p for p in waiting if p not in ready]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import re
 import socket
 import sqlite3
 import subprocess
@@ -86,18 +87,20 @@ def test_nation_demo_until_converged_with_placeholder_files_and_phase_timings(tm
     out = proc.stdout
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     assert "sample files: tiny placeholder files, no previews" in out
-    assert "cn-11: enrolled with cn-hub, fingerprint" in out
+    assert "cn-11: enrolled with cn-hub (approved by its operator after the fingerprint check)" in out
     assert "cn-11: seeded with 3 sample resources (seed 11, placeholder files)" in out
     # One record withdrawn at its origin (every fourth province, starting with the first): 2 left everywhere.
     assert "manage.py federation digest everywhere: 2 records" in out
     phases = next(line for line in out.splitlines() if line.startswith("phases: "))
-    for phase in ("setup and enrolment requests", "approvals after the fingerprint check",
-                  "certificates and seeding", "takedowns", "sync until every node holds the same catalog",
-                  "check with manage.py federation digest"):
+    for phase in ("setup of the hub", "setup, enrolment and seeding of the provinces", "takedowns",
+                  "sync until every node holds the same catalog", "check with manage.py federation digest"):
         assert f"{phase} " in phases, phases
     steps = next(line for line in out.splitlines() if line.startswith("time in each kind of step"))
-    for step in ("seed_demo", "import_corpus", "federation approve", "federation enrol", "(process starts)"):
+    for step in ("seed_demo", "import_corpus", "federation enrol", "(process starts)"):
         assert step in steps, steps
+    with contextlib.closing(sqlite3.connect(root / "cn-hub" / "exchange.sqlite3")) as db:  # approved on the hub
+        assert db.execute("SELECT status, fingerprint FROM federation_enrolment WHERE node_id = 'cn-11'").fetchall() == [
+            ("approved", re.search(r"cn-11: enrolled with cn-hub .*, fingerprint ([0-9A-F ]+)$", out, re.M).group(1))]
     assert "converged in " in out and "peak memory " in out
     # The benchmark (bench/nation_bench.py) reads the same output: the figures and the phases.
     figures = _nation_bench().figures(proc.stdout, proc.stderr, proc.returncode)
