@@ -101,20 +101,6 @@ class DemoNode:
             env["EXCHANGE_NODE_REGION"] = "110000"  # the ministry's hub sits in Beijing
         return env
 
-    def manage(self, *args: str, quiet: bool = True) -> str:
-        for attempt in range(4):  # nodes set up side by side: another command may hold the hub's database
-            proc = subprocess.run([sys.executable, MANAGE, *args], env=self.env(), cwd=ROOT, text=True,
-                                  capture_output=True)
-            if proc.returncode == 0 or "database is locked" not in proc.stdout + proc.stderr or attempt == 3:
-                break
-            time.sleep(1 + attempt)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout + proc.stderr)
-            raise SystemExit(f"{self.node_id}: manage.py {' '.join(args)} failed")
-        if not quiet:
-            print(proc.stdout, end="")
-        return proc.stdout
-
     def steps(self, *steps: list[str], on_step: Callable[[int, list[str]], None] | None = None) -> list[str]:
         """Run ``steps`` (management commands with their arguments; ``["sampledata", ...]`` for the sample
         generator) in one process (``node_steps.py``): one Python start instead of one per command. Returns
@@ -391,7 +377,7 @@ def wait_for_record(origin: DemoNode, reader: DemoNode, timeout: float = 300) ->
     """How many published records of ``origin`` ``reader`` holds, once it holds any (or 0 after ``timeout``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        digest = json.loads(reader.manage("federation", "digest", "--origin", origin.node_id))
+        digest = json.loads(reader.steps(["federation", "digest", "--origin", origin.node_id])[0])
         if digest.get("count"):
             return int(digest["count"])
         time.sleep(3)
@@ -524,7 +510,7 @@ def until_converged(hub: DemoNode, provinces: list[DemoNode], *, started: float,
     stop_processes(nodes)
     with ThreadPoolExecutor(max_workers=4) as pool:
         full = dict(zip([n.node_id for n in nodes],
-                        pool.map(lambda n: json.loads(n.manage("federation", "digest")), nodes), strict=True))
+                        pool.map(lambda n: json.loads(n.steps(["federation", "digest"])[0]), nodes), strict=True))
     distinct = {(d["count"], d["sha256"]) for d in full.values()}
     phases.lap("check with manage.py federation digest")
     if len(distinct) != 1 or next(iter(distinct))[0] != expected:
