@@ -79,7 +79,8 @@ def _two_free_ports() -> int:
 @pytest.mark.slow
 def test_nation_demo_until_converged_with_placeholder_files_and_phase_timings(tmp_path):
     root = tmp_path / "nation"
-    env = {k: v for k, v in node_env(tmp_path).items() if k != "CATALOG_PREVIEWS_AUTO"}  # the demo decides
+    # As `make demo-nation` runs it: the demo decides about previews, pokes run in background threads.
+    env = {k: v for k, v in node_env(tmp_path).items() if k not in ("CATALOG_PREVIEWS_AUTO", "FEDERATION_BACKGROUND")}
     proc = subprocess.run([sys.executable, str(DEMO / "federation_demo.py"), "--nation", "--until-converged",
                            "--fresh", "--root", str(root), "--provinces", "1", "--sample", "3", "--timeout", "600",
                            "--hub-port", str(_two_free_ports())], cwd=ROOT, text=True, capture_output=True,
