@@ -82,9 +82,10 @@ clean:
 demo-federation: venv
 	$(PY) deploy/demo/federation_demo.py $(if $(FRESH),--fresh)
 
-# The hub and 32 provinces (ports 8101-8132) with smaller samples. UNTIL_CONVERGED=1: from scratch (in
-# var/demo-nation-converge), seed, take some records down, wait until every node holds the same catalog
-# digest, print "converged in N s, peak memory M MiB" (or what failed) and exit (non-zero on failure).
+# The hub and 32 provinces (ports 8101-8132) with smaller samples (placeholder files, no previews).
+# UNTIL_CONVERGED=1: from scratch (in var/demo-nation-converge), seed, take some records down, wait until
+# every node holds the same catalog digest, print the time per phase and "converged in N s, peak memory
+# M MiB" (or what failed) and exit (non-zero on failure).
 demo-nation: venv
 	$(PY) deploy/demo/federation_demo.py --nation \
 	  $(if $(UNTIL_CONVERGED),--until-converged --fresh --root var/demo-nation-converge,--root var/demo-nation $(if $(FRESH),--fresh))

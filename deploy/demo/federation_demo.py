@@ -7,7 +7,15 @@ hub approves it after the fingerprint check (done automatically here); each prov
 different sample resources. Every run: web servers plus a ``federation sync --loop`` per node.
 Publish in one province (web page or API) and find the resource in the other within seconds.
 
-``--nation`` starts the hub and 32 provinces (ports 8101…) with smaller samples (``make demo-nation``).
+``--nation`` starts the hub and 32 provinces (ports 8101…) with smaller samples (``make demo-nation``),
+whose sample records get tiny placeholder files of which no previews are made (``--real-files`` to have real
+documents, rendered by LibreOffice and ffmpeg: a federation demo does not need them, and rendering them
+on every province cost most of its setup time; the other demos keep real files). A new node's commands
+(demo accounts, node key, enrolment request, waiting for the certificate, sample corpus, import) run in
+one Python process (``node_steps.py``) instead of one ``manage.py`` start each; while it waits, the
+parent's operator approves its request over the parent's API (``/api/v1/federation/enrolments/…/approve``,
+as ``hub_operator``) after the fingerprint check; the provinces' servers skip Django's system checks,
+which the hub's server runs. The output says how long each phase took and where the step time went.
 ``--levels`` starts five levels' worth of nodes (``make demo-levels``): the hub on :8100, Guangdong
 ``cn-44`` on :8101, Guangzhou ``cn-4401`` on :8102, Tianhe district ``cn-440106`` on :8103 and Beijing
 ``cn-11`` on :8104, enrolled level by level — each parent approves its child after the fingerprint
@@ -37,10 +45,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +59,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGE = str(ROOT / "manage.py")
+NODE_STEPS = str(Path(__file__).resolve().parent / "node_steps.py")
+#: Seconds spent in each kind of step (``DemoNode.steps``), summed over the nodes: where setup time goes.
+STEP_SECONDS: dict[str, float] = {}
+STEP_LOCK = threading.Lock()
 HUB_PORT = 8100
 #: Province node ids (GB/T 2260 province prefixes) of the nation-wide demo, in port order.
 NATION = ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41",
@@ -69,6 +83,9 @@ class DemoNode:
     parent: DemoNode | None = None
     hub_port: int = HUB_PORT
     new: bool = False  # set up from the template in this run: not enrolled, not seeded
+    fingerprint: str = ""  # of the node's key, as its operator reads it out to the parent's
+    enrolled: bool = False  # holds a certificate from its parent
+    seeded: bool = False  # has resources of its own in its feed
     procs: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -84,19 +101,57 @@ class DemoNode:
             env["EXCHANGE_NODE_REGION"] = "110000"  # the ministry's hub sits in Beijing
         return env
 
-    def manage(self, *args: str, quiet: bool = True) -> str:
-        for attempt in range(4):  # nodes set up side by side: another command may hold the hub's database
-            proc = subprocess.run([sys.executable, MANAGE, *args], env=self.env(), cwd=ROOT, text=True,
-                                  capture_output=True)
-            if proc.returncode == 0 or "database is locked" not in proc.stdout + proc.stderr or attempt == 3:
+    def steps(self, *steps: list[str], on_step: Callable[[int, list[str]], None] | None = None) -> list[str]:
+        """Run ``steps`` (management commands with their arguments; ``["sampledata", ...]`` for the sample
+        generator) in one process (``node_steps.py``): one Python start instead of one per command. Returns
+        each step's standard output; their run times add up in ``STEP_SECONDS``. ``on_step(i, outputs)`` is
+        called as soon as step ``i`` is done, while the process goes on with the next ones."""
+        outputs: list[str] = []
+        attempt = 0
+        while len(outputs) < len(steps):
+            done_before = len(outputs)
+            todo = list(steps[done_before:])
+            began = time.monotonic()
+            with tempfile.TemporaryFile("w+") as errors:
+                proc = subprocess.Popen([sys.executable, NODE_STEPS, json.dumps(todo)], env=self.env(), cwd=ROOT,
+                                        text=True, stdout=subprocess.PIPE, stderr=errors)
+                in_steps = 0.0
+                error = ""
+                assert proc.stdout is not None
+                with proc:
+                    try:
+                        for line in proc.stdout:
+                            report = json.loads(line) if line.startswith("{") else {}
+                            if "error" in report:
+                                error = report["error"]
+                            elif "seconds" in report:
+                                outputs.append(report["stdout"])
+                                step = todo[report["step"]]
+                                with STEP_LOCK:
+                                    name = " ".join(step[:2 if step[0] == "federation" else 1])
+                                    STEP_SECONDS[name] = STEP_SECONDS.get(name, 0.0) + report["seconds"]
+                                in_steps += report["seconds"]
+                                if on_step is not None:
+                                    on_step(len(outputs) - 1, outputs)
+                    except BaseException:  # the operator's part failed: the node's process stops too
+                        proc.kill()
+                        raise
+                errors.seek(0)
+                stderr = errors.read()
+            with STEP_LOCK:  # the rest is the process: Python, Django and the apps starting
+                STEP_SECONDS["(process starts)"] = (STEP_SECONDS.get("(process starts)", 0.0)
+                                                    + time.monotonic() - began - in_steps)
+            if proc.returncode == 0 and len(outputs) == len(steps):
                 break
+            # Nodes are set up side by side: another process may hold the hub's database for a moment.
+            # The steps before the failed one are done; the failed one is tried again (they are idempotent).
+            if "database is locked" not in error + stderr or attempt == 3:
+                sys.stderr.write(stderr[-4000:] + error[-4000:])
+                failed = todo[min(len(outputs) - done_before, len(todo) - 1)]
+                raise SystemExit(f"{self.node_id}: {' '.join(failed)} failed")
+            attempt += 1
             time.sleep(1 + attempt)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout + proc.stderr)
-            raise SystemExit(f"{self.node_id}: manage.py {' '.join(args)} failed")
-        if not quiet:
-            print(proc.stdout, end="")
-        return proc.stdout
+        return outputs
 
     def spawn(self, *args: str, log: str) -> subprocess.Popen:
         handle = open(self.data_dir / log, "ab")  # noqa: SIM115 - owned by the child process
@@ -128,9 +183,40 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not answer within {timeout}s")
 
 
-def setup(node: DemoNode, template: Path | None = None) -> None:
-    """Migrate, vocabularies, demo accounts, node key. A new node starts from ``template`` (a database
-    already migrated, with the vocabularies: nothing node-specific) when one is given."""
+class Phases:
+    """Wall-clock time of each phase of a run, printed as one line (``phases: setup … s, …``)."""
+
+    def __init__(self) -> None:
+        self.mark, self.laps = time.monotonic(), []  # type: ignore[var-annotated]
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps.append((name, now - self.mark))
+        self.mark = now
+
+    def line(self) -> str:
+        phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in self.laps)
+        with STEP_LOCK:
+            steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in
+                              sorted(STEP_SECONDS.items(), key=lambda item: -item[1]))
+        return f"phases: {phases}\ntime in each kind of step, summed over the nodes: {steps}"
+
+
+def template_ensure(nodes: list[DemoNode], root: Path) -> Path | None:
+    """A database migrated and with the vocabularies (nothing node-specific) for the nodes set up in this run,
+    made once (one process); None when every node already has its database."""
+    if all((node.data_dir / "exchange.sqlite3").exists() for node in nodes):
+        return None
+    template_node = DemoNode("cn-template", "province", 0, root / ".template")
+    if not (template_node.data_dir / "exchange.sqlite3").exists():
+        template_node.data_dir.mkdir(parents=True, exist_ok=True)
+        template_node.steps(["migrate", "--noinput", "-v0"], ["load_vocabularies"])
+    return template_node.data_dir / "exchange.sqlite3"
+
+
+def database_from_template(node: DemoNode, template: Path | None) -> list[list[str]]:
+    """Give a new node its database, a copy of ``template`` (migrated, with the vocabularies); the steps that
+    make or update the database otherwise."""
     database = node.data_dir / "exchange.sqlite3"
     first = not database.exists()
     node.data_dir.mkdir(parents=True, exist_ok=True)
@@ -138,63 +224,160 @@ def setup(node: DemoNode, template: Path | None = None) -> None:
         with contextlib.closing(sqlite3.connect(template)) as src, contextlib.closing(sqlite3.connect(database)) as dst:
             src.backup(dst)
         node.new = True  # the template is migrated
-    else:
-        node.manage("migrate", "--noinput", "-v0")
-    if first and template is None:
-        node.manage("load_vocabularies")
-    node.manage("seed_demo")
-    node.manage("node_init")
+        return []
+    return [["migrate", "--noinput", "-v0"], *([["load_vocabularies"]] if first else [])]
 
 
-def setup_all(nodes: list[DemoNode], root: Path, parallel: int = 4) -> None:
-    """Set the nodes up, ``parallel`` at a time; new ones start from one template database."""
-    template = None
-    if any(not (node.data_dir / "exchange.sqlite3").exists() for node in nodes):
-        template_node = DemoNode("cn-template", "province", 0, root / ".template")
-        if not (template_node.data_dir / "exchange.sqlite3").exists():
-            template_node.data_dir.mkdir(parents=True, exist_ok=True)
-            template_node.manage("migrate", "--noinput", "-v0")
-            template_node.manage("load_vocabularies")
-        template = template_node.data_dir / "exchange.sqlite3"
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        list(pool.map(lambda node: setup(node, template), nodes))
+def prepare(node: DemoNode, template: Path | None) -> None:
+    """Set up the hub, or a node set up in an earlier run, in one process: its database, the demo accounts,
+    its node key; for a node of an earlier run, whether it is enrolled and has resources of its own."""
+    steps = [*database_from_template(node, template), ["seed_demo"], ["node_init", "--json"]]
+    if not node.new:
+        steps.append(["federation", "identity", "--json"])
+    outputs = node.steps(*steps)
+    node.fingerprint = json.loads(outputs[len(steps) - (1 if node.new else 2)])["fingerprint"]
+    if not node.new:
+        status = json.loads(outputs[-1])
+        node.enrolled = bool(status.get("certificate_not_after"))
+        node.seeded = status.get("outbox_entries_own", 0) > 0
 
 
-def enrolled(province: DemoNode) -> bool:
-    status = json.loads(province.manage("federation", "identity", "--json"))
-    return bool(status.get("certificate_not_after"))
+class Operator:
+    """A parent node's operator at work over its node's API (the hub's for a province, a province's for its
+    cities …), as the demo account ``hub_operator`` (the node's federation operator)."""
+
+    def __init__(self, node: DemoNode) -> None:
+        self.node, self.lock, self.token = node, threading.Lock(), ""
+
+    def headers(self) -> dict[str, str]:
+        with self.lock:
+            if not self.token:
+                self.token = api_token(self.node, "hub_operator")
+        return {"Authorization": f"Token {self.token}"}
+
+    def approve(self, child: DemoNode) -> None:
+        """Approve the pending request of ``child`` after comparing its key's fingerprint with the one the
+        child's operator read out (here: what the child's ``node_init`` printed); the parent refuses a
+        request whose key has another fingerprint."""
+        base = f"{self.node.url}/api/v1/federation/enrolments"
+        problem = ""
+        for attempt in range(5):
+            listing = requests.get(base, params={"status": "pending"}, headers=self.headers(), timeout=120)
+            if listing.ok:
+                ids = [row["id"] for row in listing.json()["results"] if row["node_id"] == child.node_id]
+                if not ids:
+                    raise SystemExit(f"{self.node.node_id}: no pending enrolment request of {child.node_id}")
+                response = requests.post(f"{base}/{max(ids)}/approve", json={"fingerprint": child.fingerprint},
+                                         headers=self.headers(), timeout=120)
+                if response.ok:
+                    return
+                if response.status_code < 500:
+                    raise SystemExit(f"{self.node.node_id}: approving {child.node_id} was refused: "
+                                     f"{response.status_code} {response.text[:300]}")
+                problem = f"{response.status_code} {response.text[:300]}"
+            else:
+                problem = f"{listing.status_code} {listing.text[:300]}"
+            time.sleep(1 + attempt)  # the parent's database was busy for a moment
+        raise SystemExit(f"{self.node.node_id}: approving {child.node_id} failed: {problem}")
 
 
-def enrol(province: DemoNode, hub: DemoNode, hub_fingerprint: str) -> None:
-    """Enrol a node with its parent (the hub unless it has another): pin the hub's key by the fingerprint
-    its operator published, send the request; the parent's operator approves after comparing the node's
-    fingerprint."""
-    parent = province.parent or hub
-    where = ["--hub", hub.url] if parent is hub else ["--parent", parent.url]
-    province.manage("federation", "enrol", *where, "--hub-fingerprint", hub_fingerprint)
-    fingerprint = json.loads(province.manage("node_init", "--json"))["fingerprint"]
-    # The parent's operator compares this fingerprint with the one the child's operator reads out.
-    parent.manage("federation", "approve", province.node_id, "--fingerprint", fingerprint)
-    province.manage("federation", "enrol", *where, "--wait", "--timeout", "60")
-    print(f"  {province.node_id}: enrolled with {parent.node_id}, fingerprint {fingerprint}")
-
-
-def seed(node: DemoNode) -> None:
-    if node.sample <= 0 or (not node.new and json.loads(node.manage("federation", "identity", "--json"))[
-            "outbox_entries_own"] > 0):
-        return
+def seed_steps(node: DemoNode, *, placeholder_files: bool) -> list[list[str]]:
+    """The steps that give a province its own ``node.sample`` sample resources (unless it has some): the
+    generator (seeded by ``node.seed``, so each province gets different records) and ``import_corpus``, which
+    publishes them and signs each into the node's feed. ``placeholder_files``: a tiny valid file per record,
+    of which no previews are made, instead of a real document (the nation demo: it shows the federation)."""
+    if node.sample <= 0 or node.seeded:
+        return []
     corpus = node.data_dir / "sample.jsonl"
-    subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(node.sample), "--seed", str(node.seed),
-                    "--out", str(corpus)], cwd=ROOT, check=True, env=node.env())
-    node.manage("import_corpus", str(corpus), "--no-progress", "--free-for", "rural,remote,poor,ethnic_minority")
-    print(f"  {node.node_id}: seeded with {node.sample} sample resources (seed {node.seed})")
+    return [["sampledata", "--n", str(node.sample), "--seed", str(node.seed), "--out", str(corpus)],
+            ["import_corpus", str(corpus), "--no-progress", "--free-for", "rural,remote,poor,ethnic_minority",
+             *(["--placeholder-files"] if placeholder_files else [])]]
+
+
+def enrol_where(node: DemoNode, hub: DemoNode) -> list[str]:
+    parent = node.parent or hub
+    return ["--hub", hub.url] if parent is hub else ["--parent", parent.url]
+
+
+def bring_up(node: DemoNode, template: Path | None, hub: DemoNode, operator: Operator, *,
+             placeholder_files: bool) -> None:
+    """A province (or city, county) from nothing to enrolled and seeded, in one process for a new node: its
+    database from the template, the demo accounts and its node key; its enrolment request to its parent,
+    pinning the hub's key by the fingerprint the hub's operator published; while it waits for its
+    certificate, the parent's operator approves the request after the fingerprint check (``operator``, over
+    the parent's API); then its sample resources. Its server starts as soon as its database exists."""
+    steps = database_from_template(node, template)
+    if not node.new:
+        prepare(node, template)
+        steps = []
+    server = start_server(node, checks=False)
+    if node.new:
+        steps += [["seed_demo"], ["node_init", "--json"]]
+    key_at = 1 if node.new else -1
+    request_at = len(steps)
+    if not node.enrolled:
+        steps += [["federation", "enrol", *enrol_where(node, hub), "--hub-fingerprint", hub.fingerprint],
+                  ["federation", "enrol", *enrol_where(node, hub), "--wait", "--timeout", "300"]]
+    seeding = seed_steps(node, placeholder_files=placeholder_files)
+    steps += seeding
+
+    def on_step(index: int, outputs: list[str]) -> None:
+        if index == key_at:
+            node.fingerprint = json.loads(outputs[index])["fingerprint"]
+        if index == request_at and not node.enrolled:
+            # The node's server answers before its certificate (and so its records) can reach anyone.
+            wait_http(f"{node.url}/healthz", server, timeout=300)
+            operator.approve(node)
+
+    if steps:
+        node.steps(*steps, on_step=on_step)
+    wait_http(f"{node.url}/healthz", server, timeout=300)
+    if not node.enrolled:
+        node.enrolled = True
+        print(f"  {node.node_id}: enrolled with {(node.parent or hub).node_id} (approved by its operator after the "
+              f"fingerprint check), fingerprint {node.fingerprint}", flush=True)
+    if seeding:
+        node.seeded = True
+        print(f"  {node.node_id}: seeded with {node.sample} sample resources (seed {node.seed}"
+              f"{', placeholder files' if placeholder_files else ''})", flush=True)
+
+
+def start_server(node: DemoNode, *, checks: bool = True) -> subprocess.Popen:
+    """``runserver`` for the node. ``checks`` off skips Django's system checks (a second of CPU per node):
+    every node runs the same code and settings module, which the hub's server has checked."""
+    return node.spawn("runserver", "--noreload", *([] if checks else ["--skip-checks"]), f"127.0.0.1:{node.port}",
+                      log="server.log")
+
+
+def federate(hub: DemoNode, provinces: list[DemoNode], root: Path, *, parallel: int, placeholder_files: bool,
+             phases: Phases) -> None:
+    """Set every node up, enrol each province with its parent (level by level: a parent is certified before
+    its children ask it) and seed the provinces, with one Python process per new node for all of that."""
+    template = template_ensure([hub, *provinces], root)
+    prepare(hub, template)
+    hub_server = start_server(hub)
+    wait_http(f"{hub.url}/healthz", hub_server, timeout=300)
+    print(f"hub cn-hub key fingerprint: {hub.fingerprint}", flush=True)
+    phases.lap("setup of the hub")
+    operators = {node.node_id: Operator(node) for node in [hub, *provinces]}
+    waiting = list(provinces)
+    level = 0
+    while waiting:
+        ready = [p for p in waiting if p.parent is None or p.parent not in waiting]
+        level += 1
+        suffix = f" (level {level})" if any(p.parent for p in provinces) else ""
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            list(pool.map(lambda p: bring_up(p, template, hub, operators[(p.parent or hub).node_id],
+                                             placeholder_files=placeholder_files), ready))
+        phases.lap("setup, enrolment and seeding of the provinces" + suffix)
+        waiting = [p for p in waiting if p not in ready]
 
 
 def wait_for_record(origin: DemoNode, reader: DemoNode, timeout: float = 300) -> int:
     """How many published records of ``origin`` ``reader`` holds, once it holds any (or 0 after ``timeout``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        digest = json.loads(reader.manage("federation", "digest", "--origin", origin.node_id))
+        digest = json.loads(reader.steps(["federation", "digest", "--origin", origin.node_id])[0])
         if digest.get("count"):
             return int(digest["count"])
         time.sleep(3)
@@ -280,15 +463,15 @@ def takedowns(hub: DemoNode, provinces: list[DemoNode], deadline: float) -> set[
     return gone
 
 
-def until_converged(hub: DemoNode, provinces: list[DemoNode], *, started: float, timeout: float) -> int:
+def until_converged(hub: DemoNode, provinces: list[DemoNode], *, started: float, timeout: float, phases: Phases,
+                    watch: MemoryWatch) -> int:
     """Publish-side work is done (seeded); take some records down, wait for one digest everywhere."""
     nodes = [hub, *provinces]
     deadline = started + timeout
-    watch = MemoryWatch(nodes)
-    watch.start()
     sync_started = time.monotonic()
     print(f"seeded in {sync_started - started:.0f} s; taking some records down …", flush=True)
     gone = takedowns(hub, provinces, deadline)
+    phases.lap("takedowns")
     expected = sum(len(sample_ids(p)) for p in provinces) - len(gone)
     print(f"{len(gone)} records taken down; waiting for every node to hold the same {expected} records …", flush=True)
     last_report = 0.0
@@ -309,6 +492,8 @@ def until_converged(hub: DemoNode, provinces: list[DemoNode], *, started: float,
             print(f"NOT converged after {now - started:.0f} s (timeout {timeout:.0f} s), peak memory "
                   f"{watch.peak_total:.0f} MiB: expected {expected} records everywhere; nodes with another count: "
                   f"{behind}; distinct digests: {len(values)}", flush=True)
+            phases.lap("sync (not converged)")
+            print(phases.line(), flush=True)
             return 1
         if now - last_report > 30:
             done = sum(1 for count, _ in digests.values() if count == expected)
@@ -317,22 +502,43 @@ def until_converged(hub: DemoNode, provinces: list[DemoNode], *, started: float,
         time.sleep(3)
     converged = time.monotonic() - started
     watch.stopped.set()
+    phases.lap("sync until every node holds the same catalog")
     count, digest = next(iter(values))
     print(f"catalog digest everywhere: {count} records, sha256 {digest}", flush=True)
-    # Once more with the node's own digest, which covers each record's content, not only its version.
+    # Once more with the node's own digest, which covers each record's content, not only its version; the
+    # servers and sync loops are stopped first (their work is done), so the 33 checks have the CPU.
+    stop_processes(nodes)
     with ThreadPoolExecutor(max_workers=4) as pool:
         full = dict(zip([n.node_id for n in nodes],
-                        pool.map(lambda n: json.loads(n.manage("federation", "digest")), nodes), strict=True))
+                        pool.map(lambda n: json.loads(n.steps(["federation", "digest"])[0]), nodes), strict=True))
     distinct = {(d["count"], d["sha256"]) for d in full.values()}
+    phases.lap("check with manage.py federation digest")
     if len(distinct) != 1 or next(iter(distinct))[0] != expected:
         print(f"NOT converged: `manage.py federation digest` differs between nodes: {sorted(distinct)}", flush=True)
+        print(phases.line(), flush=True)
         return 1
     print(f"manage.py federation digest everywhere: {expected} records, sha256 {next(iter(distinct))[1]}")
+    print(phases.line(), flush=True)
     print(f"converged in {converged:.0f} s, peak memory {watch.peak_total:.0f} MiB "
           f"(all {len(nodes)} nodes' processes together; largest one {watch.peak_one:.0f} MiB; setup and "
           f"seeding {sync_started - started:.0f} s, takedowns and sync {converged - (sync_started - started):.0f} s)",
           flush=True)
     return 0
+
+
+def stop_processes(nodes: list[DemoNode]) -> None:
+    """Stop the servers and sync loops the demo started for ``nodes``."""
+    for node in nodes:
+        for proc in node.procs:
+            if proc.poll() is None:
+                proc.terminate()
+    for node in nodes:
+        for proc in node.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def accounts(node: DemoNode) -> list[tuple[str, str]]:
@@ -355,7 +561,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=4, help="nodes set up, enrolled and seeded at a time")
     parser.add_argument("--provinces", type=int, default=len(NATION), help="(--nation) how many of the 32 provinces")
     parser.add_argument("--hub-port", type=int, default=HUB_PORT, help="the hub's port; provinces follow it")
+    files = parser.add_mutually_exclusive_group()
+    files.add_argument("--placeholder-files", action="store_true", default=None,
+                       help="sample records get tiny placeholder files, no previews (the default with --nation)")
+    files.add_argument("--real-files", dest="placeholder_files", action="store_false",
+                       help="sample records get real documents, previewed by LibreOffice & co. (the default "
+                            "without --nation)")
     args = parser.parse_args(argv)
+    placeholder_files = args.nation if args.placeholder_files is None else args.placeholder_files
     started = time.monotonic()
     root = Path(args.root)
     if args.fresh and root.exists():
@@ -384,17 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     def stop_all() -> None:
-        for node in nodes:
-            for proc in node.procs:
-                if proc.poll() is None:
-                    proc.terminate()
-        for node in nodes:
-            for proc in node.procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop_processes(nodes)
         print("\nstopped; data kept in", root)
 
     def shutdown(*_: object) -> None:
@@ -403,27 +606,22 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
+    phases = Phases()
+    watch = MemoryWatch(nodes)
+    if args.until_converged:
+        watch.start()  # from the first server on: the peak may come while the provinces are seeded
     try:
         print(f"setting up {len(nodes)} nodes in {root} …", flush=True)
-        setup_all(nodes, root, args.parallel)
-        servers = [(node, node.spawn("runserver", "--noreload", f"127.0.0.1:{node.port}", log="server.log"))
-                   for node in nodes]
-        for node, proc in servers:
-            wait_http(f"{node.url}/healthz", proc, timeout=300)
-        hub_fingerprint = json.loads(hub.manage("node_init", "--json"))["fingerprint"]
-        print(f"hub cn-hub key fingerprint: {hub_fingerprint}", flush=True)
-        waiting = list(provinces)
-        while waiting:  # level by level: a parent is enrolled before its children ask it
-            ready = [p for p in waiting if p.parent is None or p.parent not in waiting]
-            with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-                list(pool.map(lambda p: (not p.new and enrolled(p)) or enrol(p, hub, hub_fingerprint), ready))
-            waiting = [p for p in waiting if p not in ready]
-        with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-            list(pool.map(seed, provinces))
+        if placeholder_files:
+            print("sample files: tiny placeholder files, no previews (this is a federation demo; previews of real "
+                  "documents are exercised by `make run` and the catalog tests; --real-files to have them)",
+                  flush=True)
+        federate(hub, provinces, root, parallel=args.parallel, placeholder_files=placeholder_files, phases=phases)
         for node in nodes:
             node.spawn("federation", "sync", "--loop", "--interval", str(args.interval), log="sync.log")
         if args.until_converged:
-            return until_converged(hub, provinces, started=started, timeout=args.timeout)
+            return until_converged(hub, provinces, started=started, timeout=args.timeout, phases=phases, watch=watch)
+        print(phases.line(), flush=True)
     except BaseException as exc:
         if args.until_converged:
             print(f"FAILED after {time.monotonic() - started:.0f} s: {exc!r}", file=sys.stderr, flush=True)
