@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Resource
+from catalog.takedowns import takedown_standing
 from exchange.errors import ExchangeError
 from federation import hub, identity, trust
 from federation.errors import EnrolmentInvalidError, NotAParentError
@@ -341,6 +343,33 @@ def test_a_relay_never_forwards_a_version_older_than_it_holds(guangzhou):
     assert result.relayed == 1 and relayed() == [3, 5]
     _process("cn-44", [guangzhou.gd.envelope(rec, version=4)])  # an older version read again later
     assert relayed() == [3, 5]
+
+
+def test_a_county_cannot_take_down_another_provinces_record(guangzhou):
+    """Tianhe's feed carries a ``takedown`` (and a ``tombstone``) naming the id of Beijing's record — even
+    one dressed as a national order with ``target_origin`` cn-11. Guangzhou, holding Beijing's record
+    (relayed down by Guangdong), keeps it public: an origin other than the hub only ever names its own
+    record. Tianhe's takedown of its own record withdraws it here and is relayed on."""
+    hub.enrolment_receive(node_id="cn-440106", role="county", region="440106", base_url="http://127.0.0.1:8103",
+                          name="", jwk=guangzhou.th.jwk, signer_kid=guangzhou.th.key.kid)
+    hub.enrolment_approve(node_id="cn-440106", fingerprint_seen=guangzhou.th.fingerprint, actor="op")
+    bj = FakeNode("cn-11")
+    trust.certificate_store(cert(guangzhou.hub, bj, "110000"), base_url="http://127.0.0.1:8104")
+    theirs, mine = str(uuid.uuid4()), str(uuid.uuid4())
+    assert _process("cn-44", [bj.envelope(record(theirs))]).applied == 1
+    _process("cn-440106", [guangzhou.th.envelope(record(mine))])
+    withdrawal = {"reason": "takedown_upheld", "stage": "初中", "subject": "数学", "withdrawn_at": "2026-12-01T08:00:00Z"}
+    forged = [guangzhou.th.envelope({"id": theirs, **withdrawal, "target_origin": "cn-11", "target_version": 1,
+                                     "note": "区县越权下架"}, kind="takedown", version=2),
+              guangzhou.th.envelope({"id": theirs, **withdrawal}, kind="tombstone", version=3)]
+    _process("cn-440106", forged)
+    assert Resource.objects.get(pk=theirs).status == Resource.Status.PUBLISHED
+    assert takedown_standing(origin="cn-11", record_id=theirs) is None
+    _process("cn-440106", [guangzhou.th.envelope({"id": mine, **withdrawal}, kind="takedown", version=2)])
+    assert Resource.objects.get(pk=mine).status == Resource.Status.WITHDRAWN
+    assert takedown_standing(origin="cn-440106", record_id=mine) is not None
+    assert OutboxEntry.objects.filter(origin="cn-440106", resource_id=mine, version=2).exists()  # relayed on
+    assert Resource.objects.get(pk=theirs).status == Resource.Status.PUBLISHED
 
 
 def test_a_parents_feed_is_served_by_where_the_reader_stands(guangzhou):
