@@ -86,9 +86,11 @@ demo-federation: venv
 # UNTIL_CONVERGED=1: from scratch (in var/demo-nation-converge), seed, take some records down, wait until
 # every node holds the same catalog digest, print the time per phase and "converged in N s, peak memory
 # M MiB" (or what failed) and exit (non-zero on failure).
+# LEVELS=1: also cities below three provinces and a county below two of them (ports after the provinces'),
+# enrolled level by level; with UNTIL_CONVERGED=1 in var/demo-nation-levels-converge. PROVINCES=n: the first n.
 demo-nation: venv
-	$(PY) deploy/demo/federation_demo.py --nation \
-	  $(if $(UNTIL_CONVERGED),--until-converged --fresh --root var/demo-nation-converge,--root var/demo-nation $(if $(FRESH),--fresh))
+	$(PY) deploy/demo/federation_demo.py --nation $(if $(LEVELS),--cities) $(if $(PROVINCES),--provinces $(PROVINCES)) \
+	  $(if $(UNTIL_CONVERGED),--until-converged --fresh --root var/demo-nation$(if $(LEVELS),-levels)-converge,--root var/demo-nation$(if $(LEVELS),-levels) $(if $(FRESH),--fresh))
 
 # Multi-level: the hub (:8100), Guangdong cn-44 (:8101), Guangzhou cn-4401 (:8102), Tianhe district
 # cn-440106 (:8103) and Beijing cn-11 (:8104), enrolled level by level, syncing until Ctrl-C.

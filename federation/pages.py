@@ -108,10 +108,8 @@ def hub_dashboard(request: HttpRequest) -> HttpResponse:
         key["status_label"] = NodeKey.Status(key["status"]).label if key["status"] in NodeKey.Status.values else ""
     on_hub = me["role"] == "hub"
     tree = selectors.node_tree()
-    # The hub's subtree is the whole federation (provinces of before included); below it, an operator sees
-    # the nodes below their own, their parent and the hub.
-    shown = {row["node_id"] for row in tree["nodes"]} | {tree["parent"], trust.hub_id()}
-    rows = [PeerRow.of(row, labels) for row in selectors.peer_status_list() if on_hub or row["node_id"] in shown]
+    # Only the peers this node's operators see (``selectors.operator_nodes``: their subtree, parent and hub).
+    rows = [PeerRow.of(row, labels) for row in selectors.peer_status_list()]
     parent = trust.may_certify()
     enrolments = selectors.enrolment_list() if parent else []
     for enrolment in enrolments:

@@ -19,13 +19,30 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def peer_status_list() -> list[dict[str, Any]]:
-    """Every peer with its sync position, lag, last success and error, and certificate expiry."""
+def operator_nodes() -> set[str] | None:
+    """The nodes this node's operators see (the one rule for the peers API, ``federation status``, the tree and
+    the operator pages): this node's own subtree, its parent and the hub. ``None`` on the hub, whose subtree
+    is the whole federation (provinces of before, certified without a scope, included). Nodes this node knows
+    only from directories — other provinces, other cities of its province — are not shown."""
+    if identity.is_hub():
+        return None
+    parent = trust.parent_peer()
+    return trust.subtree(identity.node_id()) | {trust.hub_id()} | ({parent.node_id} if parent else set())
+
+
+def peer_status_list(*, every_peer: bool = False) -> list[dict[str, Any]]:
+    """The peers this node's operators see (``operator_nodes``) with their sync position, lag, last success
+    and error, and certificate expiry. ``every_peer``: every peer this node holds, directory entries of other
+    subtrees included (``federation status --all``, for whoever runs commands on the node's own host)."""
     now = timezone.now()
     expiry = {row["peer_id"]: row["not_after"] for row in
               PeerKey.objects.filter(revoked=False, anchor=False).values("peer_id").annotate(not_after=Max("not_after"))}
+    shown = None if every_peer else operator_nodes()
+    peers = Peer.objects.all().order_by("role", "node_id")
+    if shown is not None:
+        peers = peers.filter(node_id__in=shown)
     out = []
-    for peer in Peer.objects.all().order_by("role", "node_id"):
+    for peer in peers:
         lag_seconds = None
         if peer.pull:
             reference = peer.last_success_at

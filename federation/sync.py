@@ -444,10 +444,12 @@ def apply_page(peer: Peer, *, since: int, page: Page, verified: Sequence[Verifie
         elif trust.relays():
             # Below the hub, a parent relays every verified envelope its feed does not hold yet: the ones
             # applied now, those its own sets leave out, and those it held before it had children (it
-            # re-reads its parent's feed from the start when it approves the first one).
+            # re-reads its parent's feed from the start when it approves the first one) — but never a version
+            # older than the one held here (a re-read page, or a page carrying two versions of a record).
             fresh_ids = {id(item) for item in relayed}
             held_before = [item for item in verified if item.origin != me and id(item) not in fresh_ids
-                           and (item.origin, item.id) in held]
+                           and (item.origin, item.id) in held
+                           and item.version >= held[(item.origin, item.id)].version]
             relayed = _not_in_feed(relayed + only_relayed + held_before)
             outbox_relay(relayed)
             result.relayed += len(relayed)
@@ -484,17 +486,20 @@ class _SetMatcher:
 
 
 def _not_in_feed(items: Sequence[VerifiedEnvelope]) -> list[VerifiedEnvelope]:
-    """Those of ``items`` whose (origin, id, version) is not in this node's feed yet."""
+    """Those of ``items`` whose (origin, id, version) is not in this node's feed yet, and no newer version
+    of whose record is (a relay never forwards a version older than one it forwarded)."""
     if not items:
         return []
-    have = set(OutboxEntry.objects.filter(origin__in={i.origin for i in items},
-                                          resource_id__in=[i.id for i in items])
-               .values_list("origin", "resource_id", "version"))
+    newest: dict[tuple[str, uuid.UUID], int] = {}
+    for origin, resource_id, version in (OutboxEntry.objects.filter(origin__in={i.origin for i in items},
+                                                                    resource_id__in=[i.id for i in items])
+                                         .values_list("origin", "resource_id", "version")):
+        newest[(origin, resource_id)] = max(version, newest.get((origin, resource_id), 0))
     out, seen = [], set()
     for item in items:
-        key = (item.origin, uuid.UUID(item.id), item.version)
-        if key not in have and key not in seen:
-            seen.add(key)
+        record = (item.origin, uuid.UUID(item.id))
+        if item.version > newest.get(record, 0) and (*record, item.version) not in seen:
+            seen.add((*record, item.version))
             out.append(item)
     return out
 

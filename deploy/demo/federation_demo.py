@@ -22,6 +22,11 @@ which the hub's server runs. The output says how long each phase took and where 
 check — and syncing until Ctrl-C; a record published at the county is found in Beijing.
 Running it again reuses the data; ``--fresh`` starts over.
 
+``--nation --cities`` (``make demo-nation LEVELS=1``) adds Shijiazhuang ``cn-1301`` below Hebei with its
+district ``cn-130102``, Guangzhou ``cn-4401`` below Guangdong with Tianhe ``cn-440106``, and Chengdu
+``cn-5101`` below Sichuan (ports after the provinces'; only below the provinces ``--provinces`` keeps),
+each enrolled with its parent once the parent is certified, and seeded like a province.
+
 ``--until-converged`` (``make demo-nation UNTIL_CONVERGED=1``) does not stay up: it seeds every province
 (``--sample`` resources each, a few hundred in all), withdraws some of them at their origin and has the
 hub uphold national takedowns of some others, then waits until every node holds the same catalog digest
@@ -67,6 +72,9 @@ HUB_PORT = 8100
 #: Province node ids (GB/T 2260 province prefixes) of the nation-wide demo, in port order.
 NATION = ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41",
           "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "66"]
+#: ``--nation --cities`` (``make demo-nation LEVELS=1``): cities below some provinces and a county below some
+#: of those cities (GB/T 2260 codes), enrolled level by level with their parents; each seeded like a province.
+NATION_CITIES = {"13": {"1301": ["130102"]}, "44": {"4401": ["440106"]}, "51": {"5101": []}}
 STRIPPED_ENV = ("DATABASE_URL", "REDIS_URL", "ELASTICSEARCH_URL", "S3_BUCKET", "EXCHANGE_DATA_DIR",
                 "EXCHANGE_NODE_ID", "EXCHANGE_NODE_ROLE", "EXCHANGE_BASE_URL", "EXCHANGE_NODE_REGION",
                 "FEDERATION_HUB_URL")
@@ -546,11 +554,31 @@ def accounts(node: DemoNode) -> list[tuple[str, str]]:
     return [tuple(line.split(" ", 1)) for line in path.read_text().splitlines() if line.strip()]  # type: ignore[misc]
 
 
+def nation_cities(provinces: list[DemoNode], *, sample: int, hub_port: int, root: Path) -> list[DemoNode]:
+    """The cities (and their counties) of ``NATION_CITIES`` below the given provinces, on the ports after
+    the last province's; a parent always comes before its children."""
+    below: list[DemoNode] = []
+    port = max(p.port for p in provinces) + 1
+    for province in provinces:
+        for city_code, counties in NATION_CITIES.get(province.node_id.removeprefix("cn-"), {}).items():
+            city = DemoNode(f"cn-{city_code}", "city", port, root / f"cn-{city_code}", sample, int(city_code),
+                            parent=province, hub_port=hub_port)
+            below.append(city)
+            port += 1
+            for county_code in counties:
+                below.append(DemoNode(f"cn-{county_code}", "county", port, root / f"cn-{county_code}", sample,
+                                      int(county_code), parent=city, hub_port=hub_port))
+                port += 1
+    return below
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(ROOT / "var" / "demo"), help="where the nodes' data dirs live")
     parser.add_argument("--fresh", action="store_true", help="delete previous demo data first")
     parser.add_argument("--nation", action="store_true", help="hub + 32 provinces")
+    parser.add_argument("--cities", action="store_true",
+                        help="(--nation) cities below some provinces and counties below some cities")
     parser.add_argument("--levels", action="store_true",
                         help="hub, cn-44, its city cn-4401, its county cn-440106, and cn-11 (ports 8100-8104)")
     parser.add_argument("--sample", type=int, default=None, help="sample resources per province")
@@ -579,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         sample = (10 if args.until_converged else 200) if args.sample is None else args.sample
         provinces = [DemoNode(f"cn-{code}", "province", port + 1 + i, root / f"cn-{code}", sample, int(code),
                               hub_port=port) for i, code in enumerate(NATION[:args.provinces])]
+        if args.cities:
+            provinces += nation_cities(provinces, sample=sample, hub_port=port, root=root)
     elif args.levels:
         sample = 150 if args.sample is None else args.sample
         gd = DemoNode("cn-44", "province", port + 1, root / "cn-44", sample, 44, hub_port=port)

@@ -7,13 +7,18 @@ Guangdong ``cn-44`` or Guangzhou ``cn-4401`` (a parent). Other nodes are ``FakeN
 
 from __future__ import annotations
 
+import io
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Resource
+from catalog.takedowns import takedown_standing
 from exchange.errors import ExchangeError
 from federation import hub, identity, trust
 from federation.errors import EnrolmentInvalidError, NotAParentError
@@ -314,6 +319,59 @@ def test_a_child_relaying_an_origin_unknown_here_is_a_mismatch_not_an_unknown_ke
     assert (Resource.objects.count(), OutboxEntry.objects.count()) == before
 
 
+def test_a_relay_never_forwards_a_version_older_than_it_holds(guangzhou):
+    """Guangzhou held versions 1-3 of a Guangdong record before it had a child (relaying nothing). Once it
+    approves Tianhe it re-reads Guangdong's feed: versions 1 and 2, met again after 3, are not relayed
+    (only 3 is); a later page carrying versions 4 and 5 of the record relays 5 alone."""
+    rec = record()
+    for version in (1, 2, 3):
+        _process("cn-44", [guangzhou.gd.envelope(rec, version=version)])
+    assert not OutboxEntry.objects.filter(origin="cn-44").exists()  # no child yet: nothing relayed
+    hub.enrolment_receive(node_id="cn-440106", role="county", region="440106", base_url="http://127.0.0.1:8103",
+                          name="", jwk=guangzhou.th.jwk, signer_kid=guangzhou.th.key.kid)
+    hub.enrolment_approve(node_id="cn-440106", fingerprint_seen=guangzhou.th.fingerprint, actor="op")
+    Peer.objects.filter(node_id="cn-44").update(cursor=0)  # the re-read from the start
+    for version in (1, 2, 3):
+        _process("cn-44", [guangzhou.gd.envelope(rec, version=version)])
+
+    def relayed() -> list[int]:
+        return sorted(OutboxEntry.objects.filter(origin="cn-44", resource_id=rec["id"])
+                      .values_list("version", flat=True))
+
+    assert relayed() == [3]
+    result = _process("cn-44", [guangzhou.gd.envelope(rec, version=4), guangzhou.gd.envelope(rec, version=5)])
+    assert result.relayed == 1 and relayed() == [3, 5]
+    _process("cn-44", [guangzhou.gd.envelope(rec, version=4)])  # an older version read again later
+    assert relayed() == [3, 5]
+
+
+def test_a_county_cannot_take_down_another_provinces_record(guangzhou):
+    """Tianhe's feed carries a ``takedown`` (and a ``tombstone``) naming the id of Beijing's record — even
+    one dressed as a national order with ``target_origin`` cn-11. Guangzhou, holding Beijing's record
+    (relayed down by Guangdong), keeps it public: an origin other than the hub only ever names its own
+    record. Tianhe's takedown of its own record withdraws it here and is relayed on."""
+    hub.enrolment_receive(node_id="cn-440106", role="county", region="440106", base_url="http://127.0.0.1:8103",
+                          name="", jwk=guangzhou.th.jwk, signer_kid=guangzhou.th.key.kid)
+    hub.enrolment_approve(node_id="cn-440106", fingerprint_seen=guangzhou.th.fingerprint, actor="op")
+    bj = FakeNode("cn-11")
+    trust.certificate_store(cert(guangzhou.hub, bj, "110000"), base_url="http://127.0.0.1:8104")
+    theirs, mine = str(uuid.uuid4()), str(uuid.uuid4())
+    assert _process("cn-44", [bj.envelope(record(theirs))]).applied == 1
+    _process("cn-440106", [guangzhou.th.envelope(record(mine))])
+    withdrawal = {"reason": "takedown_upheld", "stage": "初中", "subject": "数学", "withdrawn_at": "2026-12-01T08:00:00Z"}
+    forged = [guangzhou.th.envelope({"id": theirs, **withdrawal, "target_origin": "cn-11", "target_version": 1,
+                                     "note": "区县越权下架"}, kind="takedown", version=2),
+              guangzhou.th.envelope({"id": theirs, **withdrawal}, kind="tombstone", version=3)]
+    _process("cn-440106", forged)
+    assert Resource.objects.get(pk=theirs).status == Resource.Status.PUBLISHED
+    assert takedown_standing(origin="cn-11", record_id=theirs) is None
+    _process("cn-440106", [guangzhou.th.envelope({"id": mine, **withdrawal}, kind="takedown", version=2)])
+    assert Resource.objects.get(pk=mine).status == Resource.Status.WITHDRAWN
+    assert takedown_standing(origin="cn-440106", record_id=mine) is not None
+    assert OutboxEntry.objects.filter(origin="cn-440106", resource_id=mine, version=2).exists()  # relayed on
+    assert Resource.objects.get(pk=theirs).status == Resource.Status.PUBLISHED
+
+
 def test_a_parents_feed_is_served_by_where_the_reader_stands(guangzhou):
     """Guangzhou's feed holds its own, Tianhe's and (relayed down) Guangdong's entries: Guangdong (its
     parent) reads only Guangzhou's and Tianhe's; Tianhe reads Guangdong's and Guangzhou's but not its own
@@ -365,6 +423,50 @@ def test_the_operators_see_the_tree_of_their_own_subtree(guangzhou, users, api_a
     assert "cn-11" not in html and "cn-4403" not in html
     for role in ("teacher", "reviewer"):
         assert api_as(users[role]).get("/api/v1/federation/tree").status_code == 403
+
+
+def test_the_peers_api_status_command_and_page_show_only_the_operators_subtree(guangzhou, users, api_as, client):
+    """The peers API, ``federation status`` and the operator page list the same nodes as the tree: this
+    node's subtree, its parent and the hub — not Beijing nor another city of Guangdong, though this node
+    holds both as peers (learnt from directories, one even pulled)."""
+    hub.enrolment_receive(node_id="cn-440106", role="county", region="440106", base_url="http://127.0.0.1:8103",
+                          name="天河区", jwk=guangzhou.th.jwk, signer_kid=guangzhou.th.key.kid)
+    hub.enrolment_approve(node_id="cn-440106", fingerprint_seen=guangzhou.th.fingerprint, actor="op")
+    Peer.objects.create(node_id="cn-11", role="province", region="110000", status="active", certified_by="cn-hub",
+                        base_url="http://127.0.0.1:8104", scope="11", pull=True, last_error_code="peer_unreachable")
+    Peer.objects.create(node_id="cn-4403", role="city", region="440300", status="active", certified_by="cn-44",
+                        base_url="http://127.0.0.1:8105", scope="4403")
+    expected = {"cn-hub", "cn-44", "cn-440106"}
+    api = {row["node_id"] for row in api_as(users["hub_operator"]).get("/api/v1/federation/peers").json()["results"]}
+    assert api == expected
+    out = io.StringIO()
+    call_command("federation", "status", "--json", stdout=out)
+    assert {row["node_id"] for row in json.loads(out.getvalue())["peers"]} == expected
+    out = io.StringIO()
+    call_command("federation", "status", stdout=out)
+    listed = {line.split()[0] for line in out.getvalue().splitlines()[3:] if line.strip()}
+    assert listed == expected
+    out = io.StringIO()
+    call_command("federation", "status", "--json", "--all", stdout=out)  # the host's shell: every peer held
+    assert {row["node_id"] for row in json.loads(out.getvalue())["peers"]} == expected | {"cn-11", "cn-4403"}
+    client.force_login(users["hub_operator"])
+    html = client.get(reverse("hub-dashboard")).content.decode()
+    assert "cn-440106" in html and "cn-11" not in html and "cn-4403" not in html
+    # The same rule everywhere: what the tree lists, with the parent and the hub.
+    tree = api_as(users["hub_operator"]).get("/api/v1/federation/tree").json()
+    assert {n["node_id"] for n in tree["nodes"]} - {"cn-4401"} | {tree["parent"], "cn-hub"} == expected
+
+
+def test_the_hubs_operators_see_every_peer(fed, db, users, api_as, tree):
+    """On the hub the subtree is the whole federation: a province of before (certified without a scope,
+    ``certified_by`` empty) and a county far below are both listed."""
+    fed.EXCHANGE_NODE_ID, fed.EXCHANGE_NODE_ROLE, fed.EXCHANGE_NODE_REGION = "cn-hub", "hub", ""
+    identity.node_key_ensure()
+    Peer.objects.create(node_id="cn-11", role="province", region="110000", status="active", base_url="http://a")
+    Peer.objects.create(node_id="cn-440106", role="county", region="440106", status="active", certified_by="cn-4401",
+                        base_url="http://b", scope="440106")
+    api = {row["node_id"] for row in api_as(users["hub_operator"]).get("/api/v1/federation/peers").json()["results"]}
+    assert api == {"cn-11", "cn-440106"}
 
 
 def test_the_messages_of_levels_match_the_protocols_schemas(guangzhou, client):

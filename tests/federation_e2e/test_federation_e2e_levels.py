@@ -180,6 +180,65 @@ def test_a_national_takedown_reaches_the_county(levels):
     assert status == "withdrawn"
 
 
+def _notice(node: Node, token: str, notice_id: int) -> dict:
+    answer = node.api("GET", f"/api/v1/takedowns/{notice_id}", token=token)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_takedown_notices_filed_at_a_county_travel_the_tree(levels):
+    """Notices filed below a province (PROTOCOL.md §9.1, §5.3): a notice at the county about its own record
+    is decided by the county's reviewers and the tombstone travels up and across to Beijing; a notice at the
+    county about Beijing's record is not the county's to decide (no role there may uphold it) and goes to the
+    hub, whose upheld order withdraws the record at every node, Beijing included, and whose decision comes
+    back to the county's notice."""
+    own = publish(levels.th, f"人教版七年级数学上册 有理数 区县自行下架课件 {secrets.token_hex(3)}")
+    other = publish(levels.bj, f"人教版七年级数学上册 有理数 区县举报北京课件 {secrets.token_hex(3)}")
+    wait_until(lambda: visible(levels.bj, own) and visible(levels.th, other), timeout=60,
+               what="the county's record in cn-11 and cn-11's record at the county")
+    admin = levels.th.token("province_admin")
+    filed = levels.th.api("POST", "/api/v1/takedowns", token=admin,
+                          json={"resource": own, "grounds": "copyright", "statement": "转载未授权"})
+    assert filed.status_code == 201, filed.text
+    assert filed.json()["forwarded_to"] == ""  # the county's own record: its own reviewers decide
+    upheld = levels.th.api("POST", f"/api/v1/takedowns/{filed.json()['id']}/uphold",
+                           token=levels.th.token("reviewer"), json={"note": "区县审核员下架"})
+    assert upheld.status_code == 200, upheld.text
+    for node in (levels.gz, levels.gd, levels.hub, levels.bj):
+        wait_until(lambda node=node: visible(node, own) is None, timeout=60,
+                   what=f"the county's own takedown in {node.node_id}")
+
+    filed = levels.th.api("POST", "/api/v1/takedowns", token=admin,
+                          json={"resource": other, "grounds": "copyright", "statement": "侵犯著作权"})
+    assert filed.status_code == 201, filed.text
+    notice = filed.json()
+    assert notice["forwarded_to"] == "cn-hub"
+    for role in ("reviewer", "province_admin", "hub_operator"):  # no one at the county takes Beijing's down
+        refused = levels.th.api("POST", f"/api/v1/takedowns/{notice['id']}/uphold", token=levels.th.token(role),
+                                json={"note": "越权"})
+        # Refused (the role may not decide, or not this notice), or not even shown to a role that did not file it.
+        assert (refused.status_code, refused.json()["error"]["code"]) in (
+            (403, "permission_denied"), (403, "not_takedown_reviewer"), (404, "takedown_not_found")), (
+            role, refused.text)
+    assert visible(levels.th, other) and visible(levels.bj, other)
+    operator = levels.hub.token("hub_operator")
+
+    def at_hub() -> dict | None:
+        rows = levels.hub.api("GET", "/api/v1/takedowns?status=open", token=operator).json()["results"]
+        return next((row for row in rows if row["resource"] == other and row["forwarded_from"] == "cn-440106"),
+                    None)
+
+    forwarded = wait_until(at_hub, timeout=60, interval=0.5, what="the county's notice at the hub")
+    decided = levels.hub.api("POST", f"/api/v1/takedowns/{forwarded['id']}/uphold", token=operator,
+                             json={"note": "国家层面下架"})
+    assert decided.status_code == 200, decided.text
+    for node in (levels.bj, levels.gd, levels.gz, levels.th):
+        wait_until(lambda node=node: visible(node, other) is None, timeout=60,
+                   what=f"the hub's order in {node.node_id}")
+    wait_until(lambda: _notice(levels.th, admin, notice["id"])["status"] == "upheld", timeout=60, interval=0.5,
+               what="the hub's decision on the county's notice")
+
+
 def test_a_reader_of_the_two_level_protocol_gets_only_what_it_can_verify(levels):
     """Beijing reads the hub's feed as a node of before would (no ``levels=1``): no envelope of the city or
     the county, whose certificates the hub did not sign; asking with ``levels=1`` brings them."""

@@ -208,8 +208,9 @@ def enrol(province: ProdNode, hub: ProdNode) -> None:
 
 
 def certified_peer(node: ProdNode, peer_id: str) -> bool:
-    """Whether ``node`` holds a valid certificate of ``peer_id`` (``federation status``)."""
-    peers = json.loads(node.manage("federation", "status", "--json").stdout)["peers"]
+    """Whether ``node`` holds a valid certificate of ``peer_id`` (``federation status --all``: another
+    province is outside a province's subtree)."""
+    peers = json.loads(node.manage("federation", "status", "--json", "--all").stdout)["peers"]
     return any(peer["node_id"] == peer_id and peer["certificate_not_after"] for peer in peers)
 
 

@@ -56,8 +56,11 @@ class Command(BaseCommand):
         p.add_argument("origin")
         p.add_argument("record_id")
         p.add_argument("--note", required=True, help="why (audited, shown at every node)")
-        p = sub.add_parser("status", help="peers, cursors, lag, last success and error, certificate expiry")
+        p = sub.add_parser("status", help="peers, cursors, lag, last success and error, certificate expiry (the "
+                                          "peers this node's operators see: its subtree, its parent and the hub)")
         p.add_argument("--json", action="store_true")
+        p.add_argument("--all", action="store_true", dest="every_peer",
+                       help="every peer this node holds, other subtrees' nodes learnt from directories included")
         p = sub.add_parser("sync", help="run the scheduled upkeep once, or keep running it (--loop)")
         p.add_argument("--loop", action="store_true", help="keep syncing until interrupted (embedded mode)")
         p.add_argument("--interval", type=float, default=None, help="seconds between scheduled pulls (default FEDERATION_PULL_INTERVAL)")
@@ -175,8 +178,8 @@ class Command(BaseCommand):
         self.stdout.write(f"  certificate until: {data['certificate_not_after'] or '-'}")
         self.stdout.write(f"  feed head: {data['outbox_head']}")
 
-    def do_status(self, *, json: bool, **_: Any) -> None:
-        peers = selectors.peer_status_list()
+    def do_status(self, *, json: bool, every_peer: bool, **_: Any) -> None:
+        peers = selectors.peer_status_list(every_peer=every_peer)
         if json:
             self._json({"node": selectors.identity_status(), "peers": peers})
             return
