@@ -28,7 +28,6 @@ from exchange.pagination import paginate
 from exchange.parsers import JSONParser
 from exchange.roles import Role
 
-IsPublisher = HasRole.of(Role.PUBLISHER)
 IsReviewer = HasRole.of(Role.REVIEWER)
 IsDepositor = HasRole.of(Role.PUBLISHER, Role.TEACHER)  # teachers: the service asks teacher_may_share
 
@@ -127,10 +126,12 @@ class ResourceListCreateApi(ExchangeAPIView):
 class ResourceDetailApi(ExchangeAPIView):
     """GET one resource (published: anyone; otherwise its publisher's members and reviewers);
     ``?format=jsonld`` gives it as schema.org LearningResource JSON-LD (``application/ld+json``).
-    PATCH metadata/rights. Permission: GET anyone (filtered); PATCH publisher role + object right."""
+    PATCH metadata/rights. Permission: GET anyone (filtered); PATCH publisher role + object right, or a
+    teacher sharing as their school for a lesson they deposited (``catalog.permissions.can_edit``; the school
+    stays the rights holder)."""
 
     def get_permissions(self):
-        return [permissions.AllowAny()] if self.request.method == "GET" else [IsPublisher()]
+        return [permissions.AllowAny()] if self.request.method == "GET" else [IsDepositor()]
 
     permission_classes = [permissions.AllowAny]
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, JSONLDRenderer]
@@ -176,9 +177,10 @@ def _resource_or_revision(request, resource: Resource) -> Response:
 
 class ResourceFilesApi(ExchangeAPIView):
     """Add files to a draft or rejected resource, or — for a published one — to its revision (they go live
-    when it is approved). Permission: publisher role + object right."""
+    when it is approved). Permission: publisher role + object right, or a teacher sharing as their school for a
+    lesson they deposited (``catalog.permissions.can_edit``)."""
 
-    permission_classes = [IsPublisher]
+    permission_classes = [IsDepositor]
     parser_classes = UPLOAD_PARSERS
     body_fields = {"post": {"files", "checksums"}}
 
@@ -197,9 +199,10 @@ class ResourceFilesApi(ExchangeAPIView):
 class ResourceFileDetailApi(ExchangeAPIView):
     """Remove a file from a draft or rejected resource (200, the resource), or from the revision of a
     published one (202, the revision: the live version keeps the file until the revision is approved, the
-    versions that had it keep it after). Permission: publisher role + object right."""
+    versions that had it keep it after). Permission: publisher role + object right, or a teacher sharing as
+    their school for a lesson they deposited (``catalog.permissions.can_edit``)."""
 
-    permission_classes = [IsPublisher]
+    permission_classes = [IsDepositor]
     body_fields = {"delete": ()}
 
     @extend_schema(request=None, responses={200: ResourceSerializer, 202: Revision, 404: error_response(

@@ -90,6 +90,19 @@ Status = Resource.Status
 
 # --- deposit and edits -------------------------------------------------------------------
 
+def holder_of_a_teachers_lesson_check(rights: Any, *, school_name: str) -> None:
+    """What a teacher shares as their school (一师一优课) has the school as its rights holder: the pages show
+    it fixed, and a deposit or edit naming another holder is refused (RightsInvalidError), whichever way it
+    comes. An absent or empty holder means the school."""
+    if not isinstance(rights, dict) or "holder" not in rights:
+        return
+    holder = rights["holder"]
+    if holder in (None, "") or (isinstance(holder, str) and holder.strip() in ("", school_name)):
+        return
+    raise RightsInvalidError("Teachers share as their school: the school is the rights holder.",
+                             details={"holder": [f"Must be {school_name!r} (or left out)."]})
+
+
 def resource_create(
     *, user, metadata: dict[str, Any], rights: dict[str, Any], files: Sequence[UploadedFile] = (),
 ) -> Resource:
@@ -107,6 +120,8 @@ def resource_create(
                                     "teachers of a school whose administrator lets them share as the school.")
     clean = clean_metadata(metadata)
     check_metadata_terms(clean)
+    if not publisher:
+        holder_of_a_teachers_lesson_check(rights, school_name=org.name)
     rights_clean = clean_rights(rights, default_holder=org.name)
     checked = check_files(files)
     with StoredBlobs(checked), transaction.atomic():
@@ -177,6 +192,8 @@ def resource_update(
     the public, the index and the feed only when a reviewer approves it. A submitted, approved or withdrawn
     resource cannot be edited."""
     require_editor(user, resource)
+    if not user_has_role(user, Role.PUBLISHER):  # a teacher sharing as their school (can_edit)
+        holder_of_a_teachers_lesson_check(rights, school_name=resource.publisher_name)
     resource = Resource.objects.select_for_update().get(pk=resource.pk)
     if resource.status == Status.PUBLISHED:
         revisions.revision_update(user=user, resource=resource, metadata=metadata, rights=rights)

@@ -314,22 +314,33 @@ def revised(table: dict[Any, dict[str, Any]], **owners: Any) -> dict[Any, dict[s
     return out
 
 
+
+
+def teachers_pass_the_gate(table: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    """Teachers pass a depositor's gate (they may share as their school): then the lookup hides an unpublished
+    resource (404) and the edit right refuses a published one (403: not their lesson, no consent here)."""
+    for variant, cells in table.items():
+        if not variant[0].endswith(("published", "revised")):
+            cells["teacher"] = 404
+    return table
+
+
 # a draft or rejected resource is edited in place (200); a published one through a revision (202)
-M += rows("api-resource", "patch", revised(
+M += rows("api-resource", "patch", teachers_pass_the_gate(revised(
     publisher_action(200, 409, ok_states=("A draft", "A rejected", "A published"), b_ok_states=("B draft", "B published"),
                      other=403, gate=API_DENY),
-    A_published={"publisher": 202}, B_published={"far_publisher": 202}), data={"metadata": {"description": "更新"}})
+    A_published={"publisher": 202}, B_published={"far_publisher": 202})), data={"metadata": {"description": "更新"}})
 M += rows("api-resource", "patch", {("A revised",): X(403, **API_DENY, publisher=409, other_publisher=403,
                                                       far_publisher=403)},
           data={"metadata": {"description": "更新"}}, label="revision in review")
-M += rows("api-resource-files", "post", publisher_action(201, 409, ok_states=("A draft", "A rejected", "A published"),
-                                                         b_ok_states=("B draft", "B published"), other=403,
-                                                         gate=API_DENY),
+M += rows("api-resource-files", "post", teachers_pass_the_gate(publisher_action(
+              201, 409, ok_states=("A draft", "A rejected", "A published"), b_ok_states=("B draft", "B published"),
+              other=403, gate=API_DENY)),
           data=lambda w, o, a: {"files": [SimpleUploadedFile("b.pdf", pdf_bytes("b"))]}, fmt="multipart")
-M += rows("api-resource-file", "delete", revised(
+M += rows("api-resource-file", "delete", teachers_pass_the_gate(revised(
     publisher_action(200, 409, ok_states=("A draft", "A rejected", "A published"), b_ok_states=("B draft", "B published"),
                      other=403, gate=API_DENY),
-    A_published={"publisher": 202}, B_published={"far_publisher": 202}))
+    A_published={"publisher": 202}, B_published={"far_publisher": 202})))
 # province B's publishing organisation has not accepted the content commitment: its submissions are refused
 # (403 commitment_required) until one of its publishers accepts it (api-commitment-accept, commitment-accept)
 SUBMIT = revised(publisher_action(200, 409, ok_states=("A draft", "A rejected"), other=403, gate=API_DENY),

@@ -420,3 +420,83 @@ def test_the_resource_page_sends_the_teacher_to_their_own_edit_page(users, shari
     page = signed_in(users["teacher"]).get(f"/resources/{lesson.pk}").content.decode()
     assert f'href="/me/lessons/{lesson.pk}/edit"' in page
     assert f"/publish/{lesson.pk}/" not in page
+
+
+# --- the same through the API ------------------------------------------------------------------------------
+
+def test_a_teacher_edits_their_own_lesson_through_the_api_as_on_the_pages(users, orgs, sharing, api_as):
+    """PATCH, add and remove files: in place while a draft, through a revision reviewed again once published —
+    the same services and the same right (``can_edit``) as the edit page."""
+    api = api_as(users["teacher"])
+    lesson = deposit_as(users["teacher"], "接口编辑的课 有理数")
+    changed = api.patch(f"/api/v1/resources/{lesson.pk}", {"metadata": {"description": "更新的说明"}}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert Resource.objects.get(pk=lesson.pk).description == "更新的说明"
+    added = api.post(f"/api/v1/resources/{lesson.pk}/files",
+                     {"files": [SimpleUploadedFile("extra.pdf", pdf_bytes("extra page"))]}, format="multipart")
+    assert added.status_code == 201, added.content
+    first = ResourceFile.objects.filter(resource=lesson).order_by("position").first()
+    assert api.delete(f"/api/v1/resources/{lesson.pk}/files/{first.pk}").status_code == 200
+    assert ResourceFile.objects.filter(resource=lesson).count() == 1
+
+    published = published_lesson(users, users["teacher"], "接口编辑的已发布课 有理数")
+    revision = api.patch(f"/api/v1/resources/{published.pk}", {"metadata": {"title": "接口改过的课 有理数"}},
+                         format="json")
+    assert revision.status_code == 202, revision.content
+    assert Resource.objects.get(pk=published.pk).title == "接口编辑的已发布课 有理数", "live only once approved"
+    assert ResourceRevision.objects.get(resource=published).metadata["title"] == "接口改过的课 有理数"
+
+
+def test_through_the_api_only_the_teacher_who_shared_it_edits_and_only_while_consent_stands(
+        users, orgs, sharing, api_as):
+    lesson = deposit_as(users["teacher"], "别人的课 有理数")
+    published = published_lesson(users, users["teacher"], "别人已发布的课 有理数")
+    body = {"metadata": {"description": "篡改"}}
+    colleague = api_as(sharing["colleague"])
+    assert colleague.patch(f"/api/v1/resources/{lesson.pk}", body, format="json").status_code == 404
+    assert colleague.patch(f"/api/v1/resources/{published.pk}", body, format="json").status_code == 403
+    assert colleague.post(f"/api/v1/resources/{published.pk}/files",
+                          {"files": [SimpleUploadedFile("x.pdf", pdf_bytes("x"))]},
+                          format="multipart").status_code == 403
+    school_sharing_set(actor=users["school_admin"], allowed=False, commitment_version=commitment_current().version)
+    own = api_as(users["teacher"]).patch(f"/api/v1/resources/{lesson.pk}", body, format="json")
+    assert own.status_code in (403, 404), own.content
+    assert Resource.objects.get(pk=lesson.pk).description != "篡改"
+    assert not ResourceRevision.objects.filter(resource=published).exists()
+
+
+def test_the_school_stays_the_rights_holder_whichever_way_a_teacher_writes(users, orgs, sharing, api_as):
+    """The pages show the holder fixed; the API refuses another holder at the deposit and at an edit, in place
+    or through a revision (the rule is the service's: ``holder_of_a_teachers_lesson_check``)."""
+    api = api_as(users["teacher"])
+    school = orgs["city_school"].name
+    deposit = api.post("/api/v1/resources", {
+        "metadata": json_text({**METADATA, "title": "换了权利人的课 有理数"}),
+        "rights": json_text({**RIGHTS, "holder": "别的出版社"}),
+        "files": [SimpleUploadedFile("l.pdf", pdf_bytes("holder"))]}, format="multipart")
+    assert deposit.status_code == 400 and deposit.json()["error"]["code"] == "rights_invalid", deposit.content
+    assert not Resource.objects.filter(title="换了权利人的课 有理数").exists()
+    named = api.post("/api/v1/resources", {
+        "metadata": json_text({**METADATA, "title": "写明学校的课 有理数"}), "rights": json_text({**RIGHTS, "holder": school}),
+        "files": [SimpleUploadedFile("l.pdf", pdf_bytes("school holder"))]}, format="multipart")
+    assert named.status_code == 201, named.content
+
+    lesson = deposit_as(users["teacher"], "草稿 有理数")
+    published = published_lesson(users, users["teacher"], "已发布 有理数")
+    for target in (lesson, published):
+        answer = api.patch(f"/api/v1/resources/{target.pk}", {"rights": {"holder": "别的出版社"}}, format="json")
+        assert answer.status_code == 400 and answer.json()["error"]["details"]["holder"], answer.content
+        assert Resource.objects.get(pk=target.pk).rights.holder == school
+    assert not ResourceRevision.objects.filter(resource=published).exists()
+    # a publisher of the school still names whoever holds the rights of what it publishes
+    school_publisher = user_create(username="school_publisher", password=None, organisation=orgs["city_school"],
+                                   roles=["publisher"])
+    own = resource_create(user=school_publisher, metadata={**METADATA, "title": "学校出版的课 有理数"},
+                          rights={**RIGHTS, "holder": "合作出版社"})
+    assert own.rights.holder == "合作出版社"
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
