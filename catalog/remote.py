@@ -185,9 +185,12 @@ def local_published_records(*, resource_ids: Iterable[str], origin: str) -> list
     """The records of the published local resources of ``origin`` among ``resource_ids``, in id order:
     what :func:`resource_record` gives, read with two queries and without model instances (the bulk
     import signs its batches' records with them)."""
-    rows = list(Resource.objects.filter(pk__in=list(resource_ids), is_remote=False, origin_node=origin,
-                                        status=Status.PUBLISHED).order_by("pk")
-                .values(*_RECORD_COLUMNS, *(f"rights__{name}" for name in _RIGHTS_COLUMNS)))
+    # Looked up by key only, the rest checked here: with ``status`` in the WHERE clause SQLite's planner picks
+    # the status index and reads every published row (a batch cost growing with the catalog: 0.5 s per 500
+    # ids at 100k records, against 2 ms by key).
+    rows = [row for row in Resource.objects.filter(pk__in=list(resource_ids)).order_by("pk").values(
+                *_RECORD_COLUMNS, *(f"rights__{name}" for name in _RIGHTS_COLUMNS), "is_remote", "status")
+            if not row["is_remote"] and row["origin_node"] == origin and row["status"] == Status.PUBLISHED]
     files: dict[uuid.UUID, list[SimpleNamespace]] = {}
     for row in ResourceFile.objects.filter(resource_id__in=[row["id"] for row in rows]).values(*_FILE_COLUMNS):
         files.setdefault(row["resource_id"], []).append(SimpleNamespace(**row))

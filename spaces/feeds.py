@@ -50,8 +50,11 @@ def feed_match(*, resource_ids: Iterable[str], now: dt.datetime | None = None) -
     """Push the published ones among ``resource_ids`` to the feeds of teachers whose follows match.
     Returns the number of new feed items (an item already there is kept as it was)."""
     now = now or timezone.now()
-    resources = list(Resource.objects.filter(pk__in=list(resource_ids), status=Resource.Status.PUBLISHED)
-                     .only("id", "title", "description", "keywords", "subject", "grade", "edition", "chapter"))
+    # by key only, the status checked here: with ``status`` in the WHERE clause SQLite's planner reads every
+    # published row through the status index (a cost per batch that grows with the catalog)
+    resources = [r for r in Resource.objects.filter(pk__in=list(resource_ids)).only(
+                     "id", "status", "title", "description", "keywords", "subject", "grade", "edition", "chapter")
+                 if r.status == Resource.Status.PUBLISHED]
     if not resources:
         return 0
     subjects = {r.subject for r in resources}
