@@ -97,7 +97,7 @@ def _num(value: str) -> float | None:
         return None
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=60)
@@ -106,12 +106,17 @@ def main() -> int:
     parser.add_argument("--n", default="", help="ignored (bench/run.py passes it to every benchmark)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "load.json"))
     parser.add_argument("--keep", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--search", choices=("elasticsearch-api", "embedded"), default="elasticsearch-api",
+                        help="the province's search backend: the Elasticsearch API (noida-db here, a stand-in whose "
+                             "own CPU cost is large) or the embedded SQLite FTS5 index")
+    args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="bench-load-"))
     result: dict = {"users": args.users, "seconds": args.seconds, "resources": args.resources,
                     "topology": "province cn-44: gunicorn 2 workers (deploy/gunicorn.conf.py), PostgreSQL 15, "
-                                "Redis + rq worker, S3 (moto server), Elasticsearch API (noida-db); hub enrolled; "
-                                "locust on the same machine, all on 127.0.0.1"}
+                                "Redis + rq worker, S3 (moto server), "
+                                + ("Elasticsearch API (noida-db)" if args.search == "elasticsearch-api"
+                                   else "embedded search index (SQLite FTS5)")
+                                + "; hub enrolled; locust on the same machine, all on 127.0.0.1"}
     nodes: list[ProdNode] = []
     with contextlib.ExitStack() as exits:
         print("starting PostgreSQL, Redis, S3, Elasticsearch API …", flush=True)
@@ -128,8 +133,9 @@ def main() -> int:
         node = ProdNode("cn-44", "province", port, base / "cn-44", f"http://127.0.0.1:{port}", "127.0.0.1")
         plain = {"SECURE_SSL_REDIRECT": "false", "LOG_LEVEL": "WARNING"}
         hub.env = node_env(hub, backends, database="cn_hub", redis_db=0, hub_url="", **plain)
+        search = {} if args.search == "elasticsearch-api" else {"ELASTICSEARCH_URL": ""}
         node.env = node_env(node, backends, database="cn_44", redis_db=1, hub_url=hub.public_url,
-                            S3_PUBLIC_ENDPOINT_URL=s3, **plain)
+                            S3_PUBLIC_ENDPOINT_URL=s3, **plain, **search)
         nodes = [hub, node]
         exits.callback(stop_nodes, nodes)
         print("starting the hub and the province (migrate job, gunicorn, rq worker, sync loop) …", flush=True)

@@ -130,6 +130,8 @@ def table(result: dict[str, Any]) -> str:
 
 TITLES = {
     "load": "Load: 200 concurrent clients for 60 s against a province on gunicorn + PostgreSQL",
+    "load_embedded": "Load: the same, the province searching its embedded index (SQLite FTS5) instead of the "
+                     "Elasticsearch API stand-in",
     "crash": "Faults: kill -9 during import, sync and voucher spending",
     "crash_import": "Faults: kill -9 during import",
     "crash_federation": "Faults: kill -9 during sync (federation pull)",
