@@ -22,6 +22,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count
 from django.http import (
     FileResponse,
@@ -510,13 +511,15 @@ def school_policy(request: HttpRequest) -> HttpResponse:
         messages.error(request, _("额度和价格线须为不小于 0 的整数。"))
         return redirect("my-school")
     try:
-        purchase_requests.school_policy_set(actor=request.user, teacher_allowance=form.cleaned_data["teacher_allowance"],
-                                            approval_threshold=form.cleaned_data["approval_threshold"])
-        sharing = form.cleaned_data["teachers_may_share"]
-        if sharing != sharing_consent_of(request.user.organisation):
-            # consenting accepts the commitment text the page showed (school_sharing_set refuses an outdated one)
-            school_sharing_set(actor=request.user, allowed=sharing,
-                               commitment_version=form.cleaned_data["commitment_version"] if sharing else None)
+        with transaction.atomic():  # one form, one decision: a refused consent keeps the old rules too
+            purchase_requests.school_policy_set(actor=request.user,
+                                                teacher_allowance=form.cleaned_data["teacher_allowance"],
+                                                approval_threshold=form.cleaned_data["approval_threshold"])
+            sharing = form.cleaned_data["teachers_may_share"]
+            if sharing != sharing_consent_of(request.user.organisation):
+                # consenting accepts the commitment text the page showed (school_sharing_set refuses an outdated one)
+                school_sharing_set(actor=request.user, allowed=sharing,
+                                   commitment_version=form.cleaned_data["commitment_version"] if sharing else None)
     except ExchangeError as exc:
         show_error(request, exc)
     else:

@@ -34,6 +34,7 @@ from catalog.services import (
 from catalog.sharing import school_sharing_set
 from exchange.models import AuditEvent
 from exchange.services import user_create
+from licensing.models import SchoolPurchasePolicy
 from licensing.services import takedown_file, takedown_uphold
 from tests.factories import METADATA, RIGHTS, ResourceFactory, pdf_bytes
 
@@ -401,6 +402,14 @@ def test_consent_to_a_commitment_the_page_did_not_show_is_refused(users, orgs):
                                                "teachers_may_share": "on"})
     assert missing.status_code == 302
     assert not SchoolSharingConsent.objects.filter(school=orgs["city_school"], teachers_may_share=True).exists()
+    # the same form's purchase rules are not saved either when its consent is refused: one form, one decision
+    rules_before = list(SchoolPurchasePolicy.objects.filter(school=orgs["city_school"]).values_list(
+        "teacher_allowance", "approval_threshold"))
+    admin.post("/me/school/policy", {"teacher_allowance": "77", "approval_threshold": "9",
+                                     "teachers_may_share": "on", "commitment_version": str(shown)})
+    assert not SchoolSharingConsent.objects.filter(school=orgs["city_school"], teachers_may_share=True).exists()
+    assert list(SchoolPurchasePolicy.objects.filter(school=orgs["city_school"]).values_list(
+        "teacher_allowance", "approval_threshold")) == rules_before
 
 
 @pytest.mark.parametrize("version", ["abc", "-1", "0", str(10**30), "1.5", "1\x00", "999"])
