@@ -66,9 +66,13 @@ def test_a_form_post_with_too_many_fields_gets_the_400_page(users, orgs, limits)
     assert_400_page(response)
 
 
-def test_an_upload_form_with_too_many_files_or_fields_or_bytes_gets_the_400_page(users, limits):
-    publisher = browser(users["publisher"])
-    token = csrf_token(publisher, "/publish/new")
+@pytest.mark.parametrize("who, form", [("publisher", "/publish/new"), ("teacher", "/me/lessons/new")])
+def test_an_upload_form_with_too_many_files_or_fields_or_bytes_gets_the_400_page(users, limits, who, form):
+    """The publishers' upload form, and 分享我的课 (a teacher of a school that consented) bounded like it."""
+    if who == "teacher":
+        school_sharing_set(actor=users["school_admin"], allowed=True, commitment_version=commitment_current().version)
+    client = browser(users[who])
+    token = csrf_token(client, form)
     before = snapshot(django_settings)
     for fields, files in (
         ({"csrfmiddlewaretoken": token}, [(f"f{i}.pdf", pdf_bytes("x")) for i in range(101)]),
@@ -76,23 +80,7 @@ def test_an_upload_form_with_too_many_files_or_fields_or_bytes_gets_the_400_page
         ({"csrfmiddlewaretoken": token, "description": "字" * LIMIT}, []),
     ):
         body, content_type = multipart(fields, files)
-        assert_400_page(publisher.generic("POST", "/publish/new", body, content_type=content_type))
-    assert snapshot(django_settings) == before
-
-
-def test_the_teachers_upload_form_has_the_same_bounds(users, limits):
-    """分享我的课 (a teacher of a school that consented) is bounded like the publishers' upload form."""
-    school_sharing_set(actor=users["school_admin"], allowed=True, commitment_version=commitment_current().version)
-    teacher = browser(users["teacher"])
-    token = csrf_token(teacher, "/me/lessons/new")
-    before = snapshot(django_settings)
-    for fields, files in (
-        ({"csrfmiddlewaretoken": token}, [(f"f{i}.pdf", pdf_bytes("x")) for i in range(101)]),
-        ({"csrfmiddlewaretoken": token, **{f"f{i}": "1" for i in range(1_001)}}, []),
-        ({"csrfmiddlewaretoken": token, "description": "字" * LIMIT}, []),
-    ):
-        body, content_type = multipart(fields, files)
-        assert_400_page(teacher.generic("POST", "/me/lessons/new", body, content_type=content_type))
+        assert_400_page(client.generic("POST", form, body, content_type=content_type))
     assert snapshot(django_settings) == before
 
 
