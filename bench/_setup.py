@@ -48,14 +48,15 @@ def _proc_stat(pid: int) -> tuple[int, str, float] | None:
     return int(fields[1]), comm, (utime + stime + cutime + cstime) / ticks
 
 
-def descendant_cpu_seconds(root: int | None = None) -> dict[str, float]:
+def descendant_cpu_seconds(root: int | None = None, *, also: tuple[int, ...] = ()) -> dict[str, float]:
     """CPU seconds used so far by every live descendant of ``root`` (default: this process), by command.
 
     Each process counts with its reaped children, so a PostgreSQL backend or a gunicorn worker that exited
     is still counted (in its parent). A child that ``root`` itself reaped (a finished ``subprocess.run``) is
     not: take the difference of two snapshots around the measured interval, and run the load generator as a
     child reaped in between, so that its own CPU stays out of the figure. Server CPU per request reads
-    correctly on a busy machine, where wall-clock rates measure the contention."""
+    correctly on a busy machine, where wall-clock rates measure the contention. ``also``: more processes counted
+    with their descendants (a server that daemonized itself away from ``root``, as PostgreSQL's pg_ctl does)."""
     root = os.getpid() if root is None else root
     stats = {}
     for entry in Path("/proc").iterdir():
@@ -65,7 +66,7 @@ def descendant_cpu_seconds(root: int | None = None) -> dict[str, float]:
     for pid, (ppid, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
     by_command: dict[str, float] = {}
-    todo = list(children.get(root, []))
+    todo = list(children.get(root, [])) + [pid for pid in also if pid in stats]
     while todo:
         pid = todo.pop()
         _, comm, seconds = stats[pid]

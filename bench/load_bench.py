@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-files", type=int, default=800, help="of the resources, how many have a file")
     parser.add_argument("--n", default="", help="ignored (bench/run.py passes it to every benchmark)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "load.json"))
-    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--keep", action="store_true", default=bool(os.environ.get("BENCH_KEEP")),
+                        help="keep the nodes' data dirs and logs (also BENCH_KEEP=1)")
     parser.add_argument("--search", choices=("elasticsearch-api", "embedded"), default="elasticsearch-api",
                         help="the province's search backend: the Elasticsearch API (noida-db here, a stand-in whose "
                              "own CPU cost is large) or the embedded SQLite FTS5 index")
@@ -191,7 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"locust: {args.users} clients for {args.seconds} s …", flush=True)
         load_avg = os.getloadavg()
         env = {**os.environ, "LOAD_PLAN": str(base / "plan.json"), "LOAD_TALLY": str(base / "tally.json")}
-        cpu_before = descendant_cpu_seconds()
+        with psycopg.connect(db_url) as conn:  # PostgreSQL's pg_ctl daemonized it: its postmaster counts too
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        cpu_before = descendant_cpu_seconds(also=(postmaster,))
         started = time.perf_counter()
         locust = subprocess.run([str(Path(sys.executable).parent / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"),
                                  "--headless", "--users", str(args.users), "--spawn-rate", str(max(1, args.users // 10)),
@@ -202,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         result["locust_wall_s"] = round(time.perf_counter() - started, 1)
         # CPU the stack used during the run (gunicorn, PostgreSQL, Redis, rq, S3, search; not locust): per
         # request it reads correctly on a busy machine, where req/s and latencies measure the contention.
-        server_cpu = cpu_delta(cpu_before, descendant_cpu_seconds())
+        server_cpu = cpu_delta(cpu_before, descendant_cpu_seconds(also=(postmaster,)))
         result["load_average_at_locust_start"] = [round(x, 2) for x in load_avg]
         result["locust_exit_code"] = locust.returncode
         (base / "locust.log").write_text(locust.stdout + locust.stderr)
