@@ -43,7 +43,7 @@ class Teacher(HttpUser):
         q = self.rng.choice(PLAN["terms"])
         with self.client.get("/api/v1/search", params={"q": q}, name="search", catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"{response.status_code}: {response.text[:200]}")
+                response.failure(f"{response.status_code}: {response.error!r}" if response.error else f"{response.status_code}: {response.text[:200]}")
             elif not isinstance(response.json().get("results"), list):
                 response.failure("no results list")
 
@@ -52,7 +52,7 @@ class Teacher(HttpUser):
         resource_id = self.rng.choice(PLAN["all"])
         with self.client.get(f"/resources/{resource_id}", name="resource page", catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"{response.status_code}")
+                response.failure(f"{response.status_code}: {response.error!r}" if response.error else f"{response.status_code}")
 
     @task(3)
     def download(self) -> None:
@@ -63,7 +63,7 @@ class Teacher(HttpUser):
         with self.client.post(f"/api/v1/resources/{resource_id}/download", json={}, name="download",
                               catch_response=True) as response:
             if response.status_code != 200:
-                response.failure(f"{response.status_code}: {response.text[:200]}")
+                response.failure(f"{response.status_code}: {response.error!r}" if response.error else f"{response.status_code}: {response.text[:200]}")
                 return
             body = response.json()
             TALLY["downloads"] += 1
@@ -84,7 +84,7 @@ class Teacher(HttpUser):
         with self.client.post(f"/api/v1/resources/{resource_id}/grants", json={"scope": "school"},
                               name="purchase", catch_response=True) as response:
             if response.status_code != 201:
-                response.failure(f"{response.status_code}: {response.text[:200]}")
+                response.failure(f"{response.status_code}: {response.error!r}" if response.error else f"{response.status_code}: {response.text[:200]}")
                 return
             TALLY["purchases"] += 1
             BOUGHT.append([resource_id, price])

@@ -116,6 +116,20 @@ def test_nginx_speaks_http11_to_the_upstreams_and_lets_prometheus_in(compose):
     assert "proxy_set_header X-Request-ID $request_id;" in site and "$request_id" in site.split("server {")[0]
 
 
+def test_gunicorn_keeps_idle_connections_longer_than_nginx(monkeypatch, tmp_path):
+    """nginx must give up an idle upstream connection before gunicorn closes it: otherwise it sends a request
+    on a connection just closed, and a POST is not retried (502). gunicorn's default keep-alive is 2 s."""
+    site = (DEPLOY / "nginx.conf").read_text()
+    upstream = re.search(r"upstream exchange_web \{([^}]*)\}", site).group(1)
+    nginx_idle = re.search(r"keepalive_timeout (\d+)s;", upstream)
+    nginx_seconds = int(nginx_idle.group(1)) if nginx_idle else 60  # nginx's default
+    monkeypatch.delenv("GUNICORN_KEEPALIVE", raising=False)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # else reading the config sets one for this process
+    config: dict = {}
+    exec(compile((DEPLOY / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), config)  # noqa: S102
+    assert config.get("keepalive", 2) > nginx_seconds
+
+
 def test_production_settings_do_not_preload_hsts(tmp_path):
     out = subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), "shell", "-c",
