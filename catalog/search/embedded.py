@@ -21,7 +21,7 @@ import itertools
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +58,6 @@ from catalog.search.base import (
     minimum_should_match_steps,
     relax_below,
 )
-
-_ORDER = {
-    "relevance": "score DESC, d.published_days DESC, d.id",
-    "newest": "d.published_days DESC, d.id",
-    "downloads": "d.download_count DESC, d.published_days DESC, d.id",
-    # the rating is read from the stored document (no column of its own: the index schema stays as it is)
-    "rating": "(SELECT json_extract(b.body, '$.rating_score') FROM bodies b WHERE b.rowid = d.rowid) DESC, "
-              "d.published_days DESC, d.id",
-}
 
 
 def _phrase(text: str) -> str:
@@ -105,36 +96,46 @@ def match_expression(parsed: ParsedQuery, mode: str, *, minimum: int = 1) -> str
     return " OR ".join(_all_of(combo, fuzzy=True) for combo in itertools.combinations(required, minimum))
 
 
-def _filters(filters: dict[str, tuple[str, ...]]) -> tuple[str, list[Any]]:
-    clauses, params = [], []
-    for name in FACET_FIELDS:
-        values = [v for v in filters.get(name, ()) if v]
+_WEIGHTS = ", ".join(str(FIELD_WEIGHTS[c]) for c in store.FTS_COLUMNS)
+
+
+def _matching(conn: Any, expression: str, *, with_bm25: bool,
+              filters: Mapping[str, Sequence[str]] | None = None) -> tuple[Any, Any]:
+    """The rowids of the documents matching ``expression`` (ascending) and, with ``with_bm25``, their
+    FTS5 ``bm25()`` with the column weights (lower is better), as NumPy arrays; with ``filters``, only
+    of the documents passing them (bm25 is the costly part: it is not computed for the others)."""
+    if not with_bm25:
+        rows = conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])
+        return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64), None
+    clauses, params = [], [expression]
+    for name in FACET_FIELDS:  # column names from the code, never from the request
+        values = [v for v in (filters or {}).get(name, ()) if v]
         if values:
-            clauses.append(f"d.{name} IN ({','.join('?' * len(values))})")
+            clauses.append(f" AND d.{name} IN ({','.join('?' * len(values))})")
             params.extend(values)
-    return "".join(f" AND {c}" for c in clauses), params
+    # CROSS JOIN keeps the full-text match as the outer loop (else SQLite may run the MATCH per row).
+    source = f"fts CROSS JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ?{''.join(clauses)}" if clauses else \
+        "fts WHERE fts MATCH ?"
+    rows = conn.execute(f"SELECT fts.rowid, bm25(fts, {_WEIGHTS}) FROM {source}", params)  # noqa: S608
+    pairs = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64).reshape(-1, 2)
+    return pairs[:, 0].astype(np.int64), pairs[:, 1]
 
 
-def _score_expression(parsed: ParsedQuery, now_days: float, *, exact_tier: bool,
-                      tiers: Sequence[tuple[str, float]]) -> tuple[str, list[Any]]:
-    """BM25 with column weights + vocabulary boosts + recency + popularity + the tiers, as SQL."""
-    if parsed.is_empty:
-        return "NULL", []
-    weights = ", ".join(str(FIELD_WEIGHTS[c]) for c in store.FTS_COLUMNS)
-    parts, params = [f"-bm25(fts, {weights}) * {TEXT_WEIGHT}"], []
+def _scores(parsed: ParsedQuery, columns: store.FacetColumns, rowids: Any, bm25: Any, now_days: float,
+            tiers: Sequence[tuple[Any, float]]) -> Any:
+    """Relevance of the rows ``rowids``: BM25 with column weights + vocabulary boosts + recency +
+    popularity + the tiers (rowids of a tier's matches, score added), in one vector."""
+    combos = columns.combo[rowids]
+    score = -bm25 * TEXT_WEIGHT
     for field, codes in parsed.boosts():
-        parts.append(f"(CASE WHEN d.{field} IN ({','.join('?' * len(codes))}) "
-                     f"THEN {BOOST_WEIGHTS[field]} ELSE 0 END)")
-        params.extend(codes)
-    parts.append(f"{RECENCY_WEIGHT} * {RECENCY_PIVOT_DAYS} / ({RECENCY_PIVOT_DAYS} + abs(? - d.published_days))")
-    params.append(now_days)
-    parts.append("d.popularity")
-    if exact_tier:
-        tiers = [*tiers, (match_expression(parsed, "exact"), EXACT_TIER)]
-    for expression, tier in tiers:
-        parts.append(f"(CASE WHEN d.rowid IN (SELECT rowid FROM fts WHERE fts MATCH ?) THEN {tier} ELSE 0 END)")  # noqa: S608 - tier constants
-        params.append(expression)
-    return " + ".join(parts), params
+        score = score + np.where(columns.field_mask(field, codes)[combos], BOOST_WEIGHTS[field], 0.0)
+    score = score + RECENCY_WEIGHT * RECENCY_PIVOT_DAYS / (RECENCY_PIVOT_DAYS + np.abs(now_days - columns.days[rowids]))
+    score = score + columns.popularity[rowids]
+    for members, tier in tiers:
+        marked = np.zeros(len(columns.combo), dtype=bool)
+        marked[members] = True
+        score = score + np.where(marked[rowids], tier, 0.0)
+    return score
 
 
 def _hit(body: dict[str, Any], score: float | None, parsed: ParsedQuery, with_highlight: bool,
@@ -270,11 +271,8 @@ class EmbeddedBackend(SearchBackend):
     # --- writing
     def _write(self, apply: Callable[[Any], None]) -> None:
         handle = self._handle()
-        try:
-            with store.write_transaction(handle.conn):
-                apply(handle.conn)
-        finally:
-            handle.wrote()
+        with store.write_transaction(handle.conn):
+            apply(handle.conn)
         building = self._building_path()
         if building is not None and building != handle.path:
             other = store.connect(building)
@@ -298,31 +296,28 @@ class EmbeddedBackend(SearchBackend):
     # --- reading
     def search(self, request: SearchRequest) -> SearchPage:
         filters = dict(request.filters)
-        filter_sql, filter_params = _filters(filters)
         handle = self._handle()
         conn = handle.conn
         with store.read_transaction(conn):
-            columns = handle.columns()
-            parsed = parse_query(request.q, handle.vocabulary())
+            state = handle.state()
+            columns = state.columns
+            parsed = parse_query(request.q, state.vocabulary)
             relaxed = False
             tiers: list[tuple[str, float]] = []  # (MATCH expression, score added to the rows it matches)
-            # CROSS JOIN keeps the full-text match as the outer loop: with a filter, SQLite would
-            # otherwise walk the filter's index and run the MATCH once per row (100× slower).
-            matched = f"FROM fts CROSS JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ?{filter_sql}"
+            matches: dict[str, tuple[Any, Any]] = {}  # MATCH expression → (rowids, bm25) of its rows
 
-            def counted(expression: str) -> store.FacetCounts:
+            def counted(expression: str, *, with_bm25: bool = False) -> store.FacetCounts:
                 # The whole match, unfiltered: the facets are disjunctive (see base.DisjunctiveCounter).
-                rows = conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])
-                rowids = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64)
+                rowids, _ = matches[expression] = _matching(conn, expression, with_bm25=with_bm25)
                 return columns.disjunctive(columns.count(rowids), filters)
 
             if parsed.is_empty:
-                source, params = f"FROM docs d WHERE 1 = 1{filter_sql}", filter_params
                 found = columns.disjunctive(columns.all_counts, filters)
                 full_count = None
             else:
                 expression = match_expression(parsed, "full")
-                found = counted(expression)
+                # Without filters, the first match is usually all there is to rank: its bm25 comes along.
+                found = counted(expression, with_bm25=not filters)
                 full_count = found.total
                 if full_count < relax_below(parsed):
                     # Down to any required concept, the documents matching more of them first.
@@ -339,18 +334,29 @@ class EmbeddedBackend(SearchBackend):
                         expression = match_expression(parsed, "any")
                         found = counted(expression)
                         relaxed = bool(found.total)
-                source, params = matched, [expression, *filter_params]
             count = found.total
             facets = found.facet_buckets() if request.with_facets else {}
             tree = found.tree_nodes() if request.with_tree else []
-            score_sql, score_params = _score_expression(parsed, time.time() / 86400.0, exact_tier=parsed.has_fuzzy,
-                                                        tiers=tiers)
-            sort = request.effective_sort
-            order = _ORDER["newest" if sort == "relevance" and parsed.is_empty else sort]
-            rows = conn.execute(
-                f"SELECT d.rowid, {score_sql} AS score {source} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
-                [*score_params, *params, request.page_size, request.offset],
-            ).fetchall() if count else []
+            rows: list[tuple[int, Any]] = []
+            if count:
+                passing = columns.passing(filters)
+                sort = "newest" if request.effective_sort == "relevance" and parsed.is_empty else request.effective_sort
+                if parsed.is_empty:
+                    rowids = np.nonzero(passing[columns.combo])[0]
+                    scores = None
+                else:
+                    rowids, bm25 = matches[expression]
+                    if bm25 is None:  # filtered, or a relaxed search's last expression
+                        rowids, bm25 = _matching(conn, expression, with_bm25=True, filters=filters)
+                    else:
+                        keep = passing[columns.combo[rowids]]
+                        rowids, bm25 = rowids[keep], bm25[keep]
+                    if parsed.has_fuzzy:
+                        tiers.append((match_expression(parsed, "exact"), EXACT_TIER))
+                    scores = _scores(parsed, columns, rowids, bm25, time.time() / 86400.0, [
+                        (matches[e][0] if e in matches else _matching(conn, e, with_bm25=False)[0], tier)
+                        for e, tier in tiers])
+                rows = columns.page(rowids, scores, sort=sort, offset=request.offset, limit=request.page_size)
             bodies = store.bodies(conn, [r[0] for r in rows])
         hits = [_hit(bodies[rowid], score, parsed, request.with_highlight,
                      match_kind(score, relaxed=relaxed, fuzzy=parsed.has_fuzzy))

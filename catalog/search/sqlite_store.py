@@ -8,9 +8,11 @@ with the number of documents carrying them) and ``meta``.
 Derived data — FTS5 tokens, completions — is not stored: it is recomputed from the stored document
 when a document is replaced or removed. An index therefore records the ``ANALYSIS_VERSION`` it was
 built with and refuses writes from code that tokenizes differently (``rebuild_index`` after such an
-upgrade). Each ``Handle`` (one per thread and process) keeps the facet values of every row in
-memory as small integers, reloaded whenever another connection has committed, so that facets of a
-large result set are counted without reading it back from disk.
+upgrade). Every write also advances the index's ``generation`` (in ``meta``). Each process keeps,
+per index file and generation, the facet values and sort keys of every row in memory as NumPy
+arrays (``FacetColumns``), shared by its threads and rebuilt when a read transaction sees a newer
+generation: facets of a large result set are counted, and results ranked and sorted, without reading
+rows back from disk.
 """
 
 from __future__ import annotations
@@ -46,13 +48,14 @@ from catalog.search.base import (
     popularity,
     textbook_tree,
 )
-from catalog.search.fuzzy import TermVocabulary, term_vocabulary
+from catalog.search.fuzzy import term_vocabulary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: docs.rating, meta.generation; no sort indexes (search sorts in memory)
 FTS_COLUMNS = ("title", "chapter", "section", "keywords", "description", "meta")
 # The stored text is already tokenized: FTS5 must keep every token whole (2.1, what's).
 FTS_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '._''’'"
-_DOC_COLUMNS = ("rowid", "id", *FACET_FIELDS, "facet_key", "published_days", "download_count", "popularity")
+_DOC_COLUMNS = ("rowid", "id", *FACET_FIELDS, "facet_key", "published_days", "download_count", "popularity",
+                "rating")
 _BODY_KEYS = ("id", "title", "description", "keywords", "section", "language", "price",
               *FACET_SOURCE.values(), "is_remote", "published_at", "download_count",
               "rating_score")
@@ -66,12 +69,10 @@ CREATE TABLE docs (
     facet_key TEXT NOT NULL,
     published_days REAL NOT NULL,
     download_count INTEGER NOT NULL,
-    popularity REAL NOT NULL
+    popularity REAL NOT NULL,
+    rating REAL
 );
 CREATE TABLE bodies (rowid INTEGER PRIMARY KEY, body TEXT NOT NULL);
-CREATE INDEX docs_newest ON docs (published_days DESC, id);
-CREATE INDEX docs_downloads ON docs (download_count DESC, published_days DESC, id);
-{"".join(f"CREATE INDEX docs_{f} ON docs ({f}, published_days DESC);" for f in FACET_FIELDS)}
 CREATE VIRTUAL TABLE fts USING fts5({", ".join(FTS_COLUMNS)}, content='', tokenize="{FTS_TOKENIZER}");
 CREATE TABLE suggest (kind TEXT NOT NULL, norm TEXT NOT NULL, count INTEGER NOT NULL,
                       PRIMARY KEY (kind, norm)) WITHOUT ROWID;
@@ -109,7 +110,7 @@ def create_index_file(path: Path) -> None:
     try:
         conn.executescript(SCHEMA)
         conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
-            ("schema_version", str(SCHEMA_VERSION)), ("analysis_version", str(ANALYSIS_VERSION)),
+            ("schema_version", str(SCHEMA_VERSION)), ("analysis_version", str(ANALYSIS_VERSION)), ("generation", "0"),
             ("created_at", dt.datetime.now(dt.UTC).isoformat()),
         ])
     finally:
@@ -138,21 +139,28 @@ def read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 class FacetColumns:
-    """The facet values of every row, as indexes into a table of distinct value combinations, held
-    as NumPy arrays: a result set's facets, filtered count and textbook tree are a few vector
-    operations over the combinations (``disjunctive``), whatever the number of rows."""
+    """The facet values and sort keys of every row of one index generation, as NumPy arrays indexed by
+    rowid: facet values as indexes into a table of distinct value combinations (a result set's facets,
+    filtered count and textbook tree are a few vector operations over the combinations,
+    ``disjunctive``), and what ranking and sorting read (``page``). Read-only once built; shared by the
+    threads of a process."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        top = conn.execute("SELECT coalesce(max(rowid), 0) FROM docs").fetchone()[0]
+        rows = conn.execute(
+            "SELECT rowid, facet_key, published_days, popularity, download_count, rating, id FROM docs").fetchall()
+        top = max((r[0] for r in rows), default=0)
+        rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         combo = np.full(top + 1, -1, dtype=np.int32)
         known: dict[str, int] = {}
         keys: list[str] = []
-        for rowid, key in conn.execute("SELECT rowid, facet_key FROM docs"):
-            index = known.get(key)
+        combos = np.empty(len(rows), dtype=np.int32)
+        for i, row in enumerate(rows):
+            index = known.get(row[1])
             if index is None:
-                index = known[key] = len(keys)
-                keys.append(key)
-            combo[rowid] = index
+                index = known[row[1]] = len(keys)
+                keys.append(row[1])
+            combos[i] = index
+        combo[rowids] = combos
         self.combo = combo
         # values[f]: the distinct values of field f; codes[c, f]: the value of combination c, by index.
         self.values: list[list[str]] = [[] for _ in FACET_FIELDS]
@@ -166,7 +174,25 @@ class FacetColumns:
                     code = ids[value] = len(self.values[f])
                     self.values[f].append(value)
                 self.codes[c, f] = code
-        self.all_counts = np.bincount(combo[combo >= 0], minlength=len(keys))
+        self.all_counts = np.bincount(combos, minlength=len(keys))
+        self._masks: dict[tuple[str, tuple[str, ...]], Any] = {}
+        # Sort keys: what ranking adds to the text score, and each order's position of every row
+        # (ties broken as SQL would: newer first, then by id).
+        self.days = np.zeros(top + 1)
+        self.days[rowids] = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
+        self.popularity = np.zeros(top + 1)
+        self.popularity[rowids] = np.fromiter((r[3] for r in rows), dtype=np.float64, count=len(rows))
+        downloads = np.fromiter((r[4] for r in rows), dtype=np.int64, count=len(rows))
+        ratings = np.fromiter((-np.inf if r[5] is None else r[5] for r in rows), dtype=np.float64, count=len(rows))
+        by_id = np.empty(len(rows), dtype=np.int64)
+        by_id[sorted(range(len(rows)), key=lambda i: rows[i][6])] = np.arange(len(rows))
+        days = self.days[rowids]
+        self.positions: dict[str, Any] = {}
+        for name, keys_last_first in (("newest", (by_id, -days)), ("downloads", (by_id, -days, -downloads)),
+                                      ("rating", (by_id, -days, -ratings))):
+            position = np.full(top + 1, len(rows), dtype=np.int64)
+            position[rowids[np.lexsort(keys_last_first)]] = np.arange(len(rows))
+            self.positions[name] = position
 
     def count(self, rowids: Any) -> Any:
         """Rows per combination (a vector) of some rows (a sequence or an array of rowids)."""
@@ -175,6 +201,54 @@ class FacetColumns:
 
     def disjunctive(self, counts: Any, filters: Mapping[str, Sequence[str]]) -> FacetCounts:
         return FacetCounts(self, counts, filters)
+
+    def field_mask(self, field: str, values: Sequence[str]) -> Any:
+        """Per combination (one more entry, False, for rowids that are no row): its ``field`` is one of
+        ``values``. Remembered: queries name the same few vocabulary values over and over."""
+        key = (field, tuple(values))
+        mask = self._masks.get(key)
+        if mask is None:
+            f = FACET_FIELDS.index(field)
+            wanted = np.zeros(len(self.values[f]), dtype=bool)
+            wanted[[self.value_ids[f][v] for v in values if v in self.value_ids[f]]] = True
+            mask = np.append(wanted[self.codes[:, f]], False)
+            if len(self._masks) >= 256:
+                self._masks.clear()
+            self._masks[key] = mask
+        return mask
+
+    def passing(self, filters: Mapping[str, Sequence[str]]) -> Any:
+        """Per combination (and False for no row, as in ``field_mask``): whether it passes every filter."""
+        mask = np.ones(len(self.codes) + 1, dtype=bool)
+        mask[-1] = False
+        for f, allowed in active_filters(filters):
+            mask = mask & self.field_mask(FACET_FIELDS[f], sorted(allowed))
+        return mask
+
+    def page(self, rowids: Any, scores: Any | None, *, sort: str, offset: int, limit: int) -> list[tuple[int, Any]]:
+        """(rowid, score) of rows ``offset`` to ``offset + limit`` of ``rowids`` in the order ``sort``: by
+        score (highest first, ties newer first, then by id) for ``relevance``, else by the order's
+        positions. Only the rows that can reach the page are fully sorted."""
+        end = offset + limit
+        if end <= 0 or not len(rowids):
+            return []
+        position = self.positions["newest" if sort == "relevance" else sort][rowids]
+        if sort == "relevance" and scores is not None:
+            if len(scores) > end:
+                # Every row scoring at least the end-th best score (ties included) can reach the page.
+                bar = np.partition(scores, len(scores) - end)[len(scores) - end]
+                keep = np.nonzero(scores >= bar)[0]
+            else:
+                keep = np.arange(len(scores))
+            order = keep[np.lexsort((position[keep], -scores[keep]))]
+        else:
+            if len(position) > end:
+                keep = np.argpartition(position, end - 1)[:end]
+            else:
+                keep = np.arange(len(position))
+            order = keep[np.argsort(position[keep], kind="stable")]
+        chosen = order[offset:end]
+        return [(int(rowids[i]), None if scores is None else float(scores[i])) for i in chosen]
 
 
 class FacetCounts:
@@ -236,39 +310,55 @@ class FacetCounts:
         return textbook_tree(counts, self.filters)
 
 
+class IndexState:
+    """What a process keeps of one generation of one index file: its columns and term vocabulary."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.columns = FacetColumns(conn)
+        terms = conn.execute("SELECT norm, count FROM suggest WHERE kind = 'term'").fetchall()
+        parents = [p for (p,) in conn.execute("SELECT norm FROM suggest WHERE kind = 'parent'")]
+        self.vocabulary = term_vocabulary(terms, parents)
+
+
+_states: dict[tuple[str, int], IndexState] = {}  # (index file, generation) → state, most recent last
+_states_lock = threading.Lock()
+_building: dict[tuple[str, int], threading.Lock] = {}
+STATES_KEPT = 4  # generations kept per process (readers of an older snapshot may still finish with theirs)
+
+
+def index_state(conn: sqlite3.Connection, path: Path) -> IndexState:
+    """The state of the generation ``conn``'s read transaction sees (call inside one). Built once per
+    process and generation, by the first thread that needs it; the others wait for it."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    key = (str(path), int(row[0]) if row else -1)
+    state = _states.get(key)
+    if state is not None:
+        return state
+    with _states_lock:
+        build_lock = _building.setdefault(key, threading.Lock())
+    with build_lock:
+        state = _states.get(key)
+        if state is None:
+            state = IndexState(conn)
+            with _states_lock:
+                _states[key] = state
+                _building.pop(key, None)
+                while len(_states) > STATES_KEPT:
+                    _states.pop(next(iter(_states)))
+    return state
+
+
 class Handle:
-    """This thread's connection to one index file, with its in-memory facet columns."""
+    """This thread's connection to one index file."""
 
     def __init__(self, path: Path) -> None:
         self.pid = os.getpid()
         self.path = path
         self.conn = connect(path)
-        self._columns: FacetColumns | None = None
-        self._seen_version: int | None = None
-        self._vocabulary: TermVocabulary | None = None
-        self._vocabulary_version: int | None = None
 
-    def columns(self) -> FacetColumns:
-        """Facet columns valid for the current read transaction (call inside one)."""
-        self.conn.execute("SELECT 1 FROM meta LIMIT 1").fetchone()
-        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-        if self._columns is None or version != self._seen_version:
-            self._columns, self._seen_version = FacetColumns(self.conn), version
-        return self._columns
-
-    def vocabulary(self) -> TermVocabulary:
-        """The index's subject terms (call inside a read transaction, after ``columns``): re-read when
-        the index changed, rebuilt only when the set of terms did (``term_vocabulary``)."""
-        if self._vocabulary is None or self._vocabulary_version != self._seen_version:
-            terms = self.conn.execute("SELECT norm, count FROM suggest WHERE kind = 'term'").fetchall()
-            parents = [p for (p,) in self.conn.execute("SELECT norm FROM suggest WHERE kind = 'parent'")]
-            self._vocabulary, self._vocabulary_version = term_vocabulary(terms, parents), self._seen_version
-        return self._vocabulary
-
-    def wrote(self) -> None:
-        """This connection committed a change (data_version only reports other connections')."""
-        self._columns = None
-        self._vocabulary = None
+    def state(self) -> IndexState:
+        """Columns and vocabulary valid for the current read transaction (call inside one)."""
+        return index_state(self.conn, self.path)
 
     def close(self) -> None:
         if self.pid == os.getpid():
@@ -326,12 +416,18 @@ def _completions(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def check_version(conn: sqlite3.Connection) -> None:
-    """Raise IndexVersionError unless the index was built with this code's analysis."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'analysis_version'").fetchone()
-    if row is None or int(row[0]) != ANALYSIS_VERSION:
-        raise IndexVersionError(
-            f"The search index was built with analysis version {row[0] if row else '?'}, this code uses "
-            f"{ANALYSIS_VERSION}: run 'manage.py rebuild_index'.")
+    """Raise IndexVersionError unless the index was built with this code's analysis and file layout."""
+    found = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('analysis_version', 'schema_version')"))
+    for key, wanted in (("analysis_version", ANALYSIS_VERSION), ("schema_version", SCHEMA_VERSION)):
+        if found.get(key) != str(wanted):
+            raise IndexVersionError(
+                f"The search index was built with {key.replace('_', ' ')} {found.get(key, '?')}, this code uses "
+                f"{wanted}: run 'manage.py rebuild_index'.")
+
+
+def _advance_generation(conn: sqlite3.Connection) -> None:
+    """Mark a change (inside the write transaction): readers rebuild their in-memory columns."""
+    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -361,6 +457,7 @@ def delete_docs(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
         marks = ",".join("?" * len(rowids))
         conn.execute(f"DELETE FROM docs WHERE rowid IN ({marks})", rowids)  # noqa: S608
         conn.execute(f"DELETE FROM bodies WHERE rowid IN ({marks})", rowids)  # noqa: S608
+        _advance_generation(conn)
     if gone:
         conn.executemany("UPDATE suggest SET count = count - ? WHERE kind = ? AND norm = ?",
                          [(n, kind, norm) for (kind, norm), n in gone.items()])
@@ -380,6 +477,7 @@ def write_docs(conn: sqlite3.Connection, docs: Sequence[dict[str, Any]]) -> None
         doc_rows.append((
             rowid, doc["id"], *[v or None for v in facets], _SEP.join(facets), _days(doc["published_at"]),
             int(doc.get("download_count") or 0), popularity(doc.get("download_count") or 0),
+            None if doc.get("rating_score") is None else float(doc["rating_score"]),
         ))
         body_rows.append((rowid, json.dumps({k: doc.get(k) for k in _BODY_KEYS}, ensure_ascii=False)))
         fts_rows.append((rowid, *_fts_values(doc)))
@@ -392,6 +490,8 @@ def write_docs(conn: sqlite3.Connection, docs: Sequence[dict[str, Any]]) -> None
         "ON CONFLICT (kind, norm) DO UPDATE SET count = count + excluded.count",
         [(kind, norm, n) for (kind, norm), n in added.items()],
     )
+    if doc_rows:
+        _advance_generation(conn)
 
 
 def bodies(conn: sqlite3.Connection, rowids: Sequence[int]) -> dict[int, dict[str, Any]]:

@@ -3,6 +3,8 @@ atomic swaps of the index file, refusal of an index built by other analysis code
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import os
 import sqlite3
 import subprocess
@@ -100,12 +102,13 @@ def test_a_swap_replaces_the_file_readers_use_and_keeps_one_previous_generation(
     assert backend.count() == 8
 
 
-def test_an_index_built_by_other_analysis_code_is_refused(tmp_path):
+@pytest.mark.parametrize("key", ["analysis_version", "schema_version"])
+def test_an_index_built_by_other_analysis_code_is_refused(tmp_path, key):
     backend = EmbeddedBackend(tmp_path)
     backend.index_documents(docs(3, 1))
     backend.check()
     with sqlite3.connect(backend.current_path()) as conn:
-        conn.execute("UPDATE meta SET value = '0' WHERE key = 'analysis_version'")
+        conn.execute("UPDATE meta SET value = '0' WHERE key = ?", [key])
     with pytest.raises(IndexVersionError, match="rebuild_index"):
         backend.check()
     with pytest.raises(IndexVersionError):
@@ -150,3 +153,104 @@ def test_facets_total_and_tree_follow_the_plain_rule(small_index, chosen):
     assert page.count == reference.total
     assert page.facets == reference.facet_buckets()
     assert page.tree == reference.tree_nodes()
+
+
+# --- ranking and sorting in memory: the order rule, ties included ----------------------------------
+
+@pytest.fixture(scope="module")
+def ranked_index(tmp_path_factory):
+    """Documents with the same text in groups (equal BM25), few distinct dates, download counts and ratings:
+    many exact ties, so pages cut through groups of equal scores."""
+    import random
+
+    rnd = random.Random(23)
+    texts = docs(6, seed=23)
+    corpus = []
+    for i in range(480):
+        base = texts[i % len(texts)]
+        corpus.append({**base, "id": f"{rnd.getrandbits(128):032x}", "title": base["title"],
+                       "published_at": rnd.choice(["2024-03-01T00:00:00+00:00", "2025-09-01T00:00:00+00:00",
+                                                   "2026-01-15T08:00:00+00:00"]),
+                       "download_count": rnd.choice([0, 0, 3, 40]), "rating_score": rnd.choice([None, 3.5, 4.5]),
+                       **{field: rnd.choice(values) for field, values in _VALUES.items()}})
+    backend = EmbeddedBackend(tmp_path_factory.mktemp("ranked"))
+    backend.index_documents(corpus)
+    return backend, {d["id"]: d for d in corpus}
+
+
+def _same_text(doc: dict) -> dict:
+    """What a document's score depends on besides its date: equal for equal scores on the same date."""
+    return {k: v for k, v in doc.items() if k not in ("id", "published_at", "rating_score")}
+
+
+def _order_key(sort: str, hit: dict, doc: dict) -> tuple:
+    newest = (-dt.datetime.fromisoformat(doc["published_at"]).timestamp(), doc["id"])
+    if sort == "downloads":
+        return (-doc["download_count"], *newest)
+    if sort == "rating":
+        return (doc["rating_score"] is None, -(doc["rating_score"] or 0), *newest)
+    if sort == "relevance":
+        return (-hit["score"], *newest)
+    return newest
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(q=st.sampled_from(["", "数学", "课件", "初一 数学", "有理数 课件", "有理数的乘方 习题", "三角形 七年级"]),
+       sort=st.sampled_from(["", "relevance", "newest", "downloads", "rating"]),
+       chosen=st.dictionaries(st.sampled_from(["stage", "subject", "resource_type"]), st.integers(0, 2), max_size=2),
+       page_size=st.integers(1, 30), page=st.integers(1, 6))
+def test_pages_follow_the_order_rule_through_ties(ranked_index, q, sort, chosen, page_size, page):
+    """Every result, paged 100 at a time, is in the order of the sort's rule (relevance: score, then newer,
+    then id; newest; downloads; rating with unrated last), each exactly once; any page is that order's slice."""
+    backend, by_id = ranked_index
+    filters = {f: (_VALUES[f][i],) for f, i in chosen.items()}
+    whole, n = [], 1
+    while True:
+        got = backend.search(SearchRequest(q=q, filters=filters, sort=sort, page=n, page_size=100))
+        whole += got.hits
+        if len(got.hits) < 100:
+            break
+        n += 1
+    assert len(whole) == got.count == len({h["id"] for h in whole})
+    effective = sort or ("relevance" if q else "newest")
+    effective = "newest" if effective == "relevance" and not q else effective
+    keys = [_order_key(effective, h, by_id[h["id"]]) for h in whole]
+    pairs = list(zip(whole, keys, strict=True))
+    for (a, key_a), (b, key_b) in itertools.pairwise(pairs):
+        if effective == "relevance" and a["score"] == b["score"] and _same_text(by_id[a["id"]]) != _same_text(
+                by_id[b["id"]]):
+            continue  # scores equal only once rounded (other texts and counts): the tie-break does not apply
+        assert key_a <= key_b, (a, b)
+    one = backend.search(SearchRequest(q=q, filters=filters, sort=sort, page=page, page_size=page_size))
+    assert [h["id"] for h in one.hits] == [h["id"] for h in whole[(page - 1) * page_size:page * page_size]]
+
+
+def test_threads_share_one_state_per_index_generation_and_a_write_makes_a_new_one(tmp_path):
+    from catalog.search import sqlite_store as store
+
+    backend = EmbeddedBackend(tmp_path)
+    backend.index_documents(docs(20, 31))
+    states = []
+
+    def look() -> None:
+        handle = backend._handle()
+        with store.read_transaction(handle.conn):
+            states.append(handle.state())
+
+    threads = [threading.Thread(target=look) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(states) == 4 and all(s is states[0] for s in states)  # built once for the process
+    before = backend.search(SearchRequest(q="", page_size=1)).count
+    extra = docs(1, 32)[0]
+    writer = EmbeddedBackend(tmp_path)  # another thread's connection writes
+    done = threading.Thread(target=writer.index_documents, args=([extra],))
+    done.start()
+    done.join()
+    page = backend.search(SearchRequest(q="", page_size=100))
+    assert page.count == before + 1 and extra["id"] in {h["id"] for h in page.hits}
+    assert sum(b["count"] for b in page.facets["stage"]) == before + 1
+    look()
+    assert states[-1] is not states[0]
