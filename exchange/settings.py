@@ -460,6 +460,10 @@ CATALOG_SEARCH_BACKEND = env_str(
     else "catalog.search.embedded.EmbeddedBackend",
 )
 CATALOG_SEARCH_DIR = DATA_DIR / "search"
+# Embedded backend: each process keeps the matches of recent queries (rowids and BM25 scores) for the current
+# index generation, up to this many MiB, as Solr's queryResultCache does (paging, sorting, facet clicks and
+# repeated queries skip the full-text pass); 0 turns it off.
+CATALOG_SEARCH_MATCH_CACHE_MB = env_int("CATALOG_SEARCH_MATCH_CACHE_MB", 64)
 # Called on every page of search results as annotate(*, user, hits) (import strings), e.g. licensing's price.
 CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits",
                                                "licensing.badges.annotate_search_covers"]

@@ -41,7 +41,6 @@ from catalog.search.analysis import (
 from catalog.search.base import (
     EXACT_TIER,
     FACET_FIELDS,
-    FIELD_WEIGHTS,
     FULL_TIER,
     HIGHLIGHT_FIELDS,
     MOST_TIER,
@@ -96,27 +95,18 @@ def match_expression(parsed: ParsedQuery, mode: str, *, minimum: int = 1) -> str
     return " OR ".join(_all_of(combo, fuzzy=True) for combo in itertools.combinations(required, minimum))
 
 
-_WEIGHTS = ", ".join(str(FIELD_WEIGHTS[c]) for c in store.FTS_COLUMNS)
-
-
-def _matching(conn: Any, expression: str, *, with_bm25: bool,
-              filters: Mapping[str, Sequence[str]] | None = None) -> tuple[Any, Any]:
-    """The rowids of the documents matching ``expression`` (ascending) and, with ``with_bm25``, their
-    FTS5 ``bm25()`` with the column weights (lower is better), as NumPy arrays; with ``filters``, only
-    of the documents passing them (bm25 is the costly part: it is not computed for the others)."""
-    if not with_bm25:
-        rows = conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])
-        return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64), None
+def _filtered_bm25(conn: Any, expression: str, filters: Mapping[str, Sequence[str]]) -> tuple[Any, Any]:
+    """Rowids and bm25 of the documents matching ``expression`` that pass ``filters``: bm25, the costly
+    part, is not computed for the others (used when matches are not cached)."""
     clauses, params = [], [expression]
     for name in FACET_FIELDS:  # column names from the code, never from the request
-        values = [v for v in (filters or {}).get(name, ()) if v]
+        values = [v for v in filters.get(name, ()) if v]
         if values:
             clauses.append(f" AND d.{name} IN ({','.join('?' * len(values))})")
             params.extend(values)
     # CROSS JOIN keeps the full-text match as the outer loop (else SQLite may run the MATCH per row).
-    source = f"fts CROSS JOIN docs d ON d.rowid = fts.rowid WHERE fts MATCH ?{''.join(clauses)}" if clauses else \
-        "fts WHERE fts MATCH ?"
-    rows = conn.execute(f"SELECT fts.rowid, bm25(fts, {_WEIGHTS}) FROM {source}", params)  # noqa: S608
+    rows = conn.execute(f"SELECT fts.rowid, bm25(fts, {store.BM25_WEIGHTS}) FROM fts CROSS JOIN docs d "  # noqa: S608
+                        f"ON d.rowid = fts.rowid WHERE fts MATCH ?{''.join(clauses)}", params)
     pairs = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64).reshape(-1, 2)
     return pairs[:, 0].astype(np.int64), pairs[:, 1]
 
@@ -298,8 +288,9 @@ class EmbeddedBackend(SearchBackend):
         filters = dict(request.filters)
         handle = self._handle()
         conn = handle.conn
+        cache_bytes = settings.CATALOG_SEARCH_MATCH_CACHE_MB * 2**20
         with store.read_transaction(conn):
-            state = handle.state()
+            state = handle.state(cache_bytes=cache_bytes)
             columns = state.columns
             parsed = parse_query(request.q, state.vocabulary)
             relaxed = False
@@ -308,7 +299,7 @@ class EmbeddedBackend(SearchBackend):
 
             def counted(expression: str, *, with_bm25: bool = False) -> store.FacetCounts:
                 # The whole match, unfiltered: the facets are disjunctive (see base.DisjunctiveCounter).
-                rowids, _ = matches[expression] = _matching(conn, expression, with_bm25=with_bm25)
+                rowids, _ = matches[expression] = state.matching(conn, expression, with_bm25=with_bm25)
                 return columns.disjunctive(columns.count(rowids), filters)
 
             if parsed.is_empty:
@@ -316,8 +307,9 @@ class EmbeddedBackend(SearchBackend):
                 full_count = None
             else:
                 expression = match_expression(parsed, "full")
-                # Without filters, the first match is usually all there is to rank: its bm25 comes along.
-                found = counted(expression, with_bm25=not filters)
+                # The first match is usually all there is to rank: its bm25 comes along (uncached and
+                # filtered, bm25 is computed later for the rows passing the filters only).
+                found = counted(expression, with_bm25=bool(cache_bytes) or not filters)
                 full_count = found.total
                 if full_count < relax_below(parsed):
                     # Down to any required concept, the documents matching more of them first.
@@ -346,15 +338,17 @@ class EmbeddedBackend(SearchBackend):
                     scores = None
                 else:
                     rowids, bm25 = matches[expression]
-                    if bm25 is None:  # filtered, or a relaxed search's last expression
-                        rowids, bm25 = _matching(conn, expression, with_bm25=True, filters=filters)
+                    if bm25 is None and filters and not cache_bytes:
+                        rowids, bm25 = _filtered_bm25(conn, expression, filters)
                     else:
+                        if bm25 is None:  # a relaxed search's last expression
+                            rowids, bm25 = state.matching(conn, expression, with_bm25=True)
                         keep = passing[columns.combo[rowids]]
                         rowids, bm25 = rowids[keep], bm25[keep]
                     if parsed.has_fuzzy:
                         tiers.append((match_expression(parsed, "exact"), EXACT_TIER))
                     scores = _scores(parsed, columns, rowids, bm25, time.time() / 86400.0, [
-                        (matches[e][0] if e in matches else _matching(conn, e, with_bm25=False)[0], tier)
+                        (matches[e][0] if e in matches else state.matching(conn, e, with_bm25=False)[0], tier)
                         for e, tier in tiers])
                 rows = columns.page(rowids, scores, sort=sort, offset=request.offset, limit=request.page_size)
             bodies = store.bodies(conn, [r[0] for r in rows])

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import sqlite3
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from catalog.search.analysis import (
 from catalog.search.base import (
     FACET_FIELDS,
     FACET_SOURCE,
+    FIELD_WEIGHTS,
     TREE_FIELDS,
     TREE_LEVELS,
     active_filters,
@@ -52,6 +54,7 @@ from catalog.search.fuzzy import term_vocabulary
 
 SCHEMA_VERSION = 2  # 2: docs.rating, meta.generation; no sort indexes (search sorts in memory)
 FTS_COLUMNS = ("title", "chapter", "section", "keywords", "description", "meta")
+BM25_WEIGHTS = ", ".join(str(FIELD_WEIGHTS[c]) for c in FTS_COLUMNS)  # bm25()'s column weights, as SQL
 # The stored text is already tokenized: FTS5 must keep every token whole (2.1, what's).
 FTS_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '._''’'"
 _DOC_COLUMNS = ("rowid", "id", *FACET_FIELDS, "facet_key", "published_days", "download_count", "popularity",
@@ -311,13 +314,51 @@ class FacetCounts:
 
 
 class IndexState:
-    """What a process keeps of one generation of one index file: its columns and term vocabulary."""
+    """What a process keeps of one generation of one index file: its columns, its term vocabulary, and
+    the matches of recent full-text expressions (rowids and bm25, most recently used kept within
+    ``cache_bytes``), as a search engine's result cache keeps them: paging, sorting and choosing facets
+    repeat the same match, and teachers repeat queries. A new generation starts empty."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, cache_bytes: int = 0) -> None:
         self.columns = FacetColumns(conn)
         terms = conn.execute("SELECT norm, count FROM suggest WHERE kind = 'term'").fetchall()
         parents = [p for (p,) in conn.execute("SELECT norm FROM suggest WHERE kind = 'parent'")]
         self.vocabulary = term_vocabulary(terms, parents)
+        self.cache_bytes = cache_bytes
+        self._matches: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self._cached_bytes = 0
+        self._lock = threading.Lock()
+
+    def matching(self, conn: sqlite3.Connection, expression: str, *, with_bm25: bool) -> tuple[Any, Any]:
+        """The rowids (ascending) of the documents matching the FTS5 ``expression`` and, with
+        ``with_bm25``, their ``bm25()`` with the column weights (lower is better), as read-only NumPy
+        arrays; from the cache when it holds them. ``conn`` is in a read transaction of this generation."""
+        with self._lock:
+            found = self._matches.get(expression)
+            if found is not None and (found[1] is not None or not with_bm25):
+                self._matches.move_to_end(expression)
+                return found
+        if with_bm25:
+            rows = conn.execute(f"SELECT rowid, bm25(fts, {BM25_WEIGHTS}) FROM fts WHERE fts MATCH ?",  # noqa: S608
+                                [expression])
+            pairs = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64).reshape(-1, 2)
+            found = (pairs[:, 0].astype(np.int64), np.ascontiguousarray(pairs[:, 1]))
+        else:
+            rows = conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])
+            found = (np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64), None)
+        size = sum(a.nbytes for a in found if a is not None)
+        if size <= self.cache_bytes:
+            for array in found:
+                if array is not None:
+                    array.flags.writeable = False
+            with self._lock:
+                old = self._matches.pop(expression, None)
+                self._cached_bytes += size - (sum(a.nbytes for a in old if a is not None) if old else 0)
+                self._matches[expression] = found
+                while self._cached_bytes > self.cache_bytes:
+                    _, gone = self._matches.popitem(last=False)
+                    self._cached_bytes -= sum(a.nbytes for a in gone if a is not None)
+        return found
 
 
 _states: dict[tuple[str, int], IndexState] = {}  # (index file, generation) → state, most recent last
@@ -326,7 +367,7 @@ _building: dict[tuple[str, int], threading.Lock] = {}
 STATES_KEPT = 4  # generations kept per process (readers of an older snapshot may still finish with theirs)
 
 
-def index_state(conn: sqlite3.Connection, path: Path) -> IndexState:
+def index_state(conn: sqlite3.Connection, path: Path, *, cache_bytes: int = 0) -> IndexState:
     """The state of the generation ``conn``'s read transaction sees (call inside one). Built once per
     process and generation, by the first thread that needs it; the others wait for it."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
@@ -339,7 +380,7 @@ def index_state(conn: sqlite3.Connection, path: Path) -> IndexState:
     with build_lock:
         state = _states.get(key)
         if state is None:
-            state = IndexState(conn)
+            state = IndexState(conn, cache_bytes=cache_bytes)
             with _states_lock:
                 _states[key] = state
                 _building.pop(key, None)
@@ -356,9 +397,9 @@ class Handle:
         self.path = path
         self.conn = connect(path)
 
-    def state(self) -> IndexState:
+    def state(self, *, cache_bytes: int = 0) -> IndexState:
         """Columns and vocabulary valid for the current read transaction (call inside one)."""
-        return index_state(self.conn, self.path)
+        return index_state(self.conn, self.path, cache_bytes=cache_bytes)
 
     def close(self) -> None:
         if self.pid == os.getpid():

@@ -254,3 +254,45 @@ def test_threads_share_one_state_per_index_generation_and_a_write_makes_a_new_on
     assert sum(b["count"] for b in page.facets["stage"]) == before + 1
     look()
     assert states[-1] is not states[0]
+
+
+def test_cached_matches_answer_as_a_fresh_pass_and_a_write_is_seen_at_once(tmp_path, settings):
+    """The per-process match cache (on by default) changes no answer: a page, its facets and its scores are
+    those of an uncached search, and a document indexed since is found by the next search."""
+    backend = EmbeddedBackend(tmp_path)
+    backend.index_documents(docs(120, 41))
+    requests = [SearchRequest(q=q, filters=f, sort=s, page=p, page_size=7)
+                for q in ("数学", "有理数 课件", "初一 数学 习题", "三叫形")
+                for f in ({}, {"stage": ("初中",)}) for s in ("", "newest") for p in (1, 2)]
+
+    def answers() -> list:
+        return [(page.count, [(h["id"], h["score"]) for h in page.hits], page.facets, page.tree)
+                for page in map(backend.search, requests)]
+
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 0
+    fresh = answers()
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 64
+    assert answers() == fresh  # fills the cache
+    assert answers() == fresh  # answered from it
+    before = backend.search(SearchRequest(q="数学")).count
+    extra = {**docs(1, 42)[0], "title": "数学 新课件"}
+    EmbeddedBackend(tmp_path).index_documents([extra])
+    assert backend.search(SearchRequest(q="数学")).count == before + 1
+
+
+def test_the_match_cache_keeps_to_its_budget(tmp_path):
+    from catalog.search import sqlite_store as store
+
+    backend = EmbeddedBackend(tmp_path)
+    backend.index_documents(docs(200, 43))
+    handle = backend._handle()
+    with store.read_transaction(handle.conn):
+        state = store.IndexState(handle.conn, cache_bytes=4000)
+        sizes = []
+        for expression in ('"数学"', '"课件"', '"习题"', '"初中"', '"数学" OR "课件"'):
+            rowids, bm25 = state.matching(handle.conn, expression, with_bm25=True)
+            assert not rowids.flags.writeable and not bm25.flags.writeable
+            sizes.append(rowids.nbytes + bm25.nbytes)
+            assert state._cached_bytes == sum(a.nbytes for pair in state._matches.values() for a in pair if a is not None)
+            assert state._cached_bytes <= 4000
+    assert any(size > 0 for size in sizes)
