@@ -15,7 +15,11 @@ Both backends see text the same way:
   are optional and only raise, never filter, the documents carrying those values (初一数学 有理数
   课件 = every document about 有理数, those of 七年级, 数学 and 课件 first); the other concepts are
   required. A query made only of such words requires them all, in the text or the values
-  (初一数学 课件).
+  (初一数学 课件). With the index's term vocabulary, pieces that name one chapter/section topic
+  together — typed in another order (分化 细胞 = 细胞的分化), or cut apart by vocabulary words inside
+  the topic (化学 + 是一门以实验为基础 + 科学) or by its commas — become one concept, matched as typed
+  or through the topic and its chapter; a concept naming something the vocabulary knows is
+  ``known``, and a relaxed search keeps known concepts longest (``base.relaxation_steps``).
 """
 
 from __future__ import annotations
@@ -492,12 +496,13 @@ def _topic_groups(text: str, pieces: list[tuple[str, str, int, int]], vocabulary
         return []
     together: dict[tuple[int, ...], str] = {}
     for first in range(len(pieces)):
-        for last in range(first + 1, len(pieces)):
+        for last in range(first + 1, min(first + MAX_GROUP_PIECES, len(pieces))):
             if _SPACE.search(text[pieces[last - 1][3]:pieces[last][2]]):
                 break
             together[tuple(range(first, last + 1))] = text[pieces[first][2]:pieces[last][3]]
-    apart = {tuple(range(first, last + 1)): "" for first in range(len(pieces)) for last in range(first + 1, len(pieces))}
-    if len(free) >= 2:
+    apart = {tuple(range(first, last + 1)): "" for first in range(len(pieces))
+             for last in range(first + 1, min(first + MAX_GROUP_PIECES, len(pieces)))}
+    if 2 <= len(free) <= MAX_GROUP_PIECES:
         apart[tuple(sorted(free))] = ""
     candidates = [(span, joined, False) for span, joined in sorted(together.items(), key=lambda kv: -len(kv[1]))]
     candidates += sorted(((span, "".join(pieces[i][1] for i in span), free.issuperset(span))
@@ -517,6 +522,7 @@ def _topic_groups(text: str, pieces: list[tuple[str, str, int, int]], vocabulary
 
 
 MAX_TOPIC_LENGTH = 24  # as fuzzy.MAX_TERM_LENGTH: longer stretches name no single topic
+MAX_GROUP_PIECES = 4  # a topic is typed in at most this many pieces (bounds the stretches looked up)
 
 
 def _group_concept(group: _TopicGroup, pieces: list[tuple[str, str, int, int]], vocabulary: TermVocabulary) -> Concept:
