@@ -15,7 +15,11 @@ Both backends see text the same way:
   are optional and only raise, never filter, the documents carrying those values (初一数学 有理数
   课件 = every document about 有理数, those of 七年级, 数学 and 课件 first); the other concepts are
   required. A query made only of such words requires them all, in the text or the values
-  (初一数学 课件).
+  (初一数学 课件). With the index's term vocabulary, pieces that name one chapter/section topic
+  together — typed in another order (分化 细胞 = 细胞的分化), or cut apart by vocabulary words inside
+  the topic (化学 + 是一门以实验为基础 + 科学) or by its commas — become one concept, matched as typed
+  or through the topic and its chapter; a concept naming something the vocabulary knows is
+  ``known``, and a relaxed search keeps known concepts longest (``base.relaxation_steps``).
 """
 
 from __future__ import annotations
@@ -245,6 +249,9 @@ class Concept:
     alternatives: tuple[str, ...] = ()
     # Lower-weighted phrases: chapter/section topics the text names in other words (``fuzzy.topics``).
     fuzzy: tuple[str, ...] = ()
+    # Whether the text names something the index's term vocabulary knows (a term, or a topic in
+    # other words): a relaxed search keeps such concepts longer than words it does not know.
+    known: bool = False
 
     def all_options(self, *, fuzzy: bool) -> tuple[tuple[str, ...], ...]:
         """The options, and with ``fuzzy`` the topic phrases as options of their own."""
@@ -439,23 +446,95 @@ def _pieces(text: str) -> list[tuple[str, str, int, int]]:
 
 def _concepts(text: str, pieces: list[tuple[str, str, int, int]], vocabulary: TermVocabulary) -> ParsedQuery:
     lex = lexicon()
+    groups = {min(g.pieces): g for g in _topic_groups(text, pieces, vocabulary)}
+    grouped = {i for g in groups.values() for i in g.pieces}
     concepts: dict[frozenset[str], Concept] = {}
-    for kind, piece, _, _ in pieces:
+    for index, (kind, piece, _, _) in enumerate(pieces):
         tokens = tuple(tokenize(piece))
+        if index in groups:
+            group = groups[index]
+            concepts.setdefault(frozenset((group.text,)), _group_concept(group, pieces, vocabulary))
         if not tokens:
             continue
         if kind == "vocab":
             entry = lex.entries[piece]
+            if index in grouped and not entry.boosts:
+                continue  # a plain word of a topic read as a whole: a phrase of the group's concept
             concept = Concept(piece, entry.options, entry.boosts, entry.alternatives)
+        elif index in grouped:
+            continue
         else:
             topics = vocabulary.topics(piece)
             # The chapter of the section the piece (or the topic it names) is: its other resources follow.
             named = topics or vocabulary.spelled(piece)
             broader = tuple(p for t in named for p in vocabulary.parents.get(t, ()))
             fuzzy = tuple(t for t in dict.fromkeys(topics + broader) if tokenize(t) and t != piece)
-            concept = Concept(piece, ((piece,),), (), (piece,), fuzzy)
+            concept = Concept(piece, ((piece,),), (), (piece,), fuzzy, bool(fuzzy) or vocabulary.is_term(piece))
         concepts.setdefault(frozenset(concept.alternatives), concept)  # PPT课件 asks for one thing
     return ParsedQuery(text, tuple(concepts.values()))
+
+
+@dataclass(frozen=True)
+class _TopicGroup:
+    pieces: tuple[int, ...]  # indexes into the query's pieces
+    text: str  # the pieces' text as one (what is looked up)
+    topics: tuple[str, ...]  # the topics it names: the text itself when it is a term, else ``fuzzy.topics``
+
+
+def _topic_groups(text: str, pieces: list[tuple[str, str, int, int]], vocabulary: TermVocabulary) -> list[_TopicGroup]:
+    """Stretches of the query that name one topic together although the parser cut them in several
+    pieces: pieces written together (化学 + 是一门以实验为基础 + 科学, where vocabulary words sit inside
+    the topic; 空间点、直线、平面之间的位置关系, cut at its commas), then pieces typed apart, in any order
+    (斗争 挽救民族危亡 = 挽救民族危亡的斗争; 生物 调查周边环境中 = 调查周边环境中的生物): runs of neighbouring
+    pieces, and all free pieces together. Longest first, none sharing a piece. A stretch must be the
+    topic itself, or its characters in another order (stop characters and near-synonyms of method
+    words aside, ``fuzzy.signature``); free text typed apart may also name a topic that holds all its
+    characters (``fuzzy.topics`` near matches, not mere bigram similarity: a modifier word typed next
+    to a topic is no part of it)."""
+    free = {i for i, (kind, *_) in enumerate(pieces) if kind == "free"}
+    if not len(vocabulary) or len(pieces) < 2 or not free:
+        return []
+    together: dict[tuple[int, ...], str] = {}
+    for first in range(len(pieces)):
+        for last in range(first + 1, min(first + MAX_GROUP_PIECES, len(pieces))):
+            if _SPACE.search(text[pieces[last - 1][3]:pieces[last][2]]):
+                break
+            together[tuple(range(first, last + 1))] = text[pieces[first][2]:pieces[last][3]]
+    apart = {tuple(range(first, last + 1)): "" for first in range(len(pieces))
+             for last in range(first + 1, min(first + MAX_GROUP_PIECES, len(pieces)))}
+    if 2 <= len(free) <= MAX_GROUP_PIECES:
+        apart[tuple(sorted(free))] = ""
+    candidates = [(span, joined, False) for span, joined in sorted(together.items(), key=lambda kv: -len(kv[1]))]
+    candidates += sorted(((span, "".join(pieces[i][1] for i in span), free.issuperset(span))
+                          for span in apart if span not in together),
+                         key=lambda c: -len(c[1]))
+    taken: set[int] = set()
+    out: list[_TopicGroup] = []
+    for span, joined, near in candidates:
+        if free.isdisjoint(span) or not taken.isdisjoint(span) or len(joined) > MAX_TOPIC_LENGTH:
+            continue
+        topics = (joined,) if vocabulary.is_term(joined) else vocabulary.topics(
+            joined, near=near, similar=False, inner=False)
+        if topics:
+            out.append(_TopicGroup(span, joined, topics))
+            taken.update(span)
+    return out
+
+
+MAX_TOPIC_LENGTH = 24  # as fuzzy.MAX_TERM_LENGTH: longer stretches name no single topic
+MAX_GROUP_PIECES = 4  # a topic is typed in at most this many pieces (bounds the stretches looked up)
+
+
+def _group_concept(group: _TopicGroup, pieces: list[tuple[str, str, int, int]], vocabulary: TermVocabulary) -> Concept:
+    """The concept of pieces read as one topic: matched as typed when all its free text (and plain
+    vocabulary words) occurs, else through the topic it names and that topic's chapter (lower-weighted,
+    like any topic alternative). Vocabulary words with boosts stay concepts of their own."""
+    lex = lexicon()
+    typed = tuple(piece for i in group.pieces for kind, piece, _, _ in [pieces[i]]
+                  if tokenize(piece) and (kind == "free" or not lex.entries[piece].boosts))
+    broader = tuple(p for t in group.topics for p in vocabulary.parents.get(t, ()))
+    fuzzy = tuple(t for t in dict.fromkeys(group.topics + broader) if tokenize(t))
+    return Concept(group.text, (typed,), (), (group.text,), fuzzy, True)
 
 
 # --- documents ------------------------------------------------------------------------------

@@ -65,14 +65,19 @@ RESULT_FIELDS: tuple[str, ...] = (
 # Tolerance (see ``analysis.parse_query``): a document that matches every required concept as typed
 # (or by a synonym) ranks above one that needs a correction or a topic alternative (EXACT_TIER), and
 # when fewer than RELAX_BELOW documents match every concept the search also returns documents that
-# match most of them (minimum should match: all but one, then any), always after every full match
-# (FULL_TIER) and, when it went down to any concept, those matching all but one first (MOST_TIER). The tiers
-# are score constants far above what text, boosts and signals add up to, so both backends sort by
-# one score.
+# match part of them (``relaxation_steps``), always after every full match (FULL_TIER), each wider
+# level after the narrower ones (each level but the widest adds ``relaxed_tier(k)``: MOST_TIER,
+# then half as much, …, together less than FULL_TIER). The tiers are score constants far above what
+# text, boosts and signals add up to, so both backends sort by one score.
 RELAX_BELOW = 20
 EXACT_TIER = 100.0
 FULL_TIER = 1000.0
-MOST_TIER = 500.0  # a relaxed search down to any concept: those matching all but one concept first
+MOST_TIER = 200.0  # the narrowest relaxed level; each wider one adds half as much
+# A relaxed search that kept the known concepts (``relaxation_steps``): documents matching them as
+# typed rank above those matching them only through a topic alternative or correction, whatever extra
+# words they share (the topic is what the teacher asked for); more than all relaxed levels together,
+# and with them still below FULL_TIER.
+TYPED_CORE_TIER = 2 * MOST_TIER
 MATCH_KINDS = ("exact", "fuzzy", "partial")
 
 
@@ -83,23 +88,57 @@ def relax_below(parsed: Any) -> int:
     return RELAX_BELOW if any(not c.boosts for c in parsed.best.required) else 1
 
 
-def minimum_should_match_steps(required: int) -> tuple[int, ...]:
-    """How many of ``required`` concepts a relaxed search asks for, in turn: all but one, then any."""
-    if required < 2:
+@dataclass(frozen=True)
+class RelaxStep:
+    """One level of a relaxed search: documents matching every ``core`` concept and at least
+    ``minimum`` of the ``others`` (0: the others are not asked for)."""
+
+    core: tuple[Any, ...]
+    others: tuple[Any, ...]
+    minimum: int
+
+
+def relaxation_steps(required: Sequence[Any]) -> tuple[RelaxStep, ...]:
+    """The levels a relaxed search widens through, each holding the previous one. A teacher's query
+    names a topic and adds words about the resource (名师 讲座实录, 公开课 素材包): the concepts that name
+    something the index knows (``Concept.known``: a term, or a topic in other words) are kept while the
+    words it does not know are dropped — all of them but one, then all — so that a resource on the topic
+    ranks above one that only shares the extra words. Then (or when every concept is known, or none)
+    all concepts but one, then any one, while that still holds the previous level."""
+    n = len(required)
+    if n < 2:
         return ()
-    return tuple(dict.fromkeys((required - 1, 1)))
+    core = tuple(c for c in required if c.known)
+    others = tuple(c for c in required if not c.known)
+    kept = bool(core and others)
+    steps = [RelaxStep(core, others, m) for m in dict.fromkeys((len(others) - 1, 0))] if kept else []
+    for minimum in dict.fromkeys((n - 1, 1)):
+        if not kept or minimum <= len(core):  # then documents matching the core have ``minimum`` concepts
+            steps.append(RelaxStep((), tuple(required), minimum))
+    return tuple(steps)
 
 
-def match_kind(score: float | None, *, relaxed: bool, fuzzy: bool) -> str:
+def relaxed_tier(level: int) -> float:
+    """What the ``level``-th relaxed level (0: the narrowest) adds to the documents it holds: every
+    level's documents rank above the next one's, and all of them together stay below FULL_TIER."""
+    return MOST_TIER / 2 ** level
+
+
+def match_kind(score: float | None, *, relaxed: bool, fuzzy: bool, above: float = 0.0,
+               typed_core: bool = False) -> str:
     """How a hit matched, read from its score's tiers: ``exact`` (every concept as typed), ``fuzzy``
-    (every concept, some through a correction or topic), ``partial`` (a relaxed search's extra hits)."""
+    (every concept, some through a correction or topic), ``partial`` (a relaxed search's extra hits).
+    ``above``: what the relaxed levels add to a full match besides FULL_TIER; ``typed_core``: whether
+    the search ranked by TYPED_CORE_TIER."""
     if score is None:
         return "exact"
     rest = float(score)
     if relaxed:
         if rest < FULL_TIER:
             return "partial"
-        rest -= FULL_TIER
+        rest -= FULL_TIER + above
+        if typed_core and rest >= TYPED_CORE_TIER:
+            rest -= TYPED_CORE_TIER
     if fuzzy and rest < EXACT_TIER:
         return "fuzzy"
     return "exact"

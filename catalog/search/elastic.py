@@ -63,7 +63,6 @@ from catalog.search.base import (
     FULL_TIER,
     HIGHLIGHT_FIELDS,
     MAX_WINDOW,
-    MOST_TIER,
     POPULARITY_WEIGHT,
     RECENCY_PIVOT_DAYS,
     RECENCY_WEIGHT,
@@ -72,14 +71,17 @@ from catalog.search.base import (
     TREE_FIELDS,
     TREE_LEVELS,
     TREE_SIZE,
+    TYPED_CORE_TIER,
     IndexBuild,
+    RelaxStep,
     SearchBackend,
     SearchPage,
     SearchRequest,
     did_you_mean,
     match_kind,
-    minimum_should_match_steps,
     relax_below,
+    relaxation_steps,
+    relaxed_tier,
     textbook_tree,
 )
 from catalog.search.documents import DOCUMENT_KEYS
@@ -207,11 +209,15 @@ def _all_of(concepts: Sequence[Concept], *, fuzzy: bool) -> Q:
     return Q("bool", must=[_concept(c, fuzzy=fuzzy) for c in concepts])
 
 
-def text_query(parsed: ParsedQuery, mode: str, *, minimum: int = 1) -> Q:
+def text_query(parsed: ParsedQuery, mode: str, *, step: RelaxStep | None = None) -> Q:
     """The match of a parsed query, the same modes as the embedded backend's ``match_expression``:
     ``full`` (every required concept of the query or of one of its rewrites, topics allowed),
-    ``exact`` (every required concept as typed), ``msm`` (``minimum_should_match`` over the required
-    concepts of what the query most likely means), ``any`` (any of its concepts)."""
+    ``exact`` (every required concept as typed), ``msm`` (a relaxation ``step`` over the required
+    concepts of what the query most likely means: its core concepts as ``must``, the others as
+    ``should`` with ``minimum_should_match``), ``any`` (any of its concepts), ``typed`` (the step's core
+    concepts as typed)."""
+    if mode == "typed" and step is not None:
+        return _all_of(step.core, fuzzy=False)
     if mode == "exact":
         return _all_of(parsed.required, fuzzy=False)
     if mode == "full":
@@ -220,7 +226,12 @@ def text_query(parsed: ParsedQuery, mode: str, *, minimum: int = 1) -> Q:
     best = parsed.best
     if mode == "any":
         return Q("bool", should=[_concept(c) for c in best.concepts], minimum_should_match=1)
-    return Q("bool", should=[_concept(c) for c in best.required], minimum_should_match=minimum)
+    if step is None:
+        raise ValueError("msm needs a relaxation step")
+    if not step.minimum:
+        return _all_of(step.core, fuzzy=True)
+    return Q("bool", must=[_concept(c) for c in step.core], should=[_concept(c) for c in step.others],
+             minimum_should_match=step.minimum)
 
 
 def ranked_query(parsed: ParsedQuery, match: Q, filters: list[Q], tiers: Sequence[tuple[Q, float]]) -> Q:
@@ -250,7 +261,8 @@ _SORTS = {
 }
 
 
-def _hit(hit: Any, with_score: bool, *, relaxed: bool, fuzzy: bool) -> dict[str, Any]:
+def _hit(hit: Any, with_score: bool, *, relaxed: bool, fuzzy: bool, above: float = 0.0,
+         typed_core: bool = False) -> dict[str, Any]:
     source = hit["_source"]
     score = round(float(hit["_score"]), 4) if with_score and hit.get("_score") is not None else None
     marks = {name: [frag.replace("</em><em>", "") for frag in frags]
@@ -262,7 +274,7 @@ def _hit(hit: Any, with_score: bool, *, relaxed: bool, fuzzy: bool) -> dict[str,
                                            "resource_type", "license", "publisher", "origin_node")},
         "price": source.get("price") or 0, "is_remote": bool(source.get("is_remote")),
         "published_at": source.get("published_at"), "download_count": source.get("download_count") or 0,
-        "score": score, "match": match_kind(score, relaxed=relaxed, fuzzy=fuzzy),
+        "score": score, "match": match_kind(score, relaxed=relaxed, fuzzy=fuzzy, above=above, typed_core=typed_core),
     }
 
 
@@ -470,6 +482,7 @@ class ElasticsearchBackend(SearchBackend):
         filters = {name: Q("terms", **{FACET_ES_FIELD[name]: list(values)})
                    for name, values in request.filters.items() if values}
         relaxed, full_count, match = False, None, None
+        above, typed_core = 0.0, False  # what relaxed levels add to full matches; TYPED_CORE_TIER used
         tiers: list[tuple[Q, float]] = []
         if not parsed.is_empty:
             match = text_query(parsed, "full")
@@ -480,17 +493,23 @@ class ElasticsearchBackend(SearchBackend):
         if match is not None and response is not None and full_count < relax_below(parsed):
             # Down to any required concept, the documents matching more of them first.
             count, levels = full_count, [(match, FULL_TIER)]
-            for minimum in minimum_should_match_steps(len(parsed.best.required)):
-                wider = text_query(parsed, "msm", minimum=minimum)
+            core: RelaxStep | None = None  # the relaxation kept the known concepts
+            for step in relaxation_steps(parsed.best.required):
+                wider = text_query(parsed, "msm", step=step)
                 more = self._count(wider, list(filters.values()))
                 if more > count:
                     if count:
                         tiers.append(levels[-1])
-                    levels.append((wider, MOST_TIER))
+                    levels.append((wider, relaxed_tier(len(levels) - 1)))
                     match, count, relaxed = wider, more, True
+                    core = core or (step if step.core else None)
             if not count and len(parsed.best.concepts) > 1:
                 match = text_query(parsed, "any")
                 relaxed = self._count(match, list(filters.values())) > 0
+            above = sum(tier for _, tier in tiers if tier not in (FULL_TIER, EXACT_TIER))
+            typed_core = relaxed and core is not None and parsed.has_fuzzy
+            if typed_core:
+                tiers.append((text_query(parsed, "typed", step=core), TYPED_CORE_TIER))
             if relaxed:
                 response = self._request(request, parsed, match, filters, tiers)
         if response is None:
@@ -503,7 +522,8 @@ class ElasticsearchBackend(SearchBackend):
             for name in FACET_FIELDS
         } if request.with_facets else {}
         tree = self._tree(response, dict(request.filters)) if request.with_tree else []
-        hits = [_hit(h, not parsed.is_empty, relaxed=relaxed, fuzzy=parsed.has_fuzzy)
+        hits = [_hit(h, not parsed.is_empty, relaxed=relaxed, fuzzy=parsed.has_fuzzy, above=above,
+                     typed_core=typed_core)
                 for h in response["hits"]["hits"]]
         return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed,
                           full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed), tree=tree)

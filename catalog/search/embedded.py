@@ -43,19 +43,21 @@ from catalog.search.base import (
     FACET_FIELDS,
     FULL_TIER,
     HIGHLIGHT_FIELDS,
-    MOST_TIER,
     RECENCY_PIVOT_DAYS,
     RECENCY_WEIGHT,
     SUGGEST_PREFIX_LENGTH,
     TEXT_WEIGHT,
+    TYPED_CORE_TIER,
     IndexBuild,
+    RelaxStep,
     SearchBackend,
     SearchPage,
     SearchRequest,
     did_you_mean,
     match_kind,
-    minimum_should_match_steps,
     relax_below,
+    relaxation_steps,
+    relaxed_tier,
 )
 
 
@@ -75,15 +77,19 @@ def _all_of(concepts: Sequence[Concept], *, fuzzy: bool) -> str:
     return "(" + " AND ".join(_concept(c, fuzzy=fuzzy) for c in concepts) + ")"
 
 
-def match_expression(parsed: ParsedQuery, mode: str, *, minimum: int = 1) -> str:
+def match_expression(parsed: ParsedQuery, mode: str, *, step: RelaxStep | None = None) -> str:
     """The FTS5 MATCH expression of a parsed query:
 
     * ``full``: every required concept (optional ones only act through their field boosts) of the
       query as typed or of one of its rewrites, each concept by its options or topic alternatives;
     * ``exact``: every required concept of the query as typed, by its options only;
-    * ``msm``: at least ``minimum`` of the required concepts of what the query most likely means;
-    * ``any``: any of its concepts, optional ones included (the last resort).
+    * ``msm``: a level of the relaxed search (``base.relaxation_steps`` over the required concepts of
+      what the query most likely means): every core concept and at least ``minimum`` of the others;
+    * ``any``: any of its concepts, optional ones included (the last resort);
+    * ``typed``: every core concept of a relaxation ``step``, by its options only.
     """
+    if mode == "typed" and step is not None:
+        return _all_of(step.core, fuzzy=False)
     if mode == "exact":
         return _all_of(parsed.required, fuzzy=False)
     if mode == "full":
@@ -91,8 +97,12 @@ def match_expression(parsed: ParsedQuery, mode: str, *, minimum: int = 1) -> str
     best = parsed.best
     if mode == "any":
         return " OR ".join(_concept(c) for c in best.concepts)
-    required = best.required
-    return " OR ".join(_all_of(combo, fuzzy=True) for combo in itertools.combinations(required, minimum))
+    if step is None:
+        raise ValueError("msm needs a relaxation step")
+    some = ("(" + " OR ".join(_all_of(combo, fuzzy=True)
+                              for combo in itertools.combinations(step.others, step.minimum)) + ")"
+            if step.minimum else "")
+    return " AND ".join(part for part in (_all_of(step.core, fuzzy=True) if step.core else "", some) if part)
 
 
 def _filtered_bm25(conn: Any, expression: str, filters: Mapping[str, Sequence[str]]) -> tuple[Any, Any]:
@@ -293,7 +303,7 @@ class EmbeddedBackend(SearchBackend):
             state = handle.state(cache_bytes=cache_bytes)
             columns = state.columns
             parsed = parse_query(request.q, state.vocabulary)
-            relaxed = False
+            relaxed, above, typed_core = False, 0.0, False  # above: what the relaxed levels add to full matches
             tiers: list[tuple[str, float]] = []  # (MATCH expression, score added to the rows it matches)
             matches: dict[str, tuple[Any, Any]] = {}  # MATCH expression → (rowids, bm25) of its rows
 
@@ -314,18 +324,24 @@ class EmbeddedBackend(SearchBackend):
                 if full_count < relax_below(parsed):
                     # Down to any required concept, the documents matching more of them first.
                     levels = [(expression, FULL_TIER)]
-                    for minimum in minimum_should_match_steps(len(parsed.best.required)):
-                        wider = match_expression(parsed, "msm", minimum=minimum)
+                    core: RelaxStep | None = None  # the relaxation kept the known concepts
+                    for step in relaxation_steps(parsed.best.required):
+                        wider = match_expression(parsed, "msm", step=step)
                         more = counted(wider)
                         if more.total > found.total:
                             if found.total:
                                 tiers.append(levels[-1])
-                            levels.append((wider, MOST_TIER))
+                            levels.append((wider, relaxed_tier(len(levels) - 1)))
                             expression, found, relaxed = wider, more, True
+                            core = core or (step if step.core else None)
                     if not found.total and len(parsed.best.concepts) > 1:
                         expression = match_expression(parsed, "any")
                         found = counted(expression)
                         relaxed = bool(found.total)
+                    above = sum(tier for _, tier in tiers if tier != FULL_TIER)
+                    typed_core = relaxed and core is not None and parsed.has_fuzzy
+                    if typed_core:
+                        tiers.append((match_expression(parsed, "typed", step=core), TYPED_CORE_TIER))
             count = found.total
             facets = found.facet_buckets() if request.with_facets else {}
             tree = found.tree_nodes() if request.with_tree else []
@@ -353,7 +369,7 @@ class EmbeddedBackend(SearchBackend):
                 rows = columns.page(rowids, scores, sort=sort, offset=request.offset, limit=request.page_size)
             bodies = store.bodies(conn, [r[0] for r in rows])
         hits = [_hit(bodies[rowid], score, parsed, request.with_highlight,
-                     match_kind(score, relaxed=relaxed, fuzzy=parsed.has_fuzzy))
+                     match_kind(score, relaxed=relaxed, fuzzy=parsed.has_fuzzy, above=above, typed_core=typed_core))
                 for rowid, score in rows]
         return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed,
                           full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed), tree=tree)

@@ -268,9 +268,18 @@ class TermVocabulary:
         return out
 
     # --- topics
-    def topics(self, piece: str, *, limit: int = 3) -> tuple[str, ...]:
+    def is_term(self, text: str) -> bool:
+        """Whether ``text`` is a whole term of the index (a topic, keyword or vocabulary value)."""
+        return text in self.counts
+
+    def topics(self, piece: str, *, limit: int = 3, near: bool = True, similar: bool = True,
+               inner: bool = True) -> tuple[str, ...]:
         """Topics (terms) that ``piece`` names in other words, most documents first; empty when the
-        piece occurs in a term as typed (then the text itself matches)."""
+        piece occurs in a term as typed (then the text itself matches). Without ``near``, only topics
+        with the same characters (another order, stop characters and near-synonyms aside); without
+        ``similar``, no topic that merely shares most bigrams with the piece (it must hold all of the
+        piece's characters); without ``inner``, no topic written inside a longer piece (the piece must
+        name the topic as a whole)."""
         if self.is_known(piece) or len(piece) < 2:
             return ()
         sig = signature(piece)
@@ -278,15 +287,15 @@ class TermVocabulary:
             return ()
         found: list[str] = list(self._topics.get(sig, ()))
         found += self._anagrams.get("".join(sorted(sig)), ())
-        if not found and len(sig) >= MIN_TOPIC_LENGTH:
-            found += self._near_topics(sig)
-        if not found:
+        if not found and near and len(sig) >= MIN_TOPIC_LENGTH:
+            found += self._near_topics(sig, similar=similar)
+        if not found and inner:
             found += self._inner_topics(sig)
         ranked = sorted(dict.fromkeys(t for t in found if t != piece),
                         key=lambda t: (-self.counts[t], len(t), t))
         return tuple(ranked[:limit])
 
-    def _near_topics(self, sig: str) -> list[str]:
+    def _near_topics(self, sig: str, *, similar: bool = True) -> list[str]:
         """Topics holding every character of ``sig`` (in any order, 有理数加减 → 有理数的加减法, 物体沉浮条件 →
         物体的浮沉条件及应用) when ``sig`` is most of them, or sharing most bigrams with it (one word
         replaced by a near-synonym the word list lacks)."""
@@ -299,7 +308,7 @@ class TermVocabulary:
         out = [t for other in holders or () if sig in other or (
             len(sig) >= MIN_EDIT_LENGTH and len(sig) >= 0.6 * len(other) and not wanted - Counter(other))
             for t in self._topics[other]]
-        if len(sig) >= 5:
+        if similar and len(sig) >= 5:
             grams = _bigrams(sig)
             near: set[str] = set()
             for gram in grams:

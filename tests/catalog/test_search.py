@@ -8,6 +8,7 @@ through the real services, jobs and API with a fresh index per test (``search_ba
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -447,6 +448,120 @@ def test_api_says_did_you_mean_and_when_it_relaxed(api, corpus_settings, setting
     body = api.get("/api/v1/search", {"q": "有理数 乘方 思维导图"}).json()
     assert body["relaxed"] is True and body["full_count"] == 0 and body["count"] > 0
     assert {r["match"] for r in body["results"]} == {"partial"}
+
+
+# --- topics typed in pieces, and partial queries that name a topic (issue 17) -----------------------
+
+def _topic_doc(n: int, book: tuple[str, str, str, str], chapter: str, section: str, title: str,
+               resource_type: str, description: str = "") -> dict[str, Any]:
+    stage, subject, grade, volume = book
+    return {
+        "id": f"00000000-0000-4000-9000-{n:012d}", "title": title, "description": description, "keywords": [],
+        "stage": stage, "subject": subject, "grade": grade, "edition": "人教版", "volume": volume,
+        "chapter": chapter, "section": section, "resource_type": resource_type, "language": "zh-Hans",
+        "license": "CC-BY-4.0", "price": 0, "publisher": "测试出版社", "origin_node": "cn-44", "is_remote": False,
+        "published_at": "2024-03-01T00:00:00+00:00", "download_count": 0, "rating_score": 3.0,
+    }
+
+
+BIOLOGY_1 = ("高中", "生物学", "", "必修1")
+BIOLOGY_7 = ("初中", "生物学", "七年级", "上册")
+CHEMISTRY_9 = ("初中", "化学", "九年级", "上册")
+PHYSICS_8 = ("初中", "物理", "八年级", "上册")
+# (book, chapter, section, the section's resources as (title, type, description))
+TOPIC_TREE: list[tuple[tuple[str, str, str, str], str, str, list[tuple[str, str, str]]]] = [
+    (BIOLOGY_1, "第6章 细胞的生命历程", "第2节 细胞的分化",
+     [("细胞的分化 教学课件", "课件", ""), ("细胞的分化 教案", "教案", ""), ("细胞的分化 同步练习", "习题", "")]),
+    (BIOLOGY_1, "第6章 细胞的生命历程", "第1节 细胞的增殖",
+     [("有丝分裂 教学课件", "课件", ""), ("细胞的增殖 教案", "教案", "")]),
+    (BIOLOGY_1, "第3章 细胞的基本结构", "第1节 细胞膜的结构和功能",
+     [("细胞膜 教学课件", "课件", ""), ("细胞膜 同步练习", "习题", "")]),
+    (CHEMISTRY_9, "第一单元 走进化学世界", "课题2 化学是一门以实验为基础的科学",
+     [("化学是一门以实验为基础的科学 教案", "教案", ""), ("化学是一门以实验为基础的科学 课件", "课件", "")]),
+    (CHEMISTRY_9, "第一单元 走进化学世界", "课题1 物质的变化和性质",
+     [("物质的变化和性质 教案", "教案", ""), ("物质的变化和性质 课件", "课件", "")]),
+    (BIOLOGY_7, "第二章 细胞怎样构成生物体", "第四节 单细胞生物",
+     [("单细胞生物 教学课件", "课件", "名师精讲"), ("单细胞生物 教案", "教案", ""), ("单细胞生物 学案", "学案", "")]),
+    (BIOLOGY_7, "第二章 细胞怎样构成生物体", "第三节 植物体的结构层次",
+     [("植物体的结构层次 课件", "课件", ""), ("植物体的结构层次 教案", "教案", "")]),
+    (PHYSICS_8, "第四章 光现象", "第4节 光的折射",
+     [("光的折射 名师讲座实录", "微课", "名师 讲座实录"), ("光的反射 名师讲座实录", "微课", "名师 讲座实录"),
+      ("透镜 名师讲座实录", "微课", "名师 讲座实录 公开课")]),
+]
+
+
+def _topic_docs() -> list[dict[str, Any]]:
+    docs, n = [], 0
+    for book, chapter, section, resources in TOPIC_TREE:
+        for title, resource_type, description in resources:
+            n += 1
+            docs.append(_topic_doc(n, book, chapter, section, title, resource_type, description))
+    return docs
+
+
+@pytest.fixture(scope="module", params=("embedded", "elasticsearch"))  # as conftest.corpus_backend
+def topic_backend(request, tmp_path_factory):
+    """A small purpose-built textbook tree (sections of chapters, and resources that only share a
+    teacher's extra words) indexed once per module into each backend."""
+    if request.param == "elasticsearch":
+        from catalog.search.elastic import ElasticsearchBackend
+
+        backend = ElasticsearchBackend(request.getfixturevalue("elasticsearch_url"), f"test-topics-{uuid.uuid4().hex[:12]}")
+    else:
+        from catalog.search.embedded import EmbeddedBackend
+
+        backend = EmbeddedBackend(tmp_path_factory.mktemp("topic-search"))
+    build = backend.begin_rebuild()
+    build.index_documents(_topic_docs())
+    build.swap()
+    yield backend
+    backend.drop()
+
+
+def _where(*, section: str = "", chapter: str = "") -> set[str]:
+    return {d["id"] for d in _topic_docs() if (section and section in d["section"]) or (chapter and chapter in d["chapter"])}
+
+
+@pytest.mark.parametrize(("q", "section", "chapter"), [
+    ("分化 细胞", "细胞的分化", "细胞的生命历程"),
+    ("细胞 分化", "细胞的分化", "细胞的生命历程"),
+    ("科学 化学是一门以实验为基础", "化学是一门以实验为基础的科学", "走进化学世界"),
+])
+def test_a_section_typed_as_its_pieces_in_another_order_finds_the_section_then_its_chapter(topic_backend, q, section,
+                                                                                            chapter):
+    """细胞的分化 typed as 分化 细胞: the pieces together name the section, so its resources (matching what
+    was typed) come first, then the other resources of its chapter (through the topic), and nothing
+    that only shares a word (细胞膜 …): the query is not relaxed."""
+    page = run(topic_backend, q=q, page_size=50)
+    own, whole = _where(section=section), _where(chapter=chapter)
+    assert not page.relaxed and page.count == len(whole) > len(own)
+    assert set(ids(page)[:len(own)]) == own and set(ids(page)) == whole
+    assert [h["match"] for h in page.hits] == ["exact"] * len(own) + ["fuzzy"] * (len(whole) - len(own))
+
+
+def test_a_long_topic_with_a_dropped_de_and_subject_words_inside_finds_its_chapter(topic_backend):
+    """化学是一门以实验为基础科学 教案: 化学 and 科学 are vocabulary words (subjects) inside the topic, which
+    cut it apart; read as one the section is found with its 的 dropped, and its chapter follows."""
+    page = run(topic_backend, q="化学是一门以实验为基础科学 教案", page_size=50)
+    own, whole = _where(section="化学是一门以实验为基础的科学"), _where(chapter="走进化学世界")
+    assert page.count == len(whole) and set(ids(page)[:len(own)]) == own
+    assert page.hits[0]["resource_type"] == "教案"
+
+
+def test_a_partial_query_ranks_the_topic_above_resources_sharing_only_the_extra_words(topic_backend):
+    """单细胞生物 名师 讲座实录: no resource has all three; the resources of the topic come first (the one
+    that also says 名师 first), then the rest of its chapter, and only then the resources that share
+    just the extra words 名师 讲座实录, however many of them they share."""
+    page = run(topic_backend, q="单细胞生物 名师 讲座实录", page_size=50)
+    own, whole = _where(section="单细胞生物"), _where(chapter="细胞怎样构成生物体")
+    extra = {d["id"] for d in _topic_docs() if "名师" in d["description"]} - whole
+    assert page.relaxed and page.full_count == 0 and extra
+    order = ids(page)
+    assert order[0] == next(d["id"] for d in _topic_docs() if d["description"] == "名师精讲")
+    assert set(order[:len(own)]) == own
+    assert set(order[:len(whole)]) == whole
+    assert extra <= set(order[len(whole):])
+    assert {h["match"] for h in page.hits} == {"partial"}
 
 
 # --- browse by textbook: disjunctive facets and the textbook tree (issue 17, item 5) ---------------

@@ -180,3 +180,81 @@ def test_highlight_is_its_plain_definition(text, phrase_texts):
 
     phrases = [tuple(tokenize(p)) for p in phrase_texts]
     assert highlight(text, phrases) == _reference_highlight(text, phrases)
+
+
+def _tree_vocabulary():
+    """The term vocabulary of a small index: sections (with their chapters), and a keyword."""
+    from catalog.search.fuzzy import TermVocabulary
+
+    tree = {"细胞的分化": "细胞的生命历程", "细胞的增殖": "细胞的生命历程", "挽救民族危亡的斗争": "中华民族的抗日战争",
+            "化学是一门以实验为基础的科学": "走进化学世界", "单细胞生物": "细胞怎样构成生物体",
+            "空间点、直线、平面之间的位置关系": "立体几何初步", "调查周边环境中的生物": "认识生物",
+            "有理数的加减法": "有理数"}
+    counts = {term: 3 for pair in tree.items() for term in pair} | {"同步练习": 9}
+    return TermVocabulary(counts, {section: [chapter] for section, chapter in tree.items()})
+
+
+def _by_text(q: str, vocabulary) -> dict[str, object]:
+    return {c.text: c for c in parse_query(q, vocabulary).concepts}
+
+
+@pytest.mark.parametrize(("q", "typed", "topic", "chapter"), [
+    ("分化 细胞", ("分化", "细胞"), "细胞的分化", "细胞的生命历程"),
+    ("斗争 挽救民族危亡", ("斗争", "挽救民族危亡"), "挽救民族危亡的斗争", "中华民族的抗日战争"),
+    ("加减法 有理数", ("加减法", "有理数"), "有理数的加减法", "有理数"),
+    ("有理数 加减", ("有理数", "加减"), "有理数的加减法", "有理数"),  # all of its characters, in a longer topic
+])
+def test_free_pieces_typed_apart_are_read_as_the_topic_they_name_together(q, typed, topic, chapter):
+    """The pieces of a topic typed in another order (的 left out) are one concept: matched as typed when
+    every piece occurs, else through the topic and its chapter (lower-weighted alternatives)."""
+    (concept,) = parse_query(q, _tree_vocabulary()).concepts
+    assert concept.options == (typed,)
+    assert concept.fuzzy[:2] == (topic, chapter) and concept.known
+    assert len(parse_query(q).concepts) == 2  # without an index's vocabulary, two pieces as before
+
+
+def test_vocabulary_words_inside_a_topic_do_not_cut_it_apart():
+    """化学 and 科学 are subjects: in 化学是一门以实验为基础科学 (的 dropped) they cut the topic into three
+    pieces. Read as written together it is the section; the subject words still boost, the free text in
+    between is what must occur as typed. 空间点、直线、平面之间的位置关系 is cut at its commas the same way."""
+    vocabulary = _tree_vocabulary()
+    found = _by_text("化学是一门以实验为基础科学 教案", vocabulary)
+    topic = found["化学是一门以实验为基础科学"]
+    assert topic.options == (("是一门以实验为基础",),) and not topic.boosts
+    assert topic.fuzzy == ("化学是一门以实验为基础的科学", "走进化学世界")
+    assert found["化学"].boosts == (("subject", ("化学",)),) and found["教案"].boosts
+    found = _by_text("空间点、直线、平面之间的位置关系 公开课 素材包", vocabulary)
+    assert list(found) == ["空间点、直线、平面之间的位置关系", "公开课", "素材包"]
+    assert found["空间点、直线、平面之间的位置关系"].fuzzy[-1] == "立体几何初步"
+    # a vocabulary word typed apart from the rest of its topic, in another order
+    found = _by_text("生物 调查周边环境中 学案", vocabulary)
+    assert found["生物调查周边环境中"].fuzzy == ("调查周边环境中的生物", "认识生物")
+    assert found["生物"].boosts and not found["生物"].known
+
+
+def test_pieces_naming_no_topic_together_stay_apart():
+    """Words that only share characters with a topic, or a topic next to words it does not hold, are
+    not merged: the extra word stays a concept of its own (and an unknown one)."""
+    vocabulary = _tree_vocabulary()
+    assert list(_by_text("细胞 名师", vocabulary)) == ["细胞", "名师"]
+    found = _by_text("单细胞生物 名师 讲座实录", vocabulary)
+    assert [(text, c.known) for text, c in found.items() if not c.boosts] == [
+        ("单细胞生物", True), ("名师", False), ("讲座实录", False)]
+
+
+def test_a_relaxed_search_keeps_the_known_concepts_longest():
+    """Relaxation levels, each holding the one before: the known concepts with all unknown words but
+    one, the known ones alone, then any concept; with no known or no unknown concept, all but one and
+    then any (as before)."""
+    from catalog.search.base import RelaxStep, relaxation_steps
+
+    vocabulary = _tree_vocabulary()
+    topic, master, talk = parse_query("单细胞生物 名师 讲座实录", vocabulary).required
+    assert relaxation_steps((topic, master, talk)) == (
+        RelaxStep((topic,), (master, talk), 1), RelaxStep((topic,), (master, talk), 0),
+        RelaxStep((), (topic, master, talk), 1))
+    assert relaxation_steps((master, talk)) == (RelaxStep((), (master, talk), 1),)
+    first, second, third = parse_query("细胞 名师 讲座实录", vocabulary).required
+    assert relaxation_steps((first, second, third)) == (
+        RelaxStep((), (first, second, third), 2), RelaxStep((), (first, second, third), 1))
+    assert relaxation_steps((topic,)) == ()
