@@ -11,6 +11,7 @@ Phases (each optional but the first):
 * server time: ``GET /api/v1/search`` through Django's full stack in this process (middleware, DRF,
   licensing's annotator, JSON) for the judged queries and browse requests, 20 results with facets
   (and with 1 result: the per-result cost is the difference / 19), ROUNDS rounds after a warm-up;
+  with the embedded backend's match cache off ("cold": every request a full-text pass) and on;
 * ``--profile``: cProfile over one round, the functions with most own time;
 * ``--load``: gunicorn (``deploy/gunicorn.conf.py``, GUNICORN_WORKERS=2, EXCHANGE_ENV=production) on
   loopback and ``wrk`` (Debian package ``wrk``) cycling through the same requests: req/s and latency
@@ -175,8 +176,10 @@ def wait_for(port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"gunicorn did not listen on {port}")
 
 
-def load(paths: list[str], data_dir: Path, *, code: Path, duration: int, connections: int) -> dict[str, Any]:
-    """gunicorn (2 workers, production settings) on ``data_dir`` serving the code in ``code``, driven by wrk."""
+def load(paths: list[str], data_dir: Path, *, code: Path, duration: int, connections: int,
+         cache_mb: int | None = None) -> dict[str, Any]:
+    """gunicorn (2 workers, production settings) on ``data_dir`` serving the code in ``code``, driven by wrk;
+    ``cache_mb`` sets CATALOG_SEARCH_MATCH_CACHE_MB (None: the default)."""
     wrk = shutil.which("wrk")
     if wrk is None:
         return {"skipped": "wrk is not installed (Debian package wrk)"}
@@ -186,6 +189,8 @@ def load(paths: list[str], data_dir: Path, *, code: Path, duration: int, connect
            "GUNICORN_BIND": f"127.0.0.1:{port}", "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING",
            "PYTHONPATH": str(code)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    if cache_mb is not None:
+        env["CATALOG_SEARCH_MATCH_CACHE_MB"] = str(cache_mb)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen([str(gunicorn), "-c", str(code / "deploy" / "gunicorn.conf.py"), "exchange.wsgi"],
                               cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -243,6 +248,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--paths", type=Path, help="request paths, one a line (default: judged queries + browse)")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--cache", choices=["both", "on", "off"], default="both",
+                        help="measure with the match cache off (cold), on (cached, the default setting) or both")
     parser.add_argument("--out", default="bench/results/search_api.json")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench-api-"))
@@ -268,16 +275,30 @@ def main() -> None:
         "node": node, "code": str(code.name), "commit": git_commit(code), "cpu_count": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "requests": len(paths),
     }
+    # The match cache (CATALOG_SEARCH_MATCH_CACHE_MB) answers repeated queries without a full-text pass, and
+    # these requests repeat: "cold" runs every request with it off (each one a full-text pass, what a query
+    # never seen before costs), "cached" with the default.
+    modes = {"both": ("cold", "cached"), "off": ("cold",), "on": ("cached",)}[args.cache]
     if not args.skip_server_time and code == ROOT:
-        twenty = server_time(paths, page_size=20, rounds=args.rounds)
-        one = server_time(paths, page_size=1, rounds=args.rounds)
-        result["server_time_20_results"] = stats(twenty)
-        result["server_time_1_result"] = stats(one)
-        result["per_result_ms"] = round((percentile(twenty, 50) - percentile(one, 50)) / 19, 3)
+        from django.conf import settings
+
+        default_mb = settings.CATALOG_SEARCH_MATCH_CACHE_MB
+        for mode in modes:
+            settings.CATALOG_SEARCH_MATCH_CACHE_MB = 0 if mode == "cold" else default_mb
+            twenty = server_time(paths, page_size=20, rounds=args.rounds)
+            one = server_time(paths, page_size=1, rounds=args.rounds)
+            suffix = "" if mode == "cached" else "_cold"
+            result[f"server_time_20_results{suffix}"] = stats(twenty)
+            result[f"server_time_1_result{suffix}"] = stats(one)
+            result[f"per_result_ms{suffix}"] = round((percentile(twenty, 50) - percentile(one, 50)) / 19, 3)
+        settings.CATALOG_SEARCH_MATCH_CACHE_MB = default_mb
     if args.profile and code == ROOT:
         result["profile_top_tottime"] = profile(paths)
     if args.load:
-        result["load"] = load(paths, data_dir, code=code, duration=args.duration, connections=args.connections)
+        for mode in modes:
+            result["load" if mode == "cached" else "load_cold"] = load(
+                paths, data_dir, code=code, duration=args.duration, connections=args.connections,
+                cache_mb=0 if mode == "cold" else None)
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     printable = {k: v for k, v in result.items() if k != "profile_top_tottime"}
     print(json.dumps(printable, indent=2, ensure_ascii=False))

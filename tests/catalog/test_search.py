@@ -95,6 +95,16 @@ def test_teacher_words_for_resource_types_boost_without_filtering(corpus_backend
     assert page.hits[0]["resource_type"] in type_of_top
 
 
+@pytest.mark.parametrize("exam", ["期中考试", "期末", "单元测试", "期末测试卷"])
+def test_an_exam_named_without_its_paper_finds_the_test_papers_first(corpus_backend, corpus_docs, exam):
+    """期中考试 / 期末 / 单元测试 name an exam: teachers mean its test papers. The grade's and subject's papers
+    come first, whether or not their titles name that exam (期中质量检测卷, 单元达标卷); the type is raised,
+    not required of the text."""
+    papers = {d["id"] for d in corpus_docs if (d["grade"], d["subject"], d["resource_type"]) == ("七年级", "数学", "试卷")}
+    page = run(corpus_backend, q=f"初一数学 {exam}", page_size=len(papers))
+    assert len(papers) > 1 and set(ids(page)) == papers
+
+
 def test_short_edition_names_and_chapter_numbers(corpus_backend, corpus_docs):
     """人教 = 人教版 (boost); 第2章 = 第二章; 2.1 is a token of its own; unit 3 also finds 第三单元
     (one way: 第三单元 does not bring in English units)."""
