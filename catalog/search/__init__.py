@@ -9,6 +9,7 @@ index only holds published resources, so everything it returns is public. Indexi
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -19,9 +20,11 @@ from catalog.metrics import SEARCH_LATENCY
 from catalog.search.base import FACET_FIELDS, SORTS, SearchBackend, SearchPage, SearchRequest
 from catalog.search.indexing import get_backend
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "FACET_FIELDS", "SORTS", "SearchBackend", "SearchPage", "SearchRequest", "check_search", "get_backend",
-    "browse", "search", "suggest",
+    "browse", "search", "suggest", "warm_up",
 ]
 
 
@@ -66,6 +69,15 @@ def suggest(*, prefix: str, limit: int = 10, backend: SearchBackend | None = Non
     suggestions = (backend or get_backend()).suggest(prefix, limit=limit)
     SEARCH_LATENCY.labels("suggest").observe(time.monotonic() - started)
     return suggestions
+
+
+def warm_up() -> None:
+    """Prepare this process to search (a web worker calls it as it starts). Never raises: a backend that
+    cannot be warmed now is reported by readiness and warms on its first search."""
+    try:
+        get_backend().warm()
+    except Exception:  # noqa: BLE001 - a worker must start anyway
+        logger.warning("search backend not warmed", exc_info=True)
 
 
 def check_search() -> None:

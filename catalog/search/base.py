@@ -400,6 +400,9 @@ class SearchBackend(abc.ABC):
     def check(self) -> None:
         """Raise when the backend cannot serve (readiness)."""
 
+    def warm(self) -> None:
+        """Load what a process's first search would (called as a web worker starts); nothing by default."""
+
     @abc.abstractmethod
     def drop(self) -> None:
         """Delete every index of this backend (tests, evaluation runs)."""

@@ -398,6 +398,13 @@ class EmbeddedBackend(SearchBackend):
     def check(self) -> None:
         store.check_version(self._handle().conn)
 
+    def warm(self) -> None:
+        """Build this process's columns and vocabulary of the live index (0.5 s at 100,000 documents) now,
+        not in the first request."""
+        handle = self._handle()
+        with store.read_transaction(handle.conn):
+            handle.state(cache_bytes=settings.CATALOG_SEARCH_MATCH_CACHE_MB * 2**20)
+
     def drop(self) -> None:
         store.forget_handle(self.root)
         with self._lock():

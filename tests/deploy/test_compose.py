@@ -167,3 +167,28 @@ def test_the_web_healthcheck_passes_on_a_ready_node_in_production(compose, env_e
         assert direct.stdout.strip() == "400"
     finally:
         servers.stop(server)
+
+
+def test_a_gunicorn_worker_warms_the_search_index_before_taking_requests(monkeypatch, tmp_path, settings):
+    """post_worker_init builds the process's in-memory state of the embedded index (its columns and
+    vocabulary), so the first request a new worker takes does not wait for it; a backend that cannot be
+    warmed does not stop the worker."""
+    from catalog.sampledata import generate
+    from catalog.search import sqlite_store
+    from catalog.search.documents import record_document
+    from catalog.search.embedded import EmbeddedBackend
+
+    settings.CATALOG_SEARCH_DIR = tmp_path / "search"
+    settings.CATALOG_SEARCH_BACKEND = "catalog.search.embedded.EmbeddedBackend"
+    backend = EmbeddedBackend(tmp_path / "search")
+    backend.index_documents([record_document(r, origin_node="cn-44") for r in generate(30, seed=5)])
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # else reading the config sets one for this process
+    config: dict = {}
+    exec(compile((DEPLOY / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), config)  # noqa: S102
+    live = str(backend.current_path())
+    monkeypatch.setattr(sqlite_store, "_states", {})
+    config["post_worker_init"](None)
+    assert [path for path, _ in sqlite_store._states] == [live]
+    settings.CATALOG_SEARCH_DIR = tmp_path / "nothing-here"
+    (tmp_path / "nothing-here").write_text("not a directory")
+    config["post_worker_init"](None)  # logged, not raised
