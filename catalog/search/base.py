@@ -400,7 +400,7 @@ class SearchBackend(abc.ABC):
     def check(self) -> None:
         """Raise when the backend cannot serve (readiness)."""
 
-    def warm(self) -> None:
+    def warm(self) -> None:  # noqa: B027 - optional hook: most backends have nothing to load
         """Load what a process's first search would (called as a web worker starts); nothing by default."""
 
     @abc.abstractmethod
