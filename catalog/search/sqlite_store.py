@@ -347,7 +347,7 @@ class IndexState:
             rows = conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])
             found = (np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64), None)
         size = sum(a.nbytes for a in found if a is not None)
-        if size <= self.cache_bytes:
+        if self.cache_bytes and size <= self.cache_bytes:
             for array in found:
                 if array is not None:
                     array.flags.writeable = False
@@ -398,8 +398,11 @@ class Handle:
         self.conn = connect(path)
 
     def state(self, *, cache_bytes: int = 0) -> IndexState:
-        """Columns and vocabulary valid for the current read transaction (call inside one)."""
-        return index_state(self.conn, self.path, cache_bytes=cache_bytes)
+        """Columns and vocabulary valid for the current read transaction (call inside one); its match
+        cache keeps to ``cache_bytes`` from now on (the setting may change while the process runs)."""
+        state = index_state(self.conn, self.path, cache_bytes=cache_bytes)
+        state.cache_bytes = cache_bytes
+        return state
 
     def close(self) -> None:
         if self.pid == os.getpid():

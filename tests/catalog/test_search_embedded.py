@@ -296,3 +296,23 @@ def test_the_match_cache_keeps_to_its_budget(tmp_path):
             assert state._cached_bytes == sum(a.nbytes for pair in state._matches.values() for a in pair if a is not None)
             assert state._cached_bytes <= 4000
     assert any(size > 0 for size in sizes)
+
+
+def test_the_match_cache_follows_the_setting_of_the_running_process(tmp_path, settings):
+    """Turned on after the index state was built (with it off), the cache fills; turned off, nothing more is kept."""
+    from catalog.search import sqlite_store as store
+
+    backend = EmbeddedBackend(tmp_path)
+    backend.index_documents(docs(60, 44))
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 0
+    backend.search(SearchRequest(q="数学"))
+    handle = backend._handle()
+    with store.read_transaction(handle.conn):
+        state = handle.state()
+    assert not state._matches
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 1
+    backend.search(SearchRequest(q="数学"))
+    assert state._matches
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 0
+    backend.search(SearchRequest(q="课件"))
+    assert all("课件" not in expression for expression in state._matches)
