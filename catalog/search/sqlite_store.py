@@ -51,6 +51,7 @@ from catalog.search.base import (
     textbook_tree,
 )
 from catalog.search.fuzzy import term_vocabulary
+from exchange.errors import ServiceUnavailableError
 
 SCHEMA_VERSION = 2  # 2: docs.rating, meta.generation; no sort indexes (search sorts in memory)
 FTS_COLUMNS = ("title", "chapter", "section", "keywords", "description", "meta")
@@ -86,8 +87,11 @@ MAX_HANDLES_PER_THREAD = 4  # index roots a thread keeps open (one in production
 _local = threading.local()
 
 
-class IndexVersionError(RuntimeError):
-    """The index was built by code that analyses text differently; it must be rebuilt."""
+class IndexVersionError(ServiceUnavailableError, RuntimeError):
+    """The index was built by code that analyses text or lays out the file differently; it must be
+    rebuilt (``manage.py rebuild_index``). Writes refuse it; a search answers 503 with this code."""
+
+    code = "search_index_outdated"
 
 
 # --- connections ------------------------------------------------------------------------------
@@ -380,6 +384,9 @@ def index_state(conn: sqlite3.Connection, path: Path, *, cache_bytes: int = 0) -
     with build_lock:
         state = _states.get(key)
         if state is None:
+            # An index of another file layout cannot be read at all (one of other analysis still can,
+            # less well, until rebuild_index has built the new one: searches keep being answered).
+            check_version(conn, keys=("schema_version",))
             state = IndexState(conn, cache_bytes=cache_bytes)
             with _states_lock:
                 _states[key] = state
@@ -459,11 +466,11 @@ def _completions(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return [*out, ("title", title)] if title else out
 
 
-def check_version(conn: sqlite3.Connection) -> None:
+def check_version(conn: sqlite3.Connection, *, keys: Sequence[str] = ("analysis_version", "schema_version")) -> None:
     """Raise IndexVersionError unless the index was built with this code's analysis and file layout."""
     found = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('analysis_version', 'schema_version')"))
     for key, wanted in (("analysis_version", ANALYSIS_VERSION), ("schema_version", SCHEMA_VERSION)):
-        if found.get(key) != str(wanted):
+        if key in keys and found.get(key) != str(wanted):
             raise IndexVersionError(
                 f"The search index was built with {key.replace('_', ' ')} {found.get(key, '?')}, this code uses "
                 f"{wanted}: run 'manage.py rebuild_index'.")

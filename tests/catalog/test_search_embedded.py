@@ -115,6 +115,30 @@ def test_an_index_built_by_other_analysis_code_is_refused(tmp_path, key):
         backend.delete_documents([docs(3, 1)[0]["id"]])
 
 
+@pytest.mark.django_db
+def test_a_search_on_an_index_of_another_file_layout_is_a_503_not_a_500(tmp_path, settings, client):
+    """Code that lays the index out differently cannot read an old file (until rebuild_index): the search API
+    says so in the one error shape. An index of other analysis code is still searched meanwhile."""
+    from catalog.search import sqlite_store as store
+
+    settings.CATALOG_SEARCH_DIR = tmp_path
+    settings.CATALOG_SEARCH_BACKEND = "catalog.search.embedded.EmbeddedBackend"
+    backend = EmbeddedBackend(tmp_path)
+    backend.index_documents(docs(5, 2))
+    store._states.clear()
+    with sqlite3.connect(backend.current_path()) as conn:
+        conn.execute("UPDATE meta SET value = '0' WHERE key = 'analysis_version'")
+    assert client.get("/api/v1/search", {"q": "数学"}).status_code == 200
+    store._states.clear()
+    with sqlite3.connect(backend.current_path()) as conn:
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.execute("ALTER TABLE docs DROP COLUMN rating")  # what an index of schema 1 lacks
+    response = client.get("/api/v1/search", {"q": "数学"})
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "search_index_outdated"
+    assert "rebuild_index" in response.json()["error"]["message"]
+
+
 # --- facet and tree counts: the vectorized counting is the plain rule --------------------------------
 
 _VALUES = {"stage": ["小学", "初中", "高中"], "subject": ["数学", "语文", "物理"], "edition": ["人教版", "北师大版"],
