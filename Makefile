@@ -26,6 +26,7 @@ venv: $(VENV)/.installed
 setup: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_vocabularies
+	$(PY) manage.py rebuild_index --if-outdated --no-progress
 	$(PY) manage.py seed_demo > /dev/null
 	$(PY) manage.py seed_demo_vouchers
 	@test -s $(EXCHANGE_DATA_DIR)/sample.jsonl || \

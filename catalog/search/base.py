@@ -400,6 +400,11 @@ class SearchBackend(abc.ABC):
     def check(self) -> None:
         """Raise when the backend cannot serve (readiness)."""
 
+    def is_outdated(self) -> bool:
+        """Whether the live index must be rebuilt before this code can use it fully (``rebuild_index
+        --if-outdated``); backends that cannot tell answer False."""
+        return False
+
     def warm(self) -> None:  # noqa: B027 - optional hook: most backends have nothing to load
         """Load what a process's first search would (called as a web worker starts); nothing by default."""
 

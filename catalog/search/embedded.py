@@ -398,6 +398,13 @@ class EmbeddedBackend(SearchBackend):
     def check(self) -> None:
         store.check_version(self._handle().conn)
 
+    def is_outdated(self) -> bool:
+        try:
+            store.check_version(self._handle().conn)
+        except store.IndexVersionError:
+            return True
+        return False
+
     def warm(self) -> None:
         """Build this process's columns and vocabulary of the live index (0.5 s at 100,000 documents) now,
         not in the first request."""

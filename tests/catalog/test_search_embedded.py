@@ -4,6 +4,7 @@ atomic swaps of the index file, refusal of an index built by other analysis code
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 import os
 import sqlite3
@@ -340,3 +341,22 @@ def test_the_match_cache_follows_the_setting_of_the_running_process(tmp_path, se
     settings.CATALOG_SEARCH_MATCH_CACHE_MB = 0
     backend.search(SearchRequest(q="课件"))
     assert all("课件" not in expression for expression in state._matches)
+
+
+@pytest.mark.django_db
+def test_rebuild_index_if_outdated_rebuilds_only_an_outdated_index(tmp_path, settings):
+    from django.core.management import call_command
+
+    settings.CATALOG_SEARCH_DIR = tmp_path
+    settings.CATALOG_SEARCH_BACKEND = "catalog.search.embedded.EmbeddedBackend"
+    backend = EmbeddedBackend(tmp_path)
+    backend.index_documents(docs(3, 3))
+    live = backend.current_path()
+    out = io.StringIO()
+    call_command("rebuild_index", "--if-outdated", "--no-progress", stdout=out)
+    assert "current" in out.getvalue() and backend.current_path() == live
+    with sqlite3.connect(live) as conn:
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    assert backend.is_outdated()
+    call_command("rebuild_index", "--if-outdated", "--no-progress", stdout=io.StringIO())
+    assert backend.current_path() != live and not backend.is_outdated()

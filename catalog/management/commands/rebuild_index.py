@@ -17,9 +17,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--if-outdated", action="store_true",
+                            help="only when the live index was built by code that reads it differently (embedded: "
+                                 "another analysis or file layout); else say so and exit")
 
-    def handle(self, *args, batch_size, no_progress, **options):
+    def handle(self, *args, batch_size, no_progress, if_outdated, **options):
         backend = get_backend()
+        if if_outdated and not backend.is_outdated():
+            self.stdout.write(f"the {backend.name} index is current: not rebuilt")
+            return
         total = Resource.objects.filter(status=Resource.Status.PUBLISHED).count()
         bar = tqdm(total=total, unit="doc", desc=f"rebuild_index ({backend.name})", disable=no_progress,
                    file=self.stderr._out)
