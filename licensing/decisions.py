@@ -39,7 +39,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from catalog.models import Resource
-from catalog.usage import decision_facts
 from exchange.models import Organisation
 from exchange.roles import Role, user_roles
 from licensing.models import Grant
@@ -320,12 +319,6 @@ def terms_from_facts(row: Mapping[str, Any]) -> Terms:
         embargo_until=row["embargo_until"],
         term_end=row["term_end"],
     )
-
-
-def terms_for(resource_ids: Iterable[Any]) -> dict[str, Terms]:
-    """``terms_of`` for many resources by id in one query, without building models (search results);
-    ids that are no resource are left out."""
-    return {row["id"]: terms_from_facts(row) for row in decision_facts(resource_ids)}
 
 
 def active_grant_facts(
