@@ -181,3 +181,28 @@ def test_a_page_of_badges_and_covers_reads_the_resources_once_without_models(use
     catalog_reads = [q["sql"] for q in captured.captured_queries if '"catalog_' in q["sql"]]
     assert len(catalog_reads) == 1, catalog_reads
     assert built == []
+
+
+def test_decision_facts_read_what_the_orm_reads_for_any_number_of_ids(make_resource, province):
+    """The facts query is compiled once per number of ids and reused: for pages of several sizes (and
+    the same size twice, other ids), with ids that are no resource or no UUID, each row is what the ORM
+    reads of the resource (and its cover, which none of these has)."""
+    from catalog.models import RightsStatement
+    from catalog.usage import DECISION_COLUMNS, decision_facts
+
+    resources = [make_resource(license="ALL-RIGHTS-RESERVED", price=i, territory=[province] if i % 2 else [],
+                               free_for=["rural"] if i % 3 else [], embargo_until=dt.date(2030, 1, i + 1))
+                 for i in range(6)]
+    RightsStatement.objects.filter(resource=resources[0]).delete()
+    ids = [str(r.pk) for r in resources]
+    for page in (ids[:1], ids[1:4], ids[3:6], [*ids, str(uuid.uuid4()), "not-a-uuid"]):
+        found = Resource.objects.filter(pk__in=[i for i in page if i != "not-a-uuid"])
+        expected = {}
+        for values in found.values_list(*DECISION_COLUMNS.values()):
+            row = dict(zip(DECISION_COLUMNS, values, strict=True))
+            expected[str(row["id"])] = {**row, "id": str(row["id"]), "has_rights": row["has_rights"] is not None}
+        assert len(expected) == len(set(page) - {"not-a-uuid"}) - (len(page) > 6)
+        for with_cover in (False, True):
+            rows = decision_facts(page, with_cover=with_cover)
+            assert {row["id"]: {k: v for k, v in row.items() if k != "cover"} for row in rows} == expected
+            assert all(row["cover"] is None for row in rows) if with_cover else all("cover" not in r for r in rows)
