@@ -296,9 +296,14 @@ class ParsedQuery:
         return tuple(c for c in self.concepts if c not in required)
 
     def phrases(self) -> list[tuple[str, ...]]:
-        """Every phrase of every concept of every variant (for highlighting)."""
-        return list(dict.fromkeys(p for variant in self.variants for concept in variant.concepts
-                                  for p in concept.phrases()))
+        """Every phrase of every concept of every variant (for highlighting). Worked out once per parsed
+        query (a search highlights every hit with them; parsed queries are remembered)."""
+        found = self.__dict__.get("_phrases")
+        if found is None:
+            found = tuple(dict.fromkeys(p for variant in self.variants for concept in variant.concepts
+                                        for p in concept.phrases()))
+            object.__setattr__(self, "_phrases", found)  # a memo, not a field: equality and hash ignore it
+        return list(found)
 
     def boosts(self) -> list[tuple[str, tuple[str, ...]]]:
         """The vocabulary boosts of what the query most likely means (one per field and codes)."""

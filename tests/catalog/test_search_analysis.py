@@ -295,3 +295,17 @@ def test_highlight_edge_cases_equal_the_tokenizing_highlight():
         assert highlight(text, phrases) == _previous_highlight(text, phrases), (text, raw)
     assert highlight("有理 理数", [("有理", "理数")]) == "<em>有理 理数</em>"  # bigrams of the phrase in two runs
     assert highlight("ababab", [("abab",)]) is None and highlight("a.b", [("a", "b")]) is None
+
+
+def test_the_phrases_of_a_parsed_query_are_worked_out_once():
+    """Every hit of a page is highlighted with the query's phrases: they are remembered on the parsed
+    query, handed out as a fresh list each time, and do not make two equal queries unequal."""
+    from catalog.search.analysis import ParsedQuery
+
+    parsed = parse_query("初一数学 有理数 课件")
+    first = parsed.phrases()
+    assert first == list(dict.fromkeys(p for v in parsed.variants for c in v.concepts for p in c.phrases()))
+    first.clear()
+    assert parsed.phrases() and parsed.phrases() is not parsed.phrases()
+    again = ParsedQuery(parsed.text, parsed.concepts, parsed.rewrites, parsed.corrections)
+    assert again == parsed and hash(again) == hash(parsed)
