@@ -9,6 +9,7 @@ models: a page decides 20 resources a request), and the user's grants in at most
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.urls import reverse
@@ -16,6 +17,7 @@ from django.urls import reverse
 from catalog.usage import decision_facts
 from licensing.decisions import Action, Decision, Reason, decide_many, subject_of, terms_from_facts
 
+_STAND_IN = uuid.UUID(int=0)
 _REFUSED = {"allowed": False, "reason": Reason.NOT_PUBLISHED.value, "price": 0, "free_for_you": False}
 
 
@@ -39,9 +41,11 @@ def _annotate(*, user: Any, hits: list[dict[str, Any]], access: bool, covers: bo
     terms = [terms_from_facts(row) for row in rows]
     subject = subject_of(user) if rows else None
     downloads: dict[str, Decision] = decide_many(user, terms, Action.DOWNLOAD, subject=subject) if access and terms else {}
-    with_cover = {row["id"]: row["cover"] for row in rows if covers and row["cover"]}
+    with_cover = {row["id"] for row in rows if covers and row["cover"]}
     previews = decide_many(user, [t for t in terms if t.resource_id in with_cover], Action.PREVIEW,
                            subject=subject) if with_cover else {}
+    # One reverse() for the page: the cover URL of each resource is the same pattern around its id.
+    cover_url = reverse("resource-cover", args=[_STAND_IN]) if previews else ""
     for hit in hits:
         rid = str(hit.get("id"))
         if access:
@@ -51,4 +55,4 @@ def _annotate(*, user: Any, hits: list[dict[str, Any]], access: bool, covers: bo
                 "free_for_you": decision.free_for_you}
         if covers:
             preview = previews.get(rid)
-            hit["cover"] = reverse("resource-cover", args=[rid]) if preview is not None and preview.allowed else None
+            hit["cover"] = cover_url.replace(str(_STAND_IN), preview.resource_id) if preview is not None and preview.allowed else None
