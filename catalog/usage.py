@@ -31,14 +31,8 @@ def resources_with_rights(resource_ids: Iterable[Any]) -> QuerySet[Resource]:
     return Resource.objects.filter(pk__in=list(resource_ids)).select_related("rights", "rights__license")
 
 
-#: What a licence decision reads of a resource (``licensing.decisions.terms_of``): nothing else is loaded
-#: by ``resources_for_decisions`` (search results decide 20 resources a request).
-DECISION_FIELDS = (
-    "id", "status", "publisher", "rights__license", "rights__license__is_open", "rights__license__allows_derivatives",
-    "rights__territory", "rights__audience", "rights__price", "rights__free_for", "rights__embargo_until",
-    "rights__term_end",
-)
-#: The same facts as plain values (``decision_facts``): the key each one has in a row.
+#: What a licence decision reads of a resource (``licensing.decisions.terms_from_facts``), as plain values
+#: (``decision_facts``): the key of each fact in a row and the column it is read from.
 DECISION_COLUMNS = {
     "id": "id", "status": "status", "publisher_id": "publisher_id", "has_rights": "rights__resource_id",
     "license_id": "rights__license_id", "license_is_open": "rights__license__is_open",
@@ -46,12 +40,6 @@ DECISION_COLUMNS = {
     "audience": "rights__audience", "price": "rights__price", "free_for": "rights__free_for",
     "embargo_until": "rights__embargo_until", "term_end": "rights__term_end",
 }
-
-
-def resources_for_decisions(resource_ids: Iterable[Any]) -> QuerySet[Resource]:
-    """``resources_with_rights`` with only the columns a licence decision reads (no description,
-    keywords or file metadata to load and decode); any other field would cost a query per resource."""
-    return resources_with_rights(resource_ids).only(*DECISION_FIELDS)
 
 
 def decision_facts(resource_ids: Iterable[Any], *, with_cover: bool = False) -> list[dict[str, Any]]:
