@@ -465,8 +465,8 @@ CATALOG_SEARCH_DIR = DATA_DIR / "search"
 # repeated queries skip the full-text pass); 0 turns it off.
 CATALOG_SEARCH_MATCH_CACHE_MB = env_int("CATALOG_SEARCH_MATCH_CACHE_MB", 64)
 # Called on every page of search results as annotate(*, user, hits) (import strings), e.g. licensing's price.
-CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits",
-                                               "licensing.badges.annotate_search_covers"]
+# licensing's one annotator gives each hit its access badge and its cover (one query for both).
+CATALOG_SEARCH_RESULT_ANNOTATORS: list[str] = ["licensing.badges.annotate_search_hits"]
 
 # --- ratings ---------------------------------------------------------------------------------
 # The Bayesian average of a resource's ratings: this many imagined votes at this mean are added to the real ones.

@@ -28,7 +28,7 @@ Rules, in order (the first that applies gives the reason):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -287,22 +287,37 @@ def terms_of(resource: Resource) -> Terms:
     try:
         rights = resource.rights
     except ObjectDoesNotExist:
-        return Terms(resource_id=str(resource.pk), status=resource.status, publisher_id=resource.publisher_id,
-                     has_rights=False)
+        return terms_from_facts({"id": resource.pk, "status": resource.status, "publisher_id": resource.publisher_id,
+                                 "has_rights": False})
     licence = rights.license
+    return terms_from_facts({
+        "id": resource.pk, "status": resource.status, "publisher_id": resource.publisher_id, "has_rights": True,
+        "license_id": licence.pk, "license_is_open": licence.is_open,
+        "license_allows_derivatives": licence.allows_derivatives, "territory": rights.territory,
+        "audience": rights.audience, "price": rights.price, "free_for": rights.free_for,
+        "embargo_until": rights.embargo_until, "term_end": rights.term_end,
+    })
+
+
+def terms_from_facts(row: Mapping[str, Any]) -> Terms:
+    """The facts about a resource from plain values (a row of ``catalog.usage.decision_facts``, keyed like
+    its ``DECISION_COLUMNS``), so that many resources are decided without building their models."""
+    if not row["has_rights"]:
+        return Terms(resource_id=str(row["id"]), status=row["status"], publisher_id=row["publisher_id"],
+                     has_rights=False)
     return Terms(
-        resource_id=str(resource.pk),
-        status=resource.status,
-        publisher_id=resource.publisher_id,
-        licence_id=licence.pk,
-        licence_open=licence.is_open,
-        allows_derivatives=licence.allows_derivatives,
-        territory=tuple(rights.territory or ()),
-        audience=rights.audience,
-        price=rights.price,
-        free_for=frozenset(rights.free_for or ()),
-        embargo_until=rights.embargo_until,
-        term_end=rights.term_end,
+        resource_id=str(row["id"]),
+        status=row["status"],
+        publisher_id=row["publisher_id"],
+        licence_id=row["license_id"],
+        licence_open=row["license_is_open"],
+        allows_derivatives=row["license_allows_derivatives"],
+        territory=tuple(row["territory"] or ()),
+        audience=row["audience"],
+        price=row["price"],
+        free_for=frozenset(row["free_for"] or ()),
+        embargo_until=row["embargo_until"],
+        term_end=row["term_end"],
     )
 
 
@@ -338,14 +353,16 @@ def decide(
 
 
 def decide_many(
-    user: Any, resources: Iterable[Resource], action: str, *, now: dt.datetime | None = None,
-    grants: Sequence[GrantFact] | None = None,
+    user: Any, resources: Iterable[Resource | Terms], action: str, *, now: dt.datetime | None = None,
+    grants: Sequence[GrantFact] | None = None, subject: Subject | None = None,
 ) -> dict[str, Decision]:
-    """``decide`` for many resources at once (search results): at most one grant query in all.
-    Returns decisions keyed by the resource id as a string."""
+    """``decide`` for many resources at once (search results): at most one grant query in all. The
+    resources may be given as their ``Terms`` (``terms_for``) instead of models; ``subject`` is
+    ``subject_of(user)`` when the caller has it already. Returns decisions keyed by the resource id as
+    a string."""
     now = now or timezone.now()
-    subject = subject_of(user)
-    terms = {str(r.pk): terms_of(r) for r in resources}
+    subject = subject or subject_of(user)
+    terms = {t.resource_id: t for t in (r if isinstance(r, Terms) else terms_of(r) for r in resources)}
     out = {rid: evaluate(subject, t, action, grants=grants or (), now=now) for rid, t in terms.items()}
     needing = [rid for rid, d in out.items() if d.reason == Reason.PURCHASE_REQUIRED]
     if needing and grants is None and subject.authenticated:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import IO
 
-from catalog.models import FilePreview, ResourceFile
+from django.db.models import Exists, OuterRef, Subquery
+
+from catalog.models import FilePreview, Resource, ResourceFile
 from catalog.previews.services import preview_key
 from catalog.storage import get_blob_store
 
@@ -20,22 +22,24 @@ def previews_for(*, shas: Iterable[str]) -> dict[str, FilePreview]:
     return {p.sha256: p for p in FilePreview.objects.filter(sha256__in=wanted)} if wanted else {}
 
 
+def cover_sha() -> Subquery:
+    """The sha256 of the file whose cover stands for a resource, as an expression for annotating a
+    ``Resource`` query: its first file (by position) with a ready cover,
+    among files stored here; NULL when none has one. No permission check: callers ask licensing whether
+    the user may preview the resource."""
+    ready = FilePreview.objects.filter(sha256=OuterRef("sha256"), has_cover=True, status=FilePreview.Status.READY)
+    files = ResourceFile.objects.filter(resource_id=OuterRef("pk"), available_locally=True).filter(Exists(ready))
+    return Subquery(files.order_by("position").values("sha256")[:1])
+
+
 def covers_for(*, resource_ids: Iterable[str]) -> dict[str, str]:
-    """For each resource that has one, the sha256 of the file whose cover stands for it: its first file
-    (by position) with a ready cover, among files stored here. No permission check: callers ask
-    licensing whether the user may preview the resource."""
+    """For each resource that has one, the sha256 of its cover (``cover_sha``), in one query."""
     ids = [str(i) for i in resource_ids]
     if not ids:
         return {}
-    files = list(ResourceFile.objects.filter(resource_id__in=ids, available_locally=True)
-                 .order_by("resource_id", "position").values_list("resource_id", "sha256"))
-    ready = set(FilePreview.objects.filter(sha256__in={sha for _, sha in files}, has_cover=True,
-                                           status=FilePreview.Status.READY).values_list("sha256", flat=True))
-    covers: dict[str, str] = {}
-    for resource_id, sha in files:
-        if sha in ready:
-            covers.setdefault(str(resource_id), sha)
-    return covers
+    rows = (Resource.objects.filter(pk__in=ids).annotate(cover=cover_sha()).filter(cover__isnull=False)
+            .values_list("pk", "cover"))
+    return {str(pk): sha for pk, sha in rows}
 
 
 def preview_open(*, sha256: str, name: str) -> IO[bytes] | None:

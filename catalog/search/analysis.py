@@ -303,9 +303,14 @@ class ParsedQuery:
         return tuple(c for c in self.concepts if c not in required)
 
     def phrases(self) -> list[tuple[str, ...]]:
-        """Every phrase of every concept of every variant (for highlighting)."""
-        return list(dict.fromkeys(p for variant in self.variants for concept in variant.concepts
-                                  for p in concept.phrases()))
+        """Every phrase of every concept of every variant (for highlighting). Worked out once per parsed
+        query (a search highlights every hit with them; parsed queries are remembered)."""
+        found = self.__dict__.get("_phrases")
+        if found is None:
+            found = tuple(dict.fromkeys(p for variant in self.variants for concept in variant.concepts
+                                        for p in concept.phrases()))
+            object.__setattr__(self, "_phrases", found)  # a memo, not a field: equality and hash ignore it
+        return list(found)
 
     def boosts(self) -> list[tuple[str, tuple[str, ...]]]:
         """The vocabulary boosts of what the query most likely means (one per field and codes)."""
@@ -571,63 +576,105 @@ def topic_parent(doc: dict[str, Any]) -> str:
 def highlight(text: str, phrases: Iterable[tuple[str, ...]]) -> str | None:
     """``text`` (HTML-escaped) with each occurrence of a query phrase wrapped in ``<em>``; None when
     nothing matches. Matching is by tokens, exactly as the index matches; escaping is Lucene's
-    ``SimpleHTMLEncoder`` (Elasticsearch's ``encoder: html``)."""
-    phrases = [p for p in phrases if p]
-    if not text or not phrases:
+    ``SimpleHTMLEncoder`` (Elasticsearch's ``encoder: html``).
+
+    The text is not tokenized: the phrases become one regular expression over the folded text
+    (``_phrase_matcher``, remembered per set of phrases) whose boundaries say where tokens begin and end."""
+    if not text:
         return None
-    # Every token of the text is a substring of its folded form: a phrase whose first token is not
-    # one cannot match (most fields of most hits), and the text need not be tokenized at all.
-    folded, origin = _normalize_mapped(text)
-    phrases = [p for p in phrases if p[0] in folded]
-    if not phrases:
+    matcher = _phrase_matcher(tuple(map(tuple, phrases)))
+    if matcher is None:
         return None
-    texts: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    for match in _TOKEN.finditer(folded):  # _tokens_of, as three lists (no Token objects)
-        start, end = match.span()
-        run = match.group("cjk")
-        if run:
-            if len(run) == 1:
-                texts.append(run)
-                starts.append(origin[start])
-                ends.append(origin[start] + 1)
-            else:
-                texts += map(str.__add__, run, run[1:])
-                starts += origin[start:end - 1]
-                ends += [o + 1 for o in origin[start + 1:end]]
+    folded = "".join(map(_fold_char, text))
+    found = matcher.search(folded)
+    if found is None:
+        return None
+    # Offsets in ``folded`` are those of ``text`` unless some character folded to several.
+    origin = None if len(folded) == len(text) else _normalize_mapped(text)[1]
+    spans: list[list[int]] = []  # merged, in order: each match starts after the previous one's start
+    while found is not None:
+        start, end = found.span(1)
+        if origin is not None:
+            start, end = origin[start], origin[end - 1] + 1
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
         else:
-            texts.append(match.group("word"))
-            starts.append(origin[start])
-            ends.append(origin[end - 1] + 1)
-    at: dict[str, list[int]] = {}
-    for i, tok in enumerate(texts):
-        at.setdefault(tok, []).append(i)
-    spans: list[tuple[int, int]] = []
-    for phrase in phrases:
-        n = len(phrase)
-        for i in at.get(phrase[0], ()):
-            if i + n <= len(texts) and all(texts[i + j] == phrase[j] for j in range(1, n)):
-                spans.append((starts[i], ends[i + n - 1]))
-    if not spans:
-        return None
-    spans.sort()
-    merged = [list(spans[0])]
-    for start, end in spans[1:]:
-        if start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    out, pos = [], 0
-    for start, end in merged:
-        out.append(html_escape(text[pos:start]))
-        out.append(f"<em>{html_escape(text[start:end])}</em>")
+            spans.append([start, end])
+        found = matcher.search(folded, found.start(1) + 1)  # occurrences may overlap
+    if _OPEN in text or _CLOSE in text:
+        out, pos = [], 0
+        for start, end in spans:
+            out.append(html_escape(text[pos:start]))
+            out.append(f"<em>{html_escape(text[start:end])}</em>")
+            pos = end
+        out.append(html_escape(text[pos:]))
+        return "".join(out)
+    # Usually: mark the spans with two control characters the text does not have, escape once.
+    marked, pos = [], 0
+    for start, end in spans:
+        marked += (text[pos:start], _OPEN, text[start:end], _CLOSE)
         pos = end
-    out.append(html_escape(text[pos:]))
-    return "".join(out)
+    marked.append(text[pos:])
+    return "".join(marked).translate(_HTML_ESCAPES_AND_MARKS)
+
+
+_OPEN, _CLOSE = "\x02", "\x03"
+
+
+_C = f"[{_CJK}]"
+_J = "['’._]"
+_GAP = rf"(?:_|[^\w{_CJK}])*"  # characters no token contains: what lies between two tokens
+_WORD_START = rf"(?<!{_WORD})(?<!{_WORD}{_J})"  # not inside a word (nor after a joiner inside one)
+_WORD_END = rf"(?!{_WORD})(?!{_J}{_WORD})"
+_CJK_TOKEN = re.compile(f"{_C}{{1,2}}")
+_WORD_TOKEN = re.compile(rf"{_WORD}+(?:{_J}{_WORD}+)*")
+
+
+@lru_cache(maxsize=1024)
+def _phrase_matcher(phrases: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
+    """One pattern matching, at each position of a folded text where one of ``phrases`` occurs as
+    consecutive tokens of ``_tokens_of``, the occurrence (group 1) that ends last; None when no
+    phrase can ever match. Token by token: a CJK bigram is its two characters anywhere in a run and
+    is followed in the same run by the bigram sharing its second character, else (at the end of the
+    run) by the token after the gap; a lone CJK character is a run of one; a word is not preceded or
+    followed by a word character or a joiner next to one. Longer phrases come first, so of the phrases
+    starting at one token the one reaching furthest is found."""
+    patterns = [(len(p), pattern) for p in dict.fromkeys(phrases) if p and (pattern := _phrase_pattern(p))]
+    if not patterns:
+        return None
+    patterns.sort(key=lambda item: -item[0])
+    return re.compile("(?=(" + "|".join(pattern for _, pattern in patterns) + "))")
+
+
+def _phrase_pattern(phrase: tuple[str, ...]) -> str | None:
+    parts: list[str] = []
+    previous = ""  # the previous token when it is a CJK bigram
+    for index, token in enumerate(phrase):
+        literal = re.escape(token)
+        if _CJK_TOKEN.fullmatch(token):
+            bigram = len(token) == 2
+            start, body = f"(?<!{_C})", literal if bigram else f"{literal}(?!{_C})"
+        elif _WORD_TOKEN.fullmatch(token):
+            bigram = False
+            start, body = _WORD_START, literal + _WORD_END
+        else:
+            return None  # not a token: never matches
+        if index == 0:
+            parts.append(body if bigram else start + body)  # a bigram may begin anywhere in a run
+        elif previous:
+            after_run = f"(?!{_C}){_GAP}{start}{body}"
+            if bigram and token[0] == previous[1]:  # the run's next bigram, or a new run after this one
+                parts.append(f"(?:{re.escape(token[1])}|{after_run})")
+            else:
+                parts.append(after_run)
+        else:
+            parts.append(_GAP + start + body)
+        previous = token if bigram else ""
+    return "".join(parts)
 
 
 _HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;", "/": "&#x2F;"})
+_HTML_ESCAPES_AND_MARKS = {**_HTML_ESCAPES, ord(_OPEN): "<em>", ord(_CLOSE): "</em>"}
 
 
 def html_escape(text: str) -> str:

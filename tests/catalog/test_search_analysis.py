@@ -258,3 +258,132 @@ def test_a_relaxed_search_keeps_the_known_concepts_longest():
     assert relaxation_steps((first, second, third)) == (
         RelaxStep((), (first, second, third), 2), RelaxStep((), (first, second, third), 1))
     assert relaxation_steps((topic,)) == ()
+
+
+def _previous_highlight(text: str, phrases) -> str | None:
+    """``highlight`` as it was before it became one regular expression per set of phrases: tokenize the
+    text (when some phrase's first token occurs in it) and compare phrases token by token. The reference
+    the rewrite must equal byte for byte."""
+    from catalog.search.analysis import _TOKEN, _normalize_mapped, html_escape
+
+    phrases = [p for p in phrases if p]
+    if not text or not phrases:
+        return None
+    folded, origin = _normalize_mapped(text)
+    phrases = [p for p in phrases if p[0] in folded]
+    if not phrases:
+        return None
+    texts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    for match in _TOKEN.finditer(folded):
+        start, end = match.span()
+        run = match.group("cjk")
+        if run:
+            if len(run) == 1:
+                texts.append(run)
+                starts.append(origin[start])
+                ends.append(origin[start] + 1)
+            else:
+                texts += map(str.__add__, run, run[1:])
+                starts += origin[start:end - 1]
+                ends += [o + 1 for o in origin[start + 1:end]]
+        else:
+            texts.append(match.group("word"))
+            starts.append(origin[start])
+            ends.append(origin[end - 1] + 1)
+    at: dict[str, list[int]] = {}
+    for i, tok in enumerate(texts):
+        at.setdefault(tok, []).append(i)
+    spans: list[tuple[int, int]] = []
+    for phrase in phrases:
+        n = len(phrase)
+        for i in at.get(phrase[0], ()):
+            if i + n <= len(texts) and all(texts[i + j] == phrase[j] for j in range(1, n)):
+                spans.append((starts[i], ends[i + n - 1]))
+    if not spans:
+        return None
+    spans.sort()
+    merged = [list(spans[0])]
+    for start, end in spans[1:]:
+        if start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, pos = [], 0
+    for start, end in merged:
+        out.append(html_escape(text[pos:start]))
+        out.append(f"<em>{html_escape(text[start:end])}</em>")
+        pos = end
+    out.append(html_escape(text[pos:]))
+    return "".join(out)
+
+
+# Chinese (runs and lone characters), kana and its middle dot, Latin words with the joiners, digits and
+# decimals, full-width letters/digits/punctuation, characters whose folding is longer (ß, ﬁ, ½, İ),
+# HTML-special characters, spaces of several kinds, control characters.
+_ALPHABET = list("有理数的乘方第一章课件习题光合作用力ア・ーabcAZ019ＡＢｂ１２．’'._-<>&\"/ 　\tßﬁ½İΣς，。（）\x02\x03")
+_WORDS = ["有理数", "有理", "理数", "乘方", "第一章", "一章", "课件", "习题", "光合作用", "力", "ア・ー", "ab", "abc",
+          "a.b", "b", "2.1", "2", "1", "what's", "s", "ss", "fi", "1⁄2", "σ", "i̇", "ppt", "_a", "a_b", "ＡＢ", "有 理",
+          "力 ab", "ab 有理", "第一章 有理", "数 的", "的"]
+
+
+@st.composite
+def _texts_and_phrases(draw):
+    pieces = draw(st.lists(st.one_of(st.text(alphabet=st.sampled_from(_ALPHABET), max_size=6),
+                                     st.sampled_from(_WORDS)), max_size=12))
+    text = "".join(pieces)
+    sources = st.one_of(st.sampled_from(_WORDS), st.text(alphabet=st.sampled_from(_ALPHABET), max_size=5))
+    if text:  # pieces of the text itself, so that many phrases do occur
+        sources = st.one_of(sources, st.integers(0, len(text)).flatmap(
+            lambda i: st.integers(i, min(len(text), i + 8)).map(lambda j: text[i:j])))
+    return text, draw(st.lists(sources, max_size=5))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(case=_texts_and_phrases())
+def test_highlight_equals_the_tokenizing_highlight_it_replaced(case):
+    """The regular-expression ``highlight`` marks byte for byte what tokenizing the text and comparing
+    phrases token by token marked (and the plain definition too), over generated texts and phrases:
+    Chinese runs and lone characters, overlapping bigrams, words with joiners, decimals, full-width and
+    multi-character foldings, HTML specials; phrases taken from the text itself or from elsewhere."""
+    from catalog.search.analysis import tokenize
+
+    text, phrase_texts = case
+    phrases = [tuple(tokenize(p)) for p in phrase_texts]
+    expected = _previous_highlight(text, phrases)
+    assert highlight(text, phrases) == expected
+    assert _reference_highlight(text, phrases) == expected
+
+
+def test_highlight_edge_cases_equal_the_tokenizing_highlight():
+    """Cases a random walk may miss: overlaps of one phrase with itself, phrases that are not tokens,
+    a bigram ending one run and beginning the next, joiners at a word's edge, empty phrases."""
+    cases = [
+        ("ababab", ["abab", "ba"]), ("有理有理有理", ["有理有理"]), ("有理 理数", ["有理数"]), ("有理数", [("有理", "理数")]),
+        ("a.b a b", ["a b", "a.b", "b"]), ("'a' _a_ a'", ["a"]), ("2.1.3 2.1", ["2.1"]), ("数 数学 数", ["数"]),
+        ("x ab ab", ["ab ab"]), ("课件ppt课件", ["课件 ppt", "ppt 课件"]), ("Ｕｎｉｔ　３", ["unit 3"]),
+        ("a<b>&c", ["b", "c"]), ("a\x02b\x03", ["a", "b"]), ("", ["a"]), ("abc", []), ("abc", [()]), ("abc", [("a b",), ("ab c",)]),
+        ("ア・ー ア", ["ア・ー", "ア"]), ("ß ss", ["ss"]), ("½", ["1 2"]), ("ﬁ fi", ["fi"]),
+    ]
+    from catalog.search.analysis import tokenize
+
+    for text, raw in cases:
+        phrases = [p if isinstance(p, tuple) else tuple(tokenize(p)) for p in raw]
+        assert highlight(text, phrases) == _previous_highlight(text, phrases), (text, raw)
+    assert highlight("有理 理数", [("有理", "理数")]) == "<em>有理 理数</em>"  # bigrams of the phrase in two runs
+    assert highlight("ababab", [("abab",)]) is None and highlight("a.b", [("a", "b")]) is None
+
+
+def test_the_phrases_of_a_parsed_query_are_worked_out_once():
+    """Every hit of a page is highlighted with the query's phrases: they are remembered on the parsed
+    query, handed out as a fresh list each time, and do not make two equal queries unequal."""
+    from catalog.search.analysis import ParsedQuery
+
+    parsed = parse_query("初一数学 有理数 课件")
+    first = parsed.phrases()
+    assert first == list(dict.fromkeys(p for v in parsed.variants for c in v.concepts for p in c.phrases()))
+    first.clear()
+    assert parsed.phrases() and parsed.phrases() is not parsed.phrases()
+    again = ParsedQuery(parsed.text, parsed.concepts, parsed.rewrites, parsed.corrections)
+    assert again == parsed and hash(again) == hash(parsed)
