@@ -586,21 +586,22 @@ def highlight(text: str, phrases: Iterable[tuple[str, ...]]) -> str | None:
     if matcher is None:
         return None
     folded = "".join(map(_fold_char, text))
-    found = matcher.search(folded)
+    classed = "".join(map(_mark, folded))
+    found = matcher.search(classed)
     if found is None:
         return None
     # Offsets in ``folded`` are those of ``text`` unless some character folded to several.
     origin = None if len(folded) == len(text) else _normalize_mapped(text)[1]
     spans: list[list[int]] = []  # merged, in order: each match starts after the previous one's start
     while found is not None:
-        start, end = found.span(1)
+        start, end = found.start(1) // 2, found.end(1) // 2
         if origin is not None:
             start, end = origin[start], origin[end - 1] + 1
         if spans and start <= spans[-1][1]:
             spans[-1][1] = max(spans[-1][1], end)
         else:
             spans.append([start, end])
-        found = matcher.search(folded, found.start(1) + 1)  # occurrences may overlap
+        found = matcher.search(classed, found.start(1) + 2)  # occurrences may overlap
     if _OPEN in text or _CLOSE in text:
         out, pos = [], 0
         for start, end in spans:
@@ -623,37 +624,60 @@ _OPEN, _CLOSE = "\x02", "\x03"
 
 _C = f"[{_CJK}]"
 _J = "['’._]"
-_GAP = rf"(?:_|[^\w{_CJK}])*"  # characters no token contains: what lies between two tokens
-_WORD_START = rf"(?<!{_WORD})(?<!{_WORD}{_J})"  # not inside a word (nor after a joiner inside one)
-_WORD_END = rf"(?!{_WORD})(?!{_J}{_WORD})"
 _CJK_TOKEN = re.compile(f"{_C}{{1,2}}")
 _WORD_TOKEN = re.compile(rf"{_WORD}+(?:{_J}{_WORD}+)*")
+_IS_CJK = re.compile(_C)
+# Phrases are matched in the folded text with each character followed by its class: a character
+# class over the CJK ranges costs Python's re compiler 1.5 ms per occurrence in a pattern (20 ms for
+# a typical query's phrases, on every new query), a class mark one test. Marks are control characters
+# no token holds.
+_MARK_CJK, _MARK_WORD, _MARK_JOINER, _MARK_OTHER = "\x11", "\x12", "\x13", "\x14"
+_GAP = f"(?:.[{_MARK_JOINER}{_MARK_OTHER}])*"  # characters no token contains: what lies between two tokens
+_NOT_AFTER_CJK = f"(?<!{_MARK_CJK})"
+_NOT_BEFORE_CJK = f"(?!.{_MARK_CJK})"
+_WORD_START = f"(?<!{_MARK_WORD})(?<!{_MARK_WORD}.{_MARK_JOINER})"  # not inside a word (nor after a joiner in one)
+_WORD_END = f"(?!.{_MARK_WORD})(?!.{_MARK_JOINER}.{_MARK_WORD})"
+
+
+@lru_cache(maxsize=65536)
+def _mark(char: str) -> str:
+    """A folded character followed by its class mark (CJK, word character, joiner, anything else)."""
+    if _IS_CJK.match(char):
+        return char + _MARK_CJK
+    if _IS_WORD_CHAR.match(char):
+        return char + _MARK_WORD
+    return char + (_MARK_JOINER if char in "'’._" else _MARK_OTHER)
 
 
 @lru_cache(maxsize=1024)
 def _phrase_matcher(phrases: tuple[tuple[str, ...], ...]) -> re.Pattern[str] | None:
-    """One pattern matching, at each position of a folded text where one of ``phrases`` occurs as
-    consecutive tokens of ``_tokens_of``, the occurrence (group 1) that ends last; None when no
-    phrase can ever match. Token by token: a CJK bigram is its two characters anywhere in a run and
-    is followed in the same run by the bigram sharing its second character, else (at the end of the
-    run) by the token after the gap; a lone CJK character is a run of one; a word is not preceded or
-    followed by a word character or a joiner next to one. Longer phrases come first, so of the phrases
-    starting at one token the one reaching furthest is found."""
+    """One pattern matching, at each position of a marked folded text (``_mark``: every character
+    followed by its class) where one of ``phrases`` occurs as consecutive tokens of ``_tokens_of``, the
+    occurrence (group 1) that ends last; None when no phrase can ever match. Token by token: a CJK bigram
+    is its two characters anywhere in a run and is followed in the same run by the bigram sharing its
+    second character, else (at the end of the run) by the token after the gap; a lone CJK character is
+    a run of one; a word is not preceded or followed by a word character or a joiner next to one.
+    Longer phrases come first, so of the phrases starting at one token the one reaching furthest is
+    found."""
     patterns = [(len(p), pattern) for p in dict.fromkeys(phrases) if p and (pattern := _phrase_pattern(p))]
     if not patterns:
         return None
     patterns.sort(key=lambda item: -item[0])
-    return re.compile("(?=(" + "|".join(pattern for _, pattern in patterns) + "))")
+    return re.compile("(?=(" + "|".join(pattern for _, pattern in patterns) + "))", re.DOTALL)
+
+
+def _marked_literal(text: str) -> str:
+    return "".join(re.escape(char) + "." for char in text)
 
 
 def _phrase_pattern(phrase: tuple[str, ...]) -> str | None:
     parts: list[str] = []
     previous = ""  # the previous token when it is a CJK bigram
     for index, token in enumerate(phrase):
-        literal = re.escape(token)
+        literal = _marked_literal(token)
         if _CJK_TOKEN.fullmatch(token):
             bigram = len(token) == 2
-            start, body = f"(?<!{_C})", literal if bigram else f"{literal}(?!{_C})"
+            start, body = _NOT_AFTER_CJK, literal if bigram else literal + _NOT_BEFORE_CJK
         elif _WORD_TOKEN.fullmatch(token):
             bigram = False
             start, body = _WORD_START, literal + _WORD_END
@@ -662,9 +686,9 @@ def _phrase_pattern(phrase: tuple[str, ...]) -> str | None:
         if index == 0:
             parts.append(body if bigram else start + body)  # a bigram may begin anywhere in a run
         elif previous:
-            after_run = f"(?!{_C}){_GAP}{start}{body}"
+            after_run = f"{_NOT_BEFORE_CJK}{_GAP}{start}{body}"
             if bigram and token[0] == previous[1]:  # the run's next bigram, or a new run after this one
-                parts.append(f"(?:{re.escape(token[1])}|{after_run})")
+                parts.append(f"(?:{_marked_literal(token[1])}|{after_run})")
             else:
                 parts.append(after_run)
         else:
