@@ -580,18 +580,42 @@ def highlight(text: str, phrases: Iterable[tuple[str, ...]]) -> str | None:
 
     The text is not tokenized: the phrases become one regular expression over the folded text
     (``_phrase_matcher``, remembered per set of phrases) whose boundaries say where tokens begin and end."""
-    if not text:
-        return None
-    matcher = _phrase_matcher(tuple(map(tuple, phrases)))
-    if matcher is None:
-        return None
-    folded = "".join(map(_fold_char, text))
-    classed = "".join(map(_mark, folded))
+    return highlighter(tuple(map(tuple, phrases)))(text)
+
+
+class _Highlighter:
+    """``highlight`` for one set of phrases (``highlighter``): the pattern compiled once, and the
+    characters one of which a text must hold for any phrase to match."""
+
+    def __init__(self, phrases: tuple[tuple[str, ...], ...]) -> None:
+        self.matcher = _phrase_matcher(phrases)
+        firsts = {p[0] for p in phrases if p and p[0]}
+        # CJK characters are their own folded form in NFKC-normalized text: a text holding none of the
+        # phrases' first tokens as they are then cannot match, and need not be folded at all.
+        self.cjk_firsts = frozenset(firsts) if firsts and all(_CJK_TOKEN.fullmatch(t) for t in firsts) else None
+
+    def __call__(self, text: str) -> str | None:
+        if not text or self.matcher is None:
+            return None
+        if self.cjk_firsts is not None and not any(t in text for t in self.cjk_firsts) and \
+                unicodedata.is_normalized("NFKC", text):
+            return None
+        return _highlight(text, self.matcher)
+
+
+@lru_cache(maxsize=1024)
+def highlighter(phrases: tuple[tuple[str, ...], ...]) -> _Highlighter:
+    """``highlight`` with these phrases, as a function of the text (a page of hits uses one)."""
+    return _Highlighter(phrases)
+
+
+def _highlight(text: str, matcher: re.Pattern[str]) -> str | None:
+    classed = "".join(map(_fold_and_mark, text))  # folded, each character followed by its class mark
     found = matcher.search(classed)
     if found is None:
         return None
-    # Offsets in ``folded`` are those of ``text`` unless some character folded to several.
-    origin = None if len(folded) == len(text) else _normalize_mapped(text)[1]
+    # Offsets in the folded text are those of ``text`` unless some character folded to several.
+    origin = None if len(classed) == 2 * len(text) else _normalize_mapped(text)[1]
     spans: list[list[int]] = []  # merged, in order: each match starts after the previous one's start
     while found is not None:
         start, end = found.start(1) // 2, found.end(1) // 2
@@ -647,6 +671,12 @@ def _mark(char: str) -> str:
     if _IS_WORD_CHAR.match(char):
         return char + _MARK_WORD
     return char + (_MARK_JOINER if char in "'’._" else _MARK_OTHER)
+
+
+@lru_cache(maxsize=65536)
+def _fold_and_mark(char: str) -> str:
+    """``_fold_char`` with each resulting character marked (``_mark``)."""
+    return "".join(map(_mark, _fold_char(char)))
 
 
 @lru_cache(maxsize=1024)

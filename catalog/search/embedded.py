@@ -33,7 +33,7 @@ from catalog.search.analysis import (
     BOOST_WEIGHTS,
     Concept,
     ParsedQuery,
-    highlight,
+    highlighter,
     normalize,
     parse_query,
     tokenize,
@@ -138,13 +138,12 @@ def _scores(parsed: ParsedQuery, columns: store.FacetColumns, rowids: Any, bm25:
     return score
 
 
-def _hit(body: dict[str, Any], score: float | None, parsed: ParsedQuery, with_highlight: bool,
+def _hit(body: dict[str, Any], score: float | None, mark: Callable[[str], str | None] | None,
          kind: str) -> dict[str, Any]:
     marks: dict[str, list[str]] = {}
-    if with_highlight and not parsed.is_empty:
-        phrases = parsed.phrases()
+    if mark is not None:
         for name in HIGHLIGHT_FIELDS:
-            marked = highlight(body.get(name) or "", phrases)
+            marked = mark(body.get(name) or "")
             if marked:
                 marks[name] = [marked]
     return {
@@ -368,7 +367,8 @@ class EmbeddedBackend(SearchBackend):
                         for e, tier in tiers])
                 rows = columns.page(rowids, scores, sort=sort, offset=request.offset, limit=request.page_size)
             bodies = store.bodies(conn, [r[0] for r in rows])
-        hits = [_hit(bodies[rowid], score, parsed, request.with_highlight,
+        mark = highlighter(tuple(parsed.phrases())) if request.with_highlight and not parsed.is_empty else None
+        hits = [_hit(bodies[rowid], score, mark,
                      match_kind(score, relaxed=relaxed, fuzzy=parsed.has_fuzzy, above=above, typed_core=typed_core))
                 for rowid, score in rows]
         return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed,
