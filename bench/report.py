@@ -141,6 +141,7 @@ TITLES = {
     "oai": "OAI-PMH harvest (sickle) of a node",
     "nation": "make demo-nation UNTIL_CONVERGED=1 (hub + 32 provinces)",
     "search": "Search",
+    "search_api": "Search API cost: server time per request and gunicorn (2 workers) under wrk, embedded index",
     "prereview": "Pre-review",
 }
 

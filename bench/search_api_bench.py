@@ -13,7 +13,7 @@ Phases (each optional but the first):
   (and with 1 result: the per-result cost is the difference / 19), ROUNDS rounds after a warm-up;
   with the embedded backend's match cache off ("cold": every request a full-text pass) and on;
 * ``--profile``: cProfile over one round, the functions with most own time;
-* ``--load``: gunicorn (``deploy/gunicorn.conf.py``, GUNICORN_WORKERS=2, EXCHANGE_ENV=production) on
+* load (``--no-load`` skips it): gunicorn (``deploy/gunicorn.conf.py``, GUNICORN_WORKERS=2, EXCHANGE_ENV=production) on
   loopback and ``wrk`` (Debian package ``wrk``) cycling through the same requests: req/s and latency
   percentiles. ``--code DIR`` serves another checkout (e.g. ``git archive main``) on the same data,
   after rebuilding the index with that code in its own directory, for a main-vs-branch ratio.
@@ -212,12 +212,36 @@ def load(paths: list[str], data_dir: Path, *, code: Path, duration: int, connect
             line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
             return {"connections": conns, "duration_s": seconds, **json.loads(line[len("WRK_JSON "):])}
 
-        # one connection: requests one after another, the latency is the server time plus loopback
-        return {"sequential": run(1, 1, max(5, duration // 3)), "concurrent": run(2, connections, duration)}
+        # one connection: requests one after another, the latency is the server time plus loopback; then
+        # 16 connections (4 waiting per worker thread) and ``connections``: at saturation a request's latency
+        # is mostly its wait in the queue (Little's law: connections / throughput)
+        return {"sequential": run(1, 1, max(5, duration // 3)), "concurrent_16": run(2, 16, duration),
+                "concurrent": run(2, connections, duration)}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         shutil.rmtree(script.parent, ignore_errors=True)
+
+
+def summary(result: dict[str, Any]) -> list[str]:
+    """The figures issue 17 asks for, one line each (goals: a 20-result search with facets <= 6 ms of server
+    time at 100k; 2 workers >= 300 req/s with p99 < 200 ms)."""
+    lines = []
+    for suffix, label in (("_cold", "match cache off (every request a full-text pass)"), ("", "match cache on")):
+        twenty, one = result.get(f"server_time_20_results{suffix}"), result.get(f"server_time_1_result{suffix}")
+        if twenty and one:
+            lines.append(f"server time, {label}: 20 results with facets p50 {twenty['p50_ms']} ms, mean "
+                         f"{twenty['mean_ms']} ms, p95 {twenty['p95_ms']} ms; 1 result p50 {one['p50_ms']} ms; "
+                         f"per extra result {result.get(f'per_result_ms{suffix}')} ms")
+    for key, label in (("load_cold", "match cache off"), ("load", "match cache on")):
+        run = result.get(key) or {}
+        for phase in ("sequential", "concurrent_16", "concurrent"):
+            figures = run.get(phase)
+            if figures:
+                lines.append(f"gunicorn 2 workers × 2 threads, {label}, wrk {figures['connections']} connection(s) "
+                             f"{figures['duration_s']} s: {figures['rps']} req/s, p50 {figures['p50_ms']} ms, "
+                             f"p99 {figures['p99_ms']} ms, errors {figures['errors']}, non-2xx {figures['non_2xx']}")
+    return lines
 
 
 def rebuild_with(code: Path, data_dir: Path) -> None:
@@ -242,7 +266,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="a node made once and reused (default: throw-away)")
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout to serve under load (default: this one)")
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--load", action="store_true")
+    parser.add_argument("--load", action=argparse.BooleanOptionalAction, default=True,
+                        help="gunicorn + wrk phase (default on; --no-load skips it)")
     parser.add_argument("--skip-server-time", action="store_true")
     parser.add_argument("--duration", type=int, default=30)
     parser.add_argument("--connections", type=int, default=50)
@@ -300,6 +325,7 @@ def main() -> None:
                 paths, data_dir, code=code, duration=args.duration, connections=args.connections,
                 cache_mb=0 if mode == "cold" else None)
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["summary"] = summary(result)
     printable = {k: v for k, v in result.items() if k != "profile_top_tottime"}
     print(json.dumps(printable, indent=2, ensure_ascii=False))
     if "profile_top_tottime" in result:

@@ -10,8 +10,8 @@ corpus generator (``../shared/data/generate_corpus.py``, else ``catalog.sampleda
 * indexing: ``index_resources`` — the bulk job the importer runs after each batch — over every
   resource in batches of 500 (database load + documents + SQLite writes), and ``rebuild_index``;
 * queries: the judged teacher queries plus browse/filter requests, each with the nine facets and
-  a 20-result page with highlights, ROUNDS timed runs after one warm-up; broad one-word queries
-  are reported separately too;
+  a 20-result page with highlights, ROUNDS timed runs after one warm-up, with the match cache off
+  (every request a full-text pass) and on; broad one-word queries are reported separately too;
 * baseline: the same queries as AND-ed ``icontains`` over title/description/keywords/chapter/
   section of published resources, with the same nine facet counts and first page.
 """
@@ -133,6 +133,12 @@ def main() -> None:
         backend.search(SearchRequest(q=request["q"], filters=request.get("filters", {}),
                                      sort=request.get("sort", ""), page_size=20))
 
+    from django.conf import settings
+
+    # Every request a full-text pass (the match cache off): what a query the process has not seen costs.
+    cache_mb, settings.CATALOG_SEARCH_MATCH_CACHE_MB = settings.CATALOG_SEARCH_MATCH_CACHE_MB, 0
+    cold_ms = timed(embedded, typical)
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = cache_mb
     typical_ms = timed(embedded, typical)
     per_request = {i: sorted(typical_ms[i::len(typical)]) for i in range(len(typical))}
     slowest = sorted(per_request, key=lambda i: -per_request[i][len(per_request[i]) // 2])[:5]
@@ -151,7 +157,8 @@ def main() -> None:
             "index_file_mb": round(backend.current_path().stat().st_size / 1e6, 1),
         },
         "queries": {
-            "typical_with_facets": {"requests": len(typical), **embedded_stats},
+            "typical_with_facets_cold": {"requests": len(typical), "match_cache": "off", **stats(cold_ms)},
+            "typical_with_facets": {"requests": len(typical), "match_cache": f"{cache_mb} MiB", **embedded_stats},
             "slowest_typical_p50_ms": {
                 f"{typical[i]['q']!r} {dict(typical[i].get('filters', {}))}": round(per_request[i][ROUNDS // 2], 1)
                 for i in slowest},
@@ -160,8 +167,8 @@ def main() -> None:
             "speedup_p50_vs_icontains": round(naive_stats["p50_ms"] / embedded_stats["p50_ms"], 1),
             "speedup_p95_vs_icontains": round(naive_stats["p95_ms"] / embedded_stats["p95_ms"], 1),
         },
-        "goal": "p95 < 50 ms for a typical query with facets",
-        "goal_met": embedded_stats["p95_ms"] < 50,
+        "goal": "p95 < 50 ms for a typical query with facets (checked without the match cache)",
+        "goal_met": stats(cold_ms)["p95_ms"] < 50,
     }
     print(json.dumps(result, indent=2, ensure_ascii=False))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
