@@ -306,13 +306,16 @@ class EmbeddedBackend(SearchBackend):
             tiers: list[tuple[str, float]] = []  # (MATCH expression, score added to the rows it matches)
             matches: dict[str, tuple[Any, Any]] = {}  # MATCH expression → (rowids, bm25) of its rows
 
-            def counted(expression: str, *, with_bm25: bool = False) -> store.FacetCounts:
+            def counted(expression: str, *, with_bm25: bool = False) -> store.FacetSummary:
                 # The whole match, unfiltered: the facets are disjunctive (see base.DisjunctiveCounter).
-                rowids, _ = matches[expression] = state.matching(conn, expression, with_bm25=with_bm25)
-                return columns.disjunctive(columns.count(rowids), filters)
+                def count() -> store.FacetCounts:
+                    rowids, _ = matches[expression] = state.matching(conn, expression, with_bm25=with_bm25)
+                    return columns.disjunctive(columns.count(rowids), filters)
+
+                return state.summary(expression, filters, count)
 
             if parsed.is_empty:
-                found = columns.disjunctive(columns.all_counts, filters)
+                found = state.summary(None, filters, lambda: columns.disjunctive(columns.all_counts, filters))
                 full_count = None
             else:
                 expression = match_expression(parsed, "full")
@@ -352,11 +355,11 @@ class EmbeddedBackend(SearchBackend):
                     rowids = np.nonzero(passing[columns.combo])[0]
                     scores = None
                 else:
-                    rowids, bm25 = matches[expression]
+                    rowids, bm25 = matches.get(expression, (None, None))
                     if bm25 is None and filters and not cache_bytes:
                         rowids, bm25 = _filtered_bm25(conn, expression, filters)
                     else:
-                        if bm25 is None:  # a relaxed search's last expression
+                        if bm25 is None:  # a relaxed search's last expression, or counted before
                             rowids, bm25 = state.matching(conn, expression, with_bm25=True)
                         keep = passing[columns.combo[rowids]]
                         rowids, bm25 = rowids[keep], bm25[keep]

@@ -25,7 +25,7 @@ import os
 import sqlite3
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +317,40 @@ class FacetCounts:
         return textbook_tree(counts, self.filters)
 
 
+class FacetSummary:
+    """The total, facets and textbook tree of a ``FacetCounts``, each worked out once; ``eager``: all at
+    once, keeping no arrays (for the cache)."""
+
+    def __init__(self, counts: FacetCounts, *, eager: bool = False) -> None:
+        self.total = counts.total
+        self._counts: FacetCounts | None = counts
+        self._facets: dict[str, list[dict[str, Any]]] | None = None
+        self._tree: list[dict[str, Any]] | None = None
+        if eager:
+            self.facet_buckets(), self.tree_nodes()
+
+    def facet_buckets(self) -> dict[str, list[dict[str, Any]]]:
+        if self._facets is None:
+            assert self._counts is not None
+            self._facets = self._counts.facet_buckets()
+            self._release()
+        return self._facets
+
+    def tree_nodes(self) -> list[dict[str, Any]]:
+        if self._tree is None:
+            assert self._counts is not None
+            self._tree = self._counts.tree_nodes()
+            self._release()
+        return self._tree
+
+    def _release(self) -> None:
+        if self._facets is not None and self._tree is not None:
+            self._counts = None
+
+
+SUMMARIES_KEPT = 512  # facet summaries a process keeps per index generation (a few KiB each)
+
+
 class IndexState:
     """What a process keeps of one generation of one index file: its columns, its term vocabulary, and
     the matches of recent full-text expressions (rowids and bm25, most recently used kept within
@@ -332,6 +366,27 @@ class IndexState:
         self._matches: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
         self._cached_bytes = 0
         self._lock = threading.Lock()
+        self._summaries: OrderedDict[tuple[Any, ...], FacetSummary] = OrderedDict()
+
+    def summary(self, expression: str | None, filters: Mapping[str, Sequence[str]],
+                count: Callable[[], FacetCounts]) -> FacetSummary:
+        """Total, facets and tree of the match of ``expression`` (None: every document) under ``filters``,
+        from ``count`` or, while the match cache is on, as worked out for an earlier request of this
+        generation (choosing facets and paging repeat them)."""
+        if not self.cache_bytes:
+            return FacetSummary(count())
+        key = (expression, tuple(sorted((f, tuple(v)) for f, v in filters.items())))
+        with self._lock:
+            found = self._summaries.get(key)
+            if found is not None:
+                self._summaries.move_to_end(key)
+                return found
+        found = FacetSummary(count(), eager=True)
+        with self._lock:
+            self._summaries[key] = found
+            while len(self._summaries) > SUMMARIES_KEPT:
+                self._summaries.popitem(last=False)
+        return found
 
     def matching(self, conn: sqlite3.Connection, expression: str, *, with_bm25: bool) -> tuple[Any, Any]:
         """The rowids (ascending) of the documents matching the FTS5 ``expression`` and, with

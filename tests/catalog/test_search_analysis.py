@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from catalog.search.analysis import chapter_topic, highlight, lexicon, normalize, parse_query, tokenize
+from catalog.search.analysis import (
+    chapter_topic,
+    highlight,
+    html_escape,
+    lexicon,
+    normalize,
+    parse_query,
+    tokenize,
+)
 
 
 def concepts(q: str) -> dict[str, tuple[set[str], dict[str, set[str]]]]:
@@ -132,7 +140,7 @@ def _reference_highlight(text: str, phrases: list[tuple[str, ...]]) -> str | Non
     every phrase at every position."""
     import unicodedata
 
-    from catalog.search.analysis import _TOKEN, html_escape
+    from catalog.search.analysis import _TOKEN
 
     out_chars, origin = [], []
     for index, char in enumerate(text):
@@ -151,10 +159,16 @@ def _reference_highlight(text: str, phrases: list[tuple[str, ...]]) -> str | Non
                 toks.append((run[i:i + 2], origin[start + i], origin[start + i + 1] + 1))
         else:
             toks.append((match.group("word"), origin[start], origin[end - 1] + 1))
-    spans = sorted((toks[i][1], toks[i + len(p) - 1][2]) for p in phrases if p
-                   for i in range(len(toks) - len(p) + 1) if tuple(t[0] for t in toks[i:i + len(p)]) == p)
+    spans = [(toks[i][1], toks[i + len(p) - 1][2]) for p in phrases if p
+             for i in range(len(toks) - len(p) + 1) if tuple(t[0] for t in toks[i:i + len(p)]) == p]
+    return _wrap_spans(text, spans)
+
+
+def _wrap_spans(text: str, spans: list[tuple[int, int]]) -> str | None:
+    """``text`` escaped, with the union of ``spans`` (merged where they overlap or touch) in ``<em>``."""
     if not spans:
         return None
+    spans = sorted(spans)
     merged = [list(spans[0])]
     for start, end in spans[1:]:
         if start <= merged[-1][1]:
@@ -264,7 +278,7 @@ def _previous_highlight(text: str, phrases) -> str | None:
     """``highlight`` as it was before it became one regular expression per set of phrases: tokenize the
     text (when some phrase's first token occurs in it) and compare phrases token by token. The reference
     the rewrite must equal byte for byte."""
-    from catalog.search.analysis import _TOKEN, _normalize_mapped, html_escape
+    from catalog.search.analysis import _TOKEN, _normalize_mapped
 
     phrases = [p for p in phrases if p]
     if not text or not phrases:
@@ -301,22 +315,7 @@ def _previous_highlight(text: str, phrases) -> str | None:
         for i in at.get(phrase[0], ()):
             if i + n <= len(texts) and all(texts[i + j] == phrase[j] for j in range(1, n)):
                 spans.append((starts[i], ends[i + n - 1]))
-    if not spans:
-        return None
-    spans.sort()
-    merged = [list(spans[0])]
-    for start, end in spans[1:]:
-        if start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    out, pos = [], 0
-    for start, end in merged:
-        out.append(html_escape(text[pos:start]))
-        out.append(f"<em>{html_escape(text[start:end])}</em>")
-        pos = end
-    out.append(html_escape(text[pos:]))
-    return "".join(out)
+    return _wrap_spans(text, spans)
 
 
 # Chinese (runs and lone characters), kana and its middle dot, Latin words with the joiners, digits and
