@@ -41,7 +41,10 @@ def world(committed_db, province):
     orgs["city_school"].save(update_fields=["student_count"])
     return orgs, users
 
-REFUSALS = {"already_entitled", "insufficient_vouchers", "allowance_exceeded"}
+# A racing single purchase may buy part (package_price_changed: not the total confirmed) or all
+# (nothing_to_purchase) of the package before it is bought: both are refusals, never a double spend.
+REFUSALS = {"already_entitled", "insufficient_vouchers", "allowance_exceeded", "package_price_changed",
+            "nothing_to_purchase"}
 
 
 def priced(orgs, province, price: int, title: str):
