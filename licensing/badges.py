@@ -27,32 +27,21 @@ def annotate_search_hits(*, user: Any, hits: list[dict[str, Any]]) -> None:
     ``purchase_required``. A hit whose resource is no longer here (withdrawn, or gone since indexing) is
     marked refused with ``not_published``. ``cover`` is the resource's cover image when it has one and
     licensing lets this user preview the resource (``preview``, the same rule as the cover page itself)."""
-    _annotate(user=user, hits=hits, access=True, covers=True)
-
-
-def annotate_search_covers(*, user: Any, hits: list[dict[str, Any]]) -> None:
-    """Only the ``cover`` of ``annotate_search_hits`` (for callers that do not show access badges)."""
-    _annotate(user=user, hits=hits, access=False, covers=True)
-
-
-def _annotate(*, user: Any, hits: list[dict[str, Any]], access: bool, covers: bool) -> None:
     ids = [str(hit["id"]) for hit in hits if hit.get("id")]
-    rows = decision_facts(ids, with_cover=covers) if ids else []
+    rows = decision_facts(ids, with_cover=True) if ids else []
     terms = [terms_from_facts(row) for row in rows]
     subject = subject_of(user) if rows else None
-    downloads: dict[str, Decision] = decide_many(user, terms, Action.DOWNLOAD, subject=subject) if access and terms else {}
-    with_cover = {row["id"] for row in rows if covers and row["cover"]}
+    downloads: dict[str, Decision] = decide_many(user, terms, Action.DOWNLOAD, subject=subject) if terms else {}
+    with_cover = {row["id"] for row in rows if row["cover"]}
     previews = decide_many(user, [t for t in terms if t.resource_id in with_cover], Action.PREVIEW,
                            subject=subject) if with_cover else {}
     # One reverse() for the page: the cover URL of each resource is the same pattern around its id.
     cover_url = reverse("resource-cover", args=[_STAND_IN]) if previews else ""
     for hit in hits:
         rid = str(hit.get("id"))
-        if access:
-            decision = downloads.get(rid)
-            hit["access"] = dict(_REFUSED) if decision is None else {
-                "allowed": decision.allowed, "reason": decision.reason, "price": decision.price,
-                "free_for_you": decision.free_for_you}
-        if covers:
-            preview = previews.get(rid)
-            hit["cover"] = cover_url.replace(str(_STAND_IN), preview.resource_id) if preview is not None and preview.allowed else None
+        decision = downloads.get(rid)
+        hit["access"] = dict(_REFUSED) if decision is None else {
+            "allowed": decision.allowed, "reason": decision.reason, "price": decision.price,
+            "free_for_you": decision.free_for_you}
+        preview = previews.get(rid)
+        hit["cover"] = cover_url.replace(str(_STAND_IN), preview.resource_id) if preview is not None and preview.allowed else None

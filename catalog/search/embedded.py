@@ -117,8 +117,7 @@ def _filtered_bm25(conn: Any, expression: str, filters: Mapping[str, Sequence[st
     # CROSS JOIN keeps the full-text match as the outer loop (else SQLite may run the MATCH per row).
     rows = conn.execute(f"SELECT fts.rowid, bm25(fts, {store.BM25_WEIGHTS}) FROM fts CROSS JOIN docs d "  # noqa: S608
                         f"ON d.rowid = fts.rowid WHERE fts MATCH ?{''.join(clauses)}", params)
-    pairs = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64).reshape(-1, 2)
-    return pairs[:, 0].astype(np.int64), pairs[:, 1]
+    return store.rowids_and_scores(rows)
 
 
 def _scores(parsed: ParsedQuery, columns: store.FacetColumns, rowids: Any, bm25: Any, now_days: float,

@@ -25,7 +25,7 @@ import os
 import sqlite3
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +317,12 @@ class FacetCounts:
         return textbook_tree(counts, self.filters)
 
 
+def rowids_and_scores(rows: Iterable[tuple[int, float]]) -> tuple[Any, Any]:
+    """(rowid, bm25) rows as two NumPy arrays, read straight from the cursor."""
+    pairs = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64).reshape(-1, 2)
+    return pairs[:, 0].astype(np.int64), np.ascontiguousarray(pairs[:, 1])
+
+
 class FacetSummary:
     """The total, facets and textbook tree of a ``FacetCounts``, each worked out once; ``eager``: all at
     once, keeping no arrays (for the cache)."""
@@ -400,8 +406,7 @@ class IndexState:
         if with_bm25:
             rows = conn.execute(f"SELECT rowid, bm25(fts, {BM25_WEIGHTS}) FROM fts WHERE fts MATCH ?",  # noqa: S608
                                 [expression])
-            pairs = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64).reshape(-1, 2)
-            found = (pairs[:, 0].astype(np.int64), np.ascontiguousarray(pairs[:, 1]))
+            found = rowids_and_scores(rows)
         else:
             rows = conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [expression])
             found = (np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64), None)
