@@ -360,3 +360,33 @@ def test_rebuild_index_if_outdated_rebuilds_only_an_outdated_index(tmp_path, set
     assert backend.is_outdated()
     call_command("rebuild_index", "--if-outdated", "--no-progress", stdout=io.StringIO())
     assert backend.current_path() != live and not backend.is_outdated()
+
+
+DELETER = """
+import sys, django
+django.setup()
+from catalog.search.embedded import EmbeddedBackend
+EmbeddedBackend(sys.argv[1]).delete_documents([sys.argv[2]])
+"""
+
+
+def test_a_takedown_indexed_by_another_process_is_never_served_from_this_ones_cache(tmp_path, settings):
+    """The match cache and facet summaries live in each web process. A resource taken down elsewhere (an rq worker,
+    another gunicorn worker) must vanish from this process's next search: results, count, facets and the exact
+    query cached a moment before included."""
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 64
+    backend = EmbeddedBackend(tmp_path)
+    corpus = docs(40, 45)
+    backend.index_documents(corpus)
+    victim = corpus[0]
+    request = SearchRequest(q=victim["title"][:6], page_size=100)
+    for _ in range(2):  # filled, then answered from the cache
+        before = backend.search(request)
+    assert victim["id"] in {h["id"] for h in before.hits}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "exchange.settings"}
+    subprocess.run([sys.executable, "-c", DELETER, str(tmp_path), victim["id"]], cwd=REPO, env=env, check=True)
+    after = backend.search(request)
+    assert victim["id"] not in {h["id"] for h in after.hits}
+    assert after.count == before.count - 1 == sum(b["count"] for b in after.facets["stage"])
+    browse = backend.search(SearchRequest(page_size=100))
+    assert victim["id"] not in {h["id"] for h in browse.hits} and browse.count == len(corpus) - 1
