@@ -45,10 +45,27 @@ def covered(live_world):
     return users, made
 
 
+def loaded_images(page, selector: str) -> list[int]:
+    """The natural widths of the images *selector* finds (0 for one that did not load). Page thumbnails are
+    ``loading="lazy"``: the browser fetches one only once it nears the viewport, so each is scrolled into view
+    and the images get up to 15 s to load before they are measured."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    page.wait_for_load_state("load")
+    for image in page.locator(selector).all():
+        image.scroll_into_view_if_needed()
+    try:
+        page.wait_for_function(
+            "s => [...document.querySelectorAll(s)].every(i => i.complete && i.naturalWidth > 0)",
+            arg=selector, timeout=15_000)
+    except PlaywrightTimeoutError:
+        pass  # measured as they are: the assertion on the widths says which did not load
+    return page.eval_on_selector_all(selector, "images => images.map(i => i.complete ? i.naturalWidth : 0)")
+
+
 def loaded_covers(page) -> list[int]:
     """The natural widths of the cover images in the results (0 for one that did not load)."""
-    page.wait_for_load_state("load")
-    return page.eval_on_selector_all(".result .cover img", "images => images.map(i => i.complete ? i.naturalWidth : 0)")
+    return loaded_images(page, ".result .cover img")
 
 
 def test_search_results_show_covers_in_chinese_and_english(browse, live, covered):
@@ -78,8 +95,7 @@ def test_resource_pages_show_page_thumbnails_one_for_a_priced_resource(browse, l
     page.goto(f"{live}/resources/{made['slides'].pk}")
     thumbnails = page.locator(".preview .pages img")
     assert thumbnails.count() == 5  # the PPTX's five slides, through LibreOffice and pdftoppm
-    assert all(width > 0 for width in page.eval_on_selector_all(".preview .pages img",
-                                                                 "images => images.map(i => i.naturalWidth)"))
+    assert all(width > 0 for width in loaded_images(page, ".preview .pages img"))
     screenshot(page, "resource-pages-zh")
 
     english = browse(users["teacher"], language="en")
