@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import math
 import json
 import os
 import sqlite3
@@ -64,6 +65,7 @@ _BODY_KEYS = ("id", "title", "description", "keywords", "section", "language", "
               *FACET_SOURCE.values(), "is_remote", "published_at", "download_count",
               "rating_score")
 _SEP = "\x1f"
+DENSE_TREE_PATHS = 1 << 18  # a textbook-tree level sums its paths in a dense table up to this many
 SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE docs (
@@ -269,8 +271,9 @@ class FacetCounts:
         self.codes = columns.codes[live]
         self.fails: dict[int, Any] = {}  # field → combinations failing its filter
         for f, allowed in active_filters(filters):
-            ids = [columns.value_ids[f][v] for v in allowed if v in columns.value_ids[f]]
-            self.fails[f] = ~np.isin(self.codes[:, f], np.asarray(ids, dtype=np.int32))
+            wanted = np.zeros(len(columns.values[f]), dtype=bool)  # a lookup table: faster than np.isin
+            wanted[[columns.value_ids[f][v] for v in allowed if v in columns.value_ids[f]]] = True
+            self.fails[f] = ~wanted[self.codes[:, f]]
         failures = sum((m.astype(np.int8) for m in self.fails.values()), np.zeros(len(self.counts), dtype=np.int8))
         self.failures = failures
         self.passing = failures == 0
@@ -307,11 +310,20 @@ class FacetCounts:
             fields = [*fields, *(FACET_FIELDS.index(f) for f in level_fields)]
             if not inside.any():
                 break
-            # One int64 per combination of the level's path (sorting rows of a 2-D array is slower).
+            # One int64 per combination of the level's path, summed by bincount while the paths are few
+            # enough for a dense table (the upper levels, over most combinations), else by sorting them.
+            rows = np.nonzero(inside)[0]
             sizes = [len(self.columns.values[f]) for f in fields]
-            flat = np.ravel_multi_index(self.codes[inside][:, fields].T, sizes)
-            keys, inverse = np.unique(flat, return_inverse=True)
-            sums = np.bincount(inverse, weights=self.counts[inside], minlength=len(keys))
+            flat = np.zeros(len(rows), dtype=np.int64)
+            for f, size in zip(fields, sizes, strict=True):
+                flat = flat * size + self.codes[rows, f]
+            if math.prod(sizes) <= DENSE_TREE_PATHS:
+                sums = np.bincount(flat, weights=self.counts[rows], minlength=math.prod(sizes))
+                keys = np.nonzero(sums)[0]
+                sums = sums[keys]
+            else:
+                keys, inverse = np.unique(flat, return_inverse=True)
+                sums = np.bincount(inverse, weights=self.counts[rows], minlength=len(keys))
             for key, n in zip(np.array(np.unravel_index(keys, sizes)).T.tolist(), sums.tolist(), strict=True):
                 counts[tuple(self.columns.values[f][c] for f, c in zip(fields, key, strict=True))] = int(n)
         return textbook_tree(counts, self.filters)
