@@ -118,6 +118,15 @@ def relaxation_steps(required: Sequence[Any]) -> tuple[RelaxStep, ...]:
     return tuple(steps)
 
 
+def widens_to(step: RelaxStep, found: int, parsed: Any) -> bool:
+    """Whether a relaxed search that has ``found`` documents so far searches the level ``step``: the
+    levels keeping the known concepts always (a resource on the topic is what the teacher asked for);
+    the wider ones, which drop a known concept or keep fewer of the words, only while fewer than
+    ``relax_below`` documents are found — past that they would only append documents sharing the
+    teacher's extra words (公开课, 素材包) on other topics, after every better one."""
+    return bool(step.core) or found < relax_below(parsed)
+
+
 def relaxed_tier(level: int) -> float:
     """What the ``level``-th relaxed level (0: the narrowest) adds to the documents it holds: every
     level's documents rank above the next one's, and all of them together stay below FULL_TIER."""

@@ -83,6 +83,7 @@ from catalog.search.base import (
     relaxation_steps,
     relaxed_tier,
     textbook_tree,
+    widens_to,
 )
 from catalog.search.documents import DOCUMENT_KEYS
 from catalog.search.fuzzy import TermVocabulary, term_vocabulary
@@ -495,6 +496,8 @@ class ElasticsearchBackend(SearchBackend):
             count, levels = full_count, [(match, FULL_TIER)]
             core: RelaxStep | None = None  # the relaxation kept the known concepts
             for step in relaxation_steps(parsed.best.required):
+                if not widens_to(step, count, parsed):
+                    break
                 wider = text_query(parsed, "msm", step=step)
                 more = self._count(wider, list(filters.values()))
                 if more > count:

@@ -58,6 +58,7 @@ from catalog.search.base import (
     relax_below,
     relaxation_steps,
     relaxed_tier,
+    widens_to,
 )
 
 
@@ -327,6 +328,8 @@ class EmbeddedBackend(SearchBackend):
                     levels = [(expression, FULL_TIER)]
                     core: RelaxStep | None = None  # the relaxation kept the known concepts
                     for step in relaxation_steps(parsed.best.required):
+                        if not widens_to(step, found.total, parsed):
+                            break
                         wider = match_expression(parsed, "msm", step=step)
                         more = counted(wider)
                         if more.total > found.total:

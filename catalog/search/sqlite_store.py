@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
-import math
 import json
+import math
 import os
 import sqlite3
 import threading

@@ -21,7 +21,14 @@ from catalog.models import Resource
 from catalog.sampledata import generate
 from catalog.search import check_search
 from catalog.search.analysis import normalize, suggestion_terms
-from catalog.search.base import FACET_FIELDS, MAX_WINDOW, RESULT_FIELDS, SearchPage, SearchRequest
+from catalog.search.base import (
+    FACET_FIELDS,
+    MAX_WINDOW,
+    RELAX_BELOW,
+    RESULT_FIELDS,
+    SearchPage,
+    SearchRequest,
+)
 from catalog.search.indexing import index_resource, index_resources, rebuild_index
 from exchange.errors import InvalidInputError
 from tests.factories import ResourceFactory, revise
@@ -494,6 +501,8 @@ TOPIC_TREE: list[tuple[tuple[str, str, str, str], str, str, list[tuple[str, str,
      [("单细胞生物 教学课件", "课件", "名师精讲"), ("单细胞生物 教案", "教案", ""), ("单细胞生物 学案", "学案", "")]),
     (BIOLOGY_7, "第二章 细胞怎样构成生物体", "第三节 植物体的结构层次",
      [("植物体的结构层次 课件", "课件", ""), ("植物体的结构层次 教案", "教案", "")]),
+    (CHEMISTRY_9, "第一单元 走进化学世界", "课题3 走进化学实验室",  # as many as a relaxed search needs
+     [(f"走进化学实验室 {kind} {n}", kind, "") for n in range(1, RELAX_BELOW // 2 + 1) for kind in ("课件", "教案")]),
     (PHYSICS_8, "第四章 光现象", "第4节 光的折射",
      [("光的折射 名师讲座实录", "微课", "名师 讲座实录"), ("光的反射 名师讲座实录", "微课", "名师 讲座实录"),
       ("透镜 名师讲座实录", "微课", "名师 讲座实录 公开课")]),
@@ -572,6 +581,19 @@ def test_a_partial_query_ranks_the_topic_above_resources_sharing_only_the_extra_
     assert set(order[:len(whole)]) == whole
     assert extra <= set(order[len(whole):])
     assert {h["match"] for h in page.hits} == {"partial"}
+
+
+def test_a_partial_query_whose_topic_finds_enough_does_not_append_other_topics(topic_backend):
+    """走进化学实验室 名师 讲座实录: no resource has all three, and the topic alone finds RELAX_BELOW
+    resources or more: those are the results. The resources that share only the extra words (名师
+    讲座实录 on 光的折射 …) are not appended after them (they would be on other topics), while a topic
+    that finds fewer still gets them (the test above)."""
+    page = run(topic_backend, q="走进化学实验室 名师 讲座实录", page_size=50)
+    own = _where(section="走进化学实验室")
+    extra = {d["id"] for d in _topic_docs() if "名师" in d["description"]}
+    assert page.relaxed and page.full_count == 0 and len(own) >= RELAX_BELOW
+    assert own <= set(ids(page)) and set(ids(page)[:len(own)]) == own
+    assert not extra & set(ids(page)) and page.count == len(ids(page)) < 50
 
 
 # --- browse by textbook: disjunctive facets and the textbook tree (issue 17, item 5) ---------------
