@@ -13,10 +13,23 @@ Phases (each optional but the first):
   (and with 1 result: the per-result cost is the difference / 19), ROUNDS rounds after a warm-up;
   with the embedded backend's match cache off ("cold": every request a full-text pass) and on;
 * ``--profile``: cProfile over one round, the functions with most own time;
-* load (``--no-load`` skips it): gunicorn (``deploy/gunicorn.conf.py``, GUNICORN_WORKERS=2, EXCHANGE_ENV=production) on
-  loopback and ``wrk`` (Debian package ``wrk``) cycling through the same requests: req/s and latency
+* load (``--no-load`` skips it and the query mix's wrk runs): gunicorn (``deploy/gunicorn.conf.py``,
+  GUNICORN_WORKERS=2, EXCHANGE_ENV=production) on loopback, ``--warmup`` s of warm-up, and ``wrk`` (Debian package ``wrk``) cycling through the same requests: req/s and latency
   percentiles. ``--code DIR`` serves another checkout (e.g. ``git archive main``) on the same data,
-  after rebuilding the index with that code in its own directory, for a main-vs-branch ratio.
+  after rebuilding the index with that code in its own directory, for a main-vs-branch ratio;
+* query mix (``--no-mix`` skips it): the requests above are a fixed list (138 today) cycled, so with the
+  match cache on every request after the first round is a cache hit, and with it off none is; a node sees neither. This
+  phase makes a pool of ``--mix-pool`` distinct requests from the node's own textbooks, chapters and
+  sections (``bench/_search_mix.py``: topics alone, with a resource-type or occasion word, with grade,
+  subject or edition words, a few misspelt, facet refinements, browse requests with 1–5 filters sorted
+  by newest or downloads) and a sequence of ``--mix-requests`` drawn from it with Zipf-like popularity
+  (``--zipf-s``, an assumption; ``--seed``), and reports how many of them repeat an earlier one (the most an
+  unbounded cache could answer; each gunicorn worker has a cache of its own, so less in practice). Then the
+  server time in process over the first ``--mix-server-time`` requests of the sequence with the cache on
+  and empty at the start, and wrk walking the sequence in order (a warm-up from its start, then the
+  measured run from where the warm-up stopped) against gunicorn with the cache at its default and off.
+
+    python bench/search_api_bench.py --n 3000 --data-dir /tmp/bench-small --mix-requests 3000 --duration 5 --warmup 5
 
 Nothing here fails on a figure: the result is printed and written as JSON.
 """
