@@ -13,6 +13,10 @@ benchmark from the catalog). A seeded generator combines them the way teachers t
 * ``browse``: no text, 1–5 facet filters along a textbook path (and maybe the resource type), sorted by
   newest or downloads.
 
+The kinds are drawn with the shares of ``KINDS`` and repeats are dropped, so a kind with few distinct
+requests (a topic alone, on a small node) ends up rarer in the pool than its share; the pool's counts
+per kind are reported.
+
 Which request is popular is not known: the pool's order (the order the seeded generator made the
 requests, so random as to kind and topic) is the popularity rank, and a sequence draws rank r with
 weight 1/r^s (Zipf). Query logs of search engines are commonly modelled as Zipf-like (a few queries
@@ -167,8 +171,8 @@ def zipf_sequence(pool_size: int, length: int, *, s: float, seed: int) -> list[i
 
 
 def repeats(sequence: list[int]) -> dict[str, float | int]:
-    """Distinct requests of ``sequence`` and the share that repeat an earlier one (what an unbounded cache
-    shared by every server process could at best answer)."""
+    """Distinct requests of ``sequence`` and the share that repeat an earlier one (what an unbounded cache of
+    whole responses shared by every server process could at best answer)."""
     distinct = len(set(sequence))
     return {"requests": len(sequence), "distinct": distinct,
             "repeat_share": round(1 - distinct / len(sequence), 4) if sequence else 0.0}

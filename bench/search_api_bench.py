@@ -14,17 +14,18 @@ Phases (each optional but the first):
   with the embedded backend's match cache off ("cold": every request a full-text pass) and on;
 * ``--profile``: cProfile over one round, the functions with most own time;
 * load (``--no-load`` skips it and the query mix's wrk runs): gunicorn (``deploy/gunicorn.conf.py``,
-  GUNICORN_WORKERS=2, EXCHANGE_ENV=production) on loopback, ``--warmup`` s of warm-up, and ``wrk`` (Debian package ``wrk``) cycling through the same requests: req/s and latency
-  percentiles. ``--code DIR`` serves another checkout (e.g. ``git archive main``) on the same data,
+  GUNICORN_WORKERS=2, EXCHANGE_ENV=production) on loopback, ``--warmup`` s of warm-up, and ``wrk``
+  (Debian package ``wrk``) cycling through the same requests: req/s and latency percentiles. ``--code DIR`` serves another checkout (e.g. ``git archive main``) on the same data,
   after rebuilding the index with that code in its own directory, for a main-vs-branch ratio;
 * query mix (``--no-mix`` skips it): the requests above are a fixed list (138 today) cycled, so with the
-  match cache on every request after the first round is a cache hit, and with it off none is; a node sees neither. This
-  phase makes a pool of ``--mix-pool`` distinct requests from the node's own textbooks, chapters and
+  match cache on every request after the first round is a cache hit, and with it off none is; a node
+  sees neither. This phase makes a pool of ``--mix-pool`` distinct requests from the node's own textbooks, chapters and
   sections (``bench/_search_mix.py``: topics alone, with a resource-type or occasion word, with grade,
   subject or edition words, a few misspelt, facet refinements, browse requests with 1–5 filters sorted
   by newest or downloads) and a sequence of ``--mix-requests`` drawn from it with Zipf-like popularity
-  (``--zipf-s``, an assumption; ``--seed``), and reports how many of them repeat an earlier one (the most an
-  unbounded cache could answer; each gunicorn worker has a cache of its own, so less in practice). Then the
+  (``--zipf-s``, an assumption; ``--seed``), and reports how many of them repeat an earlier one (what a cache
+  of whole responses could at best answer; each gunicorn worker has a match cache of its own, bounded, but
+  keyed by the full-text expression, so requests differing only in filters or sort share one). Then the
   server time in process over the first ``--mix-server-time`` requests of the sequence with the cache on
   and empty at the start, and wrk walking the sequence in order (a warm-up from its start, then the
   measured run from where the warm-up stopped) against gunicorn with the cache at its default and off.
@@ -403,11 +404,14 @@ def mix_summary(result: dict[str, Any]) -> list[str]:
     if not info:
         return []
     sequence = info["sequence"]
-    lines = [f"query mix: {info['pool']} distinct requests made from the node's {info['node_topics']} chapter/section "
-             f"topics and {info['node_textbooks']} textbooks ({', '.join(f'{k} {v}' for k, v in info['pool_kinds'].items())}"
-             f"; seed {info['seed']}); a sequence of {sequence['requests']} drawn with Zipf s={info['zipf_s']} "
-             f"(an assumption): {sequence['distinct']} distinct, {round(100 * sequence['repeat_share'], 1)} % repeat "
-             "an earlier one (the most an unbounded cache shared by all workers could answer)"]
+    kinds = ", ".join(f"{kind} {count}" for kind, count in info["pool_kinds"].items())
+    lines = [f"query mix: {info['pool']} distinct requests made from the node's {info['node_topics']} "
+             f"chapter/section topics and {info['node_textbooks']} textbooks ({kinds}; seed {info['seed']}); "
+             f"a sequence of {sequence['requests']} drawn with Zipf s={info['zipf_s']} (an assumption): "
+             f"{sequence['distinct']} distinct, {round(100 * sequence['repeat_share'], 1)} % repeat an earlier "
+             "one (what a cache of whole responses, unbounded and shared by both workers, could at best answer; "
+             "the match cache also shares one full-text match between requests differing only in filters, sort "
+             "or what the analysis normalises)"]
     first = result.get("mix_server_time")
     if first:
         lines.append(f"query mix, server time in process, the first {first['samples']} requests of the sequence once "
