@@ -75,8 +75,8 @@ def _homophones(books: list[Book]) -> dict[str, list[str]]:
 
     chars = sorted({c for b in books for c in topic_of(b.chapter) + topic_of(b.section) if "\u4e00" <= c <= "\u9fff"})
     by_sound: dict[str, list[str]] = {}
-    for char, sound in zip(chars, lazy_pinyin(chars, style=Style.NORMAL), strict=True):
-        by_sound.setdefault(sound, []).append(char)
+    for char in chars:
+        by_sound.setdefault(lazy_pinyin(char, style=Style.NORMAL)[0], []).append(char)
     return by_sound
 
 

@@ -479,6 +479,8 @@ def main() -> None:
     mix_options.add_argument("--mix-duration", type=int, help="seconds of the wrk run (default: --duration)")
     mix_options.add_argument("--mix-connections", type=int, help="wrk connections (default: --connections)")
     args = parser.parse_args()
+    if args.mix and min(args.mix_pool, args.mix_requests, args.mix_server_time) < 1:
+        parser.error("--mix-pool, --mix-requests and --mix-server-time must be at least 1 (or --no-mix)")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="bench-api-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     code = args.code.resolve()
