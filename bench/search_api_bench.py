@@ -15,20 +15,23 @@ Phases (each optional but the first):
 * ``--profile``: cProfile over one round, the functions with most own time;
 * load (``--no-load`` skips it and the query mix's wrk runs): gunicorn (``deploy/gunicorn.conf.py``,
   GUNICORN_WORKERS=2, EXCHANGE_ENV=production) on loopback, ``--warmup`` s of warm-up, and ``wrk``
-  (Debian package ``wrk``) cycling through the same requests: req/s and latency percentiles. ``--code DIR`` serves another checkout (e.g. ``git archive main``) on the same data,
-  after rebuilding the index with that code in its own directory, for a main-vs-branch ratio;
+  (Debian package ``wrk``) cycling through the same requests: req/s and latency percentiles.
+  ``--code DIR`` serves another checkout (e.g. ``git archive main``) on the same data, after rebuilding
+  the index with that code in its own directory, for a main-vs-branch ratio;
 * query mix (``--no-mix`` skips it): the requests above are a fixed list (138 today) cycled, so with the
   match cache on every request after the first round is a cache hit, and with it off none is; a node
-  sees neither. This phase makes a pool of ``--mix-pool`` distinct requests from the node's own textbooks, chapters and
-  sections (``bench/_search_mix.py``: topics alone, with a resource-type or occasion word, with grade,
-  subject or edition words, a few misspelt, facet refinements, browse requests with 1–5 filters sorted
-  by newest or downloads) and a sequence of ``--mix-requests`` drawn from it with Zipf-like popularity
-  (``--zipf-s``, an assumption; ``--seed``), and reports how many of them repeat an earlier one (what a cache
-  of whole responses could at best answer; each gunicorn worker has a match cache of its own, bounded, but
-  keyed by the full-text expression, so requests differing only in filters or sort share one). Then the
-  server time in process over the first ``--mix-server-time`` requests of the sequence with the cache on
-  and empty at the start, and wrk walking the sequence in order (a warm-up from its start, then the
-  measured run from where the warm-up stopped) against gunicorn with the cache at its default and off.
+  sees neither. This phase makes a pool of ``--mix-pool`` distinct requests from the node's own
+  textbooks, chapters and sections (``bench/_search_mix.py``: topics alone, with a resource-type or
+  occasion word, with grade, subject or edition words, a few misspelt, facet refinements, browse
+  requests with 1–5 filters sorted by newest or downloads) and a sequence of ``--mix-requests`` drawn
+  from it with Zipf-like popularity (``--zipf-s``, an assumption; ``--seed``), and reports how many of
+  them repeat an earlier one (what a cache of whole responses could at best answer; each gunicorn worker
+  has a match cache of its own, bounded, but keyed by the full-text expression, so requests differing
+  only in filters or sort share one). Then the server time in process over the first
+  ``--mix-server-time`` requests of the sequence with the cache on and empty at the start, and wrk
+  walking the sequence in order (a warm-up from its start, then ``--mix-connections`` for
+  ``--mix-duration`` s from where the warm-up stopped) against gunicorn with the cache at its default
+  and off (``--cache`` chooses, as above).
 
     python bench/search_api_bench.py --n 3000 --data-dir /tmp/bench-small --mix-requests 3000 --duration 5 --warmup 5
 
