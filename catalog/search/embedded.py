@@ -66,20 +66,20 @@ def _phrase(text: str) -> str:
     return '"' + " ".join(tokenize(text)).replace('"', '""') + '"'
 
 
-def _concept(concept: Concept, *, fuzzy: bool = True) -> str:
+def _concept(concept: Concept, *, fuzzy: bool = True) -> store.MatchTree:
     options = []
     for option in concept.all_options(fuzzy=fuzzy):
         parts = [_phrase(p) for p in option]
         options.append(parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")")
-    return "(" + " OR ".join(options) + ")"
+    return store.MatchTree("(" + " OR ".join(options) + ")")
 
 
-def _all_of(concepts: Sequence[Concept], *, fuzzy: bool) -> str:
-    return "(" + " AND ".join(_concept(c, fuzzy=fuzzy) for c in concepts) + ")"
+def _all_of(concepts: Sequence[Concept], *, fuzzy: bool) -> store.MatchTree:
+    return store.match_node("AND", [_concept(c, fuzzy=fuzzy) for c in concepts], parens=True)
 
 
-def match_expression(parsed: ParsedQuery, mode: str, *, step: RelaxStep | None = None) -> str:
-    """The FTS5 MATCH expression of a parsed query:
+def match_tree(parsed: ParsedQuery, mode: str, *, step: RelaxStep | None = None) -> store.MatchTree:
+    """The FTS5 MATCH expression of a parsed query, as a tree over its concepts:
 
     * ``full``: every required concept (optional ones only act through their field boosts) of the
       query as typed or of one of its rewrites, each concept by its options or topic alternatives;
@@ -94,16 +94,18 @@ def match_expression(parsed: ParsedQuery, mode: str, *, step: RelaxStep | None =
     if mode == "exact":
         return _all_of(parsed.required, fuzzy=False)
     if mode == "full":
-        return " OR ".join(_all_of(v.required, fuzzy=True) for v in parsed.variants)
+        return store.match_node("OR", [_all_of(v.required, fuzzy=True) for v in parsed.variants], parens=False)
     best = parsed.best
     if mode == "any":
-        return " OR ".join(_concept(c) for c in best.concepts)
+        return store.match_node("OR", [_concept(c) for c in best.concepts], parens=False)
     if step is None:
         raise ValueError("msm needs a relaxation step")
-    some = ("(" + " OR ".join(_all_of(combo, fuzzy=True)
-                              for combo in itertools.combinations(step.others, step.minimum)) + ")"
-            if step.minimum else "")
-    return " AND ".join(part for part in (_all_of(step.core, fuzzy=True) if step.core else "", some) if part)
+    parts = [_all_of(step.core, fuzzy=True)] if step.core else []
+    if step.minimum:
+        parts.append(store.match_node("OR", [_all_of(combo, fuzzy=True)
+                                             for combo in itertools.combinations(step.others, step.minimum)],
+                                      parens=True))
+    return store.match_node("AND", parts, parens=False)
 
 
 def _filtered_bm25(conn: Any, expression: str, filters: Mapping[str, Sequence[str]]) -> tuple[Any, Any]:
@@ -303,22 +305,22 @@ class EmbeddedBackend(SearchBackend):
             columns = state.columns
             parsed = parse_query(request.q, state.vocabulary)
             relaxed, above, typed_core = False, 0.0, False  # above: what the relaxed levels add to full matches
-            tiers: list[tuple[str, float]] = []  # (MATCH expression, score added to the rows it matches)
+            tiers: list[tuple[store.MatchTree, float]] = []  # (MATCH expression, score added to the rows it matches)
             matches: dict[str, tuple[Any, Any]] = {}  # MATCH expression → (rowids, bm25) of its rows
 
-            def counted(expression: str, *, with_bm25: bool = False) -> store.FacetSummary:
+            def counted(match: store.MatchTree, *, with_bm25: bool = False) -> store.FacetSummary:
                 # The whole match, unfiltered: the facets are disjunctive (see base.DisjunctiveCounter).
                 def count() -> store.FacetCounts:
-                    rowids, _ = matches[expression] = state.matching(conn, expression, with_bm25=with_bm25)
+                    rowids, _ = matches[match.expression] = state.matching(conn, match, with_bm25=with_bm25)
                     return columns.disjunctive(columns.count(rowids), filters)
 
-                return state.summary(expression, filters, count)
+                return state.summary(match.expression, filters, count)
 
             if parsed.is_empty:
                 found = state.summary(None, filters, lambda: columns.disjunctive(columns.all_counts, filters))
                 full_count = None
             else:
-                expression = match_expression(parsed, "full")
+                expression = match_tree(parsed, "full")
                 # The first match is usually all there is to rank: its bm25 comes along (uncached and
                 # filtered, bm25 is computed later for the rows passing the filters only).
                 found = counted(expression, with_bm25=bool(cache_bytes) or not filters)
@@ -330,7 +332,7 @@ class EmbeddedBackend(SearchBackend):
                     for step in relaxation_steps(parsed.best.required):
                         if not widens_to(step, found.total, parsed):
                             break
-                        wider = match_expression(parsed, "msm", step=step)
+                        wider = match_tree(parsed, "msm", step=step)
                         more = counted(wider)
                         if more.total > found.total:
                             if found.total:
@@ -339,13 +341,13 @@ class EmbeddedBackend(SearchBackend):
                             expression, found, relaxed = wider, more, True
                             core = core or (step if step.core else None)
                     if not found.total and len(parsed.best.concepts) > 1:
-                        expression = match_expression(parsed, "any")
+                        expression = match_tree(parsed, "any")
                         found = counted(expression)
                         relaxed = bool(found.total)
                     above = sum(tier for _, tier in tiers if tier != FULL_TIER)
                     typed_core = relaxed and core is not None and parsed.has_fuzzy
                     if typed_core:
-                        tiers.append((match_expression(parsed, "typed", step=core), TYPED_CORE_TIER))
+                        tiers.append((match_tree(parsed, "typed", step=core), TYPED_CORE_TIER))
             count = found.total
             facets = found.facet_buckets() if request.with_facets else {}
             tree = found.tree_nodes() if request.with_tree else []
@@ -357,19 +359,20 @@ class EmbeddedBackend(SearchBackend):
                     rowids = np.nonzero(passing[columns.combo])[0]
                     scores = None
                 else:
-                    rowids, bm25 = matches.get(expression, (None, None))
+                    rowids, bm25 = matches.get(expression.expression, (None, None))
                     if bm25 is None and filters and not cache_bytes:
-                        rowids, bm25 = _filtered_bm25(conn, expression, filters)
+                        rowids, bm25 = _filtered_bm25(conn, expression.expression, filters)
                     else:
                         if bm25 is None:  # a relaxed search's last expression, or counted before
                             rowids, bm25 = state.matching(conn, expression, with_bm25=True)
                         keep = passing[columns.combo[rowids]]
                         rowids, bm25 = rowids[keep], bm25[keep]
                     if parsed.has_fuzzy:
-                        tiers.append((match_expression(parsed, "exact"), EXACT_TIER))
+                        tiers.append((match_tree(parsed, "exact"), EXACT_TIER))
                     scores = _scores(parsed, columns, rowids, bm25, time.time() / 86400.0, [
-                        (matches[e][0] if e in matches else state.matching(conn, e, with_bm25=False)[0], tier)
-                        for e, tier in tiers])
+                        (matches[t.expression][0] if t.expression in matches
+                         else state.matching(conn, t, with_bm25=False)[0], tier)
+                        for t, tier in tiers])
                 rows = columns.page(rowids, scores, sort=sort, offset=request.offset, limit=request.page_size)
             bodies = store.bodies(conn, [r[0] for r in rows])
         mark = highlighter(tuple(parsed.phrases())) if request.with_highlight and not parsed.is_empty else None

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from catalog.sampledata import generate
+from catalog.search.analysis import tokenize
 from catalog.search.base import FACET_FIELDS, FACET_SOURCE, DisjunctiveCounter, SearchRequest
 from catalog.search.documents import record_document
 from catalog.search.embedded import EmbeddedBackend
@@ -390,3 +391,54 @@ def test_a_takedown_indexed_by_another_process_is_never_served_from_this_ones_ca
     assert after.count == before.count - 1 == sum(b["count"] for b in after.facets["stage"])
     browse = backend.search(SearchRequest(page_size=100))
     assert victim["id"] not in {h["id"] for h in browse.hits} and browse.count == len(corpus) - 1
+
+
+# Leaves as the embedded backend writes concepts (options ORed, an option's phrases ANDed), named in the
+# sample corpus so that trees over them match something.
+def _leaf(*options: tuple[str, ...]) -> str:
+    def phrase(text: str) -> str:
+        return '"' + " ".join(tokenize(text)) + '"'
+
+    written = [phrase(o[0]) if len(o) == 1 else "(" + " AND ".join(map(phrase, o)) + ")" for o in options]
+    return "(" + " OR ".join(written) + ")"
+
+
+TREE_LEAVES = (_leaf(("数学",)), _leaf(("课件",), ("教学课件",)), _leaf(("初中", "七年级"), ("初一",)),
+               _leaf(("有理数",)), _leaf(("习题",), ("练习",)), _leaf(("七年级",)), _leaf(("语文",), ("作文",)))
+
+
+@pytest.fixture(scope="module")
+def tree_index(tmp_path_factory):
+    from catalog.search import sqlite_store as store
+
+    backend = EmbeddedBackend(tmp_path_factory.mktemp("trees"))
+    backend.index_documents(docs(300, 46))
+    handle = backend._handle()
+    with store.read_transaction(handle.conn):
+        yield handle.conn, store.IndexState(handle.conn, cache_bytes=64 * 2**20)
+
+
+def _trees():
+    from catalog.search.sqlite_store import MatchTree, match_node
+
+    nodes = st.tuples(st.sampled_from(("AND", "OR")), st.lists(st.deferred(lambda: trees), min_size=1, max_size=3))
+    trees = st.one_of(st.sampled_from(TREE_LEAVES).map(MatchTree),
+                      nodes.map(lambda n: match_node(n[0], n[1], parens=True)))
+    return trees
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tree=_trees())
+def test_a_match_worked_out_from_its_concepts_is_one_pass_over_its_expression(tree_index, tree):
+    """With the match cache on, an expression is matched from its concepts' cached matches (AND: rows all
+    children match, OR: any; bm25 summed over the children a row matches, a repeated concept counted each
+    time). Rows and bm25 must be FTS5's for the whole expression, for any nesting of concepts."""
+    from catalog.search import sqlite_store as store
+
+    conn, state = tree_index
+    rows = conn.execute(f"SELECT rowid, bm25(fts, {store.BM25_WEIGHTS}) FROM fts WHERE fts MATCH ?",  # noqa: S608
+                        [tree.expression])
+    whole_rowids, whole_bm25 = store.rowids_and_scores(rows)
+    rowids, bm25 = state.matching(conn, tree, with_bm25=True)
+    assert rowids.tolist() == whole_rowids.tolist()
+    assert bm25 == pytest.approx(whole_bm25, rel=1e-9, abs=1e-9)
