@@ -7,6 +7,8 @@ benchmark from the catalog). A seeded generator combines them the way teachers t
 * ``topic``: a chapter or section name without its number (``第十四章 内能的利用`` → ``内能的利用``);
 * ``topic_word``: a topic and a resource-type or occasion word (``热机 课件``, ``热机公开课``);
 * ``book_topic``: grade, subject, stage or edition words and a topic (``九年级物理 热机``, ``人教版 热机``);
+* ``book``: textbook words and a resource-type or occasion word, no topic (``人教版七年级数学上册 课件``,
+  ``初二物理 期末复习``): every word is vocabulary (edition, grade, subject, volume, type);
 * ``typo``: one of the above with one character changed: a homophone from the node's own topics
   (pypinyin, tones ignored), else a character dropped or two swapped;
 * ``refine``: a topic with one or two facet filters, as after clicking a facet (resource type, subject);
@@ -39,7 +41,8 @@ SEARCH_PATH = "/api/v1/search?"
 WORDS = ("课件", "教案", "试卷", "公开课", "微课", "复习", "学案", "习题", "说课稿", "导学案", "PPT", "期末复习",
          "期中", "单元测试", "优质课", "预习")
 # Request kinds and their share of the pool.
-KINDS = {"topic": 0.25, "topic_word": 0.20, "book_topic": 0.15, "typo": 0.10, "refine": 0.10, "browse": 0.20}
+KINDS = {"topic": 0.20, "topic_word": 0.20, "book_topic": 0.10, "book": 0.10, "typo": 0.10, "refine": 0.10,
+         "browse": 0.20}
 TREE = ("stage", "subject", "edition", "grade", "volume")
 SORTS = ("newest", "downloads")
 # A chapter or section number in front of its name: 第十四章, 第1节, 第五单元, 课题3, Unit 3, 1.2 …
@@ -125,6 +128,11 @@ class Generator:
             return {"q": self.word(topic)}
         if kind == "book_topic":
             return {"q": self.book_words(book, topic)}
+        if kind == "book":
+            volume = book.volume if len(book.volume) <= 3 else ""  # 上册, 下册, 全一册; not 必修1 分子与细胞
+            parts = (book.edition if self.rng.random() < 0.6 else "", book.grade or book.stage, book.subject,
+                     volume if self.rng.random() < 0.5 else "")
+            return {"q": "".join(parts) + self.rng.choice(("", " ")) + self.rng.choice(WORDS)}
         if kind == "typo":
             text = self.rng.choice((topic, self.word(topic), self.book_words(book, topic)))
             return {"q": self.misspell(text).strip() or text}

@@ -22,7 +22,7 @@ Phases (each optional but the first):
   match cache on every request after the first round is a cache hit, and with it off none is; a node
   sees neither. This phase makes a pool of ``--mix-pool`` distinct requests from the node's own
   textbooks, chapters and sections (``bench/_search_mix.py``: topics alone, with a resource-type or
-  occasion word, with grade, subject or edition words, a few misspelt, facet refinements, browse
+  occasion word, with grade, subject or edition words, textbook words alone, a few misspelt, facet refinements, browse
   requests with 1–5 filters sorted by newest or downloads) and a sequence of ``--mix-requests`` drawn
   from it with Zipf-like popularity (``--zipf-s``, an assumption; ``--seed``), and reports how many of
   them repeat an earlier one (what a cache of whole responses could at best answer; each gunicorn worker

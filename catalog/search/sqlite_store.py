@@ -390,6 +390,11 @@ class FacetSummary:
 SUMMARIES_KEPT = 512  # facet summaries a process keeps per index generation (a few KiB each)
 
 
+# A node of a match tree whose children hold fewer rows than 1/SORTED_COMBINE_SHARE of the index's is
+# combined by sorting their rows; a larger one by scanning an array over every row (``IndexState._combined``).
+SORTED_COMBINE_SHARE = 8
+
+
 class IndexState:
     """What a process keeps of one generation of one index file: its columns, its term vocabulary, and
     the matches of recent full-text expressions and of their concepts (rowids and bm25, most recently
@@ -438,6 +443,8 @@ class IndexState:
         query of this generation named (a vocabulary word like 人教版 or 数学 is in thousands of queries,
         and its bm25 alone costs tens of milliseconds: FTS5 counts each phrase's documents per statement)."""
         tree = MatchTree(match) if isinstance(match, str) else match
+        while len(tree.children) == 1:  # the same match: kept once, under the innermost expression
+            tree = tree.children[0]
         expression = tree.expression
         with self._lock:
             found = self._matches.get(expression)
@@ -445,7 +452,7 @@ class IndexState:
                 self._matches.move_to_end(expression)
                 return found
         if self.cache_bytes and tree.children:
-            found = self._combined(conn, tree)
+            found = self._combined(conn, tree, with_bm25=with_bm25)
         elif with_bm25:
             rows = conn.execute(f"SELECT rowid, bm25(fts, {BM25_WEIGHTS}) FROM fts WHERE fts MATCH ?",  # noqa: S608
                                 [expression])
@@ -467,23 +474,35 @@ class IndexState:
                     self._cached_bytes -= sum(a.nbytes for a in gone if a is not None)
         return found
 
-    def _combined(self, conn: sqlite3.Connection, tree: MatchTree) -> tuple[Any, Any]:
-        """The rows and bm25 of ``tree`` worked out from its leaves' (``matching``): a node AND matches
-        the rows all its children match, OR those any matches, and a row's bm25 is the sum over the
-        children it matches. That is FTS5's own: its bm25 sums the phrases of the sub-expressions that
-        match the row (each phrase's IDF over the whole table, its frequency in the row), so the result
-        equals one pass over the whole expression but for rounding (tests: ``test_search_embedded``)."""
+    def _combined(self, conn: sqlite3.Connection, tree: MatchTree, *, with_bm25: bool = True) -> tuple[Any, Any]:
+        """The rows (and with ``with_bm25`` the bm25) of ``tree`` worked out from its leaves' (``matching``):
+        a node AND matches the rows all its children match, OR those any matches, and a row's bm25 is the
+        sum over the children it matches. That is FTS5's own: its bm25 sums the phrases of the
+        sub-expressions that match the row (each phrase's IDF over the whole table, its frequency in the
+        row), so the result equals one pass over the whole expression but for rounding (tests:
+        ``test_search_embedded``)."""
         if not tree.children:
-            return self.matching(conn, tree, with_bm25=True)
+            return self.matching(conn, tree, with_bm25=with_bm25)
+        parts = [self._combined(conn, child, with_bm25=with_bm25) for child in tree.children]
+        if len(parts) == 1:
+            return parts[0]
         size = len(self.columns.combo)
-        score = np.zeros(size)
+        if sum(len(rowids) for rowids, _ in parts) * SORTED_COMBINE_SHARE < size:  # few: sort them, not every row
+            rows, inverse, matched = np.unique(np.concatenate([rowids for rowids, _ in parts]), return_inverse=True,
+                                               return_counts=True)
+            keep = matched == len(parts) if tree.op == "AND" else slice(None)
+            if not with_bm25:
+                return rows[keep], None
+            score = np.bincount(inverse, weights=np.concatenate([bm25 for _, bm25 in parts]), minlength=len(rows))
+            return rows[keep], score[keep]
         matched = np.zeros(size, dtype=np.int32)  # children matching each row
-        for child in tree.children:
-            rowids, bm25 = self._combined(conn, child)
+        score = np.zeros(size) if with_bm25 else None
+        for rowids, bm25 in parts:
             matched[rowids] += 1
-            score[rowids] += bm25
-        rows = np.nonzero(matched == len(tree.children) if tree.op == "AND" else matched)[0]
-        return rows, score[rows]
+            if score is not None:
+                score[rowids] += bm25
+        rows = np.nonzero(matched == len(parts) if tree.op == "AND" else matched)[0]
+        return rows, None if score is None else score[rows]
 
 
 _states: dict[tuple[str, int], IndexState] = {}  # (index file, generation) → state, most recent last

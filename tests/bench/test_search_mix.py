@@ -60,6 +60,8 @@ def test_the_pool_is_distinct_made_of_the_nodes_topics_and_textbooks_and_fixed_b
         if kind == "browse":
             assert "q" not in params and params["sort"] in mix.SORTS
             assert 1 <= len(params) - 1 <= 5, path
+        elif kind == "book":  # textbook words only: no topic, a type or occasion word at the end
+            assert not any(t in params["q"] for t in topics) and params["q"].endswith(mix.WORDS), path
         elif kind != "typo":
             assert any(t in params["q"] for t in topics), path  # a topic as the node names it
             assert "第" not in params["q"] and "Unit" not in params["q"], path  # without its number

@@ -439,6 +439,12 @@ def test_a_match_worked_out_from_its_concepts_is_one_pass_over_its_expression(tr
     rows = conn.execute(f"SELECT rowid, bm25(fts, {store.BM25_WEIGHTS}) FROM fts WHERE fts MATCH ?",  # noqa: S608
                         [tree.expression])
     whole_rowids, whole_bm25 = store.rowids_and_scores(rows)
-    rowids, bm25 = state.matching(conn, tree, with_bm25=True)
-    assert rowids.tolist() == whole_rowids.tolist()
-    assert bm25 == pytest.approx(whole_bm25, rel=1e-9, abs=1e-9)
+    assert whole_rowids.tolist() == state.matching(conn, tree, with_bm25=True)[0].tolist()
+    share = store.SORTED_COMBINE_SHARE
+    try:
+        for store.SORTED_COMBINE_SHARE in (0, 10**9):  # every node by scanning, then every node by sorting
+            rowids, bm25 = state._combined(conn, tree)
+            assert rowids.tolist() == whole_rowids.tolist()
+            assert bm25 == pytest.approx(whole_bm25, rel=1e-9, abs=1e-9)
+    finally:
+        store.SORTED_COMBINE_SHARE = share
