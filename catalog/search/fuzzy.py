@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -333,6 +334,7 @@ class TermVocabulary:
 
 
 _built: dict[frozenset[str], TermVocabulary] = {}
+_built_lock = threading.Lock()  # a web process's threads search at once
 _BUILT_KEPT = 4
 
 
@@ -347,12 +349,14 @@ def term_vocabulary(terms: Iterable[tuple[str, int]], parents: Iterable[str] = (
         if section and chapter:
             tree.setdefault(section, []).append(chapter)
     key = frozenset(counts) | frozenset(f"{TOPIC_PARENT_SEP}{p}" for p in parents)
-    vocabulary = _built.get(key)
+    with _built_lock:
+        vocabulary = _built.get(key)
     if vocabulary is None:
-        vocabulary = TermVocabulary(counts, tree)
-        while len(_built) >= _BUILT_KEPT:
-            _built.pop(next(iter(_built)))
-        _built[key] = vocabulary
+        vocabulary = TermVocabulary(counts, tree)  # outside the lock: the other threads need not wait
+        with _built_lock:
+            while len(_built) >= _BUILT_KEPT:
+                _built.pop(next(iter(_built)))
+            _built[key] = vocabulary
     return vocabulary
 
 

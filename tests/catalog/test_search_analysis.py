@@ -396,3 +396,37 @@ def test_a_new_querys_highlight_pattern_holds_no_class_over_the_cjk_ranges():
     phrases = tuple(tuple(tokenize(p)) for p in ("有理数的乘方", "有理数", "unit 3", "七年级", "2.1 整式"))
     pattern = _phrase_matcher(phrases).pattern
     assert "\u4e00" not in pattern and "\\u4e00" not in pattern and "\\w" not in pattern
+
+
+def test_term_vocabularies_are_kept_safely_by_threads_searching_at_once():
+    """gunicorn serves searches from threads; each builds or reuses the term vocabulary of its index
+    generation (``fuzzy.term_vocabulary``, a few kept per process). Threads replacing the oldest at once
+    must not fail (the PostgreSQL lane once saw a KeyError: two threads popping the same oldest set)."""
+    import sys
+    import threading
+
+    from catalog.search import fuzzy
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def work(offset: int) -> None:
+        try:
+            start.wait()
+            for i in range(3000):
+                n = (i + offset) % (fuzzy._BUILT_KEPT * 3)
+                fuzzy.term_vocabulary([(f"词{n}", 1), ("数学", 2)])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race needs an unlucky switch
+    try:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors
