@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from catalog.pages.common import Labels
 from catalog.search import FACET_FIELDS, SearchRequest, search
+from catalog.search.analysis import MAX_CONCEPTS
 from catalog.search.base import MAX_WINDOW, TREE_FIELDS
 from exchange.errors import ExchangeError
 from exchange.views_pages import (
@@ -177,7 +178,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         error = exc
         search_request = SearchRequest()
         result = {"count": 0, "results": [], "facets": {}, "relaxed": False, "full_count": 0, "did_you_mean": [],
-                  "tree": []}
+                  "tree": [], "ignored": []}
     params = request.GET
     hits = result_rows(result["results"], labels)
     facets = []
@@ -215,4 +216,5 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "did_you_mean": [{"q": s["q"], "url": query_string(params, drop=["page"], q=s["q"])}
                          for s in result.get("did_you_mean") or []],
         "tree": tree_rows(result.get("tree") or [], labels, tree_link(params)),
+        "ignored": " ".join(result.get("ignored") or []), "max_concepts": MAX_CONCEPTS,
     })

@@ -30,7 +30,8 @@ __all__ = [
 
 def search(*, user: Any, request: SearchRequest, backend: SearchBackend | None = None) -> dict[str, Any]:
     """Run ``request`` and return the API shape ``{"count", "results", "facets", "page", "page_size",
-    "relaxed", "full_count", "did_you_mean", "tree"}`` (``tree``: the textbook tree with counts) (``relaxed``: documents matching only some of the words
+    "relaxed", "full_count", "did_you_mean", "tree", "ignored"}`` (``ignored``: words past the first
+    ``analysis.MAX_CONCEPTS`` things the query asks for, not searched) (``tree``: the textbook tree with counts) (``relaxed``: documents matching only some of the words
     were added after the ``full_count`` that match them all; ``did_you_mean``: the query with likely
     typos corrected, whose matches are among the results already, ranked after exact ones).
     Each result is passed to every annotator of ``settings.CATALOG_SEARCH_RESULT_ANNOTATORS``
@@ -43,7 +44,7 @@ def search(*, user: Any, request: SearchRequest, backend: SearchBackend | None =
     return {"count": page.count, "results": page.hits, "facets": page.facets, "page": request.page,
             "page_size": request.page_size, "relaxed": page.relaxed,
             "full_count": page.count if page.full_count is None else page.full_count,
-            "did_you_mean": page.did_you_mean, "tree": page.tree}
+            "did_you_mean": page.did_you_mean, "tree": page.tree, "ignored": page.ignored}
 
 
 def browse(*, filters: dict[str, tuple[str, ...]], backend: SearchBackend | None = None) -> dict[str, Any]:

@@ -270,6 +270,8 @@ class ParsedQuery:
     # alternatives with less weight than what was typed.
     rewrites: tuple[ParsedQuery, ...] = ()
     corrections: tuple[tuple[str, str], ...] = ()  # (as typed, the term meant), for the best rewrite
+    # What was typed after the first MAX_CONCEPTS concepts: not searched (the response says so).
+    ignored: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -409,7 +411,7 @@ def _parse_query(text: str, vocabulary: TermVocabulary) -> ParsedQuery:
         if not choice:
             corrections = list(changes)
         rewrites.append(replace(_concepts(rewritten, _pieces(rewritten), vocabulary), corrections=changes))
-    return ParsedQuery(parsed.text, parsed.concepts, tuple(rewrites), tuple(corrections))
+    return ParsedQuery(parsed.text, parsed.concepts, tuple(rewrites), tuple(corrections), parsed.ignored)
 
 
 MAX_REWRITES = 2
@@ -476,7 +478,14 @@ def _concepts(text: str, pieces: list[tuple[str, str, int, int]], vocabulary: Te
             fuzzy = tuple(t for t in dict.fromkeys(topics + broader) if tokenize(t) and t != piece)
             concept = Concept(piece, ((piece,),), (), (piece,), fuzzy, bool(fuzzy) or vocabulary.is_term(piece))
         concepts.setdefault(frozenset(concept.alternatives), concept)  # PPT课件 asks for one thing
-    return ParsedQuery(text, tuple(concepts.values()))
+    found = tuple(concepts.values())
+    return ParsedQuery(text, found[:MAX_CONCEPTS], ignored=tuple(c.text for c in found[MAX_CONCEPTS:]))
+
+
+# A query asks for at most this many things; what follows is ignored, and the response says so (as a
+# web search engine ignores words past its limit). A relaxed search widens through combinations of
+# the concepts, its work growing with their square: 40 words of a 200-character query cost seconds.
+MAX_CONCEPTS = 12
 
 
 @dataclass(frozen=True)

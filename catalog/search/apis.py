@@ -8,6 +8,7 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 
 from catalog.search import browse, search, suggest
+from catalog.search.analysis import MAX_CONCEPTS
 from catalog.search.base import FACET_FIELDS, SORTS, TREE_LEVELS, SearchRequest
 from exchange.api import ExchangeAPIView
 from exchange.errors import InvalidInputError
@@ -95,10 +96,12 @@ class SearchApi(ExchangeAPIView):
                                                                 "term": serializers.CharField()}, many=True),
             }, many=True),
             "tree": _TREE_NODE,
+            "ignored": serializers.ListField(child=serializers.CharField(), help_text=(
+                f"What the query typed past the first {MAX_CONCEPTS} words or phrases it asks for: not searched")),
         }),
         examples=[OpenApiExample("disjunctive facets", response_only=True, value={
             "count": 1, "page": 1, "page_size": 20, "relaxed": False, "full_count": 1, "did_you_mean": [],
-            "results": [], "tree": _TREE_EXAMPLE,
+            "ignored": [], "results": [], "tree": _TREE_EXAMPLE,
             "facets": {"subject": [{"value": "数学", "count": 612}, {"value": "语文", "count": 598}]}},
             description="GET /api/v1/search?stage=初中&subject=数学: the subject facet still counts 语文")],
     )

@@ -209,6 +209,8 @@ class SearchPage:
     did_you_mean: list[dict[str, Any]] = field(default_factory=list)
     # The textbook tree with counts (``textbook_tree``), expanded along the chosen path.
     tree: list[dict[str, Any]] = field(default_factory=list)
+    # What the query typed past its first ``analysis.MAX_CONCEPTS`` concepts: not searched.
+    ignored: list[str] = field(default_factory=list)
 
 
 def did_you_mean(parsed: Any) -> list[dict[str, Any]]:

@@ -380,7 +380,8 @@ class EmbeddedBackend(SearchBackend):
                      match_kind(score, relaxed=relaxed, fuzzy=parsed.has_fuzzy, above=above, typed_core=typed_core))
                 for rowid, score in rows]
         return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed,
-                          full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed), tree=tree)
+                          full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed), tree=tree,
+                          ignored=list(parsed.ignored))
 
     def suggest(self, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
         start = normalize(prefix)[:SUGGEST_PREFIX_LENGTH]

@@ -20,7 +20,7 @@ from catalog.importer import import_records
 from catalog.models import Resource
 from catalog.sampledata import generate
 from catalog.search import check_search
-from catalog.search.analysis import normalize, suggestion_terms
+from catalog.search.analysis import MAX_CONCEPTS, lexicon, normalize, parse_query, suggestion_terms
 from catalog.search.base import (
     FACET_FIELDS,
     MAX_WINDOW,
@@ -238,7 +238,7 @@ def test_api_search_shape_and_annotators(api, corpus_settings, settings):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"count", "results", "facets", "page", "page_size", "relaxed", "full_count", "did_you_mean",
-                         "tree"}
+                         "tree", "ignored"}
     assert (body["page"], body["page_size"], len(body["results"])) == (1, 3, 3)
     assert all(set(r) == set(RESULT_FIELDS) for r in body["results"])
     assert set(body["facets"]) == set(FACET_FIELDS)
@@ -465,6 +465,41 @@ def test_api_says_did_you_mean_and_when_it_relaxed(api, corpus_settings, setting
     body = api.get("/api/v1/search", {"q": "有理数 乘方 思维导图"}).json()
     assert body["relaxed"] is True and body["full_count"] == 0 and body["count"] > 0
     assert {r["match"] for r in body["results"]} == {"partial"}
+
+
+
+# Twelve things a teacher may ask for, then two more: the search takes the first twelve.
+MANY_WORDS = ("有理数 方程 细胞 电路 古诗 光合作用 牛顿 几何 概率 词汇 地图 溶液", "思维导图 名师")
+
+
+def test_a_query_asks_for_at_most_twelve_things_and_says_what_it_ignored(corpus_backend):
+    """A relaxed search widens through combinations of the query's concepts, its work growing with their
+    square: 40 words (a 200-character query) cost seconds per request. Past MAX_CONCEPTS the words are
+    ignored, as a web search engine does, and the response names them."""
+    first, rest = MANY_WORDS
+    assert MAX_CONCEPTS == 12 and len(first.split()) == MAX_CONCEPTS
+    page = run(corpus_backend, q=f"{first} {rest}", page_size=50)
+    assert page.ignored == rest.split()
+    same = run(corpus_backend, q=first, page_size=50)
+    assert same.ignored == [] and same.count > 0
+    assert (ids(page), page.count, page.relaxed, page.full_count) == (ids(same), same.count, same.relaxed,
+                                                                       same.full_count)
+    # 40 words of the vocabulary (synonyms among them ask for one thing): twelve concepts, then the rest
+    words = sorted(lexicon().entries)[:40]
+    assert len(parse_query(" ".join(words)).concepts) == MAX_CONCEPTS
+    ignored = run(corpus_backend, q=" ".join(words), page_size=1).ignored
+    assert ignored and ignored == [w for w in words if w in ignored] and ignored[-1] == words[-1]
+
+
+@pytest.mark.django_db
+def test_the_api_and_the_page_say_which_words_were_not_searched(api, client, corpus_settings, settings):
+    settings.CATALOG_SEARCH_RESULT_ANNOTATORS = []
+    first, rest = MANY_WORDS
+    body = api.get("/api/v1/search", {"q": f"{first} {rest}"}).json()
+    assert body["ignored"] == rest.split() and body["count"] > 0
+    assert api.get("/api/v1/search", {"q": first}).json()["ignored"] == []
+    html = client.get("/search", {"q": f"{first} {rest}"}).content.decode()
+    assert "以下未搜索：思维导图 名师" in html
 
 
 # --- topics typed in pieces, and partial queries that name a topic (issue 17) -----------------------
