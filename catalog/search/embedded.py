@@ -22,6 +22,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,19 @@ def _scores(parsed: ParsedQuery, columns: store.FacetColumns, rowids: Any, bm25:
         marked[members] = True
         score = score + np.where(marked[rowids], tier, 0.0)
     return score
+
+
+def _page_key(request: SearchRequest) -> tuple[Any, ...]:
+    """What a result page depends on besides the index generation (and the time, for recency)."""
+    filters = tuple(sorted((name, tuple(values)) for name, values in request.filters.items()))
+    return (request.q, filters, request.sort, request.page, request.page_size, request.with_facets,
+            request.with_highlight, request.with_tree)
+
+
+def _fresh(page: SearchPage) -> SearchPage:
+    """A page of its own for the caller, from a kept one: its hits are new dicts (result annotators add
+    to them); the rest is shared and read only."""
+    return replace(page, hits=[dict(hit) for hit in page.hits])
 
 
 def _hit(body: dict[str, Any], score: float | None, mark: Callable[[str], str | None] | None,
@@ -302,6 +316,10 @@ class EmbeddedBackend(SearchBackend):
         cache_bytes = settings.CATALOG_SEARCH_MATCH_CACHE_MB * 2**20
         with store.read_transaction(conn):
             state = handle.state(cache_bytes=cache_bytes)
+            key = _page_key(request)
+            kept = state.kept(key)
+            if kept is not None:
+                return _fresh(kept)
             columns = state.columns
             parsed = parse_query(request.q, state.vocabulary)
             relaxed, above, typed_core = False, 0.0, False  # above: what the relaxed levels add to full matches
@@ -379,9 +397,11 @@ class EmbeddedBackend(SearchBackend):
         hits = [_hit(bodies[rowid], score, mark,
                      match_kind(score, relaxed=relaxed, fuzzy=parsed.has_fuzzy, above=above, typed_core=typed_core))
                 for rowid, score in rows]
-        return SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed,
+        page = SearchPage(count=count, hits=hits, facets=facets, relaxed=relaxed,
                           full_count=full_count if relaxed else None, did_you_mean=did_you_mean(parsed), tree=tree,
                           ignored=list(parsed.ignored))
+        state.keep(key, page)
+        return _fresh(page)
 
     def suggest(self, prefix: str, *, limit: int = 10) -> list[dict[str, Any]]:
         start = normalize(prefix)[:SUGGEST_PREFIX_LENGTH]

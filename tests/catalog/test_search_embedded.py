@@ -363,6 +363,69 @@ def test_rebuild_index_if_outdated_rebuilds_only_an_outdated_index(tmp_path, set
     assert backend.current_path() != live and not backend.is_outdated()
 
 
+def _statements(backend: EmbeddedBackend, request: SearchRequest) -> tuple[object, list[str]]:
+    """A search's page and the SQL statements it ran on this thread's index connection."""
+    conn = backend._handle().conn
+    ran: list[str] = []
+    conn.set_trace_callback(ran.append)
+    try:
+        page = backend.search(request)
+    finally:
+        conn.set_trace_callback(None)
+    return page, ran
+
+
+def test_a_repeated_request_is_answered_from_its_kept_page(tmp_path, settings):
+    """As a search engine's query result cache: the same request in the same index generation reads
+    nothing of the index but its generation (no match, no stored bodies), and answers the same page."""
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 64
+    backend = EmbeddedBackend(tmp_path)
+    backend.index_documents(docs(80, 46))
+    request = SearchRequest(q="数学", filters={"stage": ("初中",)}, page_size=2)
+    first, ran_first = _statements(backend, request)
+    again, ran_again = _statements(backend, request)
+    assert any("FROM bodies" in sql for sql in ran_first)
+    assert [sql for sql in ran_again if "BEGIN" not in sql and "COMMIT" not in sql and "meta" not in sql] == []
+    assert first.hits and (again.count, again.hits, again.facets, again.tree) == (first.count, first.hits, first.facets, first.tree)
+    other, ran_other = _statements(backend, SearchRequest(q="数学", filters={"stage": ("初中",)}, page_size=2, page=2))
+    assert first.count > 2 and any("FROM bodies" in sql for sql in ran_other)  # another page is another request
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 0  # the cache off: nothing kept is used
+    _, ran_off = _statements(backend, request)
+    assert any("FROM bodies" in sql for sql in ran_off)
+
+
+def test_what_a_caller_adds_to_a_kept_pages_hits_stays_with_that_caller(tmp_path, settings):
+    """Result annotators add per-user answers (access, price, cover) to the hits they are given: a kept page
+    hands each caller hits of its own, so one user's answers never reach the next user of the page."""
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 64
+    backend = EmbeddedBackend(tmp_path)
+    backend.index_documents(docs(40, 47))
+    request = SearchRequest(q="课件", page_size=10)
+    mine = backend.search(request)
+    assert mine.hits
+    for hit in mine.hits:
+        hit["access"] = {"allowed": True, "reason": "purchased"}
+        hit["title"] = "changed by a caller"
+    theirs = backend.search(request)
+    assert all("access" not in hit and hit["title"] != "changed by a caller" for hit in theirs.hits)
+    assert [h["id"] for h in theirs.hits] == [h["id"] for h in mine.hits]
+
+
+def test_a_kept_page_is_worked_out_again_after_page_seconds(tmp_path, settings, monkeypatch):
+    """Scores carry recency (they change with the clock): a page is kept at most PAGE_SECONDS."""
+    from catalog.search import sqlite_store as store
+
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 64
+    backend = EmbeddedBackend(tmp_path)
+    backend.index_documents(docs(40, 48))
+    request = SearchRequest(q="习题", page_size=3)
+    _statements(backend, request)
+    clock = store.time.monotonic() + store.PAGE_SECONDS + 1
+    monkeypatch.setattr(store.time, "monotonic", lambda: clock)
+    _, ran = _statements(backend, request)
+    assert any("FROM bodies" in sql for sql in ran)
+
+
 DELETER = """
 import sys, django
 django.setup()
