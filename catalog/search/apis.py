@@ -3,8 +3,10 @@ textbook tree with counts)."""
 
 from __future__ import annotations
 
+from drf_orjson_renderer.renderers import ORJSONRenderer
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 
 from catalog.search import browse, search, suggest
@@ -62,6 +64,11 @@ _TREE_EXAMPLE = [
 ]
 
 
+# The search endpoints answer most of a node's API requests, each some 26 KB of JSON: orjson encodes it in a
+# fraction of the standard library's time (which took a tenth of a search request's CPU). Same data.
+FAST_JSON = [ORJSONRenderer, BrowsableAPIRenderer]
+
+
 class SearchApi(ExchangeAPIView):
     """Search the published catalog. Permission: anyone (the index holds published resources only).
 
@@ -72,6 +79,7 @@ class SearchApi(ExchangeAPIView):
     path."""
 
     permission_classes = [permissions.AllowAny]
+    renderer_classes = FAST_JSON
 
     @extend_schema(
         parameters=[
@@ -118,6 +126,7 @@ class SearchSuggestApi(ExchangeAPIView):
     published resources carry them. Permission: anyone."""
 
     permission_classes = [permissions.AllowAny]
+    renderer_classes = FAST_JSON
 
     @extend_schema(
         parameters=[OpenApiParameter("q", str, description="What has been typed so far"),
@@ -149,6 +158,7 @@ class BrowseApi(ExchangeAPIView):
     the tree (resource_type, license…) narrow every count. Permission: anyone."""
 
     permission_classes = [permissions.AllowAny]
+    renderer_classes = FAST_JSON
 
     @extend_schema(
         parameters=[*_FILTER_PARAMS],

@@ -250,6 +250,27 @@ def test_api_search_shape_and_annotators(api, corpus_settings, settings):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(("path", "params"), [
+    ("/api/v1/search", {"q": "初一数学 有理数 课件", "stage": "初中"}),
+    ("/api/v1/search", {"q": "有理书 乘方 思维导图"}),
+    ("/api/v1/search", {"subject": "数学", "sort": "newest", "page": 2}),
+    ("/api/v1/search", {"page_size": 0}),
+    ("/api/v1/search/suggest", {"q": "有理"}),
+    ("/api/v1/browse", {"stage": "初中", "subject": "数学"}),
+])
+def test_the_search_endpoints_json_is_the_standard_renderers_data(api, corpus_settings, settings, path, params):
+    """The search endpoints render with orjson (``FAST_JSON``): the same data, error bodies included, as
+    DRF's own JSON renderer gives, and the same media type."""
+    from rest_framework.renderers import JSONRenderer
+
+    response = api.get(path, params)
+    assert response["Content-Type"] == "application/json"
+    standard = JSONRenderer().render(response.data, "application/json")
+    assert json.loads(response.content) == json.loads(standard)
+    assert ("error" in json.loads(response.content)) == (response.status_code >= 400)
+
+
+@pytest.mark.django_db
 def test_api_filters_sort_and_suggest(api, corpus_settings, corpus_docs, settings):
     settings.CATALOG_SEARCH_RESULT_ANNOTATORS = []
     response = api.get("/api/v1/search?q=有理数&grade=七年级&resource_type=课件&resource_type=教案&sort=newest")
