@@ -369,15 +369,20 @@ def load_mix(paths: list[str], ranks: list[int], data_dir: Path, *, code: Path, 
             warm = wrk_run(wrk, script, base, threads=threads, conns=8, seconds=warmup, timeout="30s",
                            script_args=("0", str(threads)))
             time.sleep(5)
-            start = warm["requests"]  # about: the threads' counts differ by a few
-            run = wrk_run(wrk, script, base, threads=threads, conns=connections, seconds=duration,
-                          script_args=(str(start), str(threads)))
+            # 16 connections (4 waiting per worker thread), then ``connections``, each going on in the sequence
+            # from where the previous run stopped (about: the threads' counts differ by a few)
+            runs, start = {}, warm["requests"]
+            for phase, conns in (("concurrent_16", 16), ("concurrent", connections)):
+                run = wrk_run(wrk, script, base, threads=threads, conns=conns, seconds=duration,
+                              script_args=(str(start), str(threads)))
+                runs[phase] = {**run, "sequence_from": start, "sequence_to": start + run["requests"],
+                               "wrapped": start + run["requests"] > len(paths),
+                               "repeat_share": mix.window_repeat_share(ranks, start, run["requests"])}
+                start += run["requests"]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return {"warm_up": {"connections": 8, "duration_s": warmup, "requests": warm["requests"], "rps": warm["rps"]},
-            "concurrent": {**run, "sequence_from": start, "sequence_to": start + run["requests"],
-                           "wrapped": start + run["requests"] > len(paths),
-                           "repeat_share": mix.window_repeat_share(ranks, start, run["requests"])}}
+            **runs}
 
 
 def summary(result: dict[str, Any]) -> list[str]:
@@ -413,8 +418,8 @@ def mix_summary(result: dict[str, Any]) -> list[str]:
              f"a sequence of {sequence['requests']} drawn with Zipf s={info['zipf_s']} (an assumption): "
              f"{sequence['distinct']} distinct, {round(100 * sequence['repeat_share'], 1)} % repeat an earlier "
              "one (what a cache of whole responses, unbounded and shared by both workers, could at best answer; "
-             "the match cache also shares one full-text match between requests differing only in filters, sort "
-             "or what the analysis normalises)"]
+             "each worker keeps its last 1,024 pages, and its match cache also shares one full-text match between "
+             "requests differing only in filters, sort, page or what the analysis normalises)"]
     first = result.get("mix_server_time")
     if first:
         lines.append(f"query mix, server time in process, the first {first['samples']} requests of the sequence once "
@@ -423,8 +428,10 @@ def mix_summary(result: dict[str, Any]) -> list[str]:
                      f"ms, mean {first['mean_ms']} ms, p95 {first['p95_ms']} ms, p99 {first['p99_ms']} ms, "
                      f"non-200 {first['non_200']}")
     for key, label in (("load_mix_cold", "match cache off"), ("load_mix", "match cache on")):
-        figures = (result.get(key) or {}).get("concurrent")
-        if figures:
+        for phase in ("concurrent_16", "concurrent"):
+            figures = (result.get(key) or {}).get(phase)
+            if not figures:
+                continue
             warm = result[key]["warm_up"]
             lines.append(f"query mix, gunicorn 2 workers × 2 threads, {label}, wrk {figures['connections']} "
                          f"connections {figures['duration_s']} s after a {warm['duration_s']} s warm-up on the same "
@@ -474,7 +481,7 @@ def main() -> None:
                              help="query mix phase (default on; --no-mix skips it; --no-load and --skip-server-time "
                                   "skip its wrk and in-process parts)")
     mix_options.add_argument("--mix-pool", type=int, default=3000, help="distinct requests in the pool")
-    mix_options.add_argument("--mix-requests", type=int, default=20000, help="length of the request sequence")
+    mix_options.add_argument("--mix-requests", type=int, default=40000, help="length of the request sequence")
     mix_options.add_argument("--zipf-s", type=float, default=1.0, help="popularity of rank r: 1/r^s")
     mix_options.add_argument("--seed", type=int, default=17)
     mix_options.add_argument("--mix-server-time", type=int, default=2000,
