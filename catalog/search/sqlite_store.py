@@ -390,11 +390,12 @@ class FacetSummary:
 
 SUMMARIES_KEPT = 512  # facet summaries a process keeps per index generation (a few KiB each)
 # Whole result pages a process keeps per index generation (``IndexState.kept``), for at most PAGE_SECONDS,
-# after which recency has moved the scores. A page of 20 hits with highlights, facets and tree takes about
-# 75 KiB in memory at 100,000 resources: 1,024 pages, some 75 MiB a worker at most. On the benchmark's query
-# mix (Zipf over 3,000 requests, two workers) each worker's kept pages answer 72 % of requests at 512,
-# 81 % at 1,024 and 83 % at 2,048.
-PAGES_KEPT = 1024
+# after which recency has moved the scores, within PAGES_BYTES (by the size the caller tells, ``keep``): a
+# page of 20 hits with highlights, facets and tree takes about 75 KiB in memory at 100,000 resources, one of
+# 100 hits five times that, so a count of pages would not bound the memory (a client asking for 100 hits a
+# page would multiply it). 64 MiB hold some 870 pages of 20 hits. On the benchmark's query mix (Zipf over
+# 3,000 requests, two workers) a worker's last 512 pages answer 72 % of its requests, 1,024 81 %.
+PAGES_BYTES = 64 * 2**20
 PAGE_SECONDS = 60.0
 
 
@@ -420,7 +421,8 @@ class IndexState:
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self._summaries: OrderedDict[tuple[Any, ...], FacetSummary] = OrderedDict()
-        self._pages: OrderedDict[Any, tuple[float, Any]] = OrderedDict()  # key → (when kept, page)
+        self._pages: OrderedDict[Any, tuple[float, Any, int]] = OrderedDict()  # key → (when kept, page, size)
+        self._page_bytes = 0
 
     def kept(self, key: Any) -> Any | None:
         """The result page kept under ``key`` (``keep``) for this generation, if kept less than
@@ -435,20 +437,24 @@ class IndexState:
                 return None
             if time.monotonic() - found[0] > PAGE_SECONDS:
                 del self._pages[key]
+                self._page_bytes -= found[2]
                 return None
             self._pages.move_to_end(key)
             return found[1]
 
-    def keep(self, key: Any, page: Any) -> None:
-        """Keep ``page`` under ``key`` for ``kept`` (the most recently used PAGES_KEPT; nothing while
-        the cache is off). The page is shared by the requests that find it: it must not be changed."""
-        if not self.cache_bytes:
+    def keep(self, key: Any, page: Any, size: int) -> None:
+        """Keep ``page`` (``size``: about the bytes it takes) under ``key`` for ``kept``: the most recently
+        used within PAGES_BYTES, a page larger than an eighth of it not at all; nothing while the cache is
+        off. The page is shared by the requests that find it: it must not be changed."""
+        if not self.cache_bytes or size > PAGES_BYTES // 8:
             return
         with self._lock:
-            self._pages[key] = (time.monotonic(), page)
-            self._pages.move_to_end(key)
-            while len(self._pages) > PAGES_KEPT:
-                self._pages.popitem(last=False)
+            old = self._pages.pop(key, None)
+            self._page_bytes += size - (old[2] if old else 0)
+            self._pages[key] = (time.monotonic(), page, size)
+            while self._page_bytes > PAGES_BYTES:
+                _, (_, _, gone) = self._pages.popitem(last=False)
+                self._page_bytes -= gone
 
     def summary(self, expression: str | None, filters: Mapping[str, Sequence[str]],
                 count: Callable[[], FacetCounts]) -> FacetSummary:

@@ -22,6 +22,7 @@ from catalog.search.analysis import tokenize
 from catalog.search.base import FACET_FIELDS, FACET_SOURCE, DisjunctiveCounter, SearchRequest
 from catalog.search.documents import record_document
 from catalog.search.embedded import EmbeddedBackend
+from catalog.search.embedded import _page_bytes as embedded_page_bytes
 from catalog.search.sqlite_store import IndexVersionError
 
 
@@ -409,6 +410,30 @@ def test_what_a_caller_adds_to_a_kept_pages_hits_stays_with_that_caller(tmp_path
     theirs = backend.search(request)
     assert all("access" not in hit and hit["title"] != "changed by a caller" for hit in theirs.hits)
     assert [h["id"] for h in theirs.hits] == [h["id"] for h in mine.hits]
+
+
+def test_kept_pages_keep_to_their_memory_whatever_the_page_size_asked(tmp_path, settings, monkeypatch):
+    """A count of pages would not bound their memory: a client asking for 100 hits a page makes each five
+    times larger. Kept pages keep to PAGES_BYTES by their size; a page larger than an eighth of it is not kept."""
+    from catalog.search import sqlite_store as store
+
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 64
+    backend = EmbeddedBackend(tmp_path)
+    backend.index_documents(docs(150, 49))
+    small = backend.search(SearchRequest(q="数学", page_size=20))
+    budget = 8 * embedded_page_bytes(small) + 1
+    monkeypatch.setattr(store, "PAGES_BYTES", budget)
+    for page in range(1, 8):  # hostile: distinct requests of 100 hits each
+        backend.search(SearchRequest(q="课件" if page % 2 else "习题", page=page // 2 + 1, page_size=100))
+    for page in range(1, 60):
+        backend.search(SearchRequest(q="数学" if page % 2 else "课件", page=page // 2 + 1, page_size=2))
+    handle = backend._handle()
+    with store.read_transaction(handle.conn):
+        state = handle.state(cache_bytes=64 * 2**20)
+    sizes = [size for _, _, size in state._pages.values()]
+    assert state._page_bytes == sum(sizes) <= budget and 1 < len(sizes) < 59  # the oldest made room
+    assert all(size <= budget // 8 for size in sizes)
+    assert all(key[4] == 2 for key in state._pages)  # the pages of 100 hits were larger than an eighth
 
 
 def test_a_kept_page_is_worked_out_again_after_page_seconds(tmp_path, settings, monkeypatch):
