@@ -418,7 +418,7 @@ def mix_summary(result: dict[str, Any]) -> list[str]:
              f"a sequence of {sequence['requests']} drawn with Zipf s={info['zipf_s']} (an assumption): "
              f"{sequence['distinct']} distinct, {round(100 * sequence['repeat_share'], 1)} % repeat an earlier "
              "one (what a cache of whole responses, unbounded and shared by both workers, could at best answer; "
-             "each worker keeps its most recent pages within 64 MiB, and its match cache also shares one full-text match between "
+             "each worker keeps its most recent pages within 32 MiB, and its match cache also shares one full-text match between "
              "requests differing only in filters, sort, page or what the analysis normalises)"]
     first = result.get("mix_server_time")
     if first:

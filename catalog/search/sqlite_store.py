@@ -390,12 +390,12 @@ class FacetSummary:
 
 SUMMARIES_KEPT = 512  # facet summaries a process keeps per index generation (a few KiB each)
 # Whole result pages a process keeps per index generation (``IndexState.kept``), for at most PAGE_SECONDS,
-# after which recency has moved the scores, within PAGES_BYTES (by the size the caller tells, ``keep``): a
-# page of 20 hits with highlights, facets and tree takes about 75 KiB in memory at 100,000 resources, one of
-# 100 hits five times that, so a count of pages would not bound the memory (a client asking for 100 hits a
-# page would multiply it). 64 MiB hold some 870 pages of 20 hits. On the benchmark's query mix (Zipf over
-# 3,000 requests, two workers) a worker's last 512 pages answer 72 % of its requests, 1,024 81 %.
-PAGES_BYTES = 64 * 2**20
+# after which recency has moved the scores, within PAGES_BYTES by the size the caller tells (``keep``): a
+# count of pages would not bound the memory, as a client asking for 100 hits a page makes each five times
+# larger. The embedded backend keeps a page as its JSON (``embedded._packed``), some 26 KB for 20 hits at
+# 100,000 resources: 32 MiB hold about 1,300. On the benchmark's query mix (Zipf over 3,000 requests, two
+# workers) a worker's last 512 pages answer 72 % of its requests, 1,024 81 %, 2,048 83 %.
+PAGES_BYTES = 32 * 2**20
 PAGE_SECONDS = 60.0
 
 

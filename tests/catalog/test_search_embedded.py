@@ -22,7 +22,7 @@ from catalog.search.analysis import tokenize
 from catalog.search.base import FACET_FIELDS, FACET_SOURCE, DisjunctiveCounter, SearchRequest
 from catalog.search.documents import record_document
 from catalog.search.embedded import EmbeddedBackend
-from catalog.search.embedded import _page_bytes as embedded_page_bytes
+from catalog.search.embedded import _packed as packed_page
 from catalog.search.sqlite_store import IndexVersionError
 
 
@@ -421,7 +421,7 @@ def test_kept_pages_keep_to_their_memory_whatever_the_page_size_asked(tmp_path, 
     backend = EmbeddedBackend(tmp_path)
     backend.index_documents(docs(150, 49))
     small = backend.search(SearchRequest(q="数学", page_size=20))
-    budget = 8 * embedded_page_bytes(small) + 1
+    budget = 8 * len(packed_page(small)) + 1
     monkeypatch.setattr(store, "PAGES_BYTES", budget)
     for page in range(1, 8):  # hostile: distinct requests of 100 hits each
         backend.search(SearchRequest(q="课件" if page % 2 else "习题", page=page // 2 + 1, page_size=100))
