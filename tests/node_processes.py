@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests import servers
+from tests.migrated import copy_migrated_database
 
 ROOT = Path(__file__).resolve().parents[1]
 MANAGE = str(ROOT / "manage.py")
@@ -59,8 +60,7 @@ def seed_node(data_dir: Path) -> dict[str, str]:
     """Migrate, load vocabularies, create the demo organisations, two teachers (``teacher`` and
     ``rural_teacher``, password ``test-pass-<name>``) and one published open resource with a PDF; its id."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    manage(data_dir, "migrate", "--noinput", "-v0")
-    manage(data_dir, "load_vocabularies")
+    copy_migrated_database(data_dir / "exchange.sqlite3")  # migrated, vocabularies loaded (``tests.migrated``)
     out = manage(data_dir, "shell", "-c", SEED)
     return json.loads(out.strip().splitlines()[-1])
 

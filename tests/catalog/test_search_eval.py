@@ -97,8 +97,12 @@ def test_search_eval_reports_the_embedded_backend_above_its_floor(tmp_path, caps
 
 
 def test_search_eval_runs_on_elasticsearch(elasticsearch_url, tmp_path):
+    """At 150 documents (64 judged queries with answers) the Elasticsearch backend scores as it does at
+    300 (nDCG@10 0.77, Recall@50 0.78, MRR 1.0 against 0.74, 0.79, 0.99), and a ranking that ignores the
+    query still falls below 0.5 on every metric (0.02, 0.40, 0.02); below ~150 such a ranking reaches a
+    Recall@50 above 0.5. The emulated cluster's time grows with the corpus: 300 took 80 s."""
     out = tmp_path / "eval.json"
-    call_command("search_eval", "--n", "300", "--backend", "elasticsearch", "--es-url", elasticsearch_url,
+    call_command("search_eval", "--n", "150", "--backend", "elasticsearch", "--es-url", elasticsearch_url,
                  "--json", str(out))
     (result,) = json.loads(out.read_text())["results"]
     assert result["backend"] == "elasticsearch" and result["queries"] > 20

@@ -61,9 +61,11 @@ def test_rq_queue_ping(rq_queue):
 
 
 def touch_file(*, path: str) -> None:
+    """Writes the id of the process that ran the job."""
+    import os
     from pathlib import Path
 
-    Path(path).write_text("done")
+    Path(path).write_text(str(os.getpid()))
 
 
 @pytest.mark.usefixtures("committed_db")
@@ -79,11 +81,46 @@ def test_rqworker_command_runs_jobs_with_django_configured(rq_queue):
 
 
 def test_rqworker_command_forks_a_child_per_job(rq_queue, tmp_path):
+    import os
+
     from django.core.management import call_command
 
     jobs.enqueue("tests.exchange.test_jobs.touch_file", path=str(tmp_path / "ran"))
     call_command("rqworker", "--burst")
-    assert (tmp_path / "ran").read_text() == "done"
+    assert int((tmp_path / "ran").read_text()) != os.getpid()  # ran, and not in the worker's own process
+
+
+def _sleeping_in_get_message(thread) -> bool:
+    import sys
+
+    frame = sys._current_frames().get(thread.ident)
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return "get_message" in names and names[0] == "wait"
+
+
+def test_a_worker_stops_without_waiting_out_its_command_listener(rq_queue):
+    """A worker's teardown does not wait for the thread that listens for rq's commands (stop, kill) to
+    wake up: that thread sleeps up to 60 s between reads, and once it has seen the unsubscribe it sleeps
+    on. redis-py 8.2's ``PubSubWorkerThread.stop()`` joins the thread without a bound, so every worker
+    (``manage.py rqworker``, burst or not, and each SIGTERM in production) took 60 s to stop; rq bounds
+    its own join at 1 s. The listener is put into that sleep here, then the worker tears down."""
+    import time
+
+    from rq import Worker
+
+    worker = Worker([rq_queue.queue], connection=rq_queue.connection)
+    worker.subscribe()
+    listener = worker.pubsub_thread
+    worker.pubsub.unsubscribe()
+    deadline = time.monotonic() + 30
+    while not (not worker.pubsub.subscribed and _sleeping_in_get_message(listener)):
+        assert time.monotonic() < deadline, "the listener never went to sleep after the unsubscribe"
+        time.sleep(0.01)
+    worker.unsubscribe()
+    assert listener.is_alive(), "teardown waited for the listener's sleep to end"
 
 
 def test_rqworker_command_refuses_without_redis(settings):

@@ -22,6 +22,7 @@ import requests
 
 from tests import servers
 from tests.accounts import DemoAccounts
+from tests.migrated import copy_migrated_database
 
 ROOT = Path(__file__).resolve().parents[2]
 MANAGE = str(ROOT / "manage.py")
@@ -161,14 +162,10 @@ def kill9(proc: subprocess.Popen) -> None:
 
 
 def prepare_template(directory: Path) -> Path:
-    """Migrate and load vocabularies once into a template database that every node starts from."""
+    """A template database that every node starts from: migrated, vocabularies loaded (a copy of the one
+    this test process migrated, ``tests.migrated``)."""
     directory.mkdir(parents=True, exist_ok=True)
-    env = base_env()
-    env.update(EXCHANGE_DATA_DIR=str(directory))
-    for args in (["migrate", "--noinput", "-v0"], ["load_vocabularies"]):
-        subprocess.run([sys.executable, MANAGE, *args], env=env, cwd=ROOT, check=True, capture_output=True,
-                       timeout=300)
-    return directory / "exchange.sqlite3"
+    return copy_migrated_database(directory / "exchange.sqlite3")
 
 
 def node_from_template(template_db: Path, node: Node) -> Node:

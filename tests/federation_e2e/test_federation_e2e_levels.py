@@ -95,7 +95,9 @@ def levels(tmp_path_factory) -> Iterator[Levels]:
             corpus = base / f"{node.node_id}.jsonl"
             subprocess.run([sys.executable, "-m", "catalog.sampledata", "--n", str(n), "--seed", str(seed),
                             "--out", str(corpus)], cwd=ROOT, check=True, timeout=120)
-            node.manage("import_corpus", str(corpus), "--no-progress")
+            # Placeholder files, as the flat cluster's seeds have: no test here reads a seeded record's file
+            # or preview, and real sample documents with their previews took 45 of the fixture's 110 s.
+            node.manage("import_corpus", str(corpus), "--no-progress", "--placeholder-files")
         for node in tree.nodes:
             # Scheduled pulls only back pokes up: four hops by them alone would outlast PROPAGATION_LIMIT.
             node.start_loop(interval=10)
