@@ -4,6 +4,7 @@ atomic swaps of the index file, refusal of an index built by other analysis code
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import itertools
 import os
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 from catalog.sampledata import generate
 from catalog.search.analysis import tokenize
-from catalog.search.base import FACET_FIELDS, FACET_SOURCE, DisjunctiveCounter, SearchRequest
+from catalog.search.base import FACET_FIELDS, FACET_SOURCE, DisjunctiveCounter, SearchPage, SearchRequest
 from catalog.search.documents import record_document
 from catalog.search.embedded import EmbeddedBackend
 from catalog.search.embedded import _page_bytes as embedded_page_bytes
@@ -430,10 +431,11 @@ def test_kept_pages_keep_to_their_memory_whatever_the_page_size_asked(tmp_path, 
     handle = backend._handle()
     with store.read_transaction(handle.conn):
         state = handle.state(cache_bytes=64 * 2**20)
-    sizes = [size for _, _, size in state._pages.values()]
-    assert state._page_bytes == sum(sizes) <= budget and 1 < len(sizes) < 59  # the oldest made room
+    pages = {key[1]: size for key, (_, _, size) in store._kept_pages._pages.items() if key[0] == state._serial}
+    sizes = list(pages.values())
+    assert sum(sizes) <= store._kept_pages._bytes <= budget and 1 < len(sizes) < 59  # the oldest made room
     assert all(size <= budget // 8 for size in sizes)
-    assert all(key[4] == 2 for key in state._pages)  # the pages of 100 hits were larger than an eighth
+    assert all(key[4] == 2 for key in pages)  # the pages of 100 hits were larger than an eighth
 
 
 def test_a_kept_page_is_worked_out_again_after_page_seconds(tmp_path, settings, monkeypatch):
@@ -536,3 +538,34 @@ def test_a_match_worked_out_from_its_concepts_is_one_pass_over_its_expression(tr
             assert bm25 == pytest.approx(whole_bm25, rel=1e-9, abs=1e-9)
     finally:
         store.SORTED_COMBINE_SHARE = share
+
+
+def _live_pages(ignore: list[object]) -> list[SearchPage]:
+    """Every SearchPage object alive in this process but those of ``ignore`` (kept before the test)."""
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, SearchPage) and not any(o is i for i in ignore)]
+
+
+def test_kept_pages_keep_to_their_memory_across_index_generations(tmp_path, settings, monkeypatch):
+    """Kept pages keep to PAGES_BYTES a process, not a generation: a process keeps the state of its last
+    STATES_KEPT generations (readers of older snapshots finish with theirs), and any publisher's change
+    starts a new one. Hostile: distinct requests, a change, distinct requests again… The pages a process
+    holds (found by the garbage collector, whatever holds them) stay within the budget."""
+    from catalog.search import sqlite_store as store
+
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 64
+    before = _live_pages([])
+    backend = EmbeddedBackend(tmp_path)
+    batch = docs(60, 52)
+    backend.index_documents(batch[:50])
+    requests = [SearchRequest(q=q, page=page, page_size=3)
+                for q, page in itertools.product(("数学", "课件", "习题", "教案"), (1, 2, 3))]
+    budget = 8 * max(embedded_page_bytes(backend.search(r)) for r in requests) + 1  # no page over an eighth
+    monkeypatch.setattr(store, "PAGES_BYTES", budget)
+    for generation in range(store.STATES_KEPT):
+        backend.index_documents([batch[50 + generation]])  # a new generation (a publisher's change)
+        for request in requests:
+            backend.search(request)
+    kept = _live_pages(before)
+    assert len(kept) >= 4  # the last generation's pages are kept (the cache works)
+    assert sum(embedded_page_bytes(p) for p in kept) <= budget
