@@ -8,10 +8,12 @@ import gc
 import io
 import itertools
 import os
+import pickle
 import sqlite3
 import subprocess
 import sys
 import threading
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from catalog.sampledata import generate
 from catalog.search.analysis import tokenize
 from catalog.search.base import FACET_FIELDS, FACET_SOURCE, DisjunctiveCounter, SearchPage, SearchRequest
 from catalog.search.documents import record_document
-from catalog.search.embedded import EmbeddedBackend
+from catalog.search.embedded import EmbeddedBackend, _page_key
 from catalog.search.embedded import _page_bytes as embedded_page_bytes
 from catalog.search.sqlite_store import IndexVersionError
 
@@ -422,7 +424,7 @@ def test_kept_pages_keep_to_their_memory_whatever_the_page_size_asked(tmp_path, 
     backend = EmbeddedBackend(tmp_path)
     backend.index_documents(docs(150, 49))
     small = backend.search(SearchRequest(q="数学", page_size=20))
-    budget = 8 * embedded_page_bytes(small) + 1
+    budget = 8 * embedded_page_bytes(small, _page_key(SearchRequest(q="数学", page_size=20))) + 1
     monkeypatch.setattr(store, "PAGES_BYTES", budget)
     for page in range(1, 8):  # hostile: distinct requests of 100 hits each
         backend.search(SearchRequest(q="课件" if page % 2 else "习题", page=page // 2 + 1, page_size=100))
@@ -560,7 +562,7 @@ def test_kept_pages_keep_to_their_memory_across_index_generations(tmp_path, sett
     backend.index_documents(batch[:50])
     requests = [SearchRequest(q=q, page=page, page_size=3)
                 for q, page in itertools.product(("数学", "课件", "习题", "教案"), (1, 2, 3))]
-    budget = 8 * max(embedded_page_bytes(backend.search(r)) for r in requests) + 1  # no page over an eighth
+    budget = 8 * max(embedded_page_bytes(backend.search(r), _page_key(r)) for r in requests) + 1  # none over 1/8
     monkeypatch.setattr(store, "PAGES_BYTES", budget)
     for generation in range(store.STATES_KEPT):
         backend.index_documents([batch[50 + generation]])  # a new generation (a publisher's change)
@@ -568,4 +570,48 @@ def test_kept_pages_keep_to_their_memory_across_index_generations(tmp_path, sett
             backend.search(request)
     kept = _live_pages(before)
     assert len(kept) >= 4  # the last generation's pages are kept (the cache works)
-    assert sum(embedded_page_bytes(p) for p in kept) <= budget
+    assert sum(embedded_page_bytes(p, ()) for p in kept) <= budget  # (their keys left out)
+
+
+def _real_bytes(thing: object) -> int:
+    """The memory ``thing`` takes, measured by tracemalloc on a copy of it that shares nothing."""
+    blob = pickle.dumps(thing)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        copy = pickle.loads(blob)  # noqa: S301 - our own bytes, just made
+        taken = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    del copy
+    return taken
+
+
+def test_the_size_a_page_is_kept_with_covers_the_memory_it_takes(tmp_path, settings):
+    """PAGES_BYTES bounds the memory of kept pages only if the size each is kept with is not less than what
+    it takes (its entry: request key, page, facets and tree of its own). Hostile shapes: many distinct
+    queries finding nothing (a page of almost no JSON, a long query or long filter values in its key), one
+    hit a page (facets and tree weigh more than their JSON), pages past the end; and the usual page."""
+    from catalog.search import sqlite_store as store
+
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 64
+    backend = EmbeddedBackend(tmp_path)
+    batch = docs(300, 53)
+    backend.index_documents(batch)
+    shapes = [
+        SearchRequest(q="qzxw"),
+        SearchRequest(q="qzxw" + "x" * 190),
+        SearchRequest(q="qzxw", filters={"publisher": tuple(f"出版社 {i} " * 8 for i in range(10))}),
+        SearchRequest(q="数学", page_size=1),
+        SearchRequest(q="数学", page=300),
+        SearchRequest(q="数学 课件"),
+        SearchRequest(filters={"stage": (batch[0]["stage"],), "subject": (batch[0]["subject"],)}, page_size=1,
+                      with_facets=False, with_highlight=False),  # as the browse API asks
+    ]
+    for request in shapes:
+        backend.search(request)
+        entries = [(key, entry) for key, entry in store._kept_pages._pages.items() if key[1] == _page_key(request)]
+        assert len(entries) == 1, request
+        kept_with = entries[0][1][2]
+        assert _real_bytes(entries[0]) <= kept_with, request
