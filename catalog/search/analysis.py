@@ -272,6 +272,8 @@ class ParsedQuery:
     corrections: tuple[tuple[str, str], ...] = ()  # (as typed, the term meant), for the best rewrite
     # What was typed after the first MAX_CONCEPTS concepts: not searched (the response says so).
     ignored: tuple[str, ...] = ()
+    # Where in ``text`` the ignored part begins (None: nothing is ignored): corrections stop there.
+    searched_end: int | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -390,8 +392,12 @@ def _parse_query(text: str, vocabulary: TermVocabulary) -> ParsedQuery:
         return parsed
     # Characters inside vocabulary words (数学, 课件, 初一) are never changed by a correction.
     protected = {i for kind, _, start, end in pieces if kind == "vocab" for i in range(start, end)}
+    # Only what is searched is corrected, and a correction only searches that (有理书 → 有理数, a word the
+    # query has already, makes no room for an ignored word): the rest follows the corrected text as typed.
+    cut = len(text) if parsed.searched_end is None else parsed.searched_end
+    searched, rest = text[:cut], text[cut:]
     groups = [[c for c in group if _changed_at(c) + c.start not in protected]
-              for group in vocabulary.corrections(text)]
+              for group in vocabulary.corrections(searched)]
     groups = [g for g in groups if g]
     if not groups:
         return parsed
@@ -405,13 +411,15 @@ def _parse_query(text: str, vocabulary: TermVocabulary) -> ParsedQuery:
         for c in picked:
             fixed += [text[pos:c.start], c.term]
             pos = c.start + len(c.typed)
-        fixed.append(text[pos:])
+        fixed.append(searched[pos:])
         rewritten = "".join(fixed)
         changes = tuple((c.typed, c.term) for c in picked)
         if not choice:
             corrections = list(changes)
-        rewrites.append(replace(_concepts(rewritten, _pieces(rewritten), vocabulary), corrections=changes))
-    return ParsedQuery(parsed.text, parsed.concepts, tuple(rewrites), tuple(corrections), parsed.ignored)
+        rewrites.append(replace(_concepts(rewritten, _pieces(rewritten), vocabulary), text=rewritten + rest,
+                                corrections=changes))
+    return ParsedQuery(parsed.text, parsed.concepts, tuple(rewrites), tuple(corrections), parsed.ignored,
+                       parsed.searched_end)
 
 
 MAX_REWRITES = 2
@@ -456,11 +464,13 @@ def _concepts(text: str, pieces: list[tuple[str, str, int, int]], vocabulary: Te
     groups = {min(g.pieces): g for g in _topic_groups(text, pieces, vocabulary)}
     grouped = {i for g in groups.values() for i in g.pieces}
     concepts: dict[frozenset[str], Concept] = {}
-    for index, (kind, piece, _, _) in enumerate(pieces):
+    starts: dict[frozenset[str], int] = {}  # where in the text each concept is first typed
+    for index, (kind, piece, start, _) in enumerate(pieces):
         tokens = tuple(tokenize(piece))
         if index in groups:
             group = groups[index]
             concepts.setdefault(frozenset((group.text,)), _group_concept(group, pieces, vocabulary))
+            starts.setdefault(frozenset((group.text,)), start)
         if not tokens:
             continue
         if kind == "vocab":
@@ -478,8 +488,11 @@ def _concepts(text: str, pieces: list[tuple[str, str, int, int]], vocabulary: Te
             fuzzy = tuple(t for t in dict.fromkeys(topics + broader) if tokenize(t) and t != piece)
             concept = Concept(piece, ((piece,),), (), (piece,), fuzzy, bool(fuzzy) or vocabulary.is_term(piece))
         concepts.setdefault(frozenset(concept.alternatives), concept)  # PPT课件 asks for one thing
+        starts.setdefault(frozenset(concept.alternatives), start)
     found = tuple(concepts.values())
-    return ParsedQuery(text, found[:MAX_CONCEPTS], ignored=tuple(c.text for c in found[MAX_CONCEPTS:]))
+    cut = list(starts.values())[MAX_CONCEPTS] if len(found) > MAX_CONCEPTS else None
+    return ParsedQuery(text, found[:MAX_CONCEPTS], ignored=tuple(c.text for c in found[MAX_CONCEPTS:]),
+                       searched_end=cut)
 
 
 # A query asks for at most this many things; what follows is ignored, and the response says so (as a

@@ -404,6 +404,43 @@ PAGE_SECONDS = 60.0
 SORTED_COMBINE_SHARE = 8
 
 
+class _KeptPages:
+    """The result pages a process keeps (``IndexState.kept``), of every generation together, most recently
+    used last, within PAGES_BYTES by the sizes they are kept with."""
+
+    def __init__(self) -> None:
+        self._pages: OrderedDict[Any, tuple[float, Any, int]] = OrderedDict()  # key → (when kept, page, size)
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any | None:
+        with self._lock:
+            found = self._pages.get(key)
+            if found is None:
+                return None
+            if time.monotonic() - found[0] > PAGE_SECONDS:
+                del self._pages[key]
+                self._bytes -= found[2]
+                return None
+            self._pages.move_to_end(key)
+            return found[1]
+
+    def put(self, key: Any, page: Any, size: int) -> None:
+        if size > PAGES_BYTES // 8:
+            return
+        with self._lock:
+            old = self._pages.pop(key, None)
+            self._bytes += size - (old[2] if old else 0)
+            self._pages[key] = (time.monotonic(), page, size)
+            while self._bytes > PAGES_BYTES:
+                _, (_, _, gone) = self._pages.popitem(last=False)
+                self._bytes -= gone
+
+
+_kept_pages = _KeptPages()
+_serials = itertools.count()
+
+
 class IndexState:
     """What a process keeps of one generation of one index file: its columns, its term vocabulary, and
     the matches of recent full-text expressions and of their concepts (rowids and bm25, most recently
@@ -421,8 +458,7 @@ class IndexState:
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self._summaries: OrderedDict[tuple[Any, ...], FacetSummary] = OrderedDict()
-        self._pages: OrderedDict[Any, tuple[float, Any, int]] = OrderedDict()  # key → (when kept, page, size)
-        self._page_bytes = 0
+        self._serial = next(_serials)  # its kept pages' share of the process's (``_kept_pages``)
 
     def kept(self, key: Any) -> Any | None:
         """The result page kept under ``key`` (``keep``) for this generation, if kept less than
@@ -431,30 +467,15 @@ class IndexState:
         but for the recency in its scores."""
         if not self.cache_bytes:
             return None
-        with self._lock:
-            found = self._pages.get(key)
-            if found is None:
-                return None
-            if time.monotonic() - found[0] > PAGE_SECONDS:
-                del self._pages[key]
-                self._page_bytes -= found[2]
-                return None
-            self._pages.move_to_end(key)
-            return found[1]
+        return _kept_pages.get((self._serial, key))
 
     def keep(self, key: Any, page: Any, size: int) -> None:
         """Keep ``page`` (``size``: about the bytes it takes) under ``key`` for ``kept``: the most recently
-        used within PAGES_BYTES, a page larger than an eighth of it not at all; nothing while the cache is
-        off. The page is shared by the requests that find it: it must not be changed."""
-        if not self.cache_bytes or size > PAGES_BYTES // 8:
-            return
-        with self._lock:
-            old = self._pages.pop(key, None)
-            self._page_bytes += size - (old[2] if old else 0)
-            self._pages[key] = (time.monotonic(), page, size)
-            while self._page_bytes > PAGES_BYTES:
-                _, (_, _, gone) = self._pages.popitem(last=False)
-                self._page_bytes -= gone
+        used within PAGES_BYTES a process (over every generation it keeps: each change of the index starts
+        one), a page larger than an eighth of it not at all; nothing while the cache is off. The page is
+        shared by the requests that find it: it must not be changed."""
+        if self.cache_bytes:
+            _kept_pages.put((self._serial, key), page, size)
 
     def summary(self, expression: str | None, filters: Mapping[str, Sequence[str]],
                 count: Callable[[], FacetCounts]) -> FacetSummary:

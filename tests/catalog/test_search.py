@@ -512,6 +512,23 @@ def test_a_query_asks_for_at_most_twelve_things_and_says_what_it_ignored(corpus_
     assert ignored and ignored == [w for w in words if w in ignored] and ignored[-1] == words[-1]
 
 
+def test_what_the_response_says_was_not_searched_is_searched_by_no_correction_either(corpus_backend):
+    """``ignored`` names words no variant of the query searches: a typo corrected into a word the query has
+    already (有理书 → 有理数) does not make room for an ignored word in the corrected query, and a typo among
+    the ignored words is not corrected (no did-you-mean about a word that is not searched). Either way the
+    results are those of the query without its ignored words."""
+    first, _ = MANY_WORDS
+    kept = first.replace("溶液", "有理书")
+    page, alone = run(corpus_backend, q=f"{kept} 名师", page_size=50), run(corpus_backend, q=kept, page_size=50)
+    assert (page.ignored, alone.ignored) == (["名师"], [])
+    assert alone.did_you_mean and alone.count > 0  # 有理书 is corrected
+    assert (ids(page), page.count, page.relaxed) == (ids(alone), alone.count, alone.relaxed)
+    assert [d["corrections"] for d in page.did_you_mean] == [d["corrections"] for d in alone.did_you_mean]
+    late, plain = run(corpus_backend, q=f"{first} 有理书", page_size=50), run(corpus_backend, q=first, page_size=50)
+    assert (late.ignored, late.did_you_mean) == (["有理书"], [])
+    assert (ids(late), late.count, late.relaxed) == (ids(plain), plain.count, plain.relaxed)
+
+
 @pytest.mark.django_db
 def test_the_api_and_the_page_say_which_words_were_not_searched(api, client, corpus_settings, settings):
     settings.CATALOG_SEARCH_RESULT_ANNOTATORS = []

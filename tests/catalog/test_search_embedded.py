@@ -4,15 +4,19 @@ atomic swaps of the index file, refusal of an index built by other analysis code
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import io
 import itertools
 import os
+import pickle
 import sqlite3
 import subprocess
 import sys
 import threading
+import tracemalloc
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,8 +25,7 @@ from catalog.sampledata import generate
 from catalog.search.analysis import tokenize
 from catalog.search.base import FACET_FIELDS, FACET_SOURCE, DisjunctiveCounter, SearchRequest
 from catalog.search.documents import record_document
-from catalog.search.embedded import EmbeddedBackend
-from catalog.search.embedded import _packed as packed_page
+from catalog.search.embedded import EmbeddedBackend, _kept_size, _packed, _page_key
 from catalog.search.sqlite_store import IndexVersionError
 
 
@@ -421,7 +424,7 @@ def test_kept_pages_keep_to_their_memory_whatever_the_page_size_asked(tmp_path, 
     backend = EmbeddedBackend(tmp_path)
     backend.index_documents(docs(150, 49))
     small = backend.search(SearchRequest(q="数学", page_size=20))
-    budget = 8 * len(packed_page(small)) + 1
+    budget = 8 * _kept_size(_packed(small), _page_key(SearchRequest(q="数学", page_size=20))) + 1
     monkeypatch.setattr(store, "PAGES_BYTES", budget)
     for page in range(1, 8):  # hostile: distinct requests of 100 hits each
         backend.search(SearchRequest(q="课件" if page % 2 else "习题", page=page // 2 + 1, page_size=100))
@@ -430,10 +433,11 @@ def test_kept_pages_keep_to_their_memory_whatever_the_page_size_asked(tmp_path, 
     handle = backend._handle()
     with store.read_transaction(handle.conn):
         state = handle.state(cache_bytes=64 * 2**20)
-    sizes = [size for _, _, size in state._pages.values()]
-    assert state._page_bytes == sum(sizes) <= budget and 1 < len(sizes) < 59  # the oldest made room
+    pages = {key[1]: size for key, (_, _, size) in store._kept_pages._pages.items() if key[0] == state._serial}
+    sizes = list(pages.values())
+    assert sum(sizes) <= store._kept_pages._bytes <= budget and 1 < len(sizes) < 59  # the oldest made room
     assert all(size <= budget // 8 for size in sizes)
-    assert all(key[4] == 2 for key in state._pages)  # the pages of 100 hits were larger than an eighth
+    assert all(key[4] == 2 for key in pages)  # the pages of 100 hits were larger than an eighth
 
 
 def test_a_kept_page_is_worked_out_again_after_page_seconds(tmp_path, settings, monkeypatch):
@@ -536,3 +540,74 @@ def test_a_match_worked_out_from_its_concepts_is_one_pass_over_its_expression(tr
             assert bm25 == pytest.approx(whole_bm25, rel=1e-9, abs=1e-9)
     finally:
         store.SORTED_COMBINE_SHARE = share
+
+
+def test_kept_pages_keep_to_their_memory_across_index_generations(tmp_path, settings, monkeypatch):
+    """Kept pages keep to PAGES_BYTES a process, not a generation: a process keeps the state of its last
+    STATES_KEPT generations (readers of older snapshots finish with theirs), and any publisher's change
+    starts a new one. Hostile: distinct requests, a change, distinct requests again… The pages the process
+    keeps, of every generation, stay within the budget."""
+    from catalog.search import sqlite_store as store
+
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 64
+    backend = EmbeddedBackend(tmp_path)
+    batch = docs(60, 52)
+    backend.index_documents(batch[:50])
+    requests = [SearchRequest(q=q, page=page, page_size=3)
+                for q, page in itertools.product(("数学", "课件", "习题", "教案"), (1, 2, 3))]
+    budget = 8 * max(_kept_size(_packed(backend.search(r)), _page_key(r)) for r in requests) + 1  # none over 1/8
+    monkeypatch.setattr(store, "PAGES_BYTES", budget)
+    for generation in range(store.STATES_KEPT):
+        backend.index_documents([batch[50 + generation]])  # a new generation (a publisher's change)
+        for request in requests:
+            backend.search(request)
+    mine = {d["id"] for d in batch}  # (pages of other tests' threads, if any, are not this test's)
+    kept = [(key, size) for key, (_, packed, size) in store._kept_pages._pages.items()
+            if {h["id"] for h in orjson.loads(packed)["hits"]} <= mine]
+    assert len(kept) >= 4  # the last generation's pages are kept (the cache works)
+    assert sum(size for _, size in kept) <= store._kept_pages._bytes <= budget
+    assert len(store._states) > 1 and all(not hasattr(state, "_pages") for state in store._states.values())
+
+
+def _real_bytes(thing: object) -> int:
+    """The memory ``thing`` takes, measured by tracemalloc on a copy of it that shares nothing."""
+    blob = pickle.dumps(thing)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        copy = pickle.loads(blob)  # noqa: S301 - our own bytes, just made
+        taken = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    del copy
+    return taken
+
+
+def test_the_size_a_page_is_kept_with_covers_the_memory_it_takes(tmp_path, settings):
+    """PAGES_BYTES bounds the memory of kept pages only if the size each is kept with is not less than what
+    it takes (its entry: request key, page, facets and tree of its own). Hostile shapes: many distinct
+    queries finding nothing (a page of almost no JSON, a long query or long filter values in its key), one
+    hit a page (facets and tree weigh more than their JSON), pages past the end; and the usual page."""
+    from catalog.search import sqlite_store as store
+
+    settings.CATALOG_SEARCH_MATCH_CACHE_MB = 64
+    backend = EmbeddedBackend(tmp_path)
+    batch = docs(300, 53)
+    backend.index_documents(batch)
+    shapes = [
+        SearchRequest(q="qzxw"),
+        SearchRequest(q="qzxw" + "x" * 190),
+        SearchRequest(q="qzxw", filters={"publisher": tuple(f"出版社 {i} " * 8 for i in range(10))}),
+        SearchRequest(q="数学", page_size=1),
+        SearchRequest(q="数学", page=300),
+        SearchRequest(q="数学 课件"),
+        SearchRequest(filters={"stage": (batch[0]["stage"],), "subject": (batch[0]["subject"],)}, page_size=1,
+                      with_facets=False, with_highlight=False),  # as the browse API asks
+    ]
+    for request in shapes:
+        backend.search(request)
+        entries = [(key, entry) for key, entry in store._kept_pages._pages.items() if key[1] == _page_key(request)]
+        assert len(entries) == 1, request
+        kept_with = entries[0][1][2]
+        assert _real_bytes(entries[0]) <= kept_with, request
