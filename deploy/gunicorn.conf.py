@@ -17,9 +17,11 @@ timeout = 120
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 75))
 graceful_timeout = 30
 # A worker is replaced after this many requests (a bound on slow leaks). A replacement costs about 1.7 s
-# of CPU (measured at 100,000 resources: Django 1.2 s, the embedded index's columns and vocabulary 0.45 s);
-# at the former 2,000 and 150 requests a second per worker, that came every 13 s: a tenth of the CPU.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 20000))
+# of CPU (measured at 100,000 resources: Django 1.2 s, the embedded index's columns and vocabulary 0.45 s)
+# and its kept search pages, and the requests queued on it wait meanwhile: at the former 20,000 and some
+# 300 searches a second per worker it came every minute, and the search benchmark's p99 at 16 connections
+# was about 1 s (0.94 and 1.09 s in two runs); with replacement off, 59 ms.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 200000))
 max_requests_jitter = max_requests // 10
 accesslog = "-"
 errorlog = "-"
