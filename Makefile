@@ -8,7 +8,7 @@ SAMPLE_N ?= 3000
 SAMPLE_SEED ?= 20240901
 PYTEST_ARGS ?=
 
-.PHONY: venv run serve setup test test-sqlite test-postgres test-postgres-then-production test-production lint bench clean demo-federation demo-nation demo-levels help
+.PHONY: venv run serve setup test test-sqlite test-postgres test-production lint bench clean demo-federation demo-nation demo-levels help
 
 help:
 	@echo "make run    - set up and start a node with sample data on http://127.0.0.1:8000"
@@ -38,17 +38,12 @@ run: setup
 	@echo "Serving on http://127.0.0.1:8000  (API docs: /api/docs/, health: /readyz)"
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-# The SQLite lane runs beside the PostgreSQL lane and then the production lane (each prints its output when it
-# ends): each spends much of its time waiting on the servers and node processes it starts, so together they
-# take little longer than the longest alone. The PostgreSQL lane ends some ten minutes before the SQLite lane
-# (15 and 27 minutes here): the production lane (4 minutes) runs in that time instead of after both.
-# TEST_JOBS=1 runs them one after the other.
+# The SQLite and PostgreSQL lanes run side by side (each prints its output when it ends): each spends much of
+# its time waiting on the servers and node processes it starts, so together they take little longer than
+# the longer one alone. TEST_JOBS=1 runs them one after the other.
 TEST_JOBS ?= 2
 test: venv lint
-	$(MAKE) --no-print-directory --output-sync=target -j$(TEST_JOBS) test-sqlite test-postgres-then-production
-
-test-postgres-then-production: venv
-	$(MAKE) --no-print-directory test-postgres
+	$(MAKE) --no-print-directory --output-sync=target -j$(TEST_JOBS) test-sqlite test-postgres
 	$(MAKE) --no-print-directory test-production
 
 test-sqlite: venv
